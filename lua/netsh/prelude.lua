@@ -1,0 +1,181 @@
+-- prelude.lua -- what every netsh Lua state gets before user code runs:
+-- a require that modules may yield in, coroutine functions that let task
+-- waits pass through user coroutines, the globals (spawn, sleep, task,
+-- socket, udp, http, json loaded on first use), and main(plan), the body
+-- of the main task built by src/main.c from the command line.
+local core = require "task.core"
+local SUSPEND = core.SUSPEND
+
+local M = {}
+
+---------------------------------------------------------------------------
+-- require: Lua's own is a C function that calls the loader without a
+-- continuation, so a module whose top level waits would fail with
+-- "attempt to yield across a C-call boundary". Same searchers, same
+-- messages, but the loader runs from Lua.
+local package, loaded = package, package.loaded
+local function require(name)
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'require' (string expected, got "
+      .. type(name) .. ")", 2)
+  end
+  local v = loaded[name]
+  if v ~= nil then return v end
+  local msg = {}
+  local searchers = package.searchers
+  if type(searchers) ~= "table" then
+    error("'package.searchers' must be a table", 2)
+  end
+  for i = 1, #searchers do
+    local loader, extra = searchers[i](name)
+    if type(loader) == "function" then
+      local r = loader(name, extra)
+      if r ~= nil then loaded[name] = r
+      elseif loaded[name] == nil then loaded[name] = true end
+      return loaded[name], extra
+    elseif type(loader) == "string" then
+      msg[#msg + 1] = loader
+    end
+  end
+  error(("module '%s' not found:%s"):format(name, table.concat(msg)), 2)
+end
+_G.require = require
+
+---------------------------------------------------------------------------
+-- coroutine.resume/wrap: a task wait inside a user coroutine yields the
+-- SUSPEND sentinel; pass it up so the whole task parks, then resume the
+-- inner coroutine when the task is woken.
+local co_resume, co_yield, co_status = coroutine.resume, coroutine.yield,
+  coroutine.status
+local co_create, co_close = coroutine.create, coroutine.close
+local pack, unpack = table.pack, table.unpack
+
+local function pass_through(co, r)
+  while r[1] and r[2] == SUSPEND and r.n == 2
+      and co_status(co) == "suspended" do
+    co_yield(SUSPEND)
+    r = pack(co_resume(co))
+  end
+  return r
+end
+
+function coroutine.resume(co, ...)
+  local r = pack(co_resume(co, ...))
+  if r[1] and r[2] == SUSPEND then r = pass_through(co, r) end
+  return unpack(r, 1, r.n)
+end
+
+function coroutine.wrap(f)
+  local co = co_create(f)
+  return function(...)
+    local r = pack(co_resume(co, ...))
+    if r[1] and r[2] == SUSPEND then r = pass_through(co, r) end
+    if r[1] then return unpack(r, 2, r.n) end
+    local err = r[2]
+    co_close(co)
+    if type(err) == "string" then error(err, 2) end
+    error(err, 0)
+  end
+end
+
+---------------------------------------------------------------------------
+-- globals; the network modules load on first use so startup stays cheap
+local task = require "task"
+_G.task = task
+_G.spawn = task.spawn
+_G.sleep = task.sleep
+
+local lazy = {socket = "socket", udp = "udp", http = "http", json = "json"}
+setmetatable(_G, {__index = function(t, k)
+  local mod = lazy[k]
+  if mod then
+    local m = require(mod)
+    rawset(t, k, m)
+    return m
+  end
+end})
+
+---------------------------------------------------------------------------
+-- main(plan): the main task. Steps come from src/main.c in lua(1) order.
+
+local function script_args()
+  local args = {}
+  local n = #arg
+  for i = 1, n do args[i] = arg[i] end
+  return args, n
+end
+
+local function run_chunk(chunk, err, ...)
+  if not chunk then error(err, 0) end
+  return chunk(...)
+end
+
+local function read_stdin_all()
+  local stdin = require "netsh.stdin"
+  return stdin.read("a") or ""
+end
+
+local steps = {}
+
+function steps.init(s)
+  if s.a:sub(1, 1) == "@" then
+    run_chunk(loadfile(s.a:sub(2)))
+  else
+    run_chunk(load(s.a, s.b))
+  end
+end
+
+function steps.e(s)
+  run_chunk(load(s.a, "=(command line)"))
+end
+
+function steps.l(s)
+  local g, mod = s.a:match("^([^=]+)=(.+)$")
+  if not g then g, mod = s.a, s.a end
+  _G[g] = require(mod)
+end
+
+function steps.script(s)
+  local chunk, err
+  if s.a == "-" then
+    chunk, err = load(read_stdin_all(), "=stdin")
+  else
+    chunk, err = loadfile(s.a)
+  end
+  local args, n = script_args()
+  run_chunk(chunk, err, unpack(args, 1, n))
+end
+
+function steps.stdin()
+  run_chunk(load(read_stdin_all(), "=stdin"))
+end
+
+function steps.run(s)
+  local embed = require "netsh.embed"
+  if not s.a then
+    return require("netsh.scripts").list(io.stdout)
+  end
+  local chunk = embed.load_script(s.a)
+  if not chunk then
+    io.stderr:write(("netsh: no bundled script '%s' (netsh -m lists them)\n")
+      :format(s.a))
+    os.exit(2)
+  end
+  arg[0] = s.a
+  local args, n = script_args()
+  chunk(unpack(args, 1, n))
+end
+
+function steps.test()
+  return require("netsh.test").run(script_args())
+end
+
+function steps.repl(s)
+  return require("netsh.repl").run{banner = s.a == "banner"}
+end
+
+function M.main(plan)
+  for _, s in ipairs(plan) do steps[s.kind](s) end
+end
+
+return M

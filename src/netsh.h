@@ -1,0 +1,131 @@
+/*
+** netsh.h -- the one shared header: scheduler, waiters, errors, buffers.
+**
+** A task is a Lua coroutine run by the scheduler in loop.c. A C binding that
+** must wait parks the current task on an ns_waiter_t with ns_wait(); the
+** event source (a libuv/c-ares/curl callback) records the outcome in
+** w->status and calls ns_wake(w). The task is resumed later from the loop,
+** never from inside the callback, and its continuation reads the outcome.
+** Timeouts, deadline scopes (task.timeout), cancellation and interrupts all
+** end a wait through the same path: w->status is set, w->cancel(w) undoes
+** the pending operation, the task is queued.
+*/
+#ifndef NETSH_H
+#define NETSH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#define NETSH_VERSION "0.1.0"
+
+typedef struct ns_task ns_task_t;
+typedef struct ns_waiter ns_waiter_t;
+
+/* Undo the operation a waiter stands for (stop reading, close a connect
+** request...). Called on timeout, cancellation and interrupt, before the
+** task is queued; w->status already holds the reason. Must not call Lua. */
+typedef void (*ns_cancel_fn)(ns_waiter_t *w);
+
+struct ns_waiter {
+  ns_task_t *task;       /* parked task; NULL when nobody waits */
+  int status;            /* outcome: 0, a count, or a negative UV_E* */
+  ns_cancel_fn cancel;   /* optional: abort the pending operation */
+  void *data;            /* owner (the socket...) for the callbacks */
+  ns_waiter_t *next;     /* links in a ns_cond_t list */
+  ns_waiter_t **prevp;
+};
+
+/* Extra statuses beyond libuv's. */
+#define NS_EDEADLINE (-100001) /* the enclosing task.timeout expired */
+#define NS_EINTR     (-100002) /* interrupted (Ctrl-C, group failure) */
+
+/* ---- scheduler (loop.c) ---- */
+uv_loop_t *ns_loop(void);
+lua_State *ns_mainstate(void);
+ns_task_t *ns_current(void);
+
+/* Park the running task on w until ns_wake(w), the timeout (seconds, < 0:
+** none) or the task's deadline. Never returns to the caller: yields, and
+** the continuation k(L, LUA_YIELD, ctx) runs on resume with w->status set
+** (UV_ETIMEDOUT on timeout). Raises when the caller is not in a task or
+** cannot yield; raises the deadline/interrupt error itself. */
+int ns_wait(lua_State *L, ns_waiter_t *w, double timeout,
+            lua_KFunction k, lua_KContext ctx);
+/* Record-only from callbacks: queue the parked task (no-op if none). */
+void ns_wake(ns_waiter_t *w, int status);
+/* Wake the parked task with status, after calling w->cancel. */
+void ns_cancel(ns_waiter_t *w, int status);
+/* True when ns_wait would not yield but fail at once (timeout 0 etc.). */
+double ns_now(void);                      /* monotonic seconds */
+
+/* Task helpers for the REPL and main. */
+ns_task_t *ns_spawn(lua_State *L, int nargs, const char *name);
+void ns_interrupt(ns_task_t *t, const char *msg);
+int ns_task_done(ns_task_t *t);
+int ns_run(void);                 /* run the loop until no task is alive */
+int ns_live_tasks(void);
+int ns_exit_status(void);
+ns_task_t *ns_task_from_handle(lua_State *L, int idx);
+extern void (*ns_on_sigint)(void);      /* Ctrl-C seen by the loop */
+extern ns_task_t *ns_foreground;        /* what Ctrl-C interrupts */
+
+/* A condition: any number of parked waiters, FIFO. */
+typedef struct { ns_waiter_t *head, **tailp; } ns_cond_t;
+void ns_cond_init(ns_cond_t *c);
+int ns_cond_wait(lua_State *L, ns_cond_t *c, ns_waiter_t *w, double timeout,
+                 lua_KFunction k, lua_KContext ctx);
+void ns_cond_signal(ns_cond_t *c, int status);
+void ns_cond_broadcast(ns_cond_t *c, int status);
+
+/* ---- errors (util.c) ---- */
+const char *ns_strerror(int code);        /* LuaSocket-style message */
+int ns_fail(lua_State *L, int code);      /* pushes nil, msg; returns 2 */
+int ns_fail_str(lua_State *L, const char *msg);
+
+/* ---- growable byte buffer with a read offset (util.c) ---- */
+typedef struct {
+  char *data;
+  size_t len;    /* bytes from data[off] to data[off + len] are unread */
+  size_t off;
+  size_t cap;
+} ns_buf_t;
+int ns_buf_reserve(ns_buf_t *b, size_t extra);  /* 0 or UV_ENOMEM */
+int ns_buf_append(ns_buf_t *b, const char *p, size_t n);
+void ns_buf_consume(ns_buf_t *b, size_t n);
+void ns_buf_free(ns_buf_t *b);
+#define ns_buf_ptr(b) ((b)->data + (b)->off)
+
+/* ---- name resolution (dns.c, c-ares on the loop) ---- */
+#include <sys/socket.h>
+typedef struct {
+  struct sockaddr_storage ss;
+  socklen_t len;
+} ns_addr_t;
+#define NS_MAXADDRS 16
+/* Called with n > 0 addresses (in the resolver's preference order, at
+** most NS_MAXADDRS) or n < 0, a UV_E* code (UV_EAI_NONAME: "host not
+** found", UV_ETIMEDOUT, NS_EDEADLINE, NS_EINTR...). Returns what the Lua
+** function returns (like a lua_KFunction). */
+typedef int (*ns_resolve_k)(lua_State *L, int n, const ns_addr_t *addrs,
+                            lua_KContext ctx);
+/* Resolves host (a name, a numeric IPv4/IPv6 address, "*" or "localhost")
+** and port for family AF_UNSPEC, AF_INET or AF_INET6. Numeric hosts call k
+** at once; names park the task (bounded by timeout seconds, < 0: the
+** default NS_DNS_TIMEOUT) and call k on resume. Use as `return ns_resolve(...)`. */
+#define NS_DNS_TIMEOUT 30.0
+int ns_resolve(lua_State *L, const char *host, int port, int family,
+               int passive, double timeout, ns_resolve_k k, lua_KContext ctx);
+/* "1.2.3.4" / "::1" and the port of a sockaddr; family "inet"/"inet6". */
+void ns_addr_push(lua_State *L, const struct sockaddr *sa); /* ip, port, family */
+
+/* ---- modules ---- */
+int luaopen_task_core(lua_State *L);
+int luaopen_netsh_stdin(lua_State *L);
+int ns_load_embedded(lua_State *L, int kind, const char *name);
+int ns_open_embedded(lua_State *L);       /* package.preload for lua/ */
+int ns_require_native(lua_State *L, const char *modname);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+** util.c -- error strings (LuaSocket's conventions) and the byte buffer.
+** Error codes below the Lua edge are 0 or a negative UV_E*; only bindings
+** turn them into strings, through ns_strerror(). The strings are API.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+#include "netsh.h"
+
+const char *ns_strerror(int code) {
+  switch (code) {
+    case UV_ETIMEDOUT: return "timeout";
+    case NS_EDEADLINE: return "timeout";
+    case NS_EINTR: return "interrupted";
+    case UV_EOF:
+    case UV_ECONNRESET:
+    case UV_ECONNABORTED:
+    case UV_EPIPE:
+    case UV_ECANCELED:
+    case UV_ENOTCONN: return "closed";
+    case UV_ECONNREFUSED: return "connection refused";
+    case UV_EADDRINUSE: return "address already in use";
+    case UV_EADDRNOTAVAIL: return "address not available";
+    case UV_EAI_NONAME: return "host not found";
+    case UV_EAI_AGAIN: return "temporary failure in name resolution";
+    case UV_EAI_FAIL: return "non-recoverable failure in name resolution";
+    case UV_EISCONN: return "already connected";
+    case UV_EACCES:
+    case UV_EPERM: return "permission denied";
+    case UV_ENETUNREACH: return "network unreachable";
+    case UV_EHOSTUNREACH: return "host unreachable";
+    case UV_EMSGSIZE: return "message too long";
+    case UV_ENOMEM: return "not enough memory";
+    case UV_EMFILE: return "too many open files";
+    default: {
+      /* libuv's messages are capitalised sentences; LuaSocket's are not */
+      static char buf[128];
+      const char *s = uv_strerror(code);
+      size_t i;
+      for (i = 0; s[i] && i < sizeof buf - 1; i++)
+        buf[i] = (char)tolower((unsigned char)s[i]);
+      buf[i] = '\0';
+      return buf;
+    }
+  }
+}
+
+int ns_fail(lua_State *L, int code) {
+  lua_pushnil(L);
+  lua_pushstring(L, ns_strerror(code));
+  return 2;
+}
+
+int ns_fail_str(lua_State *L, const char *msg) {
+  lua_pushnil(L);
+  lua_pushstring(L, msg);
+  return 2;
+}
+
+int ns_buf_reserve(ns_buf_t *b, size_t extra) {
+  size_t need;
+  if (b->off > 0 && b->len == 0) b->off = 0;
+  need = b->off + b->len + extra;
+  if (need <= b->cap) return 0;
+  if (b->off > 0 && b->len + extra <= b->cap) {
+    /* compact instead of growing: the unread tail moves to the front */
+    memmove(b->data, b->data + b->off, b->len);
+    b->off = 0;
+    return 0;
+  }
+  {
+    size_t cap = b->cap ? b->cap : 256;
+    char *p;
+    while (cap < b->len + extra) cap *= 2;
+    if (b->off > 0) {
+      memmove(b->data, b->data + b->off, b->len);
+      b->off = 0;
+    }
+    p = realloc(b->data, cap);
+    if (p == NULL) return UV_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+  }
+  return 0;
+}
+
+int ns_buf_append(ns_buf_t *b, const char *p, size_t n) {
+  int rc = ns_buf_reserve(b, n);
+  if (rc) return rc;
+  memcpy(b->data + b->off + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+void ns_buf_consume(ns_buf_t *b, size_t n) {
+  if (n >= b->len) {
+    b->len = 0;
+    b->off = 0;
+    /* give back big buffers once drained: idle sockets stay small */
+    if (b->cap > 65536) {
+      free(b->data);
+      b->data = NULL;
+      b->cap = 0;
+    }
+    return;
+  }
+  b->off += n;
+  b->len -= n;
+}
+
+void ns_buf_free(ns_buf_t *b) {
+  free(b->data);
+  memset(b, 0, sizeof *b);
+}
