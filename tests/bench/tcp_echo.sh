@@ -81,7 +81,7 @@ launch() {
   fi
   start_server "${CMD[@]}"
   if ! wait_tcp_port "$PORT"; then
-    NOTE="server did not start: $(tail -n 1 "$TMP_DIR/server.log" | tr -d '"\\')"
+    NOTE="server did not start: $(head -n 1 "$TMP_DIR/server.log" | tr -d '"\\\t' | cut -c1-120)"
     stop_server
     return 1
   fi
