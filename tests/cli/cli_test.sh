@@ -70,6 +70,15 @@ check "main error ends the process at once" 1 "" "first" "$N" -e \
   "spawn(function() sleep(5) end) error('first')"
 check "deadlock is detected" 1 "" "deadlock" "$N" -e "task.cond():wait()"
 
+# reading stdin suspends only the reading task: the ticker runs meanwhile
+out=$( (sleep 0.3; echo hi) | "$N" -e 'spawn(function() sleep(0.05) print("tick") end) print(io.read())')
+if [ "$out" = "$(printf 'tick\nhi')" ]; then
+  echo "ok   io.read on stdin lets other tasks run"; pass=$((pass + 1))
+else
+  echo "FAIL io.read on stdin lets other tasks run: $out"; fail=$((fail + 1))
+fi
+check "io.lines() over stdin" 0 "^a,b,c$" "" sh -c "printf 'a\nb\nc' | '$N' -e 'local t = {} for l in io.lines() do t[#t+1] = l end print(table.concat(t, \",\"))'"
+
 printf 'print("from stdin", ...)\n' > "$T/s.lua"
 check "- runs stdin with arguments" 0 "^from stdin	a$" "" sh -c "'$N' - a < '$T/s.lua'"
 check "no argument and a pipe: stdin is the script" 0 "^from stdin$" "" \
