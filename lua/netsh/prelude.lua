@@ -141,7 +141,22 @@ _G.task = task
 _G.spawn = task.spawn
 _G.sleep = task.sleep
 
-local lazy = {socket = "socket", udp = "udp", http = "http", json = "json"}
+-- printf(fmt, ...): string.format to stdout
+function _G.printf(fmt, ...)
+  io.stdout:write(string.format(fmt, ...))
+end
+
+-- die(msg [, code]): the message on stderr, prefixed with the script's
+-- name, and exit (code 1 by default); stdout is flushed first.
+function _G.die(msg, code)
+  local name = (arg and arg[0] or "netsh"):match("([^/]+)$")
+  io.stdout:flush()
+  io.stderr:write(("%s: %s\n"):format(name, tostring(msg)))
+  os.exit(code or 1)
+end
+
+local lazy = {socket = "socket", udp = "udp", http = "http", json = "json",
+  getopt = "getopt"}
 setmetatable(_G, {__index = function(t, k)
   local mod = lazy[k]
   if mod then

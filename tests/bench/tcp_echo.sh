@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
     --conns) conns_list=$2; shift ;;
     --sizes) sizes=$2; shift ;;
     --idle) idle=$2; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown option: $1" ;;
   esac
   shift

@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2; shift ;;
     --outstanding) outstanding_list=$2; shift ;;
     --sizes) sizes=$2; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) die "unknown option: $1" ;;
   esac
   shift
