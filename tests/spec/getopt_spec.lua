@@ -77,7 +77,7 @@ describe("getopt.parse", function()
       {"{}", "missing arguments"},
       {"{\"a\", \"b\", \"c\"}", "too many arguments: 'c'"},
       {"{\"--type\", \"MX\", \"h\"}", "option %-%-type must be one of A, AAAA"},
-      {"{\"--json=1\", \"h\"}", "takes no value"},
+      {"{\"--json=1\", \"h\"}", "option %-%-json takes no value"},
       {"{\"-t\"}", "option %-t needs SECONDS"},
     }
     for _, c in ipairs(cases) do
