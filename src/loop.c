@@ -236,6 +236,14 @@ int ns_wait(lua_State *L, ns_waiter_t *w, double timeout,
     if (w->cancel) w->cancel(w);
     return raise_pending(L, t);
   }
+  if (t->cancel_req) {
+    /* the task cancelled itself: undo the op, yield unparked, and step()
+    ** closes the coroutine */
+    w->status = UV_ECANCELED;
+    if (w->cancel) w->cancel(w);
+    lua_pushlightuserdata(L, &suspend_key);
+    return lua_yield(L, 1);
+  }
   now = ns_now();
   dl = timeout >= 0 ? now + timeout : HUGE_VAL;
   if (t->deadline <= dl) {

@@ -358,3 +358,21 @@ describe("yielding from everywhere", function()
     resumer:cancel()
   end)
 end)
+
+describe("self-cancellation", function()
+  it("a task that cancels itself stops at its next wait", function()
+    local after = false
+    local closed = false
+    local t
+    t = spawn(function()
+      local _ <close> = setmetatable({}, {__close = function() closed = true end})
+      t:cancel()
+      sleep(0.01)
+      after = true
+    end)
+    sleep(0.05)
+    assert.equal("cancelled", t:status())
+    assert.is_false(after)
+    assert.is_true(closed)
+  end)
+end)
