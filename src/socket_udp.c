@@ -1,0 +1,1070 @@
+/*
+** socket_udp.c -- "udp.core": UDP cosockets on uv_udp_t.
+**
+** A udp_t is owned by Lua; its uv_udp_t by libuv from uv_close() until
+** free_handle_cb(). The handle is made when the address family is known:
+** at once for udp4()/udp6(), at the first bind, connect or send for udp().
+** Options set before that are kept in the userdata's user value and
+** applied to the new socket (so reuseaddr still precedes the bind).
+**
+** Receiving: once a task has asked for a datagram the handle keeps
+** reading. recv_cb copies each datagram out of one shared receive buffer
+** into the socket's queue u->q (a dgram_t header, then the bytes; the
+** buffer is reused, so no malloc per datagram once it has grown) and stops
+** reading when the queue is full: a slow reader then makes the kernel
+** drop, as UDP does. Any number of tasks may receive on one socket; they
+** line up FIFO in u->readers. For every queued datagram recv_cb wakes the
+** first parked reader with a claim on it (u->claims counts them), and a
+** receive() that finds unclaimed datagrams takes one without yielding, so
+** a busy reader cannot take the datagrams already promised to others. A
+** woken reader that never resumes (cancelled or interrupted meanwhile)
+** gives its claim back from its __gc.
+**
+** Truncation is never silent: a datagram longer than the size asked for
+** comes back cut, followed by "truncated" and its full length.
+**
+** Sending tries uv_udp_try_send first; only when the kernel buffer is full
+** does the task park on a uv_udp_send_t (malloc'd with a copy of the data,
+** freed in send_cb, detached on timeout or close).
+*/
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include "netsh.h"
+
+#define UDP_MT "netsh.udp"
+#define READER_MT "netsh.udp.reader"
+
+#define MAXDGRAM 65536          /* bigger than any UDP payload */
+#define QMAX_BYTES (1 << 20)    /* stop reading beyond this much queued */
+#define QMAX_COUNT 1024         /* ... or this many datagrams */
+#define QKEEP (4 << 20)         /* free a drained queue bigger than this */
+
+typedef struct udp_s udp_t;
+
+/* A task waiting for a datagram; a userdata on the task's own stack. */
+typedef struct reader_s {
+  ns_waiter_t w;                   /* first: cancel hooks cast back */
+  udp_t *u;
+  struct reader_s *next, **prevp;  /* in u->readers while parked */
+  int claim;                       /* woken for a queued datagram */
+} reader_t;
+
+/* A task waiting for a send the kernel could not take at once. */
+typedef struct sendop_s {
+  ns_waiter_t w;
+  udp_t *u;
+  uv_udp_send_t *req;              /* NULL once done or detached */
+  struct sendop_s *next, **prevp;  /* in u->sends while pending */
+  size_t n;
+} sendop_t;
+
+typedef struct {
+  uv_udp_send_t req;
+  char data[];                     /* the datagram, copied */
+} sendreq_t;
+
+struct udp_s {
+  uv_udp_t *h;           /* NULL until made, and once closed */
+  int family;            /* AF_UNSPEC until known */
+  int closed;
+  int connected;
+  int reading;
+  int v6only;            /* udp6(): set IPV6_V6ONLY on the new socket */
+  double timeout;        /* seconds; < 0: wait forever */
+  ns_buf_t q;            /* queued datagrams: dgram_t + bytes each */
+  int nq;                /* entries in q */
+  int claims;            /* entries promised to woken readers */
+  reader_t *readers, **rtail;
+  sendop_t *sends;
+};
+
+/* Header of a queued datagram (or of a receive error). */
+typedef struct {
+  int32_t n;             /* payload bytes, or a negative UV_E* */
+  int32_t partial;       /* the kernel cut it */
+  union {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+  } from;
+} dgram_t;
+
+enum { R_DATA, R_FROM, R_ITER };   /* receive, receivefrom, datagrams */
+
+static char *rbuf;       /* shared by all sockets: recv_cb copies out */
+
+/* ---- helpers ---- */
+
+static udp_t *check_udp(lua_State *L, int i) {
+  return luaL_checkudata(L, i, UDP_MT);
+}
+
+static int check_port(lua_State *L, int i) {
+  lua_Integer p = luaL_checkinteger(L, i);
+  luaL_argcheck(L, p >= 0 && p <= 65535, i, "port out of range");
+  return (int)p;
+}
+
+static void free_handle_cb(uv_handle_t *h) { free(h); }
+
+static int family_of(const char *s) {
+  if (s == NULL) return AF_UNSPEC;
+  if (strcmp(s, "inet") == 0) return AF_INET;
+  if (strcmp(s, "inet6") == 0) return AF_INET6;
+  return -1;
+}
+
+/* Pushes ip, port, family of a socket address. */
+static void push_addr(lua_State *L, const struct sockaddr *sa) {
+  char ip[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+    uv_ip6_name(a, ip, sizeof ip);
+    lua_pushstring(L, ip);
+    lua_pushinteger(L, ntohs(a->sin6_port));
+    lua_pushliteral(L, "inet6");
+  } else {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+    uv_ip4_name(a, ip, sizeof ip);
+    lua_pushstring(L, ip);
+    lua_pushinteger(L, ntohs(a->sin_port));
+    lua_pushliteral(L, "inet");
+  }
+}
+
+/* Numeric addresses, "*" and "localhost" without the resolver; 0 or a
+** UV_E* code (UV_EAI_NONAME: a name, for the resolver). */
+static int parse_addr(const char *host, int port, int family, int passive,
+                      ns_addr_t *a) {
+  struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
+  memset(a, 0, sizeof *a);
+  if (strcmp(host, "*") == 0 || (passive && host[0] == '\0')) {
+    host = family == AF_INET6 ? "::" : "0.0.0.0";
+  } else if (strcmp(host, "localhost") == 0) {
+    host = family == AF_INET6 ? "::1" : "127.0.0.1";
+  }
+  if (family != AF_INET6 && uv_ip4_addr(host, port, in) == 0) {
+    a->len = sizeof *in;
+    return 0;
+  }
+  if (family != AF_INET && strchr(host, ':') &&
+      uv_ip6_addr(host, port, in6) == 0) {
+    a->len = sizeof *in6;
+    return 0;
+  }
+  return UV_EAI_NONAME;
+}
+
+/* Like ns_resolve: numeric hosts call k at once. Names resolve in
+** dns.c once it exists; until then they are "host not found". */
+static int resolve(lua_State *L, const char *host, int port, int family,
+                   int passive, ns_resolve_k k, lua_KContext ctx) {
+  ns_addr_t a;
+  int rc = parse_addr(host, port, family, passive, &a);
+  if (rc == 0) return k(L, 1, &a, ctx);
+  return k(L, rc, NULL, ctx);
+}
+
+/* ---- the receive queue ---- */
+
+static void queue_pop(udp_t *u, size_t n) {
+  u->nq--;
+  u->q.off += n;
+  u->q.len -= n;
+  if (u->q.len == 0) {
+    u->q.off = 0;
+    if (u->q.cap > QKEEP) ns_buf_free(&u->q);
+  }
+}
+
+static int queue_full(udp_t *u) {
+  return u->q.len >= QMAX_BYTES || u->nq >= QMAX_COUNT;
+}
+
+/* Hands unclaimed datagrams to parked readers, first come first served. */
+static void wake_readers(udp_t *u) {
+  while (u->readers && u->nq > u->claims) {
+    reader_t *r = u->readers;
+    u->readers = r->next;
+    if (r->next) r->next->prevp = &u->readers;
+    else u->rtail = &u->readers;
+    r->next = NULL;
+    r->prevp = NULL;
+    r->claim = 1;
+    u->claims++;
+    ns_wake(&r->w, 0);
+  }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h; (void)suggested;
+  if (rbuf == NULL) rbuf = malloc(MAXDGRAM);
+  buf->base = rbuf;
+  buf->len = rbuf ? MAXDGRAM : 0;
+}
+
+static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                    const struct sockaddr *addr, unsigned flags) {
+  udp_t *u = h->data;
+  dgram_t d;
+  size_t n = nread > 0 ? (size_t)nread : 0;
+  if (u == NULL) return;
+  if (nread == 0 && addr == NULL) return;   /* EAGAIN, or mmsg free */
+  memset(&d, 0, sizeof d);
+  d.n = (int32_t)nread;
+  d.partial = (flags & UV_UDP_PARTIAL) != 0;
+  if (addr) {
+    memcpy(&d.from, addr, addr->sa_family == AF_INET6 ?
+           sizeof d.from.in6 : sizeof d.from.in);
+  }
+  if (ns_buf_reserve(&u->q, sizeof d + n) != 0) return;  /* dropped */
+  memcpy(u->q.data + u->q.off + u->q.len, &d, sizeof d);
+  if (n) memcpy(u->q.data + u->q.off + u->q.len + sizeof d, buf->base, n);
+  u->q.len += sizeof d + n;
+  u->nq++;
+  if (queue_full(u)) {
+    uv_udp_recv_stop(h);   /* backpressure: the kernel queues, then drops */
+    u->reading = 0;
+  }
+  wake_readers(u);
+}
+
+static int start_reading(udp_t *u) {
+  int rc;
+  if (u->reading || queue_full(u)) return 0;
+  rc = uv_udp_recv_start(u->h, alloc_cb, recv_cb);
+  if (rc == 0 || rc == UV_EALREADY) u->reading = 1;
+  return rc == UV_EALREADY ? 0 : rc;
+}
+
+/* ---- handle and lifetime ---- */
+
+static udp_t *udp_new(lua_State *L, int family) {
+  udp_t *u = lua_newuserdatauv(L, sizeof *u, 1);
+  memset(u, 0, sizeof *u);       /* valid and empty before any resource */
+  u->family = family;
+  u->timeout = -1;
+  u->rtail = &u->readers;
+  luaL_setmetatable(L, UDP_MT);
+  return u;
+}
+
+typedef union {
+  int i;
+  struct in_addr in;
+  struct ip_mreq m4;
+  struct ipv6_mreq m6;
+} optval_t;
+
+static int set_option(lua_State *L, udp_t *u, const char *name, int vidx,
+                      int apply);
+
+/* Makes the uv_udp_t for family and applies the deferred options of the
+** userdata at index ui. 0 or a UV_E* code. */
+static int ensure_handle(lua_State *L, udp_t *u, int ui, int family) {
+  uv_udp_t *h;
+  int rc;
+  if (u->h) return 0;
+  if (u->closed) return UV_ECANCELED;
+  if (family == AF_UNSPEC) family = AF_INET;
+  h = malloc(sizeof *h);
+  if (h == NULL) return UV_ENOMEM;
+  rc = uv_udp_init_ex(ns_loop(), h, (unsigned)family);
+  if (rc != 0) {
+    free(h);
+    return rc;
+  }
+  h->data = u;
+  u->h = h;
+  u->family = family;
+  if (family == AF_INET6 && u->v6only) {
+    uv_os_fd_t fd;
+    int yes = 1;
+    if (uv_fileno((uv_handle_t *)h, &fd) == 0)
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &yes, sizeof yes);
+  }
+  if (lua_getiuservalue(L, ui, 1) == LUA_TTABLE) {
+    int t = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+      rc = set_option(L, u, lua_tostring(L, -2), lua_gettop(L), 1);
+      lua_pop(L, 1);
+      if (rc != 0) {
+        lua_pop(L, 2);
+        return rc;
+      }
+    }
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  lua_setiuservalue(L, ui, 1);
+  return 0;
+}
+
+static void reader_unlink(reader_t *r) {
+  udp_t *u = r->u;
+  if (r->prevp == NULL) return;
+  *r->prevp = r->next;
+  if (r->next) r->next->prevp = r->prevp;
+  else u->rtail = r->prevp;
+  r->next = NULL;
+  r->prevp = NULL;
+}
+
+static void sendop_unlink(sendop_t *op) {
+  if (op->prevp == NULL) return;
+  *op->prevp = op->next;
+  if (op->next) op->next->prevp = op->prevp;
+  op->next = NULL;
+  op->prevp = NULL;
+}
+
+/* close(), __close and __gc all end here; calling it twice is fine. */
+static void udp_release(udp_t *u) {
+  if (u->closed) return;
+  u->closed = 1;
+  while (u->readers) {              /* parked readers wake with "closed" */
+    reader_t *r = u->readers;
+    reader_unlink(r);
+    ns_cancel(&r->w, UV_ECANCELED);
+  }
+  while (u->sends) {
+    sendop_t *op = u->sends;
+    sendop_unlink(op);
+    if (op->req) op->req->data = NULL;   /* send_cb only frees it */
+    op->req = NULL;
+    ns_cancel(&op->w, UV_ECANCELED);
+  }
+  if (u->h) {
+    u->h->data = NULL;              /* late callbacks find no owner */
+    uv_close((uv_handle_t *)u->h, free_handle_cb);
+    u->h = NULL;
+  }
+  u->reading = 0;
+  ns_buf_free(&u->q);
+  u->nq = 0;
+  u->claims = 0;
+}
+
+/* ---- receiving ---- */
+
+static int reader_gc(lua_State *L) {
+  reader_t *r = lua_touserdata(L, 1);
+  udp_t *u = r->u;
+  if (u == NULL) return 0;
+  reader_unlink(r);
+  if (r->claim) {                   /* woken, but never resumed */
+    r->claim = 0;
+    if (!u->closed) {
+      u->claims--;
+      wake_readers(u);
+    }
+  }
+  r->u = NULL;
+  return 0;
+}
+
+static void reader_cancel(ns_waiter_t *w) {
+  reader_unlink((reader_t *)w);
+}
+
+/* Errors end a datagrams() loop quietly when they mean "no more". */
+static int iter_fail(lua_State *L, int code) {
+  if (code == UV_ECANCELED || code == UV_ETIMEDOUT) {
+    lua_pushnil(L);
+    return 1;
+  }
+  return luaL_error(L, "%s", ns_strerror(code));
+}
+
+static int recv_fail(lua_State *L, int mode, int code) {
+  return mode == R_ITER ? iter_fail(L, code) : ns_fail(L, code);
+}
+
+/* Pops the head of the queue and pushes what the receive variant returns:
+** data [, ip, port] [, "truncated", full length]. */
+static int take(lua_State *L, udp_t *u, int mode, size_t size) {
+  dgram_t d;
+  const char *p = ns_buf_ptr(&u->q);
+  size_t n, keep;
+  int nres = 1;
+  memcpy(&d, p, sizeof d);
+  if (d.n < 0) {
+    queue_pop(u, sizeof d);
+    return recv_fail(L, mode, d.n);
+  }
+  n = (size_t)d.n;
+  keep = n < size ? n : size;
+  lua_pushlstring(L, p + sizeof d, keep);
+  if (mode != R_DATA) {
+    push_addr(L, &d.from.sa);
+    lua_pop(L, 1);                  /* ip, port: not the family */
+    nres += 2;
+  }
+  if (keep < n || d.partial) {
+    lua_pushliteral(L, "truncated");
+    lua_pushinteger(L, (lua_Integer)n);
+    nres += 2;
+  }
+  queue_pop(u, sizeof d + n);
+  if (!u->reading && u->h && u->q.len < QMAX_BYTES / 2 &&
+      u->nq < QMAX_COUNT / 2)
+    start_reading(u);
+  return nres;
+}
+
+/* One non-blocking read straight from the socket, for settimeout(0):
+** LuaSocket's poll semantics must see datagrams libuv has not read yet. */
+static void read_now(udp_t *u) {
+  uv_os_fd_t fd;
+  struct sockaddr_storage ss;
+  struct msghdr mh;
+  struct iovec iov;
+  ssize_t n;
+  uv_buf_t b;
+  if (u->h == NULL || uv_fileno((uv_handle_t *)u->h, &fd) != 0) return;
+  alloc_cb(NULL, 0, &b);
+  if (b.len == 0) return;
+  memset(&mh, 0, sizeof mh);
+  iov.iov_base = b.base;
+  iov.iov_len = b.len;
+  mh.msg_name = &ss;
+  mh.msg_namelen = sizeof ss;
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  do n = recvmsg(fd, &mh, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    recv_cb(u->h, -errno, &b, NULL, 0);
+    return;
+  }
+  recv_cb(u->h, n, &b, (struct sockaddr *)&ss,
+          (mh.msg_flags & MSG_TRUNC) ? UV_UDP_PARTIAL : 0);
+}
+
+#define RCTX(mode, size) ((lua_KContext)(((size) << 2) | (mode)))
+#define RMODE(ctx) ((int)((ctx) & 3))
+#define RSIZE(ctx) ((size_t)((ctx) >> 2))
+
+static int recv_k(lua_State *L, int status, lua_KContext ctx);
+
+/* The socket is at index 1. Takes a datagram or parks in line. */
+static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
+  int mode = RMODE(ctx), rc;
+  reader_t *r;
+  if (u->closed) return recv_fail(L, mode, UV_ECANCELED);
+  if (u->nq > u->claims) return take(L, u, mode, RSIZE(ctx));
+  if ((rc = ensure_handle(L, u, 1, u->family)) != 0 ||
+      (rc = start_reading(u)) != 0)
+    return recv_fail(L, mode, rc);
+  if (u->timeout == 0) {
+    if (u->readers == NULL) read_now(u);
+    if (u->nq > u->claims) return take(L, u, mode, RSIZE(ctx));
+    return recv_fail(L, mode, UV_ETIMEDOUT);
+  }
+  r = lua_newuserdatauv(L, sizeof *r, 0);
+  memset(r, 0, sizeof *r);
+  luaL_setmetatable(L, READER_MT);
+  r->u = u;
+  r->w.cancel = reader_cancel;
+  r->prevp = u->rtail;
+  *u->rtail = r;
+  u->rtail = &r->next;
+  return ns_wait(L, &r->w, u->timeout, recv_k, ctx);
+}
+
+static int recv_k(lua_State *L, int status, lua_KContext ctx) {
+  reader_t *r = lua_touserdata(L, -1);
+  udp_t *u = r->u;
+  int st = r->w.status;
+  (void)status;
+  if (r->claim) {
+    r->claim = 0;
+    if (!u->closed) u->claims--;
+  }
+  r->u = NULL;                      /* done: its __gc has nothing to do */
+  lua_pop(L, 1);
+  if (st < 0) return recv_fail(L, RMODE(ctx), st);
+  return recv_begin(L, u, ctx);     /* takes ours (or lines up again) */
+}
+
+static size_t opt_size(lua_State *L, int i) {
+  lua_Integer n;
+  if (lua_isnoneornil(L, i)) return MAXDGRAM;
+  n = luaL_checkinteger(L, i);
+  luaL_argcheck(L, n >= 0, i, "size must not be negative");
+  return n > MAXDGRAM ? MAXDGRAM : (size_t)n;
+}
+
+/* receive([size]) -> data [, "truncated", length] | nil, err */
+static int meth_receive(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  size_t size = opt_size(L, 2);
+  lua_settop(L, 1);
+  return recv_begin(L, u, RCTX(R_DATA, size));
+}
+
+/* receivefrom([size]) -> data, ip, port [, "truncated", length]
+**   | nil, err */
+static int meth_receivefrom(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  size_t size = opt_size(L, 2);
+  lua_settop(L, 1);
+  return recv_begin(L, u, RCTX(R_FROM, size));
+}
+
+static int iter_next(lua_State *L) {
+  udp_t *u = lua_touserdata(L, lua_upvalueindex(1));
+  size_t size = (size_t)lua_tointeger(L, lua_upvalueindex(2));
+  lua_settop(L, 0);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  return recv_begin(L, u, RCTX(R_ITER, size));
+}
+
+/* datagrams([size]) -> iterator of data, ip, port [, "truncated", len];
+** ends when the socket is closed or a receive times out, raises on any
+** other error. */
+static int meth_datagrams(lua_State *L) {
+  size_t size;
+  check_udp(L, 1);
+  size = opt_size(L, 2);
+  lua_settop(L, 1);
+  lua_pushinteger(L, (lua_Integer)size);
+  lua_pushcclosure(L, iter_next, 2);
+  return 1;
+}
+
+/* ---- sending ---- */
+
+static void send_cb(uv_udp_send_t *req, int status) {
+  sendop_t *op = req->data;
+  if (op) {
+    sendop_unlink(op);
+    op->req = NULL;
+    ns_wake(&op->w, status);
+  }
+  free(req);
+}
+
+static void sendop_cancel(ns_waiter_t *w) {
+  sendop_t *op = (sendop_t *)w;
+  sendop_unlink(op);
+  if (op->req) op->req->data = NULL;   /* the datagram still goes out */
+  op->req = NULL;
+}
+
+static int send_k(lua_State *L, int status, lua_KContext ctx) {
+  sendop_t *op = lua_touserdata(L, -1);
+  (void)status; (void)ctx;
+  if (op->w.status < 0) return ns_fail(L, op->w.status);
+  lua_pushinteger(L, (lua_Integer)op->n);
+  return 1;
+}
+
+/* Sends p[0..n) to `to` (NULL: the peer); pushes the byte count or parks
+** until the kernel takes it. */
+static int do_send(lua_State *L, udp_t *u, const char *p, size_t n,
+                   const struct sockaddr *to) {
+  uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+  sendreq_t *sr;
+  sendop_t *op;
+  int rc = uv_udp_try_send(u->h, &b, 1, to);
+  if (rc >= 0) {
+    lua_pushinteger(L, (lua_Integer)n);
+    return 1;
+  }
+  if (rc != UV_EAGAIN) return ns_fail(L, rc);
+  if (u->timeout == 0) return ns_fail(L, UV_ETIMEDOUT);
+  sr = malloc(sizeof *sr + (n ? n : 1));
+  if (sr == NULL) return ns_fail(L, UV_ENOMEM);
+  memcpy(sr->data, p, n);
+  b = uv_buf_init(sr->data, (unsigned)n);
+  rc = uv_udp_send(&sr->req, u->h, &b, 1, to, send_cb);
+  if (rc != 0) {
+    free(sr);
+    return ns_fail(L, rc);
+  }
+  op = lua_newuserdatauv(L, sizeof *op, 0);
+  memset(op, 0, sizeof *op);
+  op->u = u;
+  op->n = n;
+  op->req = &sr->req;
+  sr->req.data = op;
+  op->w.cancel = sendop_cancel;
+  op->next = u->sends;
+  if (u->sends) u->sends->prevp = &op->next;
+  op->prevp = &u->sends;
+  u->sends = op;
+  return ns_wait(L, &op->w, u->timeout, send_k, 0);
+}
+
+/* send(datagram) -> bytes | nil, err (connected sockets) */
+static int meth_send(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  size_t n;
+  const char *p = luaL_checklstring(L, 2, &n);
+  lua_settop(L, 2);
+  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->h == NULL || !u->connected) return ns_fail(L, UV_EDESTADDRREQ);
+  return do_send(L, u, p, n, NULL);
+}
+
+static int sendto_k(lua_State *L, int n, const ns_addr_t *a,
+                    lua_KContext ctx) {
+  udp_t *u = lua_touserdata(L, 1);
+  size_t len;
+  const char *p;
+  int rc;
+  (void)ctx;
+  if (n < 0) return ns_fail(L, n);
+  if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0)
+    return ns_fail(L, rc);
+  p = lua_tolstring(L, 2, &len);
+  return do_send(L, u, p, len, (const struct sockaddr *)&a->ss);
+}
+
+/* sendto(datagram, host, port) -> bytes | nil, err; host may be a name */
+static int meth_sendto(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  const char *host;
+  int port;
+  luaL_checkstring(L, 2);
+  host = luaL_checkstring(L, 3);
+  port = check_port(L, 4);
+  lua_settop(L, 4);
+  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->connected) return ns_fail(L, UV_EISCONN);
+  return resolve(L, host, port, u->family, 0, sendto_k, 0);
+}
+
+/* ---- addresses ---- */
+
+static int setsockname_k(lua_State *L, int n, const ns_addr_t *a,
+                         lua_KContext ctx) {
+  udp_t *u = lua_touserdata(L, 1);
+  int rc;
+  (void)ctx;
+  if (n < 0) return ns_fail(L, n);
+  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0 ||
+      (rc = uv_udp_bind(u->h, (const struct sockaddr *)&a->ss, 0)) != 0)
+    return ns_fail(L, rc);
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+/* setsockname(host, port) -> 1 | nil, err ("*": any address) */
+static int meth_setsockname(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  const char *host = luaL_checkstring(L, 2);
+  int port = check_port(L, 3);
+  lua_settop(L, 3);
+  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  return resolve(L, host, port, u->family, 1, setsockname_k, 0);
+}
+
+static int setpeername_k(lua_State *L, int n, const ns_addr_t *a,
+                         lua_KContext ctx) {
+  udp_t *u = lua_touserdata(L, 1);
+  int rc;
+  (void)ctx;
+  if (n < 0) return ns_fail(L, n);
+  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0)
+    return ns_fail(L, rc);
+  if (u->connected) {               /* LuaSocket allows a new peer */
+    uv_udp_connect(u->h, NULL);
+    u->connected = 0;
+  }
+  rc = uv_udp_connect(u->h, (const struct sockaddr *)&a->ss);
+  if (rc != 0) return ns_fail(L, rc);
+  u->connected = 1;
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+/* setpeername(host, port) -> 1 | nil, err; setpeername("*") disconnects */
+static int meth_setpeername(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  const char *host = luaL_checkstring(L, 2);
+  int port;
+  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (strcmp(host, "*") == 0) {
+    if (u->connected) {
+      int rc = uv_udp_connect(u->h, NULL);
+      if (rc != 0) return ns_fail(L, rc);
+      u->connected = 0;
+    }
+    lua_pushinteger(L, 1);
+    return 1;
+  }
+  port = check_port(L, 3);
+  lua_settop(L, 3);
+  return resolve(L, host, port, u->family, 0, setpeername_k, 0);
+}
+
+/* getsockname() -> ip, port, family | nil, err */
+static int meth_getsockname(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  struct sockaddr_storage ss;
+  int len = sizeof ss, rc;
+  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->h == NULL) return ns_fail_str(L, "not bound");
+  rc = uv_udp_getsockname(u->h, (struct sockaddr *)&ss, &len);
+  if (rc != 0) return ns_fail(L, rc);
+  push_addr(L, (struct sockaddr *)&ss);
+  return 3;
+}
+
+/* getpeername() -> ip, port, family | nil, err */
+static int meth_getpeername(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  struct sockaddr_storage ss;
+  int len = sizeof ss, rc;
+  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (!u->connected) return ns_fail_str(L, "not connected");
+  rc = uv_udp_getpeername(u->h, (struct sockaddr *)&ss, &len);
+  if (rc != 0) return ns_fail(L, rc);
+  push_addr(L, (struct sockaddr *)&ss);
+  return 3;
+}
+
+/* ---- options ---- */
+
+enum { O_BOOL, O_INT, O_IF4, O_IF6, O_MEMB4, O_MEMB6, O_ERROR };
+
+typedef struct {
+  const char *name;
+  int level, opt, kind;
+} opt_t;
+
+static const opt_t options[] = {
+  {"broadcast", SOL_SOCKET, SO_BROADCAST, O_BOOL},
+  {"dontroute", SOL_SOCKET, SO_DONTROUTE, O_BOOL},
+  {"reuseaddr", SOL_SOCKET, SO_REUSEADDR, O_BOOL},
+  {"reuseport", SOL_SOCKET, SO_REUSEPORT, O_BOOL},
+  {"recv-buffer-size", SOL_SOCKET, SO_RCVBUF, O_INT},
+  {"send-buffer-size", SOL_SOCKET, SO_SNDBUF, O_INT},
+  {"error", SOL_SOCKET, SO_ERROR, O_ERROR},
+  {"ip-multicast-if", IPPROTO_IP, IP_MULTICAST_IF, O_IF4},
+  {"ip-multicast-ttl", IPPROTO_IP, IP_MULTICAST_TTL, O_INT},
+  {"ip-multicast-loop", IPPROTO_IP, IP_MULTICAST_LOOP, O_BOOL},
+  {"ip-add-membership", IPPROTO_IP, IP_ADD_MEMBERSHIP, O_MEMB4},
+  {"ip-drop-membership", IPPROTO_IP, IP_DROP_MEMBERSHIP, O_MEMB4},
+  {"ipv6-unicast-hops", IPPROTO_IPV6, IPV6_UNICAST_HOPS, O_INT},
+  {"ipv6-multicast-hops", IPPROTO_IPV6, IPV6_MULTICAST_HOPS, O_INT},
+  {"ipv6-multicast-loop", IPPROTO_IPV6, IPV6_MULTICAST_LOOP, O_BOOL},
+  {"ipv6-multicast-if", IPPROTO_IPV6, IPV6_MULTICAST_IF, O_IF6},
+  {"ipv6-add-membership", IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, O_MEMB6},
+  {"ipv6-drop-membership", IPPROTO_IPV6, IPV6_DROP_MEMBERSHIP, O_MEMB6},
+  {"ipv6-v6only", IPPROTO_IPV6, IPV6_V6ONLY, O_BOOL},
+  {NULL, 0, 0, 0}
+};
+
+static const opt_t *find_option(lua_State *L, int i) {
+  const char *name = luaL_checkstring(L, i);
+  const opt_t *o;
+  for (o = options; o->name; o++)
+    if (strcmp(o->name, name) == 0) return o;
+  luaL_argerror(L, i, lua_pushfstring(L, "unsupported option '%s'", name));
+  return NULL;
+}
+
+static int bad_value(lua_State *L, int vidx, const char *what) {
+  return luaL_argerror(L, vidx, lua_pushfstring(L, "%s expected, got %s",
+                       what, luaL_typename(L, vidx)));
+}
+
+static void parse_ip4(lua_State *L, int vidx, const char *s,
+                      struct in_addr *a) {
+  if (s == NULL || strcmp(s, "*") == 0) a->s_addr = htonl(INADDR_ANY);
+  else if (inet_pton(AF_INET, s, a) != 1)
+    luaL_argerror(L, vidx, lua_pushfstring(L, "invalid address '%s'", s));
+}
+
+static unsigned parse_ifindex(lua_State *L, int vidx, int i) {
+  if (lua_isnoneornil(L, i)) return 0;
+  if (lua_type(L, i) == LUA_TNUMBER) return (unsigned)lua_tointeger(L, i);
+  if (lua_type(L, i) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, i);
+    unsigned idx = if_nametoindex(s);
+    if (idx == 0)
+      luaL_argerror(L, vidx, lua_pushfstring(L, "no interface '%s'", s));
+    return idx;
+  }
+  bad_value(L, vidx, "interface index or name");
+  return 0;
+}
+
+/* Checks the Lua value at vidx for o and converts it; raises when bad. */
+static socklen_t parse_value(lua_State *L, const opt_t *o, int vidx,
+                             optval_t *v) {
+  memset(v, 0, sizeof *v);
+  switch (o->kind) {
+    case O_BOOL:
+      if (!lua_isboolean(L, vidx) && !lua_isnumber(L, vidx))
+        bad_value(L, vidx, "boolean");
+      v->i = lua_isboolean(L, vidx) ? lua_toboolean(L, vidx)
+                                    : lua_tointeger(L, vidx) != 0;
+      return sizeof v->i;
+    case O_INT:
+      v->i = (int)luaL_checkinteger(L, vidx);
+      return sizeof v->i;
+    case O_IF4:
+      parse_ip4(L, vidx, luaL_optstring(L, vidx, "*"), &v->in);
+      return sizeof v->in;
+    case O_IF6:
+      v->i = (int)parse_ifindex(L, vidx, vidx);
+      return sizeof v->i;
+    case O_MEMB4:
+    case O_MEMB6: {
+      int top = lua_gettop(L);
+      const char *m;
+      if (!lua_istable(L, vidx)) bad_value(L, vidx, "table");
+      lua_getfield(L, vidx, "multiaddr");
+      lua_getfield(L, vidx, "interface");
+      m = lua_tostring(L, top + 1);
+      if (m == NULL)
+        luaL_argerror(L, vidx, "'multiaddr' must be an address string");
+      if (o->kind == O_MEMB4) {
+        parse_ip4(L, vidx, m, &v->m4.imr_multiaddr);
+        parse_ip4(L, vidx, lua_tostring(L, top + 2), &v->m4.imr_interface);
+      } else {
+        if (inet_pton(AF_INET6, m, &v->m6.ipv6mr_multiaddr) != 1)
+          luaL_argerror(L, vidx,
+                        lua_pushfstring(L, "invalid address '%s'", m));
+        v->m6.ipv6mr_interface = parse_ifindex(L, vidx, top + 2);
+      }
+      lua_settop(L, top);
+      return o->kind == O_MEMB4 ? sizeof v->m4 : sizeof v->m6;
+    }
+    default:
+      luaL_argerror(L, vidx, lua_pushfstring(L, "option '%s' is read-only",
+                    o->name));
+      return 0;
+  }
+}
+
+/* Sets option `name` from the value at vidx; without a socket yet, keeps
+** it for ensure_handle (apply = 0) or applies it (apply = 1). */
+static int set_option(lua_State *L, udp_t *u, const char *name, int vidx,
+                      int apply) {
+  const opt_t *o;
+  optval_t v;
+  socklen_t len;
+  uv_os_fd_t fd;
+  for (o = options; o->name; o++)
+    if (strcmp(o->name, name) == 0) break;
+  if (o->name == NULL) return UV_EINVAL;
+  len = parse_value(L, o, vidx, &v);
+  if (!apply) return 0;
+  if (uv_fileno((uv_handle_t *)u->h, &fd) != 0) return UV_EBADF;
+  if (setsockopt(fd, o->level, o->opt, &v, len) != 0) return -errno;
+  return 0;
+}
+
+/* setoption(name [, value]) -> 1 | nil, err */
+static int meth_setoption(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  const opt_t *o = find_option(L, 2);
+  int rc;
+  if (lua_isnone(L, 3) && o->kind == O_BOOL) lua_pushboolean(L, 1);
+  lua_settop(L, 3);
+  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->h == NULL) {
+    /* no socket yet (udp() before its first address): keep it */
+    optval_t v;
+    parse_value(L, o, 3, &v);
+    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -1);
+      lua_setiuservalue(L, 1, 1);
+    }
+    lua_pushvalue(L, 3);
+    lua_setfield(L, -2, o->name);
+    lua_pushinteger(L, 1);
+    return 1;
+  }
+  rc = set_option(L, u, o->name, 3, 1);
+  if (rc != 0) return ns_fail(L, rc);
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+/* getoption(name) -> value | nil, err */
+static int meth_getoption(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  const opt_t *o = find_option(L, 2);
+  optval_t v;
+  socklen_t len = sizeof v;
+  uv_os_fd_t fd;
+  if (o->kind == O_MEMB4 || o->kind == O_MEMB6)
+    return luaL_argerror(L, 2, lua_pushfstring(L,
+                         "option '%s' is write-only", o->name));
+  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->h == NULL) {
+    if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE &&
+        lua_getfield(L, -1, o->name) != LUA_TNIL)
+      return 1;
+    return ns_fail_str(L, "not bound");
+  }
+  memset(&v, 0, sizeof v);
+  if (uv_fileno((uv_handle_t *)u->h, &fd) != 0) return ns_fail(L, UV_EBADF);
+  if (getsockopt(fd, o->level, o->opt, &v, &len) != 0)
+    return ns_fail(L, -errno);
+  switch (o->kind) {
+    case O_BOOL:
+      /* IP_MULTICAST_LOOP may come back as one byte */
+      lua_pushboolean(L, len == 1 ? *(unsigned char *)&v != 0 : v.i != 0);
+      break;
+    case O_INT:
+    case O_IF6:
+      lua_pushinteger(L, len == 1 ? *(unsigned char *)&v : v.i);
+      break;
+    case O_IF4: {
+      char ip[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &v.in, ip, sizeof ip);
+      lua_pushstring(L, ip);
+      break;
+    }
+    default:                        /* "error": nil when there is none */
+      if (v.i == 0) lua_pushnil(L);
+      else lua_pushstring(L, ns_strerror(-v.i));
+      break;
+  }
+  return 1;
+}
+
+/* ---- the rest of the object ---- */
+
+/* settimeout(seconds [, mode]) -> 1; nil or negative: wait forever */
+static int meth_settimeout(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  double t = luaL_optnumber(L, 2, -1);
+  u->timeout = t < 0 ? -1 : t;
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+static int meth_gettimeout(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  lua_pushnumber(L, u->timeout);
+  return 1;
+}
+
+static int meth_close(lua_State *L) {
+  udp_release(check_udp(L, 1));
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+static int meth_getfd(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  uv_os_fd_t fd;
+  if (u->h == NULL || uv_fileno((uv_handle_t *)u->h, &fd) != 0) fd = -1;
+  lua_pushinteger(L, fd);
+  return 1;
+}
+
+static int meth_getfamily(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  lua_pushstring(L, u->family == AF_INET ? "inet" :
+                 u->family == AF_INET6 ? "inet6" : "unspec");
+  return 1;
+}
+
+/* LuaSocket's select() hook: never any buffered data it cannot see. */
+static int meth_dirty(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  lua_pushboolean(L, u->nq > u->claims);
+  return 1;
+}
+
+static int meta_gc(lua_State *L) {
+  udp_release(check_udp(L, 1));
+  return 0;
+}
+
+static int meta_tostring(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  lua_pushfstring(L, "udp{%s}: %p", u->closed ? "closed" :
+                  u->connected ? "connected" : "unconnected", (void *)u);
+  return 1;
+}
+
+/* new([family]) -> socket: family "inet", "inet6" or nil (from the first
+** address used); "inet6" sockets are IPv6-only, as LuaSocket's udp6(). */
+static int lib_new(lua_State *L) {
+  int family = family_of(luaL_optstring(L, 1, NULL));
+  udp_t *u;
+  int rc;
+  if (family < 0)
+    return luaL_argerror(L, 1, "'inet', 'inet6' or nil expected");
+  u = udp_new(L, family);
+  if (family == AF_UNSPEC) return 1;
+  u->v6only = family == AF_INET6;
+  if ((rc = ensure_handle(L, u, lua_gettop(L), family)) != 0)
+    return ns_fail(L, rc);
+  return 1;
+}
+
+static const luaL_Reg methods[] = {
+  {"setsockname", meth_setsockname},
+  {"bind", meth_setsockname},
+  {"setpeername", meth_setpeername},
+  {"connect", meth_setpeername},
+  {"send", meth_send},
+  {"receive", meth_receive},
+  {"recv", meth_receive},
+  {"sendto", meth_sendto},
+  {"receivefrom", meth_receivefrom},
+  {"recvfrom", meth_receivefrom},
+  {"datagrams", meth_datagrams},
+  {"getsockname", meth_getsockname},
+  {"getpeername", meth_getpeername},
+  {"settimeout", meth_settimeout},
+  {"gettimeout", meth_gettimeout},
+  {"setoption", meth_setoption},
+  {"getoption", meth_getoption},
+  {"close", meth_close},
+  {"getfd", meth_getfd},
+  {"getfamily", meth_getfamily},
+  {"dirty", meth_dirty},
+  {NULL, NULL}
+};
+
+static const luaL_Reg metamethods[] = {
+  {"__gc", meta_gc},
+  {"__close", meta_gc},
+  {"__tostring", meta_tostring},
+  {NULL, NULL}
+};
+
+static const luaL_Reg lib[] = {
+  {"new", lib_new},
+  {NULL, NULL}
+};
+
+int luaopen_udp_core(lua_State *L) {
+  luaL_newmetatable(L, UDP_MT);
+  luaL_setfuncs(L, metamethods, 0);
+  luaL_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, READER_MT);
+  lua_pushcfunction(L, reader_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newlib(L, lib);
+  lua_pushinteger(L, 65507);
+  lua_setfield(L, -2, "MAXDATAGRAM");
+  return 1;
+}
