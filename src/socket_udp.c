@@ -119,56 +119,32 @@ static int family_of(const char *s) {
   return -1;
 }
 
-/* Pushes ip, port, family of a socket address. */
-static void push_addr(lua_State *L, const struct sockaddr *sa) {
-  char ip[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-  if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-    uv_ip6_name(a, ip, sizeof ip);
-    lua_pushstring(L, ip);
-    lua_pushinteger(L, ntohs(a->sin6_port));
-    lua_pushliteral(L, "inet6");
-  } else {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-    uv_ip4_name(a, ip, sizeof ip);
-    lua_pushstring(L, ip);
-    lua_pushinteger(L, ntohs(a->sin_port));
-    lua_pushliteral(L, "inet");
-  }
-}
-
-/* Numeric addresses, "*" and "localhost" without the resolver; 0 or a
-** UV_E* code (UV_EAI_NONAME: a name, for the resolver). */
-static int parse_addr(const char *host, int port, int family, int passive,
-                      ns_addr_t *a) {
-  struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
-  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
+/* Numeric IPv4/IPv6 addresses parsed here: sendto() in a server loop
+** should not pay for getaddrinfo(AI_NUMERICHOST). 0 on success. */
+static int parse_numeric(const char *host, int port, int family,
+                         ns_addr_t *a) {
   memset(a, 0, sizeof *a);
-  if (strcmp(host, "*") == 0 || (passive && host[0] == '\0')) {
-    host = family == AF_INET6 ? "::" : "0.0.0.0";
-  } else if (strcmp(host, "localhost") == 0) {
-    host = family == AF_INET6 ? "::1" : "127.0.0.1";
-  }
-  if (family != AF_INET6 && uv_ip4_addr(host, port, in) == 0) {
-    a->len = sizeof *in;
+  if (family != AF_INET6 &&
+      uv_ip4_addr(host, port, (struct sockaddr_in *)&a->ss) == 0) {
+    a->len = sizeof(struct sockaddr_in);
     return 0;
   }
   if (family != AF_INET && strchr(host, ':') &&
-      uv_ip6_addr(host, port, in6) == 0) {
-    a->len = sizeof *in6;
+      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&a->ss) == 0) {
+    a->len = sizeof(struct sockaddr_in6);
     return 0;
   }
-  return UV_EAI_NONAME;
+  return -1;
 }
 
-/* Like ns_resolve: numeric hosts call k at once. Names resolve in
-** dns.c once it exists; until then they are "host not found". */
+/* ns_resolve() with a fast path for numeric addresses; names, "*" and
+** "localhost" go to dns.c (names park the task). k gets the first
+** address the resolver prefers. */
 static int resolve(lua_State *L, const char *host, int port, int family,
                    int passive, ns_resolve_k k, lua_KContext ctx) {
   ns_addr_t a;
-  int rc = parse_addr(host, port, family, passive, &a);
-  if (rc == 0) return k(L, 1, &a, ctx);
-  return k(L, rc, NULL, ctx);
+  if (parse_numeric(host, port, family, &a) == 0) return k(L, 1, &a, ctx);
+  return ns_resolve(L, host, port, family, passive, -1, k, ctx);
 }
 
 /* ---- the receive queue ---- */
@@ -403,7 +379,7 @@ static int take(lua_State *L, udp_t *u, int mode, size_t size) {
   keep = n < size ? n : size;
   lua_pushlstring(L, p + sizeof d, keep);
   if (mode != R_DATA) {
-    push_addr(L, &d.from.sa);
+    ns_addr_push(L, &d.from.sa);
     lua_pop(L, 1);                  /* ip, port: not the family */
     nres += 2;
   }
@@ -719,7 +695,7 @@ static int meth_getsockname(lua_State *L) {
   if (u->h == NULL) return ns_fail_str(L, "not bound");
   rc = uv_udp_getsockname(u->h, (struct sockaddr *)&ss, &len);
   if (rc != 0) return ns_fail(L, rc);
-  push_addr(L, (struct sockaddr *)&ss);
+  ns_addr_push(L, (struct sockaddr *)&ss);
   return 3;
 }
 
@@ -732,7 +708,7 @@ static int meth_getpeername(lua_State *L) {
   if (!u->connected) return ns_fail_str(L, "not connected");
   rc = uv_udp_getpeername(u->h, (struct sockaddr *)&ss, &len);
   if (rc != 0) return ns_fail(L, rc);
-  push_addr(L, (struct sockaddr *)&ss);
+  ns_addr_push(L, (struct sockaddr *)&ss);
   return 3;
 }
 
