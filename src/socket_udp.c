@@ -16,9 +16,10 @@
 ** line up FIFO in u->readers. For every queued datagram recv_cb wakes the
 ** first parked reader with a claim on it (u->claims counts them), and a
 ** receive() that finds unclaimed datagrams takes one without yielding, so
-** a busy reader cannot take the datagrams already promised to others. A
-** woken reader that never resumes (cancelled or interrupted meanwhile)
-** gives its claim back from its __gc.
+** a busy reader cannot take the datagrams already promised to others.
+** The reader's userdata is a to-be-closed slot of its receive call, so a
+** woken reader that never resumes (cancelled, or interrupted by a deadline
+** meanwhile) gives its claim back when its stack unwinds.
 **
 ** Truncation is never silent: a datagram longer than the size asked for
 ** comes back cut, followed by "truncated" and its full length.
@@ -330,12 +331,14 @@ static void udp_release(udp_t *u) {
 
 /* ---- receiving ---- */
 
-static int reader_gc(lua_State *L) {
+/* __close and __gc of a reader: only a reader that did not finish its
+** wait has anything to undo. */
+static int reader_close(lua_State *L) {
   reader_t *r = lua_touserdata(L, 1);
   udp_t *u = r->u;
   if (u == NULL) return 0;
   reader_unlink(r);
-  if (r->claim) {                   /* woken, but never resumed */
+  if (r->claim) {                   /* woken, but will never resume */
     r->claim = 0;
     if (!u->closed) {
       u->claims--;
@@ -448,6 +451,7 @@ static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
   r = lua_newuserdatauv(L, sizeof *r, 0);
   memset(r, 0, sizeof *r);
   luaL_setmetatable(L, READER_MT);
+  lua_toclose(L, -1);
   r->u = u;
   r->w.cancel = reader_cancel;
   r->prevp = u->rtail;
@@ -465,7 +469,7 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
     r->claim = 0;
     if (!u->closed) u->claims--;
   }
-  r->u = NULL;                      /* done: its __gc has nothing to do */
+  r->u = NULL;                      /* done: __close has nothing to do */
   lua_pop(L, 1);
   if (st < 0) return recv_fail(L, RMODE(ctx), st);
   return recv_begin(L, u, ctx);     /* takes ours (or lines up again) */
@@ -1036,7 +1040,9 @@ int luaopen_udp_core(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   luaL_newmetatable(L, READER_MT);
-  lua_pushcfunction(L, reader_gc);
+  lua_pushcfunction(L, reader_close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, reader_close);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   luaL_newlib(L, lib);

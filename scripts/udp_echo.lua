@@ -1,0 +1,48 @@
+-- udp_echo.lua -- a UDP echo server: sends every datagram back to its sender
+-- usage: netsh scripts/udp_echo.lua [options] [host] [port]
+--        (or netsh -m udp_echo ...; defaults: localhost 12345)
+-- One task reads the datagrams and answers each at once; replies the
+-- kernel cannot take right away wait without blocking the next receive.
+local getopt = require "getopt"
+
+local opts, args = getopt.parse(arg, {
+  name = "udp_echo", usage = "[host] [port]",
+  summary = "A UDP echo server: every datagram goes back to its sender.",
+  options = {
+    {"n", "count", arg = "N", type = "integer",
+     help = "exit after echoing N datagrams"},
+    {"t", "idle", arg = "SECONDS", type = "number",
+     help = "exit after SECONDS without a datagram"},
+    {"q", "quiet", help = "do not print the listening address"},
+  },
+  max_args = 2,
+  exit_codes = {"0  stopped by --count or --idle", "1  cannot bind",
+    "2  usage error"},
+})
+
+local host = args[1] or "localhost"
+local port = tonumber(args[2] or 12345)
+if not port then
+  io.stderr:write("udp_echo: port must be a number\n")
+  os.exit(2)
+end
+
+local sock, err = udp.bind(host, port)
+if not sock then
+  io.stderr:write(("udp_echo: cannot bind %s:%s: %s\n"):format(host, port,
+    err))
+  os.exit(1)
+end
+if opts.idle then sock:settimeout(opts.idle) end
+if not opts.quiet then
+  local ip, p = sock:getsockname()
+  io.stderr:write(("udp_echo: listening on %s port %d\n"):format(ip, p))
+end
+
+local count, limit = 0, opts.count
+for data, ip, p in sock:datagrams() do
+  sock:sendto(data, ip, p)       -- a failed reply is dropped, as UDP may
+  count = count + 1
+  if limit and count >= limit then break end
+end
+sock:close()

@@ -1,0 +1,628 @@
+-- udp_spec.lua -- the udp module over loopback (IPv4 and IPv6): exchange,
+-- connected mode, timeouts, truncation, empty and maximum-size datagrams,
+-- refused peers, many tasks on one socket, options and multicast, object
+-- lifetime, and the examples and scripts run as a user would.
+
+local NETSH = os.getenv("NETSH") or (arg and arg[-1]) or "build/netsh"
+local SRC = os.getenv("NETSH_SRC") or "."
+
+local function server(host)
+  local s = assert(udp.bind(host, 0))
+  local ip, port = s:getsockname()
+  return s, ip, port
+end
+
+-- A port nobody listens on (bound, read back, closed again).
+local function closed_port(host)
+  local s, _, port = server(host)
+  s:close()
+  return port
+end
+
+local function elapsed(f)
+  local t0 = task.now()
+  local r = table.pack(f())
+  return task.now() - t0, table.unpack(r, 1, r.n)
+end
+
+for _, fam in ipairs{{name = "IPv4", host = "127.0.0.1", new = "udp4"},
+                     {name = "IPv6", host = "::1", new = "udp6"}} do
+  local HOST = fam.host
+
+  describe("udp over " .. fam.name, function()
+    it("exchanges datagrams: sendto/receivefrom return counts and peers",
+      function()
+      local s <close>, ip, port = server(HOST)
+      assert.equal(HOST, ip)
+      local c <close> = udp[fam.new]()
+      assert.equal(5, c:sendto("hello", HOST, port))
+      local cip, cport = c:getsockname()
+      local data, fip, fport = s:receivefrom()
+      assert.equal("hello", data)
+      assert.equal(HOST, fip)
+      assert.equal(cport, fport)
+      assert.is_true(cip == HOST or cip == "0.0.0.0" or cip == "::")
+      assert.equal(6, s:sendto("world!", fip, fport))
+      assert.same({"world!", HOST, port}, {c:receivefrom()})
+    end)
+
+    it("connected mode: send/receive, getpeername, '*' disconnects",
+      function()
+      local s <close>, _, port = server(HOST)
+      local c <close> = udp[fam.new]()
+      assert.matches("^udp{unconnected}", tostring(c))
+      assert.equal(1, c:setpeername(HOST, port))
+      assert.matches("^udp{connected}", tostring(c))
+      local pip, pport, pfam = c:getpeername()
+      assert.same({HOST, port, fam.name == "IPv4" and "inet" or "inet6"},
+        {pip, pport, pfam})
+      assert.equal(4, c:send("ping"))
+      local data, ip, cport = s:receivefrom()
+      assert.equal("ping", data)
+      assert.equal(4, s:sendto("pong", ip, cport))
+      assert.equal("pong", c:receive())
+      -- a connected socket only hears its peer
+      local other <close> = udp[fam.new]()
+      other:sendto("stranger", HOST, cport)
+      s:sendto("peer", ip, cport)
+      assert.equal("peer", c:receive())
+      -- sendto on a connected socket, send on an unconnected one
+      assert.same({nil, "already connected"}, {c:sendto("x", HOST, port)})
+      assert.equal(1, c:setpeername("*"))
+      assert.matches("^udp{unconnected}", tostring(c))
+      assert.same({nil, "not connected"}, {c:getpeername()})
+      assert.same({nil, "destination address required"}, {c:send("x")})
+      assert.equal(1, c:sendto("y", HOST, port))
+      assert.equal("y", s:receive())
+    end)
+
+    it("receive timeouts give nil, 'timeout'; settimeout(0) polls",
+      function()
+      local s <close>, _, port = server(HOST)
+      s:settimeout(0.05)
+      local d, r, err = elapsed(function() return s:receive() end)
+      assert.same({nil, "timeout"}, {r, err})
+      assert.is_true(d >= 0.045 and d < 0.5, "waited " .. d)
+      s:settimeout(0)
+      d, r, err = elapsed(function() return s:receivefrom() end)
+      assert.same({nil, "timeout"}, {r, err})
+      assert.is_true(d < 0.02, "poll waited " .. d)
+      -- a datagram the loop has not read yet is still seen by a poll
+      local c <close> = udp[fam.new]()
+      c:sendto("polled", HOST, port)
+      assert.equal("polled", s:receive())
+      s:settimeout(nil)
+      assert.equal(-1, s:gettimeout())
+      -- a task.timeout scope ends the wait too, the socket stays usable
+      assert.same({nil, "timeout"},
+        {task.timeout(0.05, function() return s:receive() end)})
+      c:sendto("after", HOST, port)
+      assert.equal("after", s:receive())
+    end)
+
+    it("truncation is reported: data, 'truncated', full length", function()
+      local s <close>, _, port = server(HOST)
+      local c <close> = udp[fam.new]()
+      c:sendto("hello world", HOST, port)
+      assert.same({"hello", "truncated", 11}, {s:receive(5)})
+      c:sendto("hello world", HOST, port)
+      local cport = select(2, c:getsockname())
+      assert.same({"hel", HOST, cport, "truncated", 11},
+        {s:receivefrom(3)})
+      c:sendto("exact", HOST, port)
+      assert.same({"exact"}, {s:receive(5)})   -- no marker when it fits
+      c:sendto("abcdef", HOST, port)
+      assert.same({"", "truncated", 6}, {s:receive(0)})
+      c:sendto("in a loop", HOST, port)
+      for data, ip, p, mark, len in s:datagrams(4) do
+        assert.same({"in a", HOST, cport, "truncated", 9},
+          {data, ip, p, mark, len})
+        break
+      end
+    end)
+
+    it("carries 0-byte datagrams", function()
+      local s <close>, _, port = server(HOST)
+      local c <close> = udp[fam.new]()
+      assert.equal(0, c:sendto("", HOST, port))
+      local data, ip = s:receivefrom()
+      assert.equal("", data)
+      assert.equal(HOST, ip)
+      assert.equal(0, c:sendto("", HOST, port))
+      assert.same({""}, {s:receive(10)})
+    end)
+
+    it("carries 65,507-byte datagrams; larger ones are refused or cut",
+      function()
+      local s <close>, _, port = server(HOST)
+      local c <close> = udp[fam.new]()
+      local big = ("0123456789abcdef"):rep(4094) .. "xyz"
+      assert.equal(65507, #big)
+      assert.equal(65507, c:sendto(big, HOST, port))
+      local data = s:receive()
+      assert.equal(65507, #data)
+      assert.equal(big, data)
+      c:sendto(big, HOST, port)
+      assert.same({big:sub(1, 100), "truncated", 65507}, {s:receive(100)})
+      if fam.name == "IPv4" then
+        assert.same({nil, "message too long"},
+          {c:sendto(big .. "!", HOST, port)})
+      end
+    end)
+
+    it("a connected socket reports a closed port as 'connection refused'",
+      function()
+      local port = closed_port(HOST)
+      local c <close> = assert(udp.connect(HOST, port))
+      c:settimeout(2)
+      assert.equal(7, c:send("anyone?"))
+      assert.same({nil, "connection refused"}, {c:receive()})
+      -- an unconnected socket hears nothing back (no ICMP errors)
+      local u <close> = udp[fam.new]()
+      u:settimeout(0.05)
+      assert.equal(7, u:sendto("anyone?", HOST, port))
+      assert.same({nil, "timeout"}, {u:receivefrom()})
+    end)
+  end)
+end
+
+describe("udp names and Python-style calls", function()
+  it("udp.bind, recvfrom, sendto with a host name (resolved by dns.c)",
+    function()
+    local s <close> = assert(udp.bind("localhost", 0))
+    local ip, port = s:getsockname()
+    assert.equal("127.0.0.1", ip)
+    local c <close> = udp.udp()
+    assert.equal(5, c:sendto("named", "localhost", port))
+    assert.equal("named", (s:recvfrom(1024)))
+    assert.same({nil, "host not found"},
+      {c:sendto("x", "no-such-host.invalid", port)})
+    assert.equal(1, c:connect("localhost", port))
+    assert.equal(2, c:send("hi"))
+    assert.equal("hi", s:recv(10))
+  end)
+
+  it("udp.connect fails with nil, err and leaves nothing open", function()
+    assert.same({nil, "host not found"},
+      {udp.connect("no-such-host.invalid", 9)})
+  end)
+
+  it("udp() takes its family from the first address", function()
+    local s6 <close> = udp.udp()
+    assert.equal("unspec", s6:getfamily())
+    assert.equal(1, s6:setsockname("::1", 0))
+    assert.equal("inet6", s6:getfamily())
+    local s4 <close> = udp.udp()
+    assert.equal(1, s4:setsockname("127.0.0.1", 0))
+    assert.equal("inet", s4:getfamily())
+    assert.equal(-1, udp.udp():getfd())
+    assert.is_true(udp.udp4():getfd() >= 0)
+  end)
+
+  it("argument errors raise with the argument named", function()
+    local s <close> = udp.udp4()
+    assert.has_error(function() s:sendto("x", "127.0.0.1", 70000) end,
+      "bad argument #3 to 'sendto' (port out of range)")
+    assert.has_error(function() s.receive(nil) end)
+    assert.has_error(function() s:receive(-1) end,
+      "bad argument #1 to 'receive' (size must not be negative)")
+    assert.has_error(function() s:setoption("no-such-option", 1) end,
+      "bad argument #1 to 'setoption' (unsupported option 'no-such-option')")
+    assert.has_error(function() udp.new("ipx") end)
+  end)
+end)
+
+describe("udp sockets shared by tasks", function()
+  it("readers are served in the order they started waiting", function()
+    local s <close>, _, port = server("127.0.0.1")
+    local got = {}
+    local readers = {}
+    for i = 1, 4 do
+      readers[i] = spawn(function() got[i] = s:receive() end)
+    end
+    sleep(0)                                -- all four are parked now
+    local c <close> = udp.udp4()
+    for i = 1, 4 do c:sendto(tostring(i), "127.0.0.1", port) end
+    for i = 1, 4 do readers[i]:join() end
+    assert.same({"1", "2", "3", "4"}, got)
+  end)
+
+  -- Burst of datagrams, three readers looping on datagrams(); `work` runs
+  -- after each datagram. Returns the count per reader.
+  local function share(work)
+    local s <close>, _, port = server("127.0.0.1")
+    s:settimeout(0.5)
+    local counts, total = {0, 0, 0}, 0
+    local readers = {}
+    for i = 1, 3 do
+      readers[i] = spawn(function()
+        for _ in s:datagrams() do
+          counts[i] = counts[i] + 1
+          total = total + 1
+          work()
+        end
+      end)
+    end
+    sleep(0)
+    local c <close> = udp.udp4()
+    for burst = 1, 30 do
+      for j = 1, 10 do
+        c:sendto(("%d.%d"):format(burst, j), "127.0.0.1", port)
+      end
+      sleep(0.002)                          -- stay under the kernel buffer
+    end
+    for i = 1, 3 do readers[i]:join() end   -- each ends on its timeout
+    assert.equal(300, total)
+    return counts
+  end
+
+  it("a reader that never yields cannot take what others were promised",
+    function()
+    -- each burst wakes every parked reader with a datagram of its own;
+    -- the first to run then takes the unpromised rest without yielding
+    local counts = share(function() end)
+    for i = 1, 3 do
+      assert.is_true(counts[i] >= 20, ("reader %d got only %d of 300")
+        :format(i, counts[i]))
+    end
+  end)
+
+  it("readers that yield while working share a burst evenly", function()
+    local counts = share(function() sleep(0) end)
+    for i = 1, 3 do
+      assert.is_true(counts[i] >= 80, ("reader %d got only %d of 300")
+        :format(i, counts[i]))
+    end
+  end)
+
+  it("many tasks send through one socket at once", function()
+    local s <close>, _, port = server("127.0.0.1")
+    local c <close> = udp.udp4()
+    local senders = {}
+    for i = 1, 10 do
+      senders[i] = spawn(function()
+        for j = 1, 20 do
+          assert.equal(4, c:sendto(("%02d%02d"):format(i, j), "127.0.0.1",
+            port))
+          sleep(0)
+        end
+      end)
+    end
+    local seen, n = {}, 0
+    s:settimeout(1)
+    while n < 200 do
+      local d = assert(s:receive())
+      assert.is_nil(seen[d])
+      seen[d] = true
+      n = n + 1
+    end
+    for i = 1, 10 do senders[i]:join() end
+  end)
+
+  it("close() wakes every waiting task with nil, 'closed'", function()
+    local s, _, port = server("127.0.0.1")
+    local results, loop_ended = {}, false
+    local readers = {}
+    for i = 1, 3 do
+      readers[i] = spawn(function() results[i] = {s:receivefrom()} end)
+    end
+    local looper = spawn(function()
+      for _ in s:datagrams() do end
+      loop_ended = true
+    end)
+    sleep(0)
+    assert.equal(1, s:close())
+    for i = 1, 3 do readers[i]:join() end
+    looper:join()
+    for i = 1, 3 do assert.same({nil, "closed"}, results[i]) end
+    assert.is_true(loop_ended)
+    assert.same({nil, "closed"}, {s:receive()})
+    assert.same({nil, "closed"}, {s:sendto("x", "127.0.0.1", port)})
+    assert.matches("^udp{closed}", tostring(s))
+    assert.equal(1, s:close())              -- twice is fine
+  end)
+
+  it("a reader cancelled after being handed a datagram gives it back",
+    function()
+    local s <close>, _, port = server("127.0.0.1")
+    local c <close> = udp.udp4()
+    local victim = spawn(function() return s:receive() end)
+    sleep(0)                                -- the victim parks
+    c:sendto("first", "127.0.0.1", port)
+    sleep(0)                                -- the loop hands it over
+    assert.equal("ready", victim:status())  -- woken, not yet resumed
+    victim:cancel()
+    s:settimeout(1)
+    assert.equal("first", s:receive())
+  end)
+
+  it("a cancelled or timed-out reader does not lose the next datagram",
+    function()
+    local s <close>, _, port = server("127.0.0.1")
+    local c <close> = udp.udp4()
+    local victim = spawn(function() return s:receive() end)
+    sleep(0)
+    victim:cancel()
+    assert.same({nil, "timeout"},
+      {task.timeout(0.02, function() return s:receive() end)})
+    c:sendto("kept", "127.0.0.1", port)
+    s:settimeout(1)
+    assert.equal("kept", s:receive())
+  end)
+end)
+
+describe("udp options", function()
+  it("sets and reads the LuaSocket options", function()
+    local s <close> = udp.udp4()
+    assert.equal(1, s:setoption("broadcast", true))
+    assert.is_true(s:getoption("broadcast"))
+    assert.equal(1, s:setoption("broadcast", false))
+    assert.is_false(s:getoption("broadcast"))
+    assert.equal(1, s:setoption("dontroute", true))
+    assert.is_true(s:getoption("dontroute"))
+    assert.equal(1, s:setoption("reuseport", true))
+    assert.is_true(s:getoption("reuseport"))
+    assert.equal(1, s:setoption("ip-multicast-ttl", 3))
+    assert.equal(3, s:getoption("ip-multicast-ttl"))
+    assert.equal(1, s:setoption("ip-multicast-loop", false))
+    assert.is_false(s:getoption("ip-multicast-loop"))
+    assert.equal(1, s:setoption("ip-multicast-if", "127.0.0.1"))
+    assert.equal("127.0.0.1", s:getoption("ip-multicast-if"))
+    assert.equal(1, s:setoption("recv-buffer-size", 65536))
+    assert.is_true(s:getoption("recv-buffer-size") >= 65536)
+    assert.equal(1, s:setoption("send-buffer-size", 65536))
+    assert.is_true(s:getoption("send-buffer-size") >= 65536)
+    assert.is_nil(s:getoption("error"))
+    assert.has_error(function() s:getoption("ip-add-membership") end)
+    assert.has_error(function() s:setoption("error", 1) end)
+    assert.has_error(function() s:setoption("ip-multicast-ttl", "x") end)
+    local s6 <close> = udp.udp6()
+    assert.is_true(s6:getoption("ipv6-v6only"))
+    assert.equal(1, s6:setoption("ipv6-unicast-hops", 7))
+    assert.equal(7, s6:getoption("ipv6-unicast-hops"))
+    assert.equal(1, s6:setoption("ipv6-multicast-hops", 2))
+    assert.equal(2, s6:getoption("ipv6-multicast-hops"))
+    assert.equal(1, s6:setoption("ipv6-multicast-loop", true))
+    assert.is_true(s6:getoption("ipv6-multicast-loop"))
+    assert.equal(1, s6:setoption("ipv6-multicast-if", "lo"))
+    assert.equal(1, s6:getoption("ipv6-multicast-if"))
+  end)
+
+  it("options set before udp() has a socket apply when it is made",
+    function()
+    local a <close>, _, port = server("127.0.0.1")
+    assert.same({nil, "address already in use"},
+      {udp.bind("127.0.0.1", port)})
+    a:close()
+    local s1 <close> = udp.udp()
+    assert.equal(1, s1:setoption("reuseaddr", true))
+    assert.is_true(s1:getoption("reuseaddr"))     -- remembered
+    assert.equal(1, s1:setsockname("127.0.0.1", port))
+    assert.is_true(s1:getoption("reuseaddr"))     -- and applied
+    local s2 <close> = udp.udp()
+    s2:setoption("reuseaddr", true)
+    assert.equal(1, s2:setsockname("127.0.0.1", port))
+  end)
+
+  it("multicast over IPv4 loopback (when the kernel allows it)", function()
+    local group = "239.255.42.99"
+    local r <close> = udp.udp4()
+    r:setoption("reuseaddr", true)
+    assert.equal(1, r:setsockname(group, 0))
+    local _, port = r:getsockname()
+    local ok, err = r:setoption("ip-add-membership",
+      {multiaddr = group, interface = "127.0.0.1"})
+    if not ok then
+      pending("kernel refuses IPv4 multicast on lo: " .. err)
+      return
+    end
+    local s <close> = udp.udp4()
+    assert.equal(1, s:setoption("ip-multicast-if", "127.0.0.1"))
+    assert.equal(1, s:setoption("ip-multicast-loop", true))
+    assert.equal(1, s:setoption("ip-multicast-ttl", 0))   -- this host only
+    local n, serr = s:sendto("to the group", group, port)
+    if not n then
+      pending("kernel refuses IPv4 multicast sends on lo: " .. serr)
+      return
+    end
+    r:settimeout(1)
+    local data, rerr = r:receive()
+    if not data then
+      pending("IPv4 multicast not looped back on lo: " .. rerr)
+      return
+    end
+    assert.equal("to the group", data)
+    assert.equal(1, r:setoption("ip-drop-membership",
+      {multiaddr = group, interface = "127.0.0.1"}))
+  end)
+
+  it("multicast over IPv6 loopback (when the kernel allows it)", function()
+    local group = "ff15::4e:5348"
+    local r <close> = udp.udp6()
+    r:setoption("reuseaddr", true)
+    local ok, err = r:setsockname(group, 0)
+    if not ok then
+      pending("cannot bind an IPv6 multicast address: " .. err)
+      return
+    end
+    local _, port = r:getsockname()
+    ok, err = r:setoption("ipv6-add-membership",
+      {multiaddr = group, interface = "lo"})
+    if not ok then
+      pending("kernel refuses IPv6 multicast on lo: " .. err)
+      return
+    end
+    local s <close> = udp.udp6()
+    assert.equal(1, s:setoption("ipv6-multicast-if", "lo"))
+    assert.equal(1, s:setoption("ipv6-multicast-loop", true))
+    assert.equal(1, s:setoption("ipv6-multicast-hops", 0))
+    local n, serr = s:sendto("to the v6 group", group, port)
+    if not n then
+      pending("kernel refuses IPv6 multicast sends on lo: " .. serr)
+      return
+    end
+    r:settimeout(1)
+    local data, rerr = r:receive()
+    if not data then
+      pending("IPv6 multicast not looped back on lo: " .. rerr)
+      return
+    end
+    assert.equal("to the v6 group", data)
+    assert.equal(1, r:setoption("ipv6-drop-membership",
+      {multiaddr = group, interface = "lo"}))
+  end)
+end)
+
+describe("udp object lifetime", function()
+  -- fd number -> what it is ("socket:[inode]"...), from /proc
+  local function fds()
+    local pid = io.open("/proc/self/stat"):read("l"):match("^(%d+)")
+    local p = io.popen("ls -l /proc/" .. pid .. "/fd")
+    local t = {}
+    for fd, what in p:read("a"):gmatch("(%d+) %-> ([^\n]+)") do
+      t[tonumber(fd)] = what
+    end
+    p:close()
+    return t
+  end
+
+  it("<close> closes the socket at the end of the scope", function()
+    local keep
+    do
+      local s <close> = udp.udp4()
+      keep = s
+      assert.matches("^udp{unconnected}", tostring(s))
+    end
+    assert.matches("^udp{closed}", tostring(keep))
+  end)
+
+  it("the GC closes dropped sockets", function()
+    local mine = {}
+    for _ = 1, 20 do
+      local s = udp.udp4()
+      s:setsockname("127.0.0.1", 0)
+      mine[#mine + 1] = s:getfd()
+    end
+    local open = fds()
+    local inodes = {}
+    for _, fd in ipairs(mine) do
+      assert.matches("^socket:", open[fd])
+      inodes[open[fd]] = true
+    end
+    collectgarbage()
+    collectgarbage()
+    for _, what in pairs(fds()) do
+      assert.is_nil(inodes[what], what .. " is still open")
+    end
+  end)
+end)
+
+-- The examples and scripts, run as separate netsh processes. io.popen
+-- blocks the whole loop while it reads, so whatever the child talks to
+-- is another process, or a socket here that only needs the kernel.
+
+local function udp_bound(port)
+  local hex = (":%04X"):format(port)
+  for _, f in ipairs{"/proc/net/udp", "/proc/net/udp6"} do
+    local fh = io.open(f)
+    if fh then
+      local t = fh:read("a")
+      fh:close()
+      for la in t:gmatch("\n%s*%d+:%s+(%S+)") do
+        if la:sub(-5) == hex then return true end
+      end
+    end
+  end
+  return false
+end
+
+local function wait_bound(port)
+  for _ = 1, 250 do
+    if udp_bound(port) then return true end
+    sleep(0.02)
+  end
+  return false
+end
+
+local function run(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok, how, code = p:close()
+  return out, ok and 0 or code, how
+end
+
+local function netsh(rest)
+  return ("%q %s"):format(NETSH, rest)
+end
+
+describe("udp examples and scripts", function()
+  it("examples/udp_server.lua and udp_client.lua talk on port 12345",
+    function()
+    local probe = udp.bind("127.0.0.1", 12345)
+    if not probe then
+      pending("port 12345 is in use here")
+      return
+    end
+    probe:close()
+    local srv = io.popen(netsh(("%q 2>&1"):format(SRC
+      .. "/examples/udp_server.lua")))
+    assert.is_true(wait_bound(12345), "udp_server.lua never bound 12345")
+    local out, code = run("timeout 10 " .. netsh(("%q"):format(SRC
+      .. "/examples/udp_client.lua")))
+    assert.equal("Recu: Bonjour serveur\n", out)
+    assert.equal(0, code)
+    assert.equal("", srv:read("a"))
+    assert.is_true(srv:close())
+  end)
+
+  it("scripts/udp_echo.lua echoes; scripts/udp_send.lua prints replies",
+    function()
+    local port = closed_port("127.0.0.1")
+    local echo = io.popen(netsh(("%q -q -n 3 127.0.0.1 %d 2>&1"):format(
+      SRC .. "/scripts/udp_echo.lua", port)))
+    assert.is_true(wait_bound(port), "udp_echo.lua never bound")
+    local c <close> = udp.udp4()
+    c:settimeout(5)
+    c:sendto("direct", "127.0.0.1", port)
+    assert.equal("direct", c:receive())
+    local send = SRC .. "/scripts/udp_send.lua"
+    local out, code = run(netsh(("%q 127.0.0.1 %d 'as argument'")
+      :format(send, port)))
+    assert.same({"as argument", 0}, {out, code})
+    out, code = run(("printf 'from\\nstdin' | %s"):format(
+      netsh(("%q localhost %d"):format(send, port))))
+    assert.same({"from\nstdin", 0}, {out, code})
+    assert.equal("", echo:read("a"))          -- ends after 3 datagrams
+    assert.is_true(echo:close())
+  end)
+
+  it("udp_echo.lua --idle ends a quiet server; IPv6 works too", function()
+    local port = closed_port("::1")
+    local d = elapsed(function()
+      local out, code = run(netsh(("%q -q --idle 0.2 ::1 %d"):format(
+        SRC .. "/scripts/udp_echo.lua", port)))
+      assert.same({"", 0}, {out, code})
+    end)
+    assert.is_true(d < 5)
+  end)
+
+  it("udp_send.lua exits 1 on timeout and on a refused port; --help",
+    function()
+    local send = SRC .. "/scripts/udp_send.lua"
+    local silent <close>, _, port = server("127.0.0.1")
+    local out, code = run(netsh(("%q -t 0.2 127.0.0.1 %d hello")
+      :format(send, port)))
+    assert.equal(1, code)
+    assert.matches("no reply from 127.0.0.1:%d+: timeout", out)
+    assert.equal("hello", silent:receive())   -- it did send
+    out, code = run(netsh(("%q -t 2 ::1 %d hello")
+      :format(send, closed_port("::1"))))
+    assert.equal(1, code)
+    assert.matches("%[::1%]:%d+: connection refused", out)
+    out, code = run(netsh(("%q --help"):format(send)))
+    assert.equal(0, code)
+    assert.matches("usage: udp_send", out)
+    out, code = run(netsh(("%q onlyhost"):format(send)))
+    assert.equal(2, code)
+  end)
+end)
