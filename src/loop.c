@@ -351,7 +351,7 @@ static void gc_timer_cb(uv_timer_t *h) {
 
 /* Reports every failure nobody joined (main.c, at exit). */
 void ns_report_orphans(void) {
-  if (orphans.next_live == NULL) return;
+  if (orphans.next_live == NULL || orphans.next_live == &orphans) return;
   lua_gc(L0, LUA_GCCOLLECT);
   while (orphans.next_live != &orphans) orphan_report(orphans.next_live);
 }

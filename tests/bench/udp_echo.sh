@@ -7,6 +7,7 @@
 #                           [--netsh PATH] [--out FILE.jsonl]
 #                           [--duration S] [--warmup S]
 #                           [--outstanding "1 50"] [--sizes "64 16384"]
+#                           [--resend MS]
 #
 # For each server and each (outstanding, size) cell a fresh server is started
 # on a fresh port, pinned to CPU 1; udp_loadgen runs pinned to CPU 0.  Server
@@ -22,6 +23,7 @@ sizes="64 16384"
 duration=3
 warmup=1
 out=
+resend=200
 netsh=${NETSH:-}
 
 while [ $# -gt 0 ]; do
@@ -34,7 +36,8 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2; shift ;;
     --outstanding) outstanding_list=$2; shift ;;
     --sizes) sizes=$2; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --resend) resend=$2; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown option: $1" ;;
   esac
   shift
@@ -92,7 +95,7 @@ run_udp_cell() {
   fi
   tmax=$(calc "int($duration + $warmup + 30)")
   run_loadgen "$tmax" "$BIN_DIR/udp_loadgen" -h 127.0.0.1 -p "$PORT" \
-    -o "$o" -s "$s" -d "$duration" -w "$warmup" --marks --json
+    -o "$o" -s "$s" -d "$duration" -w "$warmup" -r "$resend" --marks --json
   server_alive || died=1
   stop_server
   if [ -z "$LG_JSON" ] || [ -z "$CPU1" ] || [ "$CPU0" -lt 0 ] ||
@@ -113,8 +116,8 @@ run_udp_cell() {
   [ -n "$died" ] && NOTE="server died" || NOTE=
   CPUDG["$srv $o $s"]=$cpu_dg
   ROWS+=("$srv|$o|$s|$dps|$p50|$p99|$cpu_dg|$loss|$errs|$NOTE")
-  printf '{"bench":"udp_echo","server":"%s","outstanding":%s,"size":%s,"duration_s":%s,"warmup_s":%s,"replies":%s,"dps":%s,"p50_us":%s,"p99_us":%s,"server_cpu_s":%s,"cpu_us_per_dgram":%s,"loss_pct":%s,"errors":%s,"rss_start_kib":%s,"rss_end_kib":%s,"note":"%s","loadgen":%s}\n' \
-    "$srv" "$o" "$s" "$duration" "$warmup" "$rep" "$dps" "$p50" "$p99" \
+  printf '{"bench":"udp_echo","server":"%s","outstanding":%s,"size":%s,"duration_s":%s,"warmup_s":%s,"resend_ms":%s,"replies":%s,"dps":%s,"p50_us":%s,"p99_us":%s,"server_cpu_s":%s,"cpu_us_per_dgram":%s,"loss_pct":%s,"errors":%s,"rss_start_kib":%s,"rss_end_kib":%s,"note":"%s","loadgen":%s}\n' \
+    "$srv" "$o" "$s" "$duration" "$warmup" "$resend" "$rep" "$dps" "$p50" "$p99" \
     "$cpu_s" "$cpu_dg" "$loss" "$errs" "$RSS_START" "$RSS_END" "$NOTE" \
     "$LG_JSON" >>"$out"
   log "  $srv o=$o s=$s: $dps dgram/s, p99 $p99 us, cpu $cpu_dg us/dgram, loss $loss %"
@@ -132,7 +135,8 @@ for o in $outstanding_list; do
   done
 done
 
-printf '\n### UDP echo: %s s window, %s s warmup\n\n' "$duration" "$warmup"
+printf '\n### UDP echo: %s s window, %s s warmup, resend after %s ms\n\n' \
+  "$duration" "$warmup" "$resend"
 printf '| server | outstanding | size | datagrams/s | p50 µs | p99 µs | CPU µs/dgram | CPU vs epoll | loss %% | errors | note |\n'
 printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n'
 for row in "${ROWS[@]}"; do
