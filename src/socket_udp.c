@@ -8,15 +8,20 @@
 ** applied to the new socket (so reuseaddr still precedes the bind).
 **
 ** Receiving: once a task has asked for a datagram the handle keeps
-** reading. recv_cb copies each datagram out of one shared receive buffer
-** into the socket's queue u->q (a dgram_t header, then the bytes; the
-** buffer is reused, so no malloc per datagram once it has grown) and stops
-** reading when the queue is full: a slow reader then makes the kernel
-** drop, as UDP does. Any number of tasks may receive on one socket; they
-** line up FIFO in u->readers. For every queued datagram recv_cb wakes the
-** first parked reader with a claim on it (u->claims counts them), and a
-** receive() that finds unclaimed datagrams takes one without yielding, so
-** a busy reader cannot take the datagrams already promised to others.
+** reading, into the socket's queue u->q (a dgram_t header, then the
+** bytes; the buffer is reused, so no malloc per datagram once it has
+** grown). Small datagrams arrive by recvmmsg(2) in one shared buffer and
+** are copied out; big ones are read in place at the queue's tail. While
+** a task works through a batch, receive() also drains the kernel every
+** DRAIN_BYTES (drain()), so that the peers' next datagrams do not
+** overflow the ~200 KiB socket buffer meanwhile. Reading stops when the
+** queue is full: a slow reader then makes the kernel drop, as UDP does.
+**
+** Any number of tasks may receive on one socket; they line up FIFO in
+** u->readers. For every queued datagram recv_cb wakes the first parked
+** reader with a claim on it (u->claims counts them), and a receive() that
+** finds unclaimed datagrams takes one without yielding, so a busy reader
+** cannot take the datagrams already promised to others.
 ** The reader's userdata is a to-be-closed slot of its receive call, so a
 ** woken reader that never resumes (cancelled, or interrupted by a deadline
 ** meanwhile) gives its claim back when its stack unwinds.
@@ -28,6 +33,7 @@
 ** does the task park on a uv_udp_send_t (malloc'd with a copy of the data,
 ** freed in send_cb, detached on timeout or close).
 */
+#define _GNU_SOURCE             /* recvmmsg(2) */
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -41,6 +47,10 @@
 #define READER_MT "netsh.udp.reader"
 
 #define MAXDGRAM 65536          /* bigger than any UDP payload */
+#define RCHUNKS 16              /* datagrams per recvmmsg(2), at most */
+#define INPLACE_MIN 2048        /* libuv reads datagrams this big in place */
+#define DRAIN_BYTES (48 << 10)  /* in a batch, drain the kernel this often */
+#define DGRAM_COST 1024         /* kernel overhead per datagram, roughly */
 #define QMAX_BYTES (1 << 20)    /* stop reading beyond this much queued */
 #define QMAX_COUNT 1024         /* ... or this many datagrams */
 #define QKEEP (4 << 20)         /* free a drained queue bigger than this */
@@ -80,6 +90,9 @@ struct udp_s {
   ns_buf_t q;            /* queued datagrams: dgram_t + bytes each */
   int nq;                /* entries in q */
   int claims;            /* entries promised to woken readers */
+  size_t last;           /* size of the last datagram read */
+  int busy;              /* the kernel may hold more: last read was full */
+  size_t since;          /* bytes taken since the kernel was drained */
   reader_t *readers, **rtail;
   sendop_t *sends;
 };
@@ -97,7 +110,9 @@ typedef struct {
 
 enum { R_DATA, R_FROM, R_ITER };   /* receive, receivefrom, datagrams */
 
-static char *rbuf;       /* shared by all sockets: recv_cb copies out */
+/* The receive buffer, shared by all sockets since recv_cb copies each
+** datagram out at once: RCHUNKS slots of MAXDGRAM for recvmmsg(2). */
+static char *rbuf;
 
 /* ---- helpers ---- */
 
@@ -150,6 +165,30 @@ static int resolve(lua_State *L, const char *host, int port, int family,
 
 /* ---- the receive queue ---- */
 
+/* Room for `extra` more bytes at the tail of the queue. Datagrams leave
+** from the head, so the consumed prefix is reclaimed by moving the rest
+** down, but only once it is at least as long as the rest: each byte is
+** then moved O(1) times (ns_buf_reserve compacts at every call, which
+** costs a copy of the whole queue per datagram in a busy server). */
+static int queue_reserve(ns_buf_t *q, size_t extra) {
+  size_t cap;
+  char *p;
+  if (q->len == 0) q->off = 0;
+  if (q->off + q->len + extra <= q->cap) return 0;
+  if (q->off >= q->len && q->len + extra <= q->cap) {
+    memmove(q->data, q->data + q->off, q->len);
+    q->off = 0;
+    return 0;
+  }
+  cap = q->cap ? q->cap : 4096;
+  while (cap < q->off + q->len + extra) cap *= 2;
+  p = realloc(q->data, cap);
+  if (p == NULL) return UV_ENOMEM;
+  q->data = p;
+  q->cap = cap;
+  return 0;
+}
+
 static void queue_pop(udp_t *u, size_t n) {
   u->nq--;
   u->q.off += n;
@@ -179,20 +218,40 @@ static void wake_readers(udp_t *u) {
   }
 }
 
+/* Big datagrams are read in place at the tail of the queue (one per
+** system call: the copy would cost more than the call); small ones
+** RCHUNKS at a time by recvmmsg(2) into the shared buffer. */
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h; (void)suggested;
-  if (rbuf == NULL) rbuf = malloc(MAXDGRAM);
+  udp_t *u = h ? h->data : NULL;
+  (void)suggested;
+  if (rbuf == NULL) rbuf = malloc(RCHUNKS * MAXDGRAM);
   buf->base = rbuf;
-  buf->len = rbuf ? MAXDGRAM : 0;
+  buf->len = rbuf ? RCHUNKS * MAXDGRAM : 0;
+  if (u && u->last >= INPLACE_MIN &&
+      queue_reserve(&u->q, sizeof(dgram_t) + MAXDGRAM) == 0) {
+    buf->base = u->q.data + u->q.off + u->q.len + sizeof(dgram_t);
+    buf->len = MAXDGRAM;
+  }
 }
 
+/* Queues a datagram (or, with nread < 0, a receive error) and hands it to
+** the first parked reader. The bytes are in the shared buffer, or already
+** in place at the queue's tail (see alloc_cb). */
 static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                     const struct sockaddr *addr, unsigned flags) {
   udp_t *u = h->data;
   dgram_t d;
   size_t n = nread > 0 ? (size_t)nread : 0;
+  char *tail;
   if (u == NULL) return;
-  if (nread == 0 && addr == NULL) return;   /* EAGAIN, or mmsg free */
+  if (nread == 0 && addr == NULL) {         /* EAGAIN, or mmsg free */
+    if (!(flags & UV_UDP_MMSG_FREE)) u->busy = 0;
+    return;
+  }
+  if (nread >= 0) {
+    u->last = n;
+    u->busy = 1;              /* until a read finds the kernel empty */
+  }
   memset(&d, 0, sizeof d);
   d.n = (int32_t)nread;
   d.partial = (flags & UV_UDP_PARTIAL) != 0;
@@ -200,9 +259,13 @@ static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     memcpy(&d.from, addr, addr->sa_family == AF_INET6 ?
            sizeof d.from.in6 : sizeof d.from.in);
   }
-  if (ns_buf_reserve(&u->q, sizeof d + n) != 0) return;  /* dropped */
-  memcpy(u->q.data + u->q.off + u->q.len, &d, sizeof d);
-  if (n) memcpy(u->q.data + u->q.off + u->q.len + sizeof d, buf->base, n);
+  if (u->q.data == NULL ||
+      buf->base != u->q.data + u->q.off + u->q.len + sizeof d) {
+    if (queue_reserve(&u->q, sizeof d + n) != 0) return;  /* dropped */
+    if (n) memcpy(u->q.data + u->q.off + u->q.len + sizeof d, buf->base, n);
+  }
+  tail = u->q.data + u->q.off + u->q.len;
+  memcpy(tail, &d, sizeof d);
   u->q.len += sizeof d + n;
   u->nq++;
   if (queue_full(u)) {
@@ -252,7 +315,7 @@ static int ensure_handle(lua_State *L, udp_t *u, int ui, int family) {
   if (family == AF_UNSPEC) family = AF_INET;
   h = malloc(sizeof *h);
   if (h == NULL) return UV_ENOMEM;
-  rc = uv_udp_init_ex(ns_loop(), h, (unsigned)family);
+  rc = uv_udp_init_ex(ns_loop(), h, (unsigned)family | UV_UDP_RECVMMSG);
   if (rc != 0) {
     free(h);
     return rc;
@@ -366,6 +429,29 @@ static int recv_fail(lua_State *L, int mode, int code) {
   return mode == R_ITER ? iter_fail(L, code) : ns_fail(L, code);
 }
 
+/* Pushes ip, port of a sender. IPv4 is formatted here: inet_ntop goes
+** through snprintf, a tenth of a busy server's user time. */
+static void push_peer(lua_State *L, const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    const unsigned char *b = (const unsigned char *)&in->sin_addr;
+    char ip[16], *q = ip;
+    int i;
+    for (i = 0; i < 4; i++) {
+      unsigned v = b[i];
+      if (i) *q++ = '.';
+      if (v >= 100) *q++ = (char)('0' + v / 100);
+      if (v >= 10) *q++ = (char)('0' + v / 10 % 10);
+      *q++ = (char)('0' + v % 10);
+    }
+    lua_pushlstring(L, ip, (size_t)(q - ip));
+    lua_pushinteger(L, ntohs(in->sin_port));
+  } else {
+    ns_addr_push(L, sa);
+    lua_pop(L, 1);                  /* ip, port: not the family */
+  }
+}
+
 /* Pops the head of the queue and pushes what the receive variant returns:
 ** data [, ip, port] [, "truncated", full length]. */
 static int take(lua_State *L, udp_t *u, int mode, size_t size) {
@@ -382,8 +468,7 @@ static int take(lua_State *L, udp_t *u, int mode, size_t size) {
   keep = n < size ? n : size;
   lua_pushlstring(L, p + sizeof d, keep);
   if (mode != R_DATA) {
-    ns_addr_push(L, &d.from.sa);
-    lua_pop(L, 1);                  /* ip, port: not the family */
+    push_peer(L, &d.from.sa);
     nres += 2;
   }
   if (keep < n || d.partial) {
@@ -392,40 +477,58 @@ static int take(lua_State *L, udp_t *u, int mode, size_t size) {
     nres += 2;
   }
   queue_pop(u, sizeof d + n);
+  u->since += n + DGRAM_COST;
   if (!u->reading && u->h && u->q.len < QMAX_BYTES / 2 &&
       u->nq < QMAX_COUNT / 2)
     start_reading(u);
   return nres;
 }
 
-/* One non-blocking read straight from the socket, for settimeout(0):
-** LuaSocket's poll semantics must see datagrams libuv has not read yet. */
-static void read_now(udp_t *u) {
+/* Moves what the kernel holds for the socket into the queue now, up to
+** RCHUNKS datagrams per recvmmsg(2), without waiting. Used while the
+** socket is busy: libuv reads only when the loop polls, and a server
+** answering a long batch would meanwhile let its peers' next datagrams
+** overflow the socket buffer (about 200 KiB). Also makes settimeout(0)
+** see datagrams the loop has not read yet. */
+static void drain(udp_t *u) {
+  struct mmsghdr mm[RCHUNKS];
+  struct iovec iov[RCHUNKS];
+  struct sockaddr_storage from[RCHUNKS];
   uv_os_fd_t fd;
-  struct sockaddr_storage ss;
-  struct msghdr mh;
-  struct iovec iov;
-  ssize_t n;
   uv_buf_t b;
+  int i, n, rounds = 0;
+  u->since = 0;
   if (u->h == NULL || uv_fileno((uv_handle_t *)u->h, &fd) != 0) return;
   alloc_cb(NULL, 0, &b);
   if (b.len == 0) return;
-  memset(&mh, 0, sizeof mh);
-  iov.iov_base = b.base;
-  iov.iov_len = b.len;
-  mh.msg_name = &ss;
-  mh.msg_namelen = sizeof ss;
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  do n = recvmsg(fd, &mh, MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    recv_cb(u->h, -errno, &b, NULL, 0);
-    return;
+  while (!u->closed && !queue_full(u) && rounds++ < 4) {
+    memset(mm, 0, sizeof mm);
+    for (i = 0; i < RCHUNKS; i++) {
+      iov[i].iov_base = b.base + (size_t)i * MAXDGRAM;
+      iov[i].iov_len = MAXDGRAM;
+      mm[i].msg_hdr.msg_iov = &iov[i];
+      mm[i].msg_hdr.msg_iovlen = 1;
+      mm[i].msg_hdr.msg_name = &from[i];
+      mm[i].msg_hdr.msg_namelen = sizeof from[i];
+    }
+    do n = recvmmsg(fd, mm, RCHUNKS, MSG_DONTWAIT, NULL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        recv_cb(u->h, -errno, &b, NULL, 0);
+      u->busy = 0;
+      return;
+    }
+    for (i = 0; i < n && u->h; i++) {
+      uv_buf_t one = uv_buf_init(iov[i].iov_base, MAXDGRAM);
+      recv_cb(u->h, mm[i].msg_len, &one, (struct sockaddr *)&from[i],
+              (mm[i].msg_hdr.msg_flags & MSG_TRUNC) ? UV_UDP_PARTIAL : 0);
+    }
+    if (n < RCHUNKS) {
+      u->busy = 0;            /* took all there was */
+      return;
+    }
   }
-  recv_cb(u->h, n, &b, (struct sockaddr *)&ss,
-          (mh.msg_flags & MSG_TRUNC) ? UV_UDP_PARTIAL : 0);
 }
 
 #define RCTX(mode, size) ((lua_KContext)(((size) << 2) | (mode)))
@@ -439,12 +542,19 @@ static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
   int mode = RMODE(ctx), rc;
   reader_t *r;
   if (u->closed) return recv_fail(L, mode, UV_ECANCELED);
-  if (u->nq > u->claims) return take(L, u, mode, RSIZE(ctx));
+  if (u->nq > u->claims) {
+    /* in a batch: keep the kernel's buffer from filling up meanwhile */
+    if (u->since >= DRAIN_BYTES && u->readers == NULL) drain(u);
+    return take(L, u, mode, RSIZE(ctx));
+  }
   if ((rc = ensure_handle(L, u, 1, u->family)) != 0 ||
       (rc = start_reading(u)) != 0)
     return recv_fail(L, mode, rc);
+  if (u->busy || u->timeout == 0) {
+    if (u->readers == NULL) drain(u);
+    if (u->nq > u->claims) return take(L, u, mode, RSIZE(ctx));
+  }
   if (u->timeout == 0) {
-    if (u->readers == NULL) read_now(u);
     if (u->nq > u->claims) return take(L, u, mode, RSIZE(ctx));
     return recv_fail(L, mode, UV_ETIMEDOUT);
   }
