@@ -37,6 +37,8 @@
 typedef struct {
   SSL_CTX *ctx;     /* NULL once collected */
   int server;
+  int verify;                 /* per-connection defaults it carries */
+  double handshake_timeout;
 } ctx_t;
 
 typedef struct { SSL_SESSION *s; } session_t;
@@ -320,6 +322,8 @@ static ctx_t *ctx_push(lua_State *L, SSL_CTX *ctx, int server) {
   ctx_t *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->ctx = ctx;
   u->server = server;
+  u->verify = -1;
+  u->handshake_timeout = -1;
   luaL_setmetatable(L, CTX_MT);
   return u;
 }
@@ -431,6 +435,9 @@ static ns_tls_t *engine_open(lua_State *L, int opts, int server,
       luaL_error(L, "tls context is for %s sockets",
                  c.context->server ? "server" : "client");
     ctx = c.context->ctx;
+    if (c.verify < 0) c.verify = c.context->verify;
+    if (c.handshake_timeout < 0)
+      c.handshake_timeout = c.context->handshake_timeout;
   } else if (server) {
     if (c.certfile == NULL)
       luaL_error(L, "tls options: a server needs certfile (and keyfile)");
@@ -823,9 +830,11 @@ static const ns_tls_ops_t ops = {
 
 /* tls.context(opts) -> context: cafile, certfile, alpn... read once, so
 ** many connections share one SSL_CTX (one CA store load, one key parse).
-** opts.mode is "client" (default) or "server". */
+** opts.mode is "client" (default) or "server"; verify and
+** handshake_timeout become defaults of the connections made from it. */
 static int lib_context(lua_State *L) {
   conf_t c;
+  ctx_t *u;
   SSL_CTX *ctx;
   char err[256];
   int server;
@@ -837,7 +846,9 @@ static int lib_context(lua_State *L) {
     return luaL_argerror(L, 1, "a server context needs certfile");
   if ((ctx = ctx_build(&c, server, err, sizeof err)) == NULL)
     return ns_fail_str(L, err);
-  ctx_push(L, ctx, server);
+  u = ctx_push(L, ctx, server);
+  u->verify = c.verify;
+  u->handshake_timeout = c.handshake_timeout;
   return 1;
 }
 
