@@ -258,6 +258,9 @@ int ns_wait(lua_State *L, ns_waiter_t *w, double timeout,
       t->timer->data = t;
     }
     t->timer_is_deadline = is_deadline;
+    /* the loop's cached time is stale after blocking work (io.popen, a
+    ** long computation): without this the timer fires early */
+    uv_update_time(loop);
     uv_timer_start(t->timer, timer_cb, (uint64_t)ms, 0);
   }
   w->task = t;

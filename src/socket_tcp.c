@@ -472,6 +472,7 @@ static int he_start(tcp_t *t, const ns_addr_t *addrs, int n) {
   }
   he->owner = t;
   he->refs = 1;                   /* the timer */
+  uv_update_time(ns_loop());      /* 250 ms from now, not from a stale now */
   uv_timer_init(ns_loop(), &he->timer);
   he->timer.data = he;
   if (t->h) {
@@ -542,7 +543,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     t->reading = 0;
   }
   if (t->tls) ns_wake(&t->hsw, 0);       /* a handshake waits for input */
-  if (t->rd.task && reader_ready(t, t->in.len - before))
+  /* progress restarts a block timeout: the reader re-parks afresh */
+  if (t->rd.task && (t->block >= 0 || reader_ready(t, t->in.len - before)))
     ns_wake(&t->rd, 0);
   if (t->sel) notify_select(t);
 }
