@@ -324,8 +324,9 @@ end
 -- A connected socket: the handshake, now, as the client (or the server
 -- side for an accepted socket). A listening socket: every socket it
 -- accepts speaks TLS, its handshake done by its first receive/send or
--- by starttls(); opts need certfile (and keyfile).
+-- by starttls() without options; opts need certfile (and keyfile).
 function methods:starttls(opts)
+  local given = opts
   if opts == nil or opts == true then opts = {} end
   local t = type(opts)
   if t ~= "table" and t ~= "userdata" then
@@ -334,6 +335,10 @@ function methods:starttls(opts)
   end
   if is_server(self) then
     local ctx, err = opts
+    if t == "userdata" and not tostring(opts):find("^tls%.context{server}")
+    then
+      error("bad argument #1 to 'starttls' (server tls context expected)", 2)
+    end
     if t == "table" then
       local o = {mode = "server"}
       for k, v in pairs(opts) do o[k] = v end
@@ -343,7 +348,13 @@ function methods:starttls(opts)
     return self:tlsattach(ctx)
   end
   local ok, err = self:tlsattach(opts)
-  if not ok then return nil, err end
+  if not ok then
+    -- starttls() on a socket a TLS server accepted: just the handshake
+    if err == "tls already started" and given == nil then
+      return self:tlshandshake()
+    end
+    return nil, err
+  end
   return self:tlshandshake()
 end
 

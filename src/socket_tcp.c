@@ -1660,11 +1660,12 @@ static int tls_encrypt(lua_State *L, tcp_t *t, const char *p, size_t n) {
   return 0;
 }
 
-/* Queues close_notify once (shutdown("send"), close). */
+/* Queues close_notify once (shutdown("send"), close). A send still in
+** progress in another task keeps it behind its records (TODO: then the
+** FIN may overtake it; shutdown while sending is not supported). */
 static void tls_notify(tcp_t *t) {
   if (!t->tls_ready) return;
   t->tlsops->shutdown(t->tls);
-  t->wtls = 0;                      /* nobody sends any more */
   tls_flush(t);
 }
 
@@ -1675,8 +1676,8 @@ static int tls_release(tcp_t *t) {
   ns_cancel(&t->hsw, UV_ECANCELED);
   ns_cond_broadcast(&t->hsq, UV_ECANCELED);
   if (t->h && t->tls_ready && !t->rd_err) {
+    /* the sender, if any, was woken: this goes out after its records */
     t->tlsops->shutdown(t->tls);
-    t->wtls = 0;
     queued = t->tlsops->pending(t->tls) > 0 && tls_flush(t) == 0;
   }
   t->tlsops->close(t->tls);

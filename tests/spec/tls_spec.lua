@@ -183,6 +183,7 @@ describe("tls client certificates", function()
     need.cafile = D .. "/ca.pem"
     local seen
     local port, stop = tls_server("server", need, function(c)
+      if not c:starttls() then return end   -- explicit, server side
       local line = c:receive()
       seen = c:getpeercertificate()
       if line then c:send(line .. "\n") end
@@ -227,6 +228,16 @@ describe("tls sessions", function()
     assert.equal("TLSv1.2", c:getprotocol())
     assert.matches("ECDHE", c:getcipher())
     c:close()
+    -- a shared client context, with per-connection options beside it
+    local ctx = socket.tlscontext(merge(CA, {alpn = {"h2"}}))
+    for _ = 1, 3 do
+      c = assert(socket.connect("localhost", port, {tls = ctx}))
+      assert.equal("h2", c:getalpn())
+      c:close()
+    end
+    local _, err = socket.connect("127.0.0.1", port,
+      {tls = {context = ctx, servername = "other.test"}})
+    assert.equal("hostname mismatch", err)
     stop()
   end)
 
