@@ -148,7 +148,7 @@ static int tls_input(tcp_t *t, const char *p, size_t n);
 static int tls_then(lua_State *L, tcp_t *t, int which);
 static int tls_attach(lua_State *L, tcp_t *t, int opts, int server,
                       const char *host);
-static int tls_release(tcp_t *t);
+static void tls_release(tcp_t *t);
 static int tls_flush(tcp_t *t);
 static int tls_encrypt(lua_State *L, tcp_t *t, const char *p, size_t n);
 static void tls_notify(tcp_t *t);
@@ -945,7 +945,7 @@ static void shutdown_close_cb(uv_shutdown_t *req, int status) {
 }
 
 static void tcp_release(tcp_t *t) {
-  int i, notify;
+  int i;
   if (t->closed) return;
   t->closed = 1;
   ns_cancel(&t->rd, UV_ECANCELED);   /* parked tasks wake with "closed" */
@@ -961,16 +961,16 @@ static void tcp_release(tcp_t *t) {
   free(t->acq);
   t->acq = NULL;
   t->nacq = t->cacq = 0;
-  notify = tls_release(t);           /* 1: close_notify queued */
+  tls_release(t);                    /* close_notify, then free the SSL */
   if (t->h) {
     uv_tcp_t *h = t->h;
     t->h = NULL;
     h->data = NULL;                  /* late callbacks find no owner */
     if (t->reading) uv_read_stop((uv_stream_t *)h);
-    if (t->wreq || notify) {
+    if (t->wreq) {
       /* bytes already reported sent still leave, then the socket closes */
       uv_shutdown_t *req = malloc(sizeof *req);
-      if (t->wreq) t->wreq->owner = NULL;
+      t->wreq->owner = NULL;
       t->wreq = NULL;
       if (req && uv_shutdown(req, (uv_stream_t *)h, shutdown_close_cb) == 0)
         h = NULL;
@@ -1669,21 +1669,22 @@ static void tls_notify(tcp_t *t) {
   tls_flush(t);
 }
 
-/* tcp_release's part: 1 if a close_notify write is queued. */
-static int tls_release(tcp_t *t) {
-  int queued = 0;
-  if (t->tls == NULL) return 0;
+/* tcp_release's part. close_notify is best effort: uv_write sends it at
+** once when nothing is queued (the usual case); behind a queued send it
+** leaves with it (tcp_release shuts down after t->wreq), else uv_close
+** drops it. */
+static void tls_release(tcp_t *t) {
+  if (t->tls == NULL) return;
   ns_cancel(&t->hsw, UV_ECANCELED);
   ns_cond_broadcast(&t->hsq, UV_ECANCELED);
   if (t->h && t->tls_ready && !t->rd_err) {
     /* the sender, if any, was woken: this goes out after its records */
     t->tlsops->shutdown(t->tls);
-    queued = t->tlsops->pending(t->tls) > 0 && tls_flush(t) == 0;
+    tls_flush(t);
   }
   t->tlsops->close(t->tls);
   t->tls = NULL;
   ns_buf_free(&t->tlsout);
-  return queued;
 }
 
 static int hs_k(lua_State *L, int status, lua_KContext ctx);
