@@ -308,7 +308,10 @@ end
 -- against cafile) or "optional".
 
 local tls_core
-local function tls() tls_core = tls_core or require "tls.core" return tls_core end
+local function tls()
+  tls_core = tls_core or require "tls.core"
+  return tls_core
+end
 
 -- tls.context(opts) for scripts that make many connections: the CA store
 -- and the key are loaded once. opts.mode = "server" for servers.
