@@ -1,4 +1,4 @@
--- tcp_client: netcat-like TCP client: stdin (or a message) to a server, replies to stdout
+-- tcp_client: netcat-like TCP client, stdin or a message in, replies out
 local usage = [[
 usage: netsh -m tcp_client [-n] [-t seconds] host port [message]
 Connects to host:port, sends message (with a newline unless -n) or else

@@ -41,12 +41,14 @@ for _ in $(seq 50); do
   [ -n "$port" ] && break
   sleep 0.1
 done
-out=$(printf 'hello\nworld\n' | timeout 10 "$NETSH" -m tcp_client 127.0.0.1 "$port")
+out=$(printf 'hello\nworld\n' |
+  timeout 10 "$NETSH" -m tcp_client 127.0.0.1 "$port")
 check "tcp_client pipes stdin through the echo" $'hello\nworld' "$out"
 out=$(timeout 10 "$NETSH" scripts/tcp_client.lua -n 127.0.0.1 "$port" msg)
 check "tcp_client sends a message" "msg" "$out"
 head -c 3000000 /dev/urandom > "$tmp/big"
-timeout 20 "$NETSH" -m tcp_client 127.0.0.1 "$port" < "$tmp/big" > "$tmp/big.out"
+timeout 20 "$NETSH" -m tcp_client 127.0.0.1 "$port" \
+  < "$tmp/big" > "$tmp/big.out"
 cmp -s "$tmp/big" "$tmp/big.out"
 check "3 MB of binary through the echo, unchanged" 0 $?
 grep -q '^\[.*\] + 127.0.0.1:' "$tmp/echo.log"
