@@ -203,6 +203,8 @@ int ns_open_embedded(lua_State *L) {
   lua_setfield(L, -2, "task.core");
   lua_pushcfunction(L, luaopen_netsh_stdin);
   lua_setfield(L, -2, "netsh.stdin");
+  lua_pushcfunction(L, luaopen_json_aux);
+  lua_setfield(L, -2, "json.aux");
   lua_pop(L, 1);
   return 0;
 }
