@@ -10,7 +10,7 @@
 # ports, one worker (pinned to CPU with taskset when given). The ports go
 # to DIR/ports and stdout; the CA to DIR/ca.pem. stop: ends it, removes DIR.
 # Docroot: small.txt, data.json, 10m.bin; /redirect -> /small.txt; /loop;
-# /private/ needs basic auth user:secret; gzip for text types.
+# /private/ needs basic auth user:secret; gzip for text types >= 100 B.
 set -eu
 
 cmd=${1:-}
@@ -64,7 +64,8 @@ chmod 1777 "$dir/tmp"
 )
 
 printf 'hello from nginx\n' > "$dir/www/small.txt"
-printf '{"server": "nginx", "list": [1, 2, 3]}\n' > "$dir/www/data.json"
+printf '{"server": "nginx", "list": [1, 2, 3], "text": "%s"}\n' \
+  "$(printf 'padding so that gzip applies %.0s' 1 2 3 4)" > "$dir/www/data.json"
 printf 'secret stuff\n' > "$dir/www/private/index.txt"
 head -c 10485760 /dev/urandom > "$dir/www/10m.bin"
 printf 'user:%s\n' "$(openssl passwd -apr1 secret)" > "$dir/htpasswd"
@@ -98,7 +99,7 @@ http {
   keepalive_requests 1000000;
   keepalive_timeout 60s;
   gzip on;
-  gzip_min_length 10;
+  gzip_min_length 100;
   gzip_types text/plain application/json;
   server {
     listen 127.0.0.1:$http_port;
