@@ -296,35 +296,48 @@ Headers.__newindex = function(t, k, v)
   rawset(t, type(k) == "string" and k:lower() or k, v)
 end
 
--- The header block of the final response -> status line, map, list.
--- Repeated fields are joined with ", " in the map and kept apart in the
--- list; obsolete folded lines are joined to the field before them.
-local function parse_head(head)
-  local map, list = setmetatable({}, Headers), {}
-  local status_line
-  for line in head:gmatch("([^\n]*)\n") do
-    line = line:gsub("\r$", "")
-    if not status_line then
-      status_line = line
-    elseif line:find("^[ \t]") and #list > 0 then
-      local last = list[#list]
-      last[2] = last[2] .. " " .. line:match("^%s*(.-)%s*$")
-    else
-      local k, v = line:match("^([^:]+):%s*(.-)%s*$")
-      if k then list[#list + 1] = {k, v} end
-    end
-  end
-  for _, kv in ipairs(list) do
-    local lk = kv[1]:lower()
-    local old = rawget(map, lk)
-    rawset(map, lk, old and (old .. ", " .. kv[2]) or kv[2])
-  end
-  return status_line or "", map, list
+-- A response is the table x:info() made (see src/http.c) with this
+-- metatable; headers, header_list and timings are built on first use.
+local Response = {}
+M.Response = Response
+
+local function phase(a, b)
+  local d = a - b
+  return d > 0 and d or 0
 end
 
-local Response = {}
-Response.__index = Response
-M.Response = Response
+local lazy = {
+  headers = function(r)
+    local map, list = core.parse_head(r._head or "")
+    setmetatable(map, Headers)
+    rawset(r, "header_list", list)
+    return map
+  end,
+  header_list = function(r)
+    local _ = r.headers
+    return rawget(r, "header_list")
+  end,
+  timings = function(r)
+    local dns, conn, tls = r._dns or 0, r._connect or 0, r._tls or 0
+    return {
+      dns = dns,
+      connect = phase(conn, dns),
+      tls = tls > 0 and phase(tls, conn) or 0,
+      first_byte = r._first_byte or 0,
+      total = r.elapsed,
+    }
+  end,
+}
+
+Response.__index = function(r, k)
+  local f = lazy[k]
+  if f then
+    local v = f(r)
+    rawset(r, k, v)
+    return v
+  end
+  return Response[k]
+end
 
 local function human_size(n)
   if n < 1024 then return fmt("%d B", n) end
@@ -345,31 +358,12 @@ Response.__tostring = function(r)
     human_ms(r.elapsed))
 end
 
-local function phase(a, b)
-  local d = a - b
-  return d > 0 and d or 0
-end
-
 local function make_response(info, method)
-  local status_line, map, list = parse_head(info.head)
   local status = info.status
-  local reason = status_line:match("^HTTP/%S+%s+%d+%s+(.-)%s*$")
-  if reason == nil or reason == "" then reason = reasons[status] or "" end
-  local t = {
-    status = status, reason = reason, ok = status >= 200 and status < 300,
-    url = info.url, method = method, headers = map, header_list = list,
-    status_line = status_line, http_version = info.http_version,
-    redirects = info.redirects, reused = info.connects == 0,
-    ip = info.ip, port = info.port, elapsed = info.total,
-    timings = {
-      dns = info.dns,
-      connect = phase(info.connect, info.dns),
-      tls = info.tls > 0 and phase(info.tls, info.connect) or 0,
-      first_byte = info.first_byte,
-      total = info.total,
-    },
-  }
-  return setmetatable(t, Response)
+  if info.reason == "" then info.reason = reasons[status] or "" end
+  info.ok = status >= 200 and status < 300
+  info.method = method
+  return setmetatable(info, Response)
 end
 
 -- res:header_values(name) -> every value of a (repeated) header, in
@@ -408,7 +402,10 @@ function Response:read()
   self.error = err
   self._x = nil
   local info = x:info()
-  if info then self.elapsed, self.timings.total = info.total, info.total end
+  if info then
+    self.elapsed = info.elapsed
+    if rawget(self, "timings") then self.timings.total = info.elapsed end
+  end
   x:close()
   return nil, err
 end
@@ -497,8 +494,7 @@ local function request(method, url, opts, session, level)
     x:close()
     return nil, err
   end
-  local info = x:info()
-  local res = make_response(info, spec.method)
+  local res = make_response(x:info(), spec.method)
   if spec.stream then
     res._x = x
     res.size = 0
@@ -509,7 +505,7 @@ local function request(method, url, opts, session, level)
   end
   if session then
     session.requests = session.requests + 1
-    session.connections = session.connections + info.connects
+    session.connections = session.connections + res.connects
   end
   return res
 end

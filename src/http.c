@@ -17,7 +17,8 @@
 ** where xfer_release() takes it out of the multi first. The multi itself is
 ** released by the finalizer of a sentinel userdata made at load time, which
 ** runs after every transfer's (finalizers run in reverse creation order).
-** A uv_poll_t belongs to libuv from uv_close() until free_cb().
+** Poll handles are kept per socket number (poll_for) and closed at
+** teardown; a uv_poll_t belongs to libuv from uv_close() until free_cb().
 **
 ** Streaming: the write callback appends to x->body; above x->stream_cap
 ** bytes it returns CURL_WRITEFUNC_PAUSE (curl keeps that chunk and
@@ -39,39 +40,32 @@
 
 /* ---- the multi handle and its libuv watchers ---- */
 
-typedef struct pollctx {
-  uv_poll_t h;               /* h.data == this while open, NULL closing */
+typedef struct {
+  uv_poll_t h;               /* h.data == this */
   curl_socket_t s;
-  struct pollctx *prev, *next;
+  int active;                /* curl watches s through it */
 } pollctx_t;
 
 static CURLM *multi;         /* NULL before load and after the sentinel */
 static uv_timer_t *timer;    /* curl's one timeout */
-static pollctx_t *polls;     /* open poll handles, for teardown */
+static pollctx_t **pollv;    /* by socket number; see socket_cb */
+static int npollv;
+static int nactive;          /* sockets curl watches now */
 static int in_timer_cb;
 static int live;             /* transfers in the multi */
 static int global_inited;
 
 static void free_cb(uv_handle_t *h) { free(h); }
 
-static void poll_close(pollctx_t *p) {
-  if (p->prev) p->prev->next = p->next;
-  else polls = p->next;
-  if (p->next) p->next->prev = p->prev;
-  p->h.data = NULL;
-  uv_close((uv_handle_t *)&p->h, free_cb);  /* stops watching the fd now */
-}
-
 static void drain(void);
 
 static void poll_cb(uv_poll_t *h, int status, int events) {
   pollctx_t *p = h->data;
   int flags = 0, running;
-  if (p == NULL || multi == NULL) return;
+  if (p == NULL || !p->active || multi == NULL) return;
   if (status < 0) flags = CURL_CSELECT_ERR;
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-  /* p may be closed by socket_cb inside this call: do not touch it after */
   curl_multi_socket_action(multi, p->s, flags, &running);
   drain();
 }
@@ -101,6 +95,39 @@ static int timer_cb(CURLM *m, long ms, void *ud) {
   return 0;
 }
 
+/* The poll handle for socket number s, made on first use. Handles are
+** kept (stopped) when curl stops watching a socket, because curl does so
+** after every response on a kept-alive connection: re-initialising one
+** per request costs four syscalls. A stopped handle holds no fd in the
+** loop, so the number may meanwhile be closed and reused by anyone; we
+** only restart it when curl hands us socket s again. */
+static pollctx_t *poll_for(curl_socket_t s) {
+  pollctx_t *p;
+  if (s < 0) return NULL;
+  if (s >= npollv) {
+    int n = npollv ? npollv : 64, i;
+    pollctx_t **v;
+    while (n <= s) n *= 2;
+    v = realloc(pollv, (size_t)n * sizeof *v);
+    if (v == NULL) return NULL;
+    for (i = npollv; i < n; i++) v[i] = NULL;
+    pollv = v;
+    npollv = n;
+  }
+  if ((p = pollv[s]) != NULL) return p;
+  p = malloc(sizeof *p);
+  if (p == NULL) return NULL;
+  if (uv_poll_init_socket(ns_loop(), &p->h, s) != 0) {
+    free(p);
+    return NULL;
+  }
+  p->s = s;
+  p->active = 0;
+  p->h.data = p;
+  pollv[s] = p;
+  return p;
+}
+
 /* CURLMOPT_SOCKETFUNCTION: start, change or stop watching socket s. */
 static int socket_cb(CURL *e, curl_socket_t s, int what, void *ud,
                      void *sockp) {
@@ -110,23 +137,17 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *ud,
   if (what == CURL_POLL_REMOVE) {
     if (p) {
       curl_multi_assign(multi, s, NULL);
-      poll_close(p);
+      uv_poll_stop(&p->h);        /* before curl closes s */
+      p->active = 0;
+      nactive--;
     }
     return 0;
   }
   if (p == NULL) {
-    p = malloc(sizeof *p);
-    if (p == NULL) return -1;       /* curl fails the transfer */
-    if (uv_poll_init_socket(ns_loop(), &p->h, s) != 0) {
-      free(p);
-      return -1;
-    }
-    p->s = s;
-    p->h.data = p;
-    p->prev = NULL;
-    p->next = polls;
-    if (polls) polls->prev = p;
-    polls = p;
+    p = poll_for(s);
+    if (p == NULL) return -1;
+    p->active = 1;
+    nactive++;
     curl_multi_assign(multi, s, p);
   }
   if (what & CURL_POLL_IN) events |= UV_READABLE;
@@ -701,16 +722,84 @@ static double info_secs(CURL *e, CURLINFO i) {
   return (double)us / 1e6;
 }
 
-/* x:info() -> {status, http_version, url, redirects, connects, head,
-** size, ip, port, dns, connect, tls, pretransfer, first_byte, total}
-** (the times are curl's: cumulative seconds since the start). */
+static size_t trim_right(const char *p, size_t n) {
+  while (n > 0 && (is_space((unsigned char)p[n - 1]) || p[n - 1] == '\r'))
+    n--;
+  return n;
+}
+
+/* core.parse_head(lines) -> headers, header_list: the header lines of a
+** response (after its status line) as a map (lowercased names, repeats
+** joined with ", ") and the {name, value} pairs as received. Folded lines
+** (obsolete continuations) are joined to the line before them. */
+static int lib_parse_head(lua_State *L) {
+  size_t len;
+  const char *src = luaL_checklstring(L, 1, &len);
+  char *buf, *p, *q, *end;
+  int n = 0;
+  lua_newtable(L);                                  /* map */
+  lua_newtable(L);                                  /* map, list */
+  if (len == 0) return 2;
+  buf = malloc(len);
+  if (buf == NULL) return luaL_error(L, "not enough memory");
+  memcpy(buf, src, len);
+  end = buf + len;
+  for (q = buf; q < end; q++)                       /* unfold */
+    if (*q == '\n' && q + 1 < end && is_space((unsigned char)q[1])) {
+      *q = ' ';
+      if (q > buf && q[-1] == '\r') q[-1] = ' ';
+    }
+  for (p = buf; p < end; p = q + 1) {
+    char lname[128];
+    const char *colon, *v;
+    size_t nlen, vlen, i;
+    q = memchr(p, '\n', (size_t)(end - p));
+    if (q == NULL) q = end;
+    colon = memchr(p, ':', (size_t)(q - p));
+    if (colon == NULL || colon == p) continue;
+    nlen = trim_right(p, (size_t)(colon - p));
+    for (v = colon + 1; v < q && is_space((unsigned char)*v); v++) {}
+    vlen = trim_right(v, (size_t)(q - v));
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, p, nlen);
+    lua_rawseti(L, -2, 1);
+    lua_pushlstring(L, v, vlen);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, ++n);                        /* list[n] = pair */
+    if (nlen >= sizeof lname) continue;             /* list only */
+    for (i = 0; i < nlen; i++)
+      lname[i] = (char)tolower((unsigned char)p[i]);
+    lua_pushlstring(L, lname, nlen);                /* map, list, k */
+    if (lua_rawget(L, -3) == LUA_TSTRING) {         /* map, list, old */
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, v, vlen);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, v, vlen);
+    }
+    lua_pushlstring(L, lname, nlen);
+    lua_insert(L, -2);                              /* map, list, k, v */
+    lua_rawset(L, -4);
+  }
+  free(buf);
+  return 2;
+}
+
+/* x:info() -> the fields of a response: status, reason (from the status
+** line; "" for HTTP/2), status_line, http_version, url, redirects,
+** connects, reused, ip, port, local_port, size, elapsed, _head (the
+** header lines, parsed on demand by parse_head) and the cumulative curl
+** times _dns, _connect, _tls, _first_byte (seconds since the start). */
 static int meth_info(lua_State *L) {
   xfer_t *x = check_xfer(L, 1);
   CURL *e = x->easy;
   long l = 0;
   char *s = NULL;
+  const char *h, *nl, *r;
+  size_t hlen;
   if (e == NULL) return ns_fail(L, UV_ECANCELED);
-  lua_createtable(L, 0, 16);
+  lua_createtable(L, 0, 24);
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &l);
   set_int(L, "status", l);
   curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &l);
@@ -727,6 +816,8 @@ static int meth_info(lua_State *L) {
   set_int(L, "redirects", l);
   curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &l);
   set_int(L, "connects", l);
+  lua_pushboolean(L, l == 0);
+  lua_setfield(L, -2, "reused");
   s = NULL;
   if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &s) == CURLE_OK && s) {
     lua_pushstring(L, s);
@@ -737,14 +828,30 @@ static int meth_info(lua_State *L) {
   curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &l);
   set_int(L, "local_port", l);
   set_int(L, "size", (lua_Integer)x->total);
-  set_num(L, "dns", info_secs(e, CURLINFO_NAMELOOKUP_TIME_T));
-  set_num(L, "connect", info_secs(e, CURLINFO_CONNECT_TIME_T));
-  set_num(L, "tls", info_secs(e, CURLINFO_APPCONNECT_TIME_T));
-  set_num(L, "pretransfer", info_secs(e, CURLINFO_PRETRANSFER_TIME_T));
-  set_num(L, "first_byte", info_secs(e, CURLINFO_STARTTRANSFER_TIME_T));
-  set_num(L, "total", info_secs(e, CURLINFO_TOTAL_TIME_T));
-  lua_pushlstring(L, x->head.len ? ns_buf_ptr(&x->head) : "", x->head.len);
-  lua_setfield(L, -2, "head");
+  set_num(L, "elapsed", info_secs(e, CURLINFO_TOTAL_TIME_T));
+  set_num(L, "_dns", info_secs(e, CURLINFO_NAMELOOKUP_TIME_T));
+  set_num(L, "_connect", info_secs(e, CURLINFO_CONNECT_TIME_T));
+  set_num(L, "_tls", info_secs(e, CURLINFO_APPCONNECT_TIME_T));
+  set_num(L, "_first_byte", info_secs(e, CURLINFO_STARTTRANSFER_TIME_T));
+  /* "HTTP/1.1 200 OK\r\n" + header lines */
+  h = x->head.len ? ns_buf_ptr(&x->head) : "";
+  hlen = x->head.len;
+  nl = hlen ? memchr(h, '\n', hlen) : NULL;
+  if (nl == NULL) nl = h + hlen;
+  lua_pushlstring(L, h, trim_right(h, (size_t)(nl - h)));
+  lua_setfield(L, -2, "status_line");
+  r = memchr(h, ' ', (size_t)(nl - h));              /* " 200 OK" */
+  if (r) r = memchr(r + 1, ' ', (size_t)(nl - r - 1));
+  if (r) {
+    r++;
+    lua_pushlstring(L, r, trim_right(r, (size_t)(nl - r)));
+  } else {
+    lua_pushliteral(L, "");
+  }
+  lua_setfield(L, -2, "reason");
+  if (nl < h + hlen) nl++;
+  lua_pushlstring(L, nl, (size_t)(h + hlen - nl));
+  lua_setfield(L, -2, "_head");
   return 1;
 }
 
@@ -838,11 +945,8 @@ static int lib_version(lua_State *L) {
 
 /* Counters for the specs: open poll handles and live transfers. */
 static int lib_stats(lua_State *L) {
-  pollctx_t *p;
-  int n = 0;
-  for (p = polls; p; p = p->next) n++;
   lua_createtable(L, 0, 2);
-  set_int(L, "polls", n);
+  set_int(L, "polls", nactive);
   set_int(L, "handles", live);
   return 1;
 }
@@ -852,7 +956,17 @@ static int multi_gc(lua_State *L) {
   if (multi == NULL) return 0;
   curl_multi_cleanup(multi);       /* closes cached connections */
   multi = NULL;
-  while (polls) poll_close(polls);
+  {
+    int i;
+    for (i = 0; i < npollv; i++)
+      if (pollv[i]) {
+        pollv[i]->h.data = NULL;
+        uv_close((uv_handle_t *)&pollv[i]->h, free_cb);
+      }
+    free(pollv);
+    pollv = NULL;
+    npollv = nactive = 0;
+  }
   if (timer) {
     uv_close((uv_handle_t *)timer, free_cb);
     timer = NULL;
@@ -879,6 +993,7 @@ static const luaL_Reg share_methods[] = {
 
 static const luaL_Reg lib[] = {
   {"new", lib_new},
+  {"parse_head", lib_parse_head},
   {"session", lib_session},
   {"isatty", lib_isatty},
   {"version", lib_version},
@@ -900,6 +1015,10 @@ int luaopen_http_core(lua_State *L) {
     if (multi == NULL) return luaL_error(L, "curl_multi_init failed");
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    /* curl's default cache size is 4x the transfers in the multi at the
+    ** time, which drops kept-alive connections whenever few transfers
+    ** happen to be running; a fixed size keeps them */
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 128L);
     /* the sentinel: its finalizer tears the multi down at lua_close */
     lua_newuserdatauv(L, 1, 0);
     luaL_newmetatable(L, MULTI_MT);
