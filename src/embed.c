@@ -203,6 +203,10 @@ int ns_open_embedded(lua_State *L) {
   lua_setfield(L, -2, "task.core");
   lua_pushcfunction(L, luaopen_netsh_stdin);
   lua_setfield(L, -2, "netsh.stdin");
+  lua_pushcfunction(L, luaopen_socket_dns_core);
+  lua_setfield(L, -2, "socket.dns.core");
+  lua_pushcfunction(L, luaopen_socket_core);
+  lua_setfield(L, -2, "socket.core");
   lua_pop(L, 1);
   return 0;
 }
