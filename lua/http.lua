@@ -11,6 +11,7 @@
 -- Failures (no response at all) return nil, err; HTTP error statuses are
 -- responses with res.ok == false (res:raise_for_status() raises).
 local core = require "http.core"
+local yield = require("task").yield
 
 local M = {}
 
@@ -489,7 +490,8 @@ Response.__close = Response.close
 local function request(method, url, opts, session, level)
   local spec = build(method, url, opts, session, level + 1)
   local x = core.new(spec)
-  local ok, err = x:perform()
+  local ok, err, sync = x:perform()
+  if sync then yield() end    -- done without a wait: let the others run
   if not ok then
     x:close()
     return nil, err

@@ -543,32 +543,54 @@ describe("sessions", function()
 end)
 
 describe("concurrency", function()
+  local function threads()
+    local pid = slurp("/proc/self/stat"):match("^(%d+)")
+    return tonumber(sh("ls /proc/" .. pid .. "/task | wc -l"):match("%d+"))
+  end
+
   it("200 concurrent requests from one script, one thread", function()
     local N = 200
-    local inflight, peak, done, ok = 0, 0, 0, 0
-    local tasks = {}
-    local threads = 0
+    local done, ok, nthreads = 0, 0, 0
+    local errors, tasks = {}, {}
     for i = 1, N do
       tasks[i] = spawn(function()
-        inflight = inflight + 1
-        if inflight > peak then peak = inflight end
-        local res = http.get(H .. "/small.txt", {timeout = 30})
-        inflight = inflight - 1
+        local res, err = http.get(H .. "/small.txt", {timeout = 30})
         done = done + 1     -- plain increments: no other thread runs Lua
         if res and res.status == 200 and res.body == "hello from nginx\n" then
           ok = ok + 1
+        else
+          errors[#errors + 1] = err or tostring(res)
         end
-        if i == N // 2 then
-          threads = tonumber(sh("ls /proc/" .. (slurp("/proc/self/stat")
-            :match("^(%d+)")) .. "/task | wc -l"):match("%d+"))
-        end
+        if i == N // 2 then nthreads = threads() end
       end)
     end
     for _, t in ipairs(tasks) do t:join() end
     assert.are.equal(N, done)
+    assert.are.equal("", table.concat(errors, "; "))
+    assert.are.equal(N, ok)
+    assert.are.equal(1, nthreads)      -- no thread besides the loop's
+    assert.are.equal(0, settled().handles)
+  end)
+
+  it("200 slow requests overlap: 0.5 s each, ~0.5 s in all", function()
+    local N = 200
+    local inflight, peak, ok = 0, 0, 0
+    local tasks = {}
+    local t0 = task.now()
+    for i = 1, N do
+      tasks[i] = spawn(function()
+        inflight = inflight + 1
+        if inflight > peak then peak = inflight end
+        local res = http.get(O .. "/slow?delay=0.5&i=" .. i, {timeout = 30})
+        inflight = inflight - 1
+        if res and res.status == 200 then ok = ok + 1 end
+      end)
+    end
+    for _, t in ipairs(tasks) do t:join() end
+    local elapsed = task.now() - t0
     assert.are.equal(N, ok)
     assert.are.equal(N, peak)          -- all were in flight at once
-    assert.are.equal(1, threads)       -- no thread besides the loop's
+    assert.is_true(elapsed < 10, "took " .. elapsed .. " s")  -- not 100 s
     assert.are.equal(0, settled().handles)
   end)
 end)
