@@ -76,7 +76,9 @@ local function encode_query(t)
   local out = {}
   local function add(k, v)
     if type(v) == "table" then
-      for _, e in ipairs(v) do out[#out + 1] = escape(k) .. "=" .. escape(e) end
+      for _, e in ipairs(v) do
+        out[#out + 1] = escape(k) .. "=" .. escape(e)
+      end
     elseif v ~= nil and v ~= false then
       out[#out + 1] = escape(k) .. "=" .. escape(v == true and "" or v)
     end
@@ -270,7 +272,8 @@ end
 
 local reasons = {
   [100] = "Continue", [101] = "Switching Protocols", [200] = "OK",
-  [201] = "Created", [202] = "Accepted", [203] = "Non-Authoritative Information",
+  [201] = "Created", [202] = "Accepted",
+  [203] = "Non-Authoritative Information",
   [204] = "No Content", [205] = "Reset Content", [206] = "Partial Content",
   [300] = "Multiple Choices", [301] = "Moved Permanently", [302] = "Found",
   [303] = "See Other", [304] = "Not Modified", [307] = "Temporary Redirect",
@@ -570,9 +573,11 @@ function Session:cookies()
   local out = {}
   if not self.share then return out end
   for _, line in ipairs(self.share:cookies()) do
-    local domain, _, path, secure, expires, name, value =
-      line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
-    if domain then
+    local f = {}
+    for field in (line .. "\t"):gmatch("([^\t]*)\t") do f[#f + 1] = field end
+    local domain, path, secure, expires, name, value =
+      f[1], f[3], f[4], f[5], f[6], f[7]
+    if value then
       out[#out + 1] = {domain = domain:gsub("^#HttpOnly_", ""), path = path,
         secure = secure == "TRUE", expires = tonumber(expires),
         name = name, value = value}

@@ -1,6 +1,6 @@
 -- http_check: fetch URLs concurrently and check status, body text, time.
 --
---   netsh -m http_check [options] URL...      (or netsh scripts/http_check.lua)
+--   netsh -m http_check [options] URL...  (or netsh scripts/http_check.lua)
 --   cat urls.txt | netsh -m http_check -c 20 --expect-status 200
 --
 -- URLs come from the arguments, and from stdin (one per line, blank lines

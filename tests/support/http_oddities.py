@@ -213,8 +213,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                    ("X-Multi", "one"), ("X-Multi", "two")])
 
     def route_setcookie(self, u, q, parts):
-        self.respond(200, "ok\n",
-                     [("Set-Cookie", "%s=%s; Path=/" % kv) for kv in q.items()])
+        cookies = [("Set-Cookie", "%s=%s; Path=/" % kv) for kv in q.items()]
+        self.respond(200, "ok\n", cookies)
 
     def route_conn(self, u, q, parts):
         self.respond(200, "%d\n" % self.conn_id)
