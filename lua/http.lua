@@ -490,16 +490,38 @@ Response.__close = Response.close
 ---------------------------------------------------------------------------
 -- Requests
 
+-- The spec of a call without options, per session (and one for plain
+-- calls): built once, shared by every such request (core.new takes the
+-- url and method apart). Rebuilt when M.MAX_DECODED changes.
+local UPPER = {GET = true, POST = true, PUT = true, PATCH = true,
+  DELETE = true, HEAD = true, OPTIONS = true}
+local plain_base
+
+local function base_spec(session, level)
+  local b
+  if session then b = session.base else b = plain_base end
+  if b and b.max_decoded == M.MAX_DECODED then return b end
+  b = build("GET", "", nil, session, level + 1)
+  if session then session.base = b else plain_base = b end
+  return b
+end
+
 local function request(method, url, opts, session, level)
-  local spec = build(method, url, opts, session, level + 1)
-  local x = core.new(spec)
+  local spec
+  if opts == nil and type(url) == "string" and UPPER[method] then
+    spec = base_spec(session, level + 1)       -- the common fast path
+  else
+    spec = build(method, url, opts, session, level + 1)
+    url, method = spec.url, spec.method
+  end
+  local x = core.new(spec, url, method)
   local ok, err, sync = x:perform()
   if sync then yield() end    -- done without a wait: let the others run
   if not ok then
     x:close()
     return nil, err
   end
-  local res = make_response(x:info(), spec.method)
+  local res = make_response(x:info(), method)
   if spec.stream then
     res._x = x
     res.size = 0

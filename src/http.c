@@ -349,7 +349,9 @@ static void set_ms(CURL *e, CURLoption o, double s) {
   }
 }
 
-/* core.new(spec) -> xfer. spec is built by lua/http.lua:
+/* core.new(spec [, url [, method]]) -> xfer; url and method, when given,
+** stand for spec's (one spec then serves many requests). spec is built by
+** lua/http.lua:
 ** {url, method, headers = {"Name: value", ...}, body, timeout,
 **  connect_timeout, follow, max_redirects, verify, cafile, user, pass,
 **  auth_type, proxy, http_version, decompress, max_decoded, max_size,
@@ -365,9 +367,9 @@ static int lib_new(lua_State *L) {
   int stream, i, n;
   long ver;
   luaL_checktype(L, 1, LUA_TTABLE);
-  url = opt_string(L, 1, "url");
+  url = luaL_optstring(L, 2, opt_string(L, 1, "url"));
   if (url == NULL) return luaL_argerror(L, 1, "'url' missing");
-  method = opt_string(L, 1, "method");
+  method = luaL_optstring(L, 3, opt_string(L, 1, "method"));
   if (method == NULL) method = "GET";
   ver = http_version_code(opt_string(L, 1, "http_version"));
   if (ver < 0) return luaL_argerror(L, 1, "bad 'http_version'");
