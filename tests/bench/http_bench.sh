@@ -11,7 +11,8 @@
 # client pinned to CPU 0. Sequential: --n GETs one after the other over a
 # kept-alive connection (curl: one process given all the URLs). Concurrent:
 # --total GETs with --c in flight (netsh: --c tasks; curl --parallel), and
-# wrk -c C for a few seconds. Each figure is the median of --runs runs.
+# wrk -c C for a few seconds. Runs are interleaved across clients and
+# each figure is the best of --runs rounds (the machine is shared).
 # Prints a Markdown table and the issue's targets:
 #   sequential netsh >= 0.8x curl CLI and >= 4x requests Session,
 #   concurrent netsh >= 0.5x wrk.
@@ -83,7 +84,6 @@ URL=http://127.0.0.1:$port/small.txt
 
 now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%s\", $1 }"; }
-median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 # --- the clients: each prints the number of seconds it took -------------
 
@@ -184,44 +184,72 @@ curl_par() {
   calc "$t1 - $t0"
 }
 
-# rate NAME REQUESTS CMD... : median over $runs runs -> requests/s
-declare -A RATE
-rate() {
-  local name=$1 reqs=$2 i secs
-  shift 2
-  for i in $(seq 1 "$runs"); do
-    secs=$("$@" 2>"$TMP_DIR/err") || { sed 's/^/  /' "$TMP_DIR/err" >&2; return 1; }
-    echo "$secs"
-  done | median > "$TMP_DIR/med"
-  secs=$(cat "$TMP_DIR/med")
-  [ -n "$secs" ] || { echo "  $name: no result" >&2; return 1; }
-  RATE[$name]=$(calc "$reqs / $secs")
-  printf '  %-28s %8.0f req/s\n' "$name" "${RATE[$name]}" >&2
+# Each client is a shell function printing the seconds it took.
+c_netsh_get() { $PIN_CLIENT "$netsh" "$TMP_DIR/seq.lua" "$URL" "$n"; }
+c_netsh_session() {
+  $PIN_CLIENT "$netsh" "$TMP_DIR/seq.lua" "$URL" "$n" session
+}
+c_curl() { curl_seq "$n"; }
+c_requests() { $PIN_CLIENT "$PY" "$TMP_DIR/requests_seq.py" "$URL" "$n"; }
+c_httpclient() {
+  $PIN_CLIENT "$PY" "$TMP_DIR/httpclient_seq.py" "$URL" "$n"
+}
+c_netsh_conc() {
+  $PIN_CLIENT "$netsh" "$TMP_DIR/conc.lua" "$URL" "$total" "$conc"
+}
+c_curl_par() { curl_par "$total"; }
+c_wrk() {
+  local out
+  out=$($PIN_CLIENT wrk -t1 -c"$conc" -d"${wrk_secs}s" "$URL") || return 1
+  # the seconds a fixed $total would take at wrk's rate
+  awk -v t="$total" '/^Requests\/sec:/ { printf "%s", t / $2 }' <<<"$out"
+}
+
+# "name|requests|function" per client, in table order
+seq_clients=("netsh http.get|$n|c_netsh_get" "netsh session|$n|c_netsh_session"
+  "curl CLI|$n|c_curl")
+[ $have_requests = 1 ] &&
+  seq_clients+=("python requests Session|$n|c_requests")
+seq_clients+=("python http.client|$n|c_httpclient")
+conc_clients=("netsh c=$conc|$total|c_netsh_conc"
+  "curl CLI --parallel|$total|c_curl_par")
+[ $have_wrk = 1 ] && conc_clients+=("wrk c=$conc|$total|c_wrk")
+
+# The machine is shared and noisy: the runs of the clients are
+# interleaved (each round runs every client once, so all see the same
+# weather) and each figure is the best of --runs rounds.
+declare -A RATE BEST
+measure() {   # measure LABEL CLIENT...
+  local label=$1 r c name reqs fn secs
+  shift
+  echo "$label" >&2
+  for r in $(seq 1 "$runs"); do
+    for c in "$@"; do
+      IFS='|' read -r name reqs fn <<<"$c"
+      secs=$($fn 2>"$TMP_DIR/err") || {
+        sed 's/^/  /' "$TMP_DIR/err" >&2; continue; }
+      [ -n "$secs" ] || continue
+      if [ -z "${BEST[$name]:-}" ] ||
+         awk "BEGIN { exit !($secs < ${BEST[$name]}) }"; then
+        BEST[$name]=$secs
+      fi
+    done
+  done
+  for c in "$@"; do
+    IFS='|' read -r name reqs fn <<<"$c"
+    if [ -n "${BEST[$name]:-}" ]; then
+      RATE[$name]=$(calc "$reqs / ${BEST[$name]}")
+      printf '  %-28s %8.0f req/s\n' "$name" "${RATE[$name]}" >&2
+    else
+      echo "  $name: no result" >&2
+    fi
+  done
 }
 
 echo "nginx on 127.0.0.1:$port (CPU ${SERVER_CPU:-any}), clients on" \
-  "CPU ${PIN_CLIENT:+0}; GET /small.txt (17 bytes)" >&2
-echo "sequential: $n GETs, median of $runs" >&2
-rate "netsh http.get" "$n" $PIN_CLIENT "$netsh" "$TMP_DIR/seq.lua" "$URL" "$n"
-rate "netsh session" "$n" $PIN_CLIENT "$netsh" "$TMP_DIR/seq.lua" "$URL" "$n" session
-rate "curl CLI" "$n" curl_seq "$n"
-if [ $have_requests = 1 ]; then
-  rate "python requests Session" "$n" $PIN_CLIENT "$PY" "$TMP_DIR/requests_seq.py" "$URL" "$n"
-fi
-rate "python http.client" "$n" $PIN_CLIENT "$PY" "$TMP_DIR/httpclient_seq.py" "$URL" "$n"
-
-echo "concurrent: $total GETs, $conc in flight" >&2
-rate "netsh c=$conc" "$total" $PIN_CLIENT "$netsh" "$TMP_DIR/conc.lua" "$URL" "$total" "$conc"
-rate "curl CLI --parallel" "$total" curl_par "$total"
-if [ $have_wrk = 1 ]; then
-  wrk_run() {
-    local out
-    out=$($PIN_CLIENT wrk -t1 -c"$conc" -d"${wrk_secs}s" "$URL") || return 1
-    # print the seconds a fixed $total would take, so rate() can divide
-    awk -v t="$total" '/^Requests\/sec:/ { printf "%s", t / $2 }' <<<"$out"
-  }
-  rate "wrk c=$conc" "$total" wrk_run
-fi
+  "CPU ${PIN_CLIENT:+0}; GET /small.txt (17 bytes); best of $runs" >&2
+measure "sequential: $n GETs" "${seq_clients[@]}"
+measure "concurrent: $total GETs, $conc in flight" "${conc_clients[@]}"
 
 # --- table and targets ----------------------------------------------------
 ratio() {
@@ -234,8 +262,9 @@ ratio() {
 echo
 echo "| client | req/s |"
 echo "|---|---:|"
-for k in "netsh http.get" "netsh session" "curl CLI" "python requests Session" \
-         "python http.client" "netsh c=$conc" "curl CLI --parallel" "wrk c=$conc"; do
+for k in "netsh http.get" "netsh session" "curl CLI" \
+         "python requests Session" "python http.client" "netsh c=$conc" \
+         "curl CLI --parallel" "wrk c=$conc"; do
   [ -n "${RATE[$k]:-}" ] && printf '| %s | %.0f |\n' "$k" "${RATE[$k]}"
 done
 echo
