@@ -78,7 +78,8 @@ local function convert(spec, o, name, v)
   return v
 end
 
--- parse(argv, spec) -> opts (keyed by long name, or short), args (list)
+-- parse(argv, spec) -> opts (keyed by long name, or short), args (list;
+-- args.dashdash is the count of arguments before a "--", if there was one)
 function M.parse(argv, spec)
   assert(type(spec) == "table", "bad argument #2 to 'parse' (table expected)")
   spec.name = spec.name or (argv and argv[0] or "script"):match("([^/]+)$")
@@ -109,6 +110,7 @@ function M.parse(argv, spec)
   while i <= n do
     local a = argv[i]
     if a == "--" then
+      args.dashdash = #args   -- how many arguments came before "--"
       for j = i + 1, n do args[#args + 1] = argv[j] end
       break
     elseif a == "-h" or a == "--help" then
