@@ -45,6 +45,8 @@ function M.help(spec)
     rows[#rows + 1] = {left, help}
     if #left > width then width = #left end
   end
+  rows[#rows + 1] = {"--trace", "log every socket operation on stderr"}
+  rows[#rows + 1] = {"--hexdump", "--trace, with the bytes"}
   rows[#rows + 1] = {"-h, --help", "show this help and exit"}
   if #"-h, --help" > width then width = #"-h, --help" end
   for _, r in ipairs(rows) do
@@ -113,6 +115,9 @@ function M.parse(argv, spec)
       args.dashdash = #args   -- how many arguments came before "--"
       for j = i + 1, n do args[#args + 1] = argv[j] end
       break
+    elseif a == "--trace" or a == "--hexdump" then
+      -- every script gets these: see lua/netsh/trace.lua
+      require("netsh.trace").enable{hexdump = a == "--hexdump"}
     elseif a == "-h" or a == "--help" then
       io.stdout:write(M.help(spec))
       os.exit(0)
