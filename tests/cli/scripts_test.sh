@@ -107,7 +107,7 @@ okc=$(echo "$out" | jq -s '[.[] | select(.pass == true)] | length' 2>/dev/null)
 grep -q "netsh trace: \[scripts/wait_for.lua:[0-9]*\] tcp 127.0.0.1:[0-9]* > 127.0.0.1:$HP connect" "$T/trace" \
   && ok "--trace logs connects with the task's name" || ko "--trace" "$(cat "$T/trace")"
 NETSH_TRACE=hex "$N" -e 'local s = assert(socket.connect("127.0.0.1", '"$HP"')) s:send("GET /json HTTP/1.0\r\n\r\n") s:receive("*a") s:close()' 2>"$T/trace"
-grep -q "send 24 B" "$T/trace" && grep -q "00000000  47 45 54 20 2f 6a 73 6f 6e" "$T/trace" && grep -q "receive [0-9]* B" "$T/trace" \
+grep -q "send 22 B" "$T/trace" && grep -q "00000000  47 45 54 20 2f 6a 73 6f 6e" "$T/trace" && grep -q "receive [0-9]* B" "$T/trace" \
   && ok "NETSH_TRACE=hex logs byte counts and a hex dump" || ko "NETSH_TRACE=hex" "$(head -5 "$T/trace")"
 
 echo "$pass passed, $fail failed"
