@@ -1,4 +1,4 @@
--- http_check: fetch URLs concurrently and check status, body text, time.
+-- http_check.lua -- fetch URLs concurrently and check status, body text, time
 --
 --   netsh -m http_check [options] URL...  (or netsh scripts/http_check.lua)
 --   cat urls.txt | netsh -m http_check -c 20 --expect-status 200
@@ -10,71 +10,42 @@
 local http = require "http"
 local task = require "task"
 
-local USAGE = [[
-usage: netsh -m http_check [options] URL...
-  URLs are also read from stdin (one per line) when none is given or
-  one of them is "-".
-options:
-  -c N                 fetch N URLs at a time (default 10)
-  --expect-status S    pass only on these statuses: 200 | 200,204 | 2xx
-                       (default: any 2xx or 3xx)
-  --contains TEXT      pass only when the body contains TEXT
-  --timeout SECONDS    per request (default 10)
-  --method M           request method (default GET)
-  --insecure           do not verify TLS certificates
-  --json               one JSON object per line instead of text
-  -h, --help           this help
-exit status: 0 all passed, 1 some failed, 2 usage error]]
+local getopt = require "getopt"
+local exitcodes = require "netsh.exitcodes"
 
-local function usage_error(msg)
-  io.stderr:write("http_check: ", msg, "\n", USAGE, "\n")
-  os.exit(2)
-end
+local opts, urls = getopt.parse(arg, {
+  name = "http_check",
+  usage = "URL...",
+  summary = "Fetch URLs concurrently and check them. URLs are also read "
+    .. "from stdin (one per line) when none is given or one of them is -.",
+  options = {
+    {"c", "concurrency", arg = "N", type = "integer", default = 10,
+     help = "fetch N URLs at a time"},
+    {nil, "expect-status", arg = "S",
+     help = "pass only on these statuses: 200 | 200,204 | 2xx "
+       .. "(default: any 2xx or 3xx)"},
+    {nil, "contains", arg = "TEXT", help = "pass only when the body contains TEXT"},
+    {nil, "timeout", arg = "SECONDS", type = "number", default = 10,
+     help = "per request"},
+    {nil, "method", arg = "M", default = "GET", help = "request method"},
+    {"k", "insecure", help = "do not verify TLS certificates"},
+    {nil, "json", help = "one JSON object per line instead of text"},
+    {nil, "curl-codes", help = "with one URL, exit with curl's codes "
+       .. "(6 resolve, 7 connect, 22 HTTP >= 400, 28 timeout, 35 TLS, "
+       .. "60 certificate)"},
+  },
+  exit_codes = {"0  every URL passed", "1  some URL failed", "2  usage error",
+    "6 7 22 28 35 60  with --curl-codes and one URL: curl's meaning"},
+})
 
-local args = {...}
-local conf = {c = 10, timeout = 10, method = "GET"}
-local urls, use_stdin = {}, false
-local i = 1
-local function value(name)
-  i = i + 1
-  local v = args[i]
-  if v == nil then usage_error(name .. " needs a value") end
-  return v
-end
-while i <= #args do
-  local a = args[i]
-  if a == "-h" or a == "--help" then
-    print(USAGE)
-    os.exit(0)
-  elseif a == "-c" then
-    conf.c = tonumber(value(a))
-    if not conf.c or conf.c < 1 then usage_error("-c needs a number >= 1") end
-    conf.c = math.floor(conf.c)
-  elseif a == "--expect-status" then
-    conf.expect = value(a)
-  elseif a == "--contains" then
-    conf.contains = value(a)
-  elseif a == "--timeout" then
-    conf.timeout = tonumber(value(a))
-    if not conf.timeout or conf.timeout <= 0 then
-      usage_error("--timeout needs a positive number")
-    end
-  elseif a == "--method" then
-    conf.method = value(a):upper()
-  elseif a == "--insecure" then
-    conf.insecure = true
-  elseif a == "--json" then
-    conf.json = true
-  elseif a == "-" then
-    use_stdin = true
-  elseif a:sub(1, 1) == "-" and a ~= "-" then
-    usage_error("unknown option " .. a)
-  else
-    urls[#urls + 1] = a
-  end
-  i = i + 1
-end
-if #urls == 0 then use_stdin = true end
+local function usage_error(msg) die(msg .. " (try --help)", 2) end
+local conf = {c = opts.concurrency, expect = opts.expect_status,
+  contains = opts.contains, timeout = opts.timeout,
+  method = opts.method:upper(), insecure = opts.insecure, json = opts.json}
+if conf.c < 1 then usage_error("-c needs a number >= 1") end
+if not (conf.timeout > 0) then usage_error("--timeout needs a positive number") end
+local use_stdin = #urls == 0
+for _, u in ipairs(urls) do if u == "-" then use_stdin = true end end
 
 -- "200", "200,204", "2xx" -> predicate on the status
 local function status_check(spec)
@@ -135,6 +106,7 @@ local function check(url)
     return r
   end
   r.status, r.size = res.status, #res.body
+  r.http_status = res.status
   r.pass = status_ok(res.status)
   if not r.pass then
     r.error = "unexpected status " .. res.status
@@ -169,7 +141,7 @@ else
   closed = true
 end
 
-local failed, total = 0, 0
+local failed, total, last = 0, 0, nil
 local function worker()
   while true do
     while head > #queue and not closed do cond:wait() end
@@ -179,6 +151,7 @@ local function worker()
     head = head + 1
     local r = check(url)
     total = total + 1
+    last = r
     if not r.pass then failed = failed + 1 end
     report(r)
   end
@@ -190,5 +163,11 @@ for _, w in ipairs(workers) do w:join() end
 if total == 0 then
   io.stderr:write("http_check: no URL given\n")
   os.exit(2)
+end
+if opts.curl_codes and total == 1 and not last.pass then
+  -- curl -f's numbers: a failed fetch by its error, else an HTTP error
+  local code = exitcodes.curl(last.status == nil and last.error or nil,
+    last.status)
+  os.exit(code ~= 0 and code or 1)
 end
 os.exit(failed == 0 and 0 or 1)

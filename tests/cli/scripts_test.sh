@@ -20,7 +20,9 @@ HP=$(cut -d' ' -f1 "$T/http.port")
 [ -n "$HP" ] || { echo "could not start the HTTP test server"; exit 1; }
 
 # a port that is surely closed: bind, read it, close
-CLOSED=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+CLOSED=$(free_port)
+CLOSED2=$(free_port)
 
 # --help for every bundled script, through -m, exit 0 and a usage line
 for s in $(ls scripts/*.lua | xargs -n1 basename | sed 's/\.lua$//'); do
@@ -101,6 +103,14 @@ n=$(echo "$out" | jq -s 'length' 2>/dev/null)
 okc=$(echo "$out" | jq -s '[.[] | select(.pass == true)] | length' 2>/dev/null)
 [ $rc = 1 ] && [ "$n" = 2 ] && [ "$okc" = 1 ] && ok "printf URLs | netsh -m http_check --json | jq: one object per URL, exit 1" \
   || ko "http_check pipeline (rc=$rc n=$n ok=$okc)" "$out"
+
+# curl's exit codes for a single fetch
+for c in "http://127.0.0.1:$CLOSED2/:7" "http://127.0.0.1:$HP/status/404:22" \
+         "http://no-such-host.invalid/:6" "http://127.0.0.1:$HP/slow?delay=3:28"; do
+  url=${c%:*}; want=${c##*:}
+  "$N" -m http_check --curl-codes --timeout 0.5 "$url" >/dev/null 2>&1; rc=$?
+  [ $rc = "$want" ] && ok "http_check --curl-codes $url -> $want" || ko "http_check --curl-codes $url: got $rc, want $want"
+done
 
 # --trace / --hexdump / NETSH_TRACE: socket operations with task names and bytes
 "$N" -m wait_for --trace "127.0.0.1:$HP" -t 5 2>"$T/trace" >/dev/null
