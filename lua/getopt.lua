@@ -80,8 +80,8 @@ local function convert(spec, o, name, v)
   return v
 end
 
--- parse(argv, spec) -> opts (keyed by long name, or short), args (list;
--- args.dashdash is the count of arguments before a "--", if there was one)
+-- parse(argv, spec) -> opts (keyed by long name, or short), args (list),
+-- and the count of arguments before a "--" when there was one
 function M.parse(argv, spec)
   assert(type(spec) == "table", "bad argument #2 to 'parse' (table expected)")
   spec.name = spec.name or (argv and argv[0] or "script"):match("([^/]+)$")
@@ -109,10 +109,11 @@ function M.parse(argv, spec)
     end
   end
   local i, n = 1, #argv
+  local dashdash
   while i <= n do
     local a = argv[i]
     if a == "--" then
-      args.dashdash = #args   -- how many arguments came before "--"
+      dashdash = #args        -- how many arguments came before "--"
       for j = i + 1, n do args[#args + 1] = argv[j] end
       break
     elseif a == "--trace" or a == "--hexdump" then
@@ -164,7 +165,7 @@ function M.parse(argv, spec)
   if spec.max_args and #args > spec.max_args then
     fail(spec, ("too many arguments: '%s'"):format(args[spec.max_args + 1]))
   end
-  return opts, args
+  return opts, args, dashdash
 end
 
 return M

@@ -9,7 +9,7 @@ local getopt = require "getopt"
 local socket = require "socket"
 local task = require "task"
 
-local opts, args = getopt.parse(arg, {
+local opts, args, dashdash = getopt.parse(arg, {
   name = "wait_for",
   usage = "HOST:PORT... [-- COMMAND [ARGS]]",
   summary = "Wait until every HOST:PORT accepts TCP connections. "
@@ -29,9 +29,9 @@ local opts, args = getopt.parse(arg, {
 })
 
 local targets, command = {}, nil
-local ntargets = args.dashdash or #args
-if args.dashdash and args.dashdash < #args then
-  command = {table.unpack(args, args.dashdash + 1)}
+local ntargets = dashdash or #args
+if dashdash and dashdash < #args then
+  command = {table.unpack(args, dashdash + 1)}
 end
 for i = 1, ntargets do
   local a = args[i]
