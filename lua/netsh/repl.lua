@@ -16,7 +16,9 @@ local M = {}
 local pack, unpack = table.pack, table.unpack
 local stdout, stderr = io.stdout, io.stderr
 
-M.history_size = 1000       -- entries kept in memory and in the file
+-- entries kept in memory and in the history file
+M.history_size = math.tointeger(tonumber(os.getenv("NETSH_HISTSIZE")))
+  or 1000
 M.prompt, M.prompt2 = "> ", ">> "
 
 ---------------------------------------------------------------------------
