@@ -11,12 +11,17 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 
 dir=$(mktemp -d)
-sock="netsh-repl-test-$$"
 export HOME="$dir" NETSH_HISTORY="$dir/history"
 unset NETSH_HISTSIZE
+# one tmux server per session: a server being killed cannot race the next
+nsession=0
+sock="netsh-repl-test-$$-0"
 T() { tmux -L "$sock" "$@"; }
 cleanup() {
-  T kill-server >/dev/null 2>&1
+  local i
+  for i in $(seq 0 "$nsession"); do
+    tmux -L "netsh-repl-test-$$-$i" kill-server >/dev/null 2>&1
+  done
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -45,6 +50,8 @@ chmod +x "$dir/run.sh"
 
 start() {    # start [netsh options]: a fresh session, wait for the prompt
   T kill-server >/dev/null 2>&1
+  nsession=$((nsession + 1))
+  sock="netsh-repl-test-$$-$nsession"
   rm -f "$dir/rc" "$dir/stty"
   T -f /dev/null new-session -d -x 200 -y 50 "$dir/run.sh $*" || return 1
   wait_re '^>' 5
@@ -190,8 +197,7 @@ check "Ctrl-C stops a busy loop" wait_line '"back2"' 3
 
 echo "# tasks keep running while the prompt waits"
 enter 'ticker = spawn(function() for i = 1, 600 do local f = io.open("tick", "w") f:write(i) f:close() sleep(0.05) end end)'
-wait_re '^task\{stdin:1'
-sleep 0.3
+sleep 0.5
 a=$(cat "$dir/tick" 2>/dev/null || echo 0)
 sleep 0.6
 b=$(cat "$dir/tick" 2>/dev/null || echo 0)
@@ -204,13 +210,26 @@ if [ "$b" -gt "$a" ] && [ "$c" -gt "$b" ]; then
 else
   not_ok "a background task runs at the prompt ($a, $b, $c)"
 fi
+enter 'spawn(function() sleep(0.4) print("bg says hi") end) and nil'
+wait_line 'nil'
+type_text 'half typed'
+if wait_line 'bg says hi' 3 && sleep 0.2 &&
+    [ "$(screen | grep -v '^$' | tail -2)" = $'bg says hi\n> half typed' ]
+then
+  ok "output of a task goes above the line being edited"
+else
+  not_ok "output of a task goes above the line being edited"
+fi
+key C-c
 enter 'sleep(5)'
 sleep 0.3
 interrupt
 enter 'ticker:status()'
-check "Ctrl-C on a line leaves background tasks alone" wait_line '"waiting"'
+check "Ctrl-C on a line leaves background tasks alone" \
+  wait_re '^"(waiting|ready)"$'
 enter 'tasks()'
-check "tasks() lists the live tasks" wait_re '^ +[0-9]+ +waiting +stdin:1$'
+check "tasks() lists the live tasks" \
+  wait_re '^ +[0-9]+ +(waiting|ready) +stdin:1$'
 
 if [ "$has_socket" = 1 ]; then
   enter 'srv = assert(socket.bind("127.0.0.1", 0)); print("port=" .. select(2, srv:getsockname()))'
