@@ -56,6 +56,7 @@ struct ns_task {
   int nres;                /* results on co's stack once done */
   int quiet;               /* failures handled elsewhere (group, main) */
   int retrieved;           /* a join saw the outcome */
+  char *report;            /* failure text kept until joined or reported */
   int is_main;
   ns_task_t *next_ready;
   ns_task_t *prev_live, *next_live;  /* all live tasks, for tasks() */
@@ -75,6 +76,8 @@ static int live_count;
 static int deadline_seq;
 static int closing;
 static int exit_status;          /* 1 once an unjoined task failed */
+static ns_task_t orphans;        /* failed, not yet joined (or reported) */
+static uv_timer_t gc_timer;      /* a collection soon after a failure */
 static int suspend_key;          /* its address is the SUSPEND sentinel */
 
 /* main.c learns about the main task's end through this. */
@@ -233,6 +236,14 @@ int ns_wait(lua_State *L, ns_waiter_t *w, double timeout,
     if (w->cancel) w->cancel(w);
     return raise_pending(L, t);
   }
+  if (t->cancel_req) {
+    /* the task cancelled itself: undo the op, yield unparked, and step()
+    ** closes the coroutine */
+    w->status = UV_ECANCELED;
+    if (w->cancel) w->cancel(w);
+    lua_pushlightuserdata(L, &suspend_key);
+    return lua_yield(L, 1);
+  }
   now = ns_now();
   dl = timeout >= 0 ? now + timeout : HUGE_VAL;
   if (t->deadline <= dl) {
@@ -310,6 +321,41 @@ static const char *error_text(lua_State *co) {
   return lua_tostring(L0, -1);
 }
 
+/* Failed tasks nobody has joined yet sit in `orphans` with their report
+** text. Joining one drops it silently; when its handle is collected (or at
+** exit) nobody can join it any more: print the report, exit status 1.
+** A collection is run soon after a failure so this happens promptly for
+** the usual fire-and-forget spawn(handler, client). */
+static void orphan_unlink(ns_task_t *t) {
+  if (t->report == NULL) return;
+  t->prev_live->next_live = t->next_live;
+  t->next_live->prev_live = t->prev_live;
+  t->prev_live = t->next_live = NULL;
+  free(t->report);
+  t->report = NULL;
+}
+
+static void orphan_report(ns_task_t *t) {
+  if (t->report == NULL) return;
+  fflush(stdout);
+  fprintf(stderr, "netsh: task '%s' failed: %s\n", t->name, t->report);
+  fflush(stderr);
+  exit_status = 1;
+  orphan_unlink(t);
+}
+
+static void gc_timer_cb(uv_timer_t *h) {
+  (void)h;
+  lua_gc(L0, LUA_GCCOLLECT);
+}
+
+/* Reports every failure nobody joined (main.c, at exit). */
+void ns_report_orphans(void) {
+  if (orphans.next_live == NULL || orphans.next_live == &orphans) return;
+  lua_gc(L0, LUA_GCCOLLECT);
+  while (orphans.next_live != &orphans) orphan_report(orphans.next_live);
+}
+
 static void finish(ns_task_t *t, int state) {
   int had_joiners = t->done.head != NULL;
   t->state = state;
@@ -333,14 +379,12 @@ static void finish(ns_task_t *t, int state) {
 static void fail(ns_task_t *t) {
   lua_State *co = t->co;
   int had_joiners = t->done.head != NULL;
+  char *report = NULL;
   const char *msg = error_text(co);            /* L0: msg */
   if (!had_joiners && !t->quiet && !t->is_main) {
     luaL_traceback(L0, co, msg, 0);             /* L0: msg, tb */
-    fprintf(stderr, "netsh: task '%s' failed: %s\n", t->name,
-            lua_tostring(L0, -1));
-    fflush(stderr);
+    report = strdup(lua_tostring(L0, -1));
     lua_pop(L0, 1);
-    exit_status = 1;
   } else if (t->is_main) {
     luaL_traceback(L0, co, msg, 1);
     lua_setfield(L0, LUA_REGISTRYINDEX, "netsh.main_traceback");
@@ -350,7 +394,16 @@ static void fail(ns_task_t *t) {
   reset_coroutine(co);
   if (lua_gettop(co) == 0) lua_pushliteral(co, "error");
   lua_settop(co, 1);
-  finish(t, T_FAILED);
+  finish(t, T_FAILED);       /* unlinks t from the live list */
+  if (report) {
+    t->report = report;
+    t->next_live = &orphans;
+    t->prev_live = orphans.prev_live;
+    orphans.prev_live->next_live = t;
+    orphans.prev_live = t;
+    if (!uv_is_active((uv_handle_t *)&gc_timer))
+      uv_timer_start(&gc_timer, gc_timer_cb, 100, 0);
+  }
 }
 
 static void do_cancel(ns_task_t *t) {
@@ -499,7 +552,8 @@ static void sigint_hook(lua_State *L, lua_Debug *ar) {
   hooked = NULL;
   if (sigint_pending) {
     sigint_pending = 0;
-    luaL_error(L, "interrupted");
+    lua_pushliteral(L, "interrupted");  /* no position: it is nobody's line */
+    lua_error(L);
   }
 }
 
@@ -602,6 +656,7 @@ static int lib_current(lua_State *L) {
 static int push_outcome(lua_State *L, ns_task_t *t) {
   lua_State *co = t->co;
   t->retrieved = 1;
+  orphan_unlink(t);
   if (t->state == T_DONE) {
     int i, n = t->nres, base = lua_gettop(co) - n;
     luaL_checkstack(L, n + 1, "too many results");
@@ -689,7 +744,8 @@ static int meta_gc(lua_State *L) {
     t->waiting = NULL;
   }
   release_timer(t);
-  live_unlink(t);
+  if (t->report) orphan_report(t);
+  else live_unlink(t);
   return 0;
 }
 
@@ -904,6 +960,9 @@ int ns_loop_init(lua_State *L) {
   if (uv_loop_init(loop) != 0) return -1;
   L0 = L;
   live_list.next_live = live_list.prev_live = &live_list;
+  orphans.next_live = orphans.prev_live = &orphans;
+  uv_timer_init(loop, &gc_timer);
+  uv_unref((uv_handle_t *)&gc_timer);
   uv_check_init(loop, &check_h);
   uv_check_start(&check_h, check_cb);
   uv_unref((uv_handle_t *)&check_h);
@@ -925,12 +984,15 @@ static void close_walk_cb(uv_handle_t *h, void *arg) {
 
 /* After lua_close: let libuv finish every close callback. Handles still
 ** open here are ours (check, idle, async) or leaked by a binding. */
-void ns_loop_close(void) {
+int ns_loop_close(void) {
   closing = 1;
   uv_walk(loop, close_walk_cb, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(loop) != 0)
+  if (uv_loop_close(loop) != 0) {
     fprintf(stderr, "netsh: warning: libuv loop still busy at exit\n");
+    return -1;
+  }
+  return 0;
 }
 
 ns_task_t *ns_task_from_handle(lua_State *L, int i) {

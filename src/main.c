@@ -22,9 +22,10 @@
 #include "netsh.h"
 
 int ns_loop_init(lua_State *L);
-void ns_loop_close(void);
+int ns_loop_close(void);
 void ns_stop(void);
 void ns_task_mark_main(ns_task_t *t);
+void ns_report_orphans(void);
 extern void (*ns_on_main_done)(ns_task_t *t, int failed);
 extern volatile sig_atomic_t ns_sigint_count;
 
@@ -275,6 +276,7 @@ int main(int argc, char **argv) {
     } else if (main_failed) {
       code = ns_sigint_count ? 130 : 1;
     } else {
+      ns_report_orphans();
       code = ns_exit_status();
     }
   }
