@@ -205,6 +205,10 @@ int ns_open_embedded(lua_State *L) {
   lua_setfield(L, -2, "netsh.stdin");
   lua_pushcfunction(L, luaopen_json_aux);
   lua_setfield(L, -2, "json.aux");
+  lua_pushcfunction(L, luaopen_socket_dns_core);
+  lua_setfield(L, -2, "socket.dns.core");
+  lua_pushcfunction(L, luaopen_socket_core);
+  lua_setfield(L, -2, "socket.core");
   lua_pop(L, 1);
   return 0;
 }
