@@ -282,7 +282,10 @@ key C-c
 if [ "$has_socket" = 1 ]; then
   type_text 'socket.conn'
   key Tab
-  check "Tab completes socket.connect" wait_re '^> socket\.connect\($'
+  check "Tab completes socket.conn to the common prefix" \
+    wait_re '^> socket\.connect$'
+  key Tab
+  check "Tab Tab lists socket.connect*" wait_re '^connect +connect4 +connect6$'
   key C-c
   type_text 'srv:acc'
   key Tab
