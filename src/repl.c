@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,10 @@ static struct {
   int rows;              /* rows our search line spans below the top */
 } st = { 0, NULL, NULL, {0}, 0, 0, NULL, NULL, LUA_NOREF, "", "", 0,
          0, "", -1, 0, NULL, 0 };
+
+/* SIGINTs seen by src/loop.c's handler (exported for main.c too). */
+extern volatile sig_atomic_t ns_sigint_count;
+static sig_atomic_t seen_sigint;
 
 /* Ctrl-C ownership (attach/detach) */
 static ns_task_t *repl_task;
@@ -188,34 +193,45 @@ static int key_ready(void) {
   return -1;
 }
 
-/* Feeds one key to libedit (or to the search), then either returns the
-** line or parks again. */
+/* Feeds the keys that have arrived to libedit (or to the search), until
+** a line is complete or none is left, then returns the line or parks
+** again. All of them, not one per wake-up: a busy loop must not make
+** typing (or a paste) crawl. */
 static int readline_k(lua_State *L, int status, lua_KContext ctx) {
-  int ready;
   (void)status; (void)ctx;
   if (st.w.status < 0) {
     uninstall();
     return ns_fail(L, st.w.status);
   }
-  ready = key_ready();
-  if (ready < 0) return wait_key(L);
-  if (ready == 0) {
-    if (st.searching) search_stop(1);
-    uninstall();
-    lua_pushnil(L);
-    return 1;
+  while (!st.got) {
+    int ready;
+    if (ns_sigint_count != seen_sigint) {
+      /* A Ctrl-C is on its way (the loop turns it into an interrupt of
+      ** this task on its next turn): the keys typed after it belong to
+      ** the next line, so leave them unread until then. */
+      seen_sigint = ns_sigint_count;
+      break;
+    }
+    ready = key_ready();
+    if (ready < 0) break;
+    if (ready == 0) {                   /* hang-up: like Ctrl-D */
+      if (st.searching) search_stop(1);
+      uninstall();
+      lua_pushnil(L);
+      return 1;
+    }
+    st.L = L;
+    if (st.searching) {
+      unsigned char c;
+      ssize_t n;
+      do n = read(0, &c, 1); while (n < 0 && errno == EINTR);
+      if (n == 1) search_key(c);
+      else search_stop(1);
+    } else {
+      rl_callback_read_char();
+    }
+    st.L = NULL;
   }
-  st.L = L;
-  if (st.searching) {
-    unsigned char c;
-    ssize_t n;
-    do n = read(0, &c, 1); while (n < 0 && errno == EINTR);
-    if (n == 1) search_key(c);
-    else search_stop(1);
-  } else {
-    rl_callback_read_char();
-  }
-  st.L = NULL;
   fflush(rl_outstream);
   if (st.got) {
     char *line = st.line;
@@ -264,22 +280,36 @@ static int lib_abort(lua_State *L) {
 /* hide() -> wiped; show(): wipe the line being edited before output
 ** from other tasks, and draw it again after, so they do not print into
 ** it. No-ops unless the REPL task is parked waiting for a key. */
-static int lib_hide(lua_State *L) {
+static int hide(void) {
   int wipe = st.installed && !st.hidden && !st.searching && st.w.task;
   if (wipe) {
     wipe_rows(edit_rows_above());
     fflush(rl_outstream);
     st.hidden = 1;
   }
-  lua_pushboolean(L, wipe);
+  return wipe;
+}
+
+static void show(void) {
+  if (!st.installed || !st.hidden) return;
+  st.hidden = 0;
+  redraw();
+}
+
+/* ns_on_output: the loop's reports of failed tasks go above the line */
+static void on_output(int after) {
+  if (after) show();
+  else hide();
+}
+
+static int lib_hide(lua_State *L) {
+  lua_pushboolean(L, hide());
   return 1;
 }
 
 static int lib_show(lua_State *L) {
   (void)L;
-  if (!st.installed || !st.hidden) return 0;
-  st.hidden = 0;
-  redraw();
+  show();
   return 0;
 }
 
@@ -539,6 +569,7 @@ static int lib_open(lua_State *L) {
     read_history(st.history);  /* a missing file is a fresh start */
   }
   atexit(restore_at_exit);
+  ns_on_output = on_output;
   st.open = 1;
   lua_pushboolean(L, 1);
   return 1;
@@ -575,6 +606,7 @@ static int lib_history(lua_State *L) {
 
 static void close_editor(void) {
   if (!st.open) return;
+  if (ns_on_output == on_output) ns_on_output = NULL;
   if (st.searching) search_stop(1);
   uninstall();
   if (st.poll) {

@@ -42,8 +42,9 @@ cat > "$dir/run.sh" <<EOF
 trap : INT
 cd "$dir"
 "$NETSH" "\$@"
-echo \$? > "$dir/rc"
+rc=\$?
 stty -a > "$dir/stty" 2>&1
+echo \$rc > "$dir/rc"
 exec sleep 120
 EOF
 chmod +x "$dir/run.sh"
@@ -95,6 +96,13 @@ wait_rc() {   # wait_rc [seconds]: the session's exit code
     sleep 0.05
   done
   cat "$dir/rc"
+}
+wait_prompt() {   # the last line shown is an empty prompt
+  local end=$(( $(now_ms) + ${1:-5} * 1000 ))
+  until [ "$(screen | grep -v '^$' | tail -1)" = ">" ]; do
+    [ "$(now_ms)" -ge "$end" ] && return 1
+    sleep 0.05
+  done
 }
 type_text() { T send-keys -l -- "$1"; }
 enter() { T send-keys -l -- "$1"; T send-keys Enter; }
@@ -231,6 +239,30 @@ enter 'tasks()'
 check "tasks() lists the live tasks" \
   wait_re '^ +[0-9]+ +(waiting|ready) +stdin:1$'
 
+enter 'busy = spawn(function() while true do local t = os.clock() + 0.05 while os.clock() < t do end sleep(0.01) end end)'
+sleep 0.3
+type_text 'cleared by ^C'
+key C-c
+enter '"c" .. 1'
+check "Ctrl-C clears the line while a task keeps the CPU busy" wait_line '"c1"'
+enter 'sleep(10)'
+sleep 0.3
+interrupt
+enter 'busy:status()'
+check "... interrupts the line, not the busy task" \
+  wait_re '^"(ready|waiting)"$'
+enter 'busy:cancel() and "cancelled" .. 1'
+wait_line '"cancelled1"'
+enter 'hog = spawn(function() while true do end end) print("hog" .. 1)'
+wait_line 'hog1'
+sleep 0.2
+key C-c
+enter 'hog:status()'
+check "Ctrl-C stops a task that keeps the loop (after a second)" \
+  wait_line '"failed"' 5
+enter 'hog:join()'     # seen: no report of it at exit (and exit status 0)
+wait_re '^nil +"interrupted"$'
+
 if [ "$has_socket" = 1 ]; then
   enter 'srv = assert(socket.bind("127.0.0.1", 0)); print("port=" .. select(2, srv:getsockname()))'
   port=""
@@ -304,7 +336,7 @@ check "ls(t) lists fields sorted" wait_re '^ +a +"x"$'
 
 echo "# Ctrl-D"
 enter 'spawn(function() sleep(100) end)'
-wait_re '^task\{stdin:1 '
+wait_prompt
 key C-d
 rc=$(wait_rc 5)
 check "Ctrl-D on an empty line exits 0 (with a task still running)" \
@@ -327,6 +359,7 @@ key Enter
 enter 'hist_token + 1'
 check "a recalled line runs" wait_line '12346'
 enter 'hist_token = 1'
+wait_prompt
 key C-r
 type_text 'token = 123'
 check "Ctrl-R shows the match" \
