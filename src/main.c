@@ -29,7 +29,6 @@ void ns_report_orphans(void);
 extern void (*ns_on_main_done)(ns_task_t *t, int failed);
 extern volatile sig_atomic_t ns_sigint_count;
 
-ns_task_t *ns_foreground;
 static const char *progname = "netsh";
 static int main_done, main_failed;
 

@@ -71,6 +71,9 @@ int ns_exit_status(void);
 ns_task_t *ns_task_from_handle(lua_State *L, int idx);
 extern void (*ns_on_sigint)(void);      /* Ctrl-C seen by the loop */
 extern ns_task_t *ns_foreground;        /* what Ctrl-C interrupts */
+/* Around the loop's own messages (failed-task reports): called with 0
+** before writing, 1 after; the REPL wipes and redraws its input line. */
+extern void (*ns_on_output)(int after);
 
 /* A condition: any number of parked waiters, FIFO. */
 typedef struct { ns_waiter_t *head, **tailp; } ns_cond_t;
