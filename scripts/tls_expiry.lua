@@ -11,60 +11,38 @@
 -- so an expired or untrusted one still shows its date. Exits 1 if
 -- any certificate expires within --warn days (default 14), fails to
 -- verify (chain, expiry, host name), or the host cannot be reached.
-local task = require "task"
+local getopt = require "getopt"
 local socket = require "socket"
-
-local USAGE = [[
-usage: netsh -m tls_expiry [options] host[:port] ...
-Prints the days until each host's TLS certificate expires (port 443
-unless given; IPv6 as [addr]:port). Hosts are read from stdin, one per
-line, when none is given or one is "-".
-  --warn DAYS      fail when a certificate expires within DAYS (14)
-  --json           JSON lines instead of text
-  --timeout S      per host connect+handshake limit in seconds (10)
-  --cafile FILE    trust FILE instead of the system store
-  --servername N   name to send and check instead of the host
-  --parallel N     hosts checked at once (8)
-  -h, --help       this text
-Exit status: 0 all fine, 1 a certificate expires soon, fails to verify
-or a host fails, 2 usage error.]]
-
-local function usage_error(msg)
-  io.stderr:write("tls_expiry: ", msg, "\n", USAGE, "\n")
-  os.exit(2)
-end
+local task = require "task"
 
 local function parse_args(argv)
-  local o = {warn = 14, timeout = 10, parallel = 8, hosts = {}}
-  local i = 1
-  local function value(name)
-    i = i + 1
-    local v = argv[i]
-    if v == nil then usage_error(name .. " needs a value") end
-    return v
-  end
-  local function number(name)
-    local v = tonumber(value(name))
-    if not v or v < 0 then usage_error(name .. " needs a number >= 0") end
-    return v
-  end
-  while i <= #argv do
-    local a = argv[i]
-    if a == "-h" or a == "--help" then
-      print(USAGE)
-      os.exit(0)
-    elseif a == "--json" then o.json = true
-    elseif a == "--warn" then o.warn = number(a)
-    elseif a == "--timeout" then o.timeout = number(a)
-    elseif a == "--parallel" then o.parallel = math.max(1, number(a) // 1)
-    elseif a == "--cafile" then o.cafile = value(a)
-    elseif a == "--servername" then o.servername = value(a)
-    elseif a == "-" then o.stdin = true
-    elseif a:sub(1, 2) == "--" then usage_error("unknown option " .. a)
-    else o.hosts[#o.hosts + 1] = a end
-    i = i + 1
-  end
-  if #o.hosts == 0 then o.stdin = true end
+  local o, hosts = getopt.parse(argv, {
+    name = "tls_expiry",
+    usage = "[HOST[:PORT]...] [-]",
+    summary = "Print the days until each host's TLS certificate expires "
+      .. "(port 443 unless given; IPv6 as [addr]:port). Hosts are read "
+      .. "from stdin, one per line (# comments), when none is given or "
+      .. "one is \"-\".",
+    options = {
+      {"w", "warn", arg = "DAYS", type = "number", default = 14,
+       help = "fail when a certificate expires within DAYS"},
+      {nil, "json", help = "JSON lines instead of text"},
+      {"t", "timeout", arg = "SECONDS", type = "number", default = 10,
+       help = "per host connect + handshake limit"},
+      {nil, "cafile", arg = "FILE", help = "trust FILE, not the system store"},
+      {nil, "servername", arg = "NAME",
+       help = "name to send and check instead of the host"},
+      {"p", "parallel", arg = "N", type = "integer", default = 8,
+       help = "hosts checked at once"},
+    },
+    exit_codes = {"0  every certificate verifies and lasts beyond --warn",
+      "1  one expires within --warn, fails to verify, or a host fails",
+      "2  usage error"},
+  })
+  o.hosts = hosts
+  o.parallel = math.max(1, o.parallel)
+  for _, h in ipairs(hosts) do if h == "-" then o.stdin = true end end
+  if #hosts == 0 then o.stdin = true end
   return o
 end
 
@@ -164,14 +142,17 @@ local function read_stdin_hosts(list)
   end
 end
 
-local function main(argv)
-  local o = parse_args(argv)
+local function main()
+  local o = parse_args(arg)
   local targets = {}
   for _, h in ipairs(o.hosts) do
     if h ~= "-" then targets[#targets + 1] = h end
   end
   if o.stdin then read_stdin_hosts(targets) end
-  if #targets == 0 then usage_error("no hosts") end
+  if #targets == 0 then
+    io.stderr:write("tls_expiry: no hosts (try --help)\n")
+    os.exit(2)
+  end
   -- a few workers take targets in turn; results print in input order
   local results, next_i, printed = {}, 1, 0
   local done = task.cond()
@@ -201,4 +182,4 @@ local function main(argv)
   os.exit(bad and 1 or 0)
 end
 
-main({...})
+main()

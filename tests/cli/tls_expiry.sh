@@ -80,6 +80,6 @@ want+="\"port\":$good,\"status\":\"ok\",\"days\":36"
 
 "$netsh" -m tls_expiry --warn > /dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] || fail "usage error: exit $rc"
-"$netsh" -m tls_expiry --help | grep -q '^usage: netsh -m tls_expiry' ||
+"$netsh" -m tls_expiry --help | grep -q '^usage: tls_expiry' ||
   fail "--help"
 echo "tls_expiry: ok"
