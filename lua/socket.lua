@@ -5,6 +5,8 @@
 -- try/protect, Python-style aliases (sendall, recv, create_connection,
 -- create_server), OpenResty's receiveuntil, lines(), and server:serve(),
 -- the one server idiom: a task per client, closed when its handler ends.
+-- TLS: sock:starttls(), socket.connect(host, port, {tls = ...}) and the
+-- certificate getters at the end; OpenSSL (tls.core) loads on first use.
 --
 -- Timeouts are seconds. Defaults: DNS 30 s (socket.dns.TIMEOUT) and
 -- connect 30 s DNS included (socket.CONNECT_TIMEOUT), unless settimeout
@@ -47,16 +49,29 @@ local function master(family)
 end
 
 -- connect(host, port [, locaddr [, locport [, family]]]) -> client | nil, err
+-- connect(host, port, {tls =, timeout =, locaddr =, locport =, family =}):
+-- tls = true or TLS options (see starttls) makes it a TLS client, the
+-- handshake done; timeout is the socket's (settimeout).
 function M.connect(host, port, locaddr, locport, family)
+  local opts
+  if type(locaddr) == "table" then
+    opts = locaddr
+    locaddr, locport, family = opts.locaddr, opts.locport, opts.family
+  end
   local sock, err = master(family)
   if not sock then return nil, err end
   local ok
+  if opts and opts.timeout then sock:settimeout(opts.timeout) end
   if locaddr then
     ok, err = sock:bind(locaddr, locport or 0)
     if not ok then sock:close() return nil, err end
   end
   ok, err = sock:connect(host, port)
   if not ok then sock:close() return nil, err end
+  if opts and opts.tls then
+    ok, err = sock:starttls(opts.tls)
+    if not ok then sock:close() return nil, err end
+  end
   return sock
 end
 
@@ -69,13 +84,20 @@ function M.connect6(host, port, locaddr, locport)
 end
 
 -- bind(host, port [, backlog]) -> server | nil, err ("*" = any)
+-- bind(host, port, {backlog =, tls = {certfile =, keyfile =, ...}}): a
+-- TLS server (see starttls).
 function M.bind(host, port, backlog)
+  local tls
+  if type(backlog) == "table" then
+    tls, backlog = backlog.tls, backlog.backlog
+  end
   local sock, err = core.tcp()
   if not sock then return nil, err end
   sock:setoption("reuseaddr", true)
   local ok
   ok, err = sock:bind(host, port)
   if ok then ok, err = sock:listen(backlog) end
+  if ok and tls then ok, err = sock:starttls(tls) end
   if not ok then sock:close() return nil, err end
   return sock
 end
@@ -138,9 +160,10 @@ local function address(a, what)
   return a[1] or a.host, a[2] or a.port
 end
 
--- create_connection({host, port} [, timeout [, {srchost, srcport}]])
--- -> client | nil, err; timeout also becomes the socket's timeout
-function M.create_connection(addr, timeout, source)
+-- create_connection({host, port} [, timeout [, {srchost, srcport}
+-- [, {tls = true | options}]]]) -> client | nil, err; timeout also
+-- becomes the socket's timeout (and bounds the TLS handshake)
+function M.create_connection(addr, timeout, source, opts)
   local host, port = address(addr, "create_connection")
   local sock, err = core.tcp()
   if not sock then return nil, err end
@@ -152,10 +175,14 @@ function M.create_connection(addr, timeout, source)
   end
   ok, err = sock:connect(host, port)
   if not ok then sock:close() return nil, err end
+  if opts and opts.tls then
+    ok, err = sock:starttls(opts.tls)
+    if not ok then sock:close() return nil, err end
+  end
   return sock
 end
 
--- create_server({host, port} [, {family=, backlog=, reuse_port=}])
+-- create_server({host, port} [, {family=, backlog=, reuse_port=, tls=}])
 -- -> server | nil, err; its accept() returns conn, ip, port as Python's.
 -- host "" or "*" means every address (dual-stack where possible).
 function M.create_server(addr, opts)
@@ -168,6 +195,7 @@ function M.create_server(addr, opts)
   local ok
   ok, err = sock:bind(host == "" and "*" or host, port)
   if ok then ok, err = sock:listen(opts.backlog) end
+  if ok and opts.tls then ok, err = sock:starttls(opts.tls) end
   if not ok then sock:close() return nil, err end
   return core.pyaccept(sock, true)
 end
@@ -258,6 +286,107 @@ function methods:serve(handler)
   if not ok then error(err, 0) end
   return nil, "closed"
 end
+
+---------------------------------------------------------------------------
+-- TLS: the engine is tls.core (src/tls.c, OpenSSL, a module of its own so
+-- that netsh starts without loading OpenSSL); socket.core moves the bytes.
+-- Options (a table; true means {}):
+--   verify = false          no certificate check (on by default: system
+--                           store or cafile/capath, host name or IP)
+--   servername              SNI and the name checked (default: the host
+--                           given to connect)
+--   cafile, capath          trust these instead of the system store
+--   certfile, keyfile       our certificate (server; client certificate)
+--   alpn = {"h2", ...}      protocols offered (client) / accepted (server)
+--   min_version, max_version  "TLSv1.2", "TLSv1.3" (minimum 1.2 default)
+--   ciphers, ciphersuites   OpenSSL cipher lists (TLS 1.2 / 1.3)
+--   handshake_timeout       seconds (default: the socket's timeout, else
+--                           30); expiry gives "handshake timeout"
+--   session                 a session to resume (getsslsession())
+--   context                 a tls.context() to share (certfile, alpn...)
+-- Server side, also: verify = true (client certificate required, checked
+-- against cafile) or "optional".
+
+local tls_core
+local function tls()
+  tls_core = tls_core or require "tls.core"
+  return tls_core
+end
+
+-- tls.context(opts) for scripts that make many connections: the CA store
+-- and the key are loaded once. opts.mode = "server" for servers.
+function M.tlscontext(opts)
+  return tls().context(opts)
+end
+
+local function is_server(sock)
+  return tostring(sock):sub(1, 11) == "tcp{server}"
+end
+
+-- starttls([opts]) -> true | nil, err
+-- A connected socket: the handshake, now, as the client (or the server
+-- side for an accepted socket). A listening socket: every socket it
+-- accepts speaks TLS, its handshake done by its first receive/send or
+-- by starttls() without options; opts need certfile (and keyfile).
+function methods:starttls(opts)
+  local given = opts
+  if opts == nil or opts == true then opts = {} end
+  local t = type(opts)
+  if t ~= "table" and t ~= "userdata" then
+    error("bad argument #1 to 'starttls' (table expected, got " .. t .. ")",
+      2)
+  end
+  if is_server(self) then
+    local ctx, err = opts
+    if t == "userdata" and not tostring(opts):find("^tls%.context{server}")
+    then
+      error("bad argument #1 to 'starttls' (server tls context expected)", 2)
+    end
+    if t == "table" then
+      local o = {mode = "server"}
+      for k, v in pairs(opts) do o[k] = v end
+      ctx, err = tls().context(o)
+      if not ctx then return nil, err end
+    end
+    return self:tlsattach(ctx)
+  end
+  local ok, err = self:tlsattach(opts)
+  if not ok then
+    -- starttls() on a socket a TLS server accepted: just the handshake
+    if err == "tls already started" and given == nil then
+      return self:tlshandshake()
+    end
+    return nil, err
+  end
+  return self:tlshandshake()
+end
+
+-- OpenResty: sslhandshake(reused_session, server_name, ssl_verify)
+-- -> session | true (reused_session == false) | nil, err.
+-- Unlike OpenResty, the certificate is checked unless ssl_verify is
+-- false (secure by default).
+function methods:sslhandshake(reused_session, server_name, ssl_verify)
+  local opts = {servername = server_name, verify = ssl_verify ~= false}
+  if type(reused_session) == "userdata" then opts.session = reused_session end
+  local ok, err = self:starttls(opts)
+  if not ok then return nil, err end
+  if reused_session == false then return true end
+  return self:tlsinfo("session") or true
+end
+
+-- getpeercertificate() -> {subject=, issuer=, common_name=, serial=,
+-- sans = {"DNS:x", "IP:1.2.3.4"}, not_before=, not_after= (epoch s),
+-- not_before_iso=, not_after_iso=, fingerprint= (SHA-256, "AB:CD:.."),
+-- pem=, verified=, verify_error=} | nil
+function methods:getpeercertificate() return self:tlsinfo("certificate") end
+-- "h2", "http/1.1"... | nil
+function methods:getalpn() return self:tlsinfo("alpn") end
+-- "TLSv1.3"... | nil
+function methods:getprotocol() return self:tlsinfo("protocol") end
+-- "TLS_AES_256_GCM_SHA384"... | nil
+function methods:getcipher() return self:tlsinfo("cipher") end
+-- a session for {session = s} / sslhandshake(s) | nil
+function methods:getsslsession() return self:tlsinfo("session") end
 
 ---------------------------------------------------------------------------
 -- socket.udp* come from the udp module when it exists

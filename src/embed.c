@@ -21,6 +21,8 @@ struct ns_embedded {
   int kind;
   const char *name, *chunkname, *data;
   size_t len;
+  const char *bc;        /* precompiled by luac at build time, or empty */
+  size_t bclen;
 };
 extern const struct ns_embedded ns_embedded[];
 
@@ -58,6 +60,11 @@ int ns_load_embedded(lua_State *L, int kind, const char *name) {
   if (load_from_dir(L, kind, name)) return 1;
   e = find(kind, name);
   if (e == NULL) return 0;
+  if (e->bclen > 0) {
+    if (luaL_loadbufferx(L, e->bc, e->bclen, e->chunkname, "b") == LUA_OK)
+      return 1;
+    lua_pop(L, 1);   /* another liblua's bytecode format: use the source */
+  }
   if (luaL_loadbufferx(L, e->data, e->len, e->chunkname, "t") != LUA_OK)
     return lua_error(L);
   return 1;
@@ -196,6 +203,8 @@ int ns_open_embedded(lua_State *L) {
   lua_setfield(L, -2, "task.core");
   lua_pushcfunction(L, luaopen_netsh_stdin);
   lua_setfield(L, -2, "netsh.stdin");
+  lua_pushcfunction(L, luaopen_json_aux);
+  lua_setfield(L, -2, "json.aux");
   lua_pushcfunction(L, luaopen_socket_dns_core);
   lua_setfield(L, -2, "socket.dns.core");
   lua_pushcfunction(L, luaopen_socket_core);

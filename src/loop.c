@@ -56,6 +56,7 @@ struct ns_task {
   int nres;                /* results on co's stack once done */
   int quiet;               /* failures handled elsewhere (group, main) */
   int retrieved;           /* a join saw the outcome */
+  char *report;            /* failure text kept until joined or reported */
   int is_main;
   ns_task_t *next_ready;
   ns_task_t *prev_live, *next_live;  /* all live tasks, for tasks() */
@@ -75,6 +76,8 @@ static int live_count;
 static int deadline_seq;
 static int closing;
 static int exit_status;          /* 1 once an unjoined task failed */
+static ns_task_t orphans;        /* failed, not yet joined (or reported) */
+static uv_timer_t gc_timer;      /* a collection soon after a failure */
 static int suspend_key;          /* its address is the SUSPEND sentinel */
 
 /* main.c learns about the main task's end through this. */
@@ -233,6 +236,14 @@ int ns_wait(lua_State *L, ns_waiter_t *w, double timeout,
     if (w->cancel) w->cancel(w);
     return raise_pending(L, t);
   }
+  if (t->cancel_req) {
+    /* the task cancelled itself: undo the op, yield unparked, and step()
+    ** closes the coroutine */
+    w->status = UV_ECANCELED;
+    if (w->cancel) w->cancel(w);
+    lua_pushlightuserdata(L, &suspend_key);
+    return lua_yield(L, 1);
+  }
   now = ns_now();
   dl = timeout >= 0 ? now + timeout : HUGE_VAL;
   if (t->deadline <= dl) {
@@ -313,6 +324,50 @@ static const char *error_text(lua_State *co) {
   return lua_tostring(L0, -1);
 }
 
+/* Failed tasks nobody has joined yet sit in `orphans` with their report
+** text. Joining one drops it silently; when its handle is collected (or at
+** exit) nobody can join it any more: print the report, exit status 1.
+** A collection is run soon after a failure so this happens promptly for
+** the usual fire-and-forget spawn(handler, client). */
+static void orphan_unlink(ns_task_t *t) {
+  if (t->report == NULL) return;
+  t->prev_live->next_live = t->next_live;
+  t->next_live->prev_live = t->prev_live;
+  t->prev_live = t->next_live = NULL;
+  free(t->report);
+  t->report = NULL;
+}
+
+void (*ns_on_output)(int after);
+
+static void orphan_report(ns_task_t *t) {
+  if (t->report == NULL) return;
+  if (ns_on_output) ns_on_output(0);
+  fflush(stdout);
+  fprintf(stderr, "netsh: task '%s' failed: %s\n", t->name, t->report);
+  fflush(stderr);
+  if (ns_on_output) ns_on_output(1);
+  exit_status = 1;
+  orphan_unlink(t);
+}
+
+static void gc_timer_cb(uv_timer_t *h) {
+  (void)h;
+  lua_gc(L0, LUA_GCCOLLECT);
+}
+
+/* Reports every failure nobody joined (main.c, at exit). */
+void ns_report_orphans(void) {
+  if (orphans.next_live == NULL || orphans.next_live == &orphans) return;
+  lua_gc(L0, LUA_GCCOLLECT);
+  while (orphans.next_live != &orphans) orphan_report(orphans.next_live);
+}
+
+/* SIGINT state (see below); finish() unhooks a task that ends. */
+static volatile sig_atomic_t sigint_pending, sigint_again;
+static lua_State *volatile hooked;   /* coroutine with the SIGINT hook */
+static double hooked_since;          /* when the hook first let it go on */
+
 static void finish(ns_task_t *t, int state) {
   int had_joiners = t->done.head != NULL;
   t->state = state;
@@ -322,6 +377,11 @@ static void finish(ns_task_t *t, int state) {
   if (t->pending_ref != LUA_NOREF) {
     luaL_unref(L0, LUA_REGISTRYINDEX, t->pending_ref);
     t->pending_ref = LUA_NOREF;
+  }
+  if (hooked == t->co) {         /* its coroutine may be collected now */
+    lua_sethook(t->co, NULL, 0, 0);
+    hooked = NULL;
+    hooked_since = 0;
   }
   ns_cond_broadcast(&t->done, 0);
   if (had_joiners) t->retrieved = 1;
@@ -336,14 +396,12 @@ static void finish(ns_task_t *t, int state) {
 static void fail(ns_task_t *t) {
   lua_State *co = t->co;
   int had_joiners = t->done.head != NULL;
+  char *report = NULL;
   const char *msg = error_text(co);            /* L0: msg */
   if (!had_joiners && !t->quiet && !t->is_main) {
     luaL_traceback(L0, co, msg, 0);             /* L0: msg, tb */
-    fprintf(stderr, "netsh: task '%s' failed: %s\n", t->name,
-            lua_tostring(L0, -1));
-    fflush(stderr);
+    report = strdup(lua_tostring(L0, -1));
     lua_pop(L0, 1);
-    exit_status = 1;
   } else if (t->is_main) {
     luaL_traceback(L0, co, msg, 1);
     lua_setfield(L0, LUA_REGISTRYINDEX, "netsh.main_traceback");
@@ -353,7 +411,16 @@ static void fail(ns_task_t *t) {
   reset_coroutine(co);
   if (lua_gettop(co) == 0) lua_pushliteral(co, "error");
   lua_settop(co, 1);
-  finish(t, T_FAILED);
+  finish(t, T_FAILED);       /* unlinks t from the live list */
+  if (report) {
+    t->report = report;
+    t->next_live = &orphans;
+    t->prev_live = orphans.prev_live;
+    orphans.prev_live->next_live = t;
+    orphans.prev_live = t;
+    if (!uv_is_active((uv_handle_t *)&gc_timer))
+      uv_timer_start(&gc_timer, gc_timer_cb, 100, 0);
+  }
 }
 
 static void do_cancel(ns_task_t *t) {
@@ -488,27 +555,51 @@ void ns_interrupt(ns_task_t *t, const char *msg) {
   if (t->waiting) ns_cancel(t->waiting, NS_EINTR);
 }
 
-/* ---- SIGINT: a hook for busy tasks, an async for parked ones ---- */
+/* ---- SIGINT: a hook for busy tasks, an async for parked ones ----
+** The hook interrupts the task that is running when Ctrl-C comes only if
+** it is the foreground one (ns_foreground), or if it keeps the loop for
+** SIGINT_STUCK seconds (or a second Ctrl-C comes): a background task
+** that merely happens to run then goes on, and the async delivers the
+** Ctrl-C (ns_on_sigint). One more Ctrl-C while nothing took it: exit. */
+
+#define SIGINT_STUCK 1.0
 
 static uv_async_t sigint_async;
-static volatile sig_atomic_t sigint_pending;
 volatile sig_atomic_t ns_sigint_count;
-static lua_State *volatile hooked;
 void (*ns_on_sigint)(void);
+ns_task_t *ns_foreground;    /* set by main.c and the REPL */
 
 static void sigint_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
+  if (sigint_pending && !sigint_again && current && current->co == L &&
+      ns_foreground && current != ns_foreground) {
+    double now = ns_now();
+    if (hooked_since == 0) hooked_since = now;
+    if (now - hooked_since < SIGINT_STUCK) {
+      lua_sethook(L, sigint_hook, LUA_MASKCOUNT, 1000);  /* look later */
+      return;
+    }
+  }
   lua_sethook(L, NULL, 0, 0);
   hooked = NULL;
+  hooked_since = 0;
   if (sigint_pending) {
     sigint_pending = 0;
-    luaL_error(L, "interrupted");
+    sigint_again = 0;
+    lua_pushliteral(L, "interrupted");  /* no position: it is nobody's line */
+    lua_error(L);
   }
 }
 
 static void sigint_handler(int sig) {
   (void)sig;
-  if (sigint_pending) _exit(130);        /* second Ctrl-C: give up now */
+  if (sigint_pending) {
+    if (hooked && !sigint_again) {       /* a hook is being patient */
+      sigint_again = 1;
+      return;
+    }
+    _exit(130);                          /* still nothing: give up now */
+  }
   sigint_pending = 1;
   ns_sigint_count++;
   if (current && current->co) {
@@ -523,9 +614,11 @@ static void sigint_async_cb(uv_async_t *h) {
   (void)h;
   if (!sigint_pending) return;            /* the hook already raised it */
   sigint_pending = 0;
+  sigint_again = 0;
   if (hooked) {
     lua_sethook(hooked, NULL, 0, 0);
     hooked = NULL;
+    hooked_since = 0;
   }
   if (ns_on_sigint) ns_on_sigint();
 }
@@ -605,6 +698,7 @@ static int lib_current(lua_State *L) {
 static int push_outcome(lua_State *L, ns_task_t *t) {
   lua_State *co = t->co;
   t->retrieved = 1;
+  orphan_unlink(t);
   if (t->state == T_DONE) {
     int i, n = t->nres, base = lua_gettop(co) - n;
     luaL_checkstack(L, n + 1, "too many results");
@@ -692,7 +786,8 @@ static int meta_gc(lua_State *L) {
     t->waiting = NULL;
   }
   release_timer(t);
-  live_unlink(t);
+  if (t->report) orphan_report(t);
+  else live_unlink(t);
   return 0;
 }
 
@@ -907,6 +1002,9 @@ int ns_loop_init(lua_State *L) {
   if (uv_loop_init(loop) != 0) return -1;
   L0 = L;
   live_list.next_live = live_list.prev_live = &live_list;
+  orphans.next_live = orphans.prev_live = &orphans;
+  uv_timer_init(loop, &gc_timer);
+  uv_unref((uv_handle_t *)&gc_timer);
   uv_check_init(loop, &check_h);
   uv_check_start(&check_h, check_cb);
   uv_unref((uv_handle_t *)&check_h);
@@ -928,15 +1026,18 @@ static void close_walk_cb(uv_handle_t *h, void *arg) {
 
 /* After lua_close: let libuv finish every close callback. Handles still
 ** open here are ours (check, idle, async) or leaked by a binding. */
-void ns_loop_close(void) {
+int ns_loop_close(void) {
   /* a late SIGINT (timeout(1) signals the whole process group) must not
   ** reach uv_async_send on a closed loop */
   signal(SIGINT, SIG_DFL);
   closing = 1;
   uv_walk(loop, close_walk_cb, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(loop) != 0)
+  if (uv_loop_close(loop) != 0) {
     fprintf(stderr, "netsh: warning: libuv loop still busy at exit\n");
+    return -1;
+  }
+  return 0;
 }
 
 ns_task_t *ns_task_from_handle(lua_State *L, int i) {

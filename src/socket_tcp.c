@@ -24,6 +24,11 @@
 ** addresses race as RFC 8305 "Happy Eyeballs" says: IPv6 first, families
 ** interleaved, the next attempt starts 250 ms later or as soon as one
 ** fails, the first to connect wins and the others are closed.
+**
+** TLS (section "TLS" below): an engine from netsh_tls.so (src/tls.h) sits
+** between the socket and t->in: read_cb feeds it ciphertext and t->in gets
+** plaintext, send encrypts before the usual write path, so receive
+** patterns, timeouts and select work unchanged on TLS sockets.
 */
 #define _GNU_SOURCE         /* memmem */
 #include <errno.h>
@@ -37,6 +42,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include "netsh.h"
+#include "tls.h"
 
 #define TCP_MT "netsh.tcp"
 #define SEL_MT "netsh.select"
@@ -119,7 +125,35 @@ struct tcp {
   lua_Integer nrecv, nsent;
   selnode_t *sel;            /* select()s waiting on this socket */
   sockopt_t opts[MAXOPTS];   /* applied to every new socket */
+  /* TLS: engine, handshake, and what a send leaves for the next one */
+  const ns_tls_ops_t *tlsops;
+  ns_tls_t *tls;             /* NULL: plain TCP */
+  unsigned char accepted;    /* from accept(): starttls is the server */
+  char *peer;                /* host given to connect(): name to verify */
+  unsigned char tls_ready;   /* handshake done */
+  unsigned char hs_busy;     /* a task runs the handshake */
+  unsigned char wtls;        /* the send in progress is TLS */
+  ns_waiter_t hsw;           /* that task, woken by read_cb */
+  ns_cond_t hsq;             /* others waiting for the handshake */
+  double hs_start, hs_deadline, t_tls;
+  size_t wlast;              /* TLS send: last plaintext index */
+  ns_buf_t tlsout;           /* ciphertext due before the next send */
 };
+
+/* TLS hooks (defined in the TLS section) */
+#define E_TLS (-100100)           /* t->tlsops->error() says why */
+#define E_HSTIMEOUT (-100101)     /* "handshake timeout" */
+#define TLS_PENDING(t) ((t)->tls && !(t)->tls_ready && !(t)->closed)
+enum { HS_CALL, HS_RECEIVE, HS_RECEIVEANY, HS_UNTIL, HS_SEND };
+static int tls_input(tcp_t *t, const char *p, size_t n);
+static int tls_then(lua_State *L, tcp_t *t, int which);
+static int tls_attach(lua_State *L, tcp_t *t, int opts, int server,
+                      const char *host);
+static void tls_release(tcp_t *t);
+static int tls_flush(tcp_t *t);
+static int tls_encrypt(lua_State *L, tcp_t *t, const char *p, size_t n);
+static void tls_notify(tcp_t *t);
+static const char *tcp_strerror(tcp_t *t, int code);
 
 static char shared_rbuf[64 * 1024];
 
@@ -139,7 +173,8 @@ static double op_timeout(tcp_t *t, double start) {
 /* ---- objects ---- */
 
 static tcp_t *tcp_new(lua_State *L, int state) {
-  tcp_t *t = lua_newuserdatauv(L, sizeof *t, 0);
+  /* user value 1: a server's tls context, for the sockets it accepts */
+  tcp_t *t = lua_newuserdatauv(L, sizeof *t, 1);
   memset(t, 0, sizeof *t);        /* valid and socket-less before any */
   t->state = (unsigned char)state;  /* resource is acquired */
   t->family = AF_UNSPEC;
@@ -488,10 +523,15 @@ static int reader_ready(tcp_t *t, size_t fresh) {
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   tcp_t *t = s->data;
+  size_t before;
+  int rc;
   if (t == NULL || n == 0) return;
+  before = t->in.len;
   if (n > 0) {
-    if (ns_buf_append(&t->in, buf->base, (size_t)n) != 0) {
-      t->rd_err = UV_ENOMEM;
+    rc = t->tls ? tls_input(t, buf->base, (size_t)n)   /* plaintext */
+                : ns_buf_append(&t->in, buf->base, (size_t)n);
+    if (rc != 0) {
+      t->rd_err = rc;
       uv_read_stop(s);
       t->reading = 0;
     } else {
@@ -506,9 +546,9 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     uv_read_stop(s);
     t->reading = 0;
   }
+  if (t->tls) ns_wake(&t->hsw, 0);       /* a handshake waits for input */
   /* progress restarts a block timeout: the reader re-parks afresh */
-  if (t->rd.task && (t->block >= 0 || reader_ready(t, n > 0 ? (size_t)n
-                                                              : 0)))
+  if (t->rd.task && (t->block >= 0 || reader_ready(t, t->in.len - before)))
     ns_wake(&t->rd, 0);
   if (t->sel) notify_select(t);
 }
@@ -546,7 +586,7 @@ static int recv_fail(lua_State *L, tcp_t *t, int code) {
   size_t n = t->rmode == R_COUNT && t->in.len > t->rwant ? t->rwant
                                                           : t->in.len;
   lua_pushnil(L);
-  lua_pushstring(L, ns_strerror(code));
+  lua_pushstring(L, tcp_strerror(t, code));
   if (t->rmode == R_ANY || t->rmode == R_UNTIL) n = t->in.len;
   push_data(L, ns_buf_ptr(&t->in), n, t->rmode == R_LINE);
   in_consume(t, n);
@@ -670,6 +710,7 @@ static int meth_receive(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_CLIENT);
   int r, mode;
   size_t want = 0;
+  if (TLS_PENDING(t)) return tls_then(L, t, HS_RECEIVE);
   if (!lua_isnoneornil(L, 3)) luaL_checkstring(L, 3);
   lua_settop(L, 3);
   if (lua_isnil(L, 2)) {
@@ -703,6 +744,7 @@ static int meth_receiveany(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_CLIENT);
   lua_Integer max = luaL_checkinteger(L, 2);
   int r;
+  if (TLS_PENDING(t)) return tls_then(L, t, HS_RECEIVEANY);
   luaL_argcheck(L, max > 0, 2, "positive size expected");
   lua_settop(L, 2);
   lua_pushnil(L);             /* no prefix */
@@ -721,6 +763,7 @@ static int meth_receiveuntil_raw(lua_State *L) {
   lua_Integer max = luaL_optinteger(L, 3, 0);
   int r;
   luaL_argcheck(L, nl > 0, 2, "empty pattern");
+  if (TLS_PENDING(t)) return tls_then(L, t, HS_UNTIL);
   lua_settop(L, 2);           /* the needle stays on the stack */
   lua_pushnil(L);             /* no prefix */
   if ((r = recv_begin(L, t)) != 0) return r;
@@ -747,9 +790,20 @@ static void write_cb(uv_write_t *req, int status) {
 static int send_k(lua_State *L, int status, lua_KContext ctx);
 
 static int send_fail(lua_State *L, tcp_t *t, int code) {
+  size_t last = t->wbase + t->wpos;
+  if (t->wtls) {
+    /* TLS records cannot be cut: on timeout the rest leaves with the next
+    ** send and all the plaintext counts; otherwise none of it does */
+    last = t->wbase;
+    if (code == UV_ETIMEDOUT && t->wpos < t->wlen &&
+        ns_buf_append(&t->tlsout, t->wdata + t->wpos,
+                      t->wlen - t->wpos) == 0)
+      last = t->wlast;
+    t->wtls = 0;
+  }
   lua_pushnil(L);
-  lua_pushstring(L, ns_strerror(code));
-  lua_pushinteger(L, (lua_Integer)(t->wbase + t->wpos));
+  lua_pushstring(L, tcp_strerror(t, code));
+  lua_pushinteger(L, (lua_Integer)last);
   return 3;
 }
 
@@ -815,7 +869,12 @@ static int send_step(lua_State *L, tcp_t *t) {
   }
   if (t->wreq == NULL) {
     if (t->wr_err) return send_fail(L, t, t->wr_err);
-    lua_pushinteger(L, (lua_Integer)(t->wbase + t->wlen));
+    lua_pushinteger(L, (lua_Integer)(t->wtls ? t->wlast
+                                             : t->wbase + t->wlen));
+    if (t->wtls) {
+      t->wtls = 0;
+      if (t->tlsout.len) tls_flush(t);  /* output queued meanwhile */
+    }
     return 1;
   }
   t->wr.cancel = NULL;        /* the queued chunk still leaves */
@@ -840,6 +899,7 @@ static int meth_send(lua_State *L) {
   size_t len;
   const char *data;
   lua_Integer i, j;
+  if (TLS_PENDING(t)) return tls_then(L, t, HS_SEND);
   if (lua_istable(L, 2)) {
     luaL_Buffer b;
     lua_Integer k, n = luaL_len(L, 2);
@@ -873,6 +933,15 @@ static int meth_send(lua_State *L) {
   t->wpos = 0;
   t->wbase = (size_t)(i - 1);
   t->wstart = ns_now();
+  t->wtls = 0;
+  if (t->tls) {
+    /* encrypt now: the ciphertext (stack slot 3) takes the data's place */
+    int rc = tls_encrypt(L, t, t->wdata, t->wlen);
+    if (rc != 0) return send_fail(L, t, rc);
+    t->wtls = 1;
+    t->wlast = t->wbase + t->wlen;
+    t->wdata = lua_tolstring(L, 3, &t->wlen);
+  }
   if (t->wreq) {
     /* an earlier chunk is still queued: wait for it before this one */
     t->wr.cancel = NULL;
@@ -908,6 +977,7 @@ static void tcp_release(tcp_t *t) {
   free(t->acq);
   t->acq = NULL;
   t->nacq = t->cacq = 0;
+  tls_release(t);                    /* close_notify, then free the SSL */
   if (t->h) {
     uv_tcp_t *h = t->h;
     t->h = NULL;
@@ -927,6 +997,8 @@ static void tcp_release(tcp_t *t) {
   }
   t->reading = 0;
   ns_buf_free(&t->in);
+  free(t->peer);
+  t->peer = NULL;
 }
 
 static int meth_close(lua_State *L) {
@@ -1026,6 +1098,8 @@ static int meth_connect(lua_State *L) {
     return ns_fail(L, err);
   }
   lua_settop(L, 3);
+  free(t->peer);
+  t->peer = strdup(host);            /* for the certificate check */
   t->t_start = ns_now();
   t->t_dns = t->t_conn = 0;
   dns_timeout = op_timeout(t, t->t_start);
@@ -1164,9 +1238,20 @@ static int accept_try(lua_State *L, tcp_t *t) {
     }
     n = tcp_new(L, S_CLIENT);
     n->h = c;
+    n->accepted = 1;
     c->data = n;
     if (uv_tcp_getsockname(c, (struct sockaddr *)&ss, &len) == 0)
       n->family = ss.ss_family;
+    if (lua_getiuservalue(L, 1, 1) != LUA_TNIL) {
+      /* a TLS server: the client's handshake comes with its first use */
+      int rc = tls_attach(L, n, lua_gettop(L), 1, NULL);
+      if (rc != 1) {
+        tcp_release(n);
+        return rc;
+      }
+      lua_pop(L, 1);                 /* true */
+    }
+    lua_pop(L, 1);                   /* the context */
     if (!t->pyaccept) return 1;
     len = sizeof ss;
     if (uv_tcp_getpeername(c, (struct sockaddr *)&ss, &len) != 0) return 1;
@@ -1221,6 +1306,7 @@ static int meth_shutdown(lua_State *L) {
   if (how != 2) {
     /* after the queued writes, as the peer expects */
     uv_shutdown_t *req = malloc(sizeof *req);
+    if (t->tls) tls_notify(t);       /* close_notify, then the FIN */
     if (req == NULL) return ns_fail(L, UV_ENOMEM);
     if (uv_shutdown(req, (uv_stream_t *)t->h, shutdown_free_cb) != 0)
       free(req);
@@ -1299,11 +1385,15 @@ static int meth_setstats(lua_State *L) {
 ** time_namelookup/time_connect (cumulative). */
 static int meth_timings(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   lua_pushnumber(L, t->t_dns);
   lua_setfield(L, -2, "dns");
   lua_pushnumber(L, t->t_conn);
   lua_setfield(L, -2, "connect");
+  if (t->t_tls > 0) {
+    lua_pushnumber(L, t->t_tls);
+    lua_setfield(L, -2, "tls");
+  }
   return 1;
 }
 
@@ -1494,6 +1584,315 @@ static int meta_tostring(lua_State *L) {
   }
   luaL_pushresult(&buf);
   return 1;
+}
+
+/* ---- TLS ----
+** tlsattach() puts an engine (src/tls.h, loaded from netsh_tls.so on first
+** use) between the socket and t->in; the handshake runs in the task that
+** calls tlshandshake(), or implicitly in the first receive/send (accepted
+** sockets of a TLS server). That task parks on t->hsw, which read_cb wakes
+** at every input; a task arriving meanwhile waits on t->hsq, then re-runs
+** its method. Engine output is written as it appears (uv_write, nobody
+** waits for it) except while a TLS send is in progress or left ciphertext
+** behind (t->tlsout): then it queues behind, so records stay in order. */
+
+static const char *tcp_strerror(tcp_t *t, int code) {
+  if (code == E_TLS)
+    return t->tls ? t->tlsops->error(t->tls) : "tls: connection failed";
+  if (code == E_HSTIMEOUT) return "handshake timeout";
+  return ns_strerror(code);
+}
+
+/* Sends the engine's output (and what waits in t->tlsout) without
+** waiting; 0 or a UV_E* code. */
+static int tls_flush(tcp_t *t) {
+  size_t n = t->tlsops->pending(t->tls), have = t->tlsout.len;
+  wreq_t *w;
+  uv_buf_t b;
+  int rc;
+  if (t->h == NULL || n + have == 0) return 0;
+  if (t->wtls && t->wr.task) {       /* behind the send in progress */
+    if ((rc = ns_buf_reserve(&t->tlsout, n)) != 0) return rc;
+    t->tlsout.len += t->tlsops->take(t->tls, ns_buf_ptr(&t->tlsout) + have,
+                                     n);
+    return 0;
+  }
+  if ((w = malloc(sizeof *w + have + n)) == NULL) return UV_ENOMEM;
+  w->owner = NULL;                   /* write_cb just frees it */
+  if (have) memcpy(w->data, ns_buf_ptr(&t->tlsout), have);
+  ns_buf_free(&t->tlsout);
+  w->len = have + t->tlsops->take(t->tls, w->data + have, n);
+  b = uv_buf_init(w->data, (unsigned)w->len);
+  if ((rc = uv_write(&w->req, (uv_stream_t *)t->h, &b, 1, write_cb)) != 0)
+    free(w);
+  return rc;
+}
+
+/* read_cb's path on TLS sockets: ciphertext in, plaintext onto t->in
+** once the handshake is done (before, the handshake task takes it).
+** 0, or the rd_err to set (UV_EOF on close_notify, E_TLS). */
+static int tls_input(tcp_t *t, const char *p, size_t n) {
+  const ns_tls_ops_t *ops = t->tlsops;
+  int r = 0;
+  if (n > 0 && ops->feed(t->tls, p, n) != NS_TLS_OK) return E_TLS;
+  if (!t->tls_ready) return 0;
+  for (;;) {
+    if (ns_buf_reserve(&t->in, 16384) != 0) return UV_ENOMEM;
+    r = ops->read(t->tls, t->in.data + t->in.off + t->in.len, 16384);
+    if (r <= 0) break;
+    t->in.len += (size_t)r;
+  }
+  tls_flush(t);                      /* alerts, key update replies */
+  if (r == NS_TLS_EOF) return UV_EOF;
+  if (r == NS_TLS_ERROR) return E_TLS;
+  return 0;
+}
+
+/* Encrypts p[0, n) and pushes t->tlsout .. the ciphertext (slot 3). */
+static int tls_encrypt(lua_State *L, tcp_t *t, const char *p, size_t n) {
+  const ns_tls_ops_t *ops = t->tlsops;
+  luaL_Buffer b;
+  size_t k;
+  lua_settop(L, 2);
+  luaL_buffinit(L, &b);
+  if (t->tlsout.len) luaL_addlstring(&b, ns_buf_ptr(&t->tlsout),
+                                     t->tlsout.len);
+  ns_buf_free(&t->tlsout);
+  while (n > 0) {
+    /* a slice at a time: the engine's output buffer stays small */
+    size_t chunk = n < 65536 ? n : 65536;
+    if (ops->write(t->tls, p, chunk) != (int)chunk) {
+      luaL_pushresult(&b);
+      return E_TLS;
+    }
+    p += chunk;
+    n -= chunk;
+    while ((k = ops->pending(t->tls)) > 0) {
+      char *d = luaL_prepbuffsize(&b, k);
+      luaL_addsize(&b, ops->take(t->tls, d, k));
+    }
+  }
+  luaL_pushresult(&b);
+  return 0;
+}
+
+/* Queues close_notify once (shutdown("send"), close). A send still in
+** progress in another task keeps it behind its records (TODO: then the
+** FIN may overtake it; shutdown while sending is not supported). */
+static void tls_notify(tcp_t *t) {
+  if (!t->tls_ready) return;
+  t->tlsops->shutdown(t->tls);
+  tls_flush(t);
+}
+
+/* tcp_release's part. close_notify is best effort: uv_write sends it at
+** once when nothing is queued (the usual case); behind a queued send it
+** leaves with it (tcp_release shuts down after t->wreq), else uv_close
+** drops it. */
+static void tls_release(tcp_t *t) {
+  if (t->tls == NULL) return;
+  ns_cancel(&t->hsw, UV_ECANCELED);
+  ns_cond_broadcast(&t->hsq, UV_ECANCELED);
+  if (t->h && t->tls_ready && !t->rd_err) {
+    /* the sender, if any, was woken: this goes out after its records */
+    t->tlsops->shutdown(t->tls);
+    tls_flush(t);
+  }
+  t->tlsops->close(t->tls);
+  t->tls = NULL;
+  ns_buf_free(&t->tlsout);
+}
+
+static int hs_k(lua_State *L, int status, lua_KContext ctx);
+static int hsq_k(lua_State *L, int status, lua_KContext ctx);
+static int meth_receive(lua_State *L);
+static int meth_receiveany(lua_State *L);
+static int meth_receiveuntil_raw(lua_State *L);
+static int meth_send(lua_State *L);
+static int meth_tlshandshake(lua_State *L);
+
+/* Runs the method that needed the handshake again, on its own stack. */
+static int rerun(lua_State *L, int which) {
+  switch (which) {
+    case HS_RECEIVE: return meth_receive(L);
+    case HS_RECEIVEANY: return meth_receiveany(L);
+    case HS_UNTIL: return meth_receiveuntil_raw(L);
+    case HS_SEND: return meth_send(L);
+  }
+  return meth_tlshandshake(L);
+}
+
+/* The handshake ended with code (0: done); wake the others, answer. */
+static int hs_end(lua_State *L, tcp_t *t, int code, int which) {
+  t->hs_busy = 0;
+  ns_cond_broadcast(&t->hsq, code);
+  if (t->closed) return rerun(L, which);   /* it says "closed" */
+  if (code == 0) {
+    int rc;
+    t->tls_ready = 1;
+    /* since connect() as curl's appconnect; accepted: the handshake */
+    t->t_tls = ns_now() - (t->t_start > 0 ? t->t_start : t->hs_start);
+    /* application data that came with the last handshake flight */
+    if ((rc = tls_input(t, NULL, 0)) != 0 && t->rd_err == 0)
+      t->rd_err = rc;
+    return rerun(L, which);
+  }
+  if (code == E_TLS) tls_flush(t);   /* the alert, best effort */
+  lua_pushnil(L);
+  lua_pushstring(L, tcp_strerror(t, code));
+  if (which == HS_SEND) {
+    lua_pushinteger(L, 0);
+    return 3;
+  }
+  if (which != HS_CALL) {
+    lua_pushliteral(L, "");          /* the partial result */
+    return 3;
+  }
+  return 2;
+}
+
+/* Drives the engine: flush what it wrote, park for what it needs. */
+static int hs_step(lua_State *L, tcp_t *t, int which) {
+  for (;;) {
+    int rc = t->tlsops->handshake(t->tls);
+    if (rc == NS_TLS_OK) return hs_end(L, t, 0, which);
+    if (rc == NS_TLS_ERROR) return hs_end(L, t, E_TLS, which);
+    if (rc == NS_TLS_WANT_WRITE) {
+      if ((rc = tls_flush(t)) != 0) return hs_end(L, t, rc, which);
+      continue;
+    }
+    if (t->rd_err) return hs_end(L, t, t->rd_err, which);
+    start_reading(t);
+    {
+      double left = t->hs_deadline - ns_now();
+      return ns_wait(L, &t->hsw, left > 0 ? left : 0, hs_k, which);
+    }
+  }
+}
+
+static int hs_k(lua_State *L, int status, lua_KContext ctx) {
+  tcp_t *t = lua_touserdata(L, 1);
+  (void)status;
+  if (t->closed) return hs_end(L, t, UV_ECANCELED, (int)ctx);
+  if (t->hsw.status == UV_ETIMEDOUT)
+    return hs_end(L, t, E_HSTIMEOUT, (int)ctx);
+  return hs_step(L, t, (int)ctx);
+}
+
+/* Deadline scope, interrupt or cancel of the handshaking task: let the
+** next caller take over where it stopped. */
+static void hs_cancel(ns_waiter_t *w) {
+  tcp_t *t = w->data;
+  t->hs_busy = 0;
+  ns_cond_broadcast(&t->hsq, w->status);
+}
+
+static int hsq_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return rerun(L, (int)ctx);
+}
+
+/* Handshake first, then the method `which` (stack: its arguments). */
+static int tls_then(lua_State *L, tcp_t *t, int which) {
+  ns_waiter_t *w = which == HS_SEND ? &t->wr : &t->rd;
+  if (w->task) return ns_fail_str(L, "busy");
+  if (t->hs_busy)                    /* another task runs it: wait */
+    return ns_cond_wait(L, &t->hsq, w, -1, hsq_k, which);
+  {
+    /* bounded by handshake_timeout, else the socket's, else 30 s */
+    double limit = t->tls->handshake_timeout;
+    if (limit < 0) limit = op_timeout(t, ns_now());
+    if (limit < 0) limit = NS_TLS_HANDSHAKE_TIMEOUT;
+    t->hs_start = ns_now();
+    t->hs_deadline = t->hs_start + limit;
+  }
+  t->hs_busy = 1;
+  t->hsw.data = t;
+  t->hsw.cancel = hs_cancel;
+  return hs_step(L, t, which);
+}
+
+/* tlsattach(opts [, host [, mode]]) -> true | nil, err: TLS from now on.
+** opts: options table, tls context, true or nil (src/tls.c); host: the
+** name to check and send as SNI (client; default: the host given to
+** connect); mode: "client" or "server", by default "server" for accepted
+** sockets. The handshake follows at tlshandshake() or the first
+** receive/send. On a server socket, opts (a context) is kept and every
+** accepted socket gets an engine from it. */
+static int tls_attach(lua_State *L, tcp_t *t, int opts, int server,
+                      const char *host) {
+  const ns_tls_ops_t *ops;
+  ns_tls_t *e;
+  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
+  if (t->tls) return ns_fail_str(L, "tls already started");
+  if (t->rd.task || t->wr.task || t->wreq) return ns_fail_str(L, "busy");
+  if (host == NULL) host = t->peer;
+  ops = ns_tls_ops(L);
+  if ((e = ops->open(L, opts, server, host)) == NULL)
+    return ns_fail_str(L, lua_tostring(L, -1));
+  t->tlsops = ops;
+  t->tls = e;
+  t->tls_ready = 0;
+  ns_cond_init(&t->hsq);
+  /* bytes read past the plaintext part (STARTTLS) are the first flight */
+  if (t->in.len > 0) {
+    int rc = ops->feed(e, ns_buf_ptr(&t->in), t->in.len);
+    in_consume(t, t->in.len);
+    if (rc != NS_TLS_OK) return ns_fail(L, UV_ENOMEM);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int meth_tlsattach(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  const char *host = luaL_optstring(L, 3, NULL);
+  const char *mode = luaL_optstring(L, 4, NULL);
+  int server = t->accepted;
+  if (t->state == S_SERVER) {
+    /* kept for accept(); lua/socket.lua makes it a tls.core context */
+    luaL_checkany(L, 2);
+    if (t->closed) return ns_fail(L, UV_ECANCELED);
+    lua_settop(L, 2);
+    lua_setiuservalue(L, 1, 1);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  check_state(L, 1, S_CLIENT);
+  if (mode) {
+    luaL_argcheck(L, strcmp(mode, "client") == 0 ||
+                  strcmp(mode, "server") == 0, 4, "\"client\" or \"server\"");
+    server = mode[0] == 's';
+  }
+  if (lua_isnone(L, 2)) lua_pushnil(L);
+  return tls_attach(L, t, 2, server, host);
+}
+
+/* tlshandshake() -> true | nil, err (at once if already done). */
+static int meth_tlshandshake(lua_State *L) {
+  tcp_t *t = check_state(L, 1, S_CLIENT);
+  lua_settop(L, 1);
+  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
+  if (t->tls == NULL) return ns_fail_str(L, "not a tls socket");
+  if (t->tls_ready) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  return tls_then(L, t, HS_CALL);
+}
+
+/* tlsinfo(what) -> value | nil: "certificate" (the peer's, a table),
+** "protocol", "cipher", "alpn", "session", "reused" (src/tls.c). */
+static int meth_tlsinfo(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  const char *what = luaL_checkstring(L, 2);
+  if (t->tls == NULL) {
+    lua_pushnil(L);
+    return 1;
+  }
+  if (strcmp(what, "certificate") == 0)
+    return t->tlsops->push_certificate(L, t->tls);
+  return t->tlsops->push_info(L, t->tls, what);
 }
 
 /* ---- select ---- */
@@ -1706,6 +2105,9 @@ static const luaL_Reg methods[] = {
   {"settimeout", meth_settimeout},
   {"shutdown", meth_shutdown},
   {"timings", meth_timings},
+  {"tlsattach", meth_tlsattach},
+  {"tlshandshake", meth_tlshandshake},
+  {"tlsinfo", meth_tlsinfo},
   {NULL, NULL}
 };
 

@@ -79,13 +79,84 @@ function coroutine.wrap(f)
 end
 
 ---------------------------------------------------------------------------
+-- stdin without blocking the loop: io.read, io.lines() and io.stdin's
+-- read/lines go through netsh.stdin (src/stdin.c), which suspends only the
+-- calling task. Every stdin read takes this path, so no bytes hide in C
+-- stdio's buffer. The "n" format keeps Lua's own reader.
+do
+  local fmeta = getmetatable(io.stdin).__index
+  local f_read, f_lines = fmeta.read, fmeta.lines
+  local io_read, io_lines, io_input = io.read, io.lines, io.input
+  local stdin_file = io.stdin
+  local sin
+
+  local function read_formats(n, ...)
+    sin = sin or require "netsh.stdin"
+    if n == 0 then return sin.read("l") end
+    local out = {}
+    for i = 1, n do
+      local f = select(i, ...)
+      if type(f) == "string" and f:gsub("^%*", ""):sub(1, 1) == "n" then
+        out[i] = f_read(stdin_file, "n")
+      else
+        out[i] = sin.read(f)
+      end
+      if out[i] == nil then return unpack(out, 1, i) end
+    end
+    return unpack(out, 1, n)
+  end
+
+  function fmeta.read(f, ...)
+    if f == stdin_file then return read_formats(select("#", ...), ...) end
+    return f_read(f, ...)
+  end
+
+  local function stdin_lines(...)
+    local fmts = pack(...)
+    return function() return read_formats(fmts.n, unpack(fmts, 1, fmts.n)) end
+  end
+
+  function fmeta.lines(f, ...)
+    if f == stdin_file then return stdin_lines(...) end
+    return f_lines(f, ...)
+  end
+
+  function io.read(...)
+    if io_input() == stdin_file then
+      return read_formats(select("#", ...), ...)
+    end
+    return io_read(...)
+  end
+
+  function io.lines(name, ...)
+    if name == nil and io_input() == stdin_file then return stdin_lines(...) end
+    return io_lines(name, ...)
+  end
+end
+
+---------------------------------------------------------------------------
 -- globals; the network modules load on first use so startup stays cheap
 local task = require "task"
 _G.task = task
 _G.spawn = task.spawn
 _G.sleep = task.sleep
 
-local lazy = {socket = "socket", udp = "udp", http = "http", json = "json"}
+-- printf(fmt, ...): string.format to stdout
+function _G.printf(fmt, ...)
+  io.stdout:write(string.format(fmt, ...))
+end
+
+-- die(msg [, code]): the message on stderr, prefixed with the script's
+-- name, and exit (code 1 by default); stdout is flushed first.
+function _G.die(msg, code)
+  local name = (arg and arg[0] or "netsh"):match("([^/]+)$")
+  io.stdout:flush()
+  io.stderr:write(("%s: %s\n"):format(name, tostring(msg)))
+  os.exit(code or 1)
+end
+
+local lazy = {socket = "socket", udp = "udp", http = "http", json = "json",
+  getopt = "getopt"}
 setmetatable(_G, {__index = function(t, k)
   local mod = lazy[k]
   if mod then
@@ -94,6 +165,15 @@ setmetatable(_G, {__index = function(t, k)
     return m
   end
 end})
+
+---------------------------------------------------------------------------
+-- NETSH_TRACE=1 (or =hex): trace every socket operation, as --trace does
+do
+  local t = os.getenv("NETSH_TRACE")
+  if t and t ~= "" and t ~= "0" then
+    M.trace_pending = {hexdump = t == "hex" or t == "hexdump"}
+  end
+end
 
 ---------------------------------------------------------------------------
 -- main(plan): the main task. Steps come from src/main.c in lua(1) order.
@@ -175,6 +255,7 @@ function steps.repl(s)
 end
 
 function M.main(plan)
+  if M.trace_pending then require("netsh.trace").enable(M.trace_pending) end
   for _, s in ipairs(plan) do steps[s.kind](s) end
 end
 

@@ -146,7 +146,7 @@ rss_kib() {
 }
 
 # calc EXPR : evaluate a float expression with awk (variables via -v).
-calc() { awk "BEGIN { printf \"%s\", $1 }" 2>/dev/null; }
+calc() { awk "BEGIN { printf \"%s\", ($1) }" 2>/dev/null; }
 
 # jget KEY JSON : value of a numeric/string field from a flat JSON object.
 jget() {

@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
     --conns) conns_list=$2; shift ;;
     --sizes) sizes=$2; shift ;;
     --idle) idle=$2; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown option: $1" ;;
   esac
   shift
@@ -81,7 +81,7 @@ launch() {
   fi
   start_server "${CMD[@]}"
   if ! wait_tcp_port "$PORT"; then
-    NOTE="server did not start: $(tail -n 1 "$TMP_DIR/server.log" | tr -d '"\\')"
+    NOTE="server did not start: $(head -n 1 "$TMP_DIR/server.log" | tr -d '"\\\t' | cut -c1-120)"
     stop_server
     return 1
   fi

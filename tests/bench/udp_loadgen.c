@@ -4,17 +4,18 @@
  *
  * Usage:
  *   udp_loadgen -h HOST -p PORT -o OUTSTANDING -s SIZE -d SECONDS
- *               [-w WARMUP_SECONDS] [--marks] [--json]
+ *               [-w WARMUP_SECONDS] [-r RESEND_MS] [--marks] [--json]
  *
  * OUTSTANDING slots each keep one datagram in flight.  Every datagram carries
  * a 64-bit sequence number and its CLOCK_MONOTONIC send time (ns) in its
  * first 16 bytes, followed by a fixed pattern that is checked on return.
  * Slot k uses sequence numbers k, k+O, k+2O, ... so a reply maps back to its
  * slot.  A reply to the slot's current datagram completes it and the slot
- * sends the next one at once.  If no reply arrives within RESEND_MS the
- * datagram is given up on and replaced by a new one, so the load keeps
- * OUTSTANDING datagrams in flight even when some are dropped; a reply that
- * still arrives for a replaced datagram is counted as "late".
+ * sends the next one at once.  If no reply arrives within RESEND_MS (-r,
+ * default 200) the datagram is given up on and replaced by a new one, so the
+ * load keeps OUTSTANDING datagrams in flight even when some are dropped; a
+ * reply that still arrives for a replaced datagram is counted as "late".
+ * LOSS_MS stays 1000, so a short -r still counts late replies as answered.
  *
  * Loss: datagrams sent inside the measured window that got no reply within
  * LOSS_MS of being sent.  After the window ends ("END" with --marks) nothing
@@ -39,7 +40,6 @@
 
 #define HDR 16
 #define MAX_DGRAM 65507
-#define RESEND_NS (200ull * 1000000ull)
 #define LOSS_NS (1000ull * 1000000ull)
 #define SCAN_NS (5ull * 1000000ull)
 #define SOCK_BUF (4 * 1024 * 1024)
@@ -57,6 +57,7 @@ static int fd;
 static int nslots = 1;
 static uint32_t size = 64;
 static double duration = 3.0, warmup = 1.0;
+static uint64_t resend_ns = 200ull * 1000000ull;
 static int opt_json, opt_marks;
 static struct slot *slots;
 static unsigned char *pattern;
@@ -79,7 +80,8 @@ static void usage(void)
   fprintf(stderr,
           "usage: udp_loadgen -h HOST -p PORT -o OUTSTANDING -s SIZE "
           "-d SECONDS\n"
-          "                   [-w WARMUP_SECONDS] [--marks] [--json]\n");
+          "                   [-w WARMUP_SECONDS] [-r RESEND_MS] [--marks] "
+          "[--json]\n");
   exit(2);
 }
 
@@ -164,7 +166,7 @@ static void scan_timeouts(uint64_t now)
 {
   for (int i = 0; i < nslots; i++) {
     struct slot *s = &slots[i];
-    if (!s->live || now - s->t_sent < RESEND_NS)
+    if (!s->live || now - s->t_sent < resend_ns)
       continue;
     timeouts++;
     s->live = 0;
@@ -190,7 +192,7 @@ int main(int argc, char **argv)
     {NULL, 0, NULL, 0},
   };
   int o;
-  while ((o = getopt_long(argc, argv, "h:p:o:s:d:w:", lopts, NULL)) != -1) {
+  while ((o = getopt_long(argc, argv, "h:p:o:s:d:w:r:", lopts, NULL)) != -1) {
     switch (o) {
     case 'h': host = optarg; break;
     case 'p': port = optarg; break;
@@ -198,13 +200,15 @@ int main(int argc, char **argv)
     case 's': size = (uint32_t)strtoul(optarg, NULL, 10); break;
     case 'd': duration = atof(optarg); break;
     case 'w': warmup = atof(optarg); break;
+    case 'r': resend_ns = (uint64_t)(atof(optarg) * 1e6); break;
     case 'J': opt_json = 1; break;
     case 'M': opt_marks = 1; break;
     default: usage();
     }
   }
   if (!port || nslots < 1 || nslots > 1000000 || size < HDR ||
-      size > MAX_DGRAM || duration <= 0 || warmup < 0)
+      size > MAX_DGRAM || duration <= 0 || warmup < 0 ||
+      resend_ns < 1000000)
     usage();
 
   struct addrinfo hints, *res;
