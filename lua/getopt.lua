@@ -45,6 +45,8 @@ function M.help(spec)
     rows[#rows + 1] = {left, help}
     if #left > width then width = #left end
   end
+  rows[#rows + 1] = {"--trace", "log every socket operation on stderr"}
+  rows[#rows + 1] = {"--hexdump", "--trace, with the bytes"}
   rows[#rows + 1] = {"-h, --help", "show this help and exit"}
   if #"-h, --help" > width then width = #"-h, --help" end
   for _, r in ipairs(rows) do
@@ -78,7 +80,8 @@ local function convert(spec, o, name, v)
   return v
 end
 
--- parse(argv, spec) -> opts (keyed by long name, or short), args (list)
+-- parse(argv, spec) -> opts (keyed by long name, or short), args (list),
+-- and the count of arguments before a "--" when there was one
 function M.parse(argv, spec)
   assert(type(spec) == "table", "bad argument #2 to 'parse' (table expected)")
   spec.name = spec.name or (argv and argv[0] or "script"):match("([^/]+)$")
@@ -106,11 +109,16 @@ function M.parse(argv, spec)
     end
   end
   local i, n = 1, #argv
+  local dashdash
   while i <= n do
     local a = argv[i]
     if a == "--" then
+      dashdash = #args        -- how many arguments came before "--"
       for j = i + 1, n do args[#args + 1] = argv[j] end
       break
+    elseif a == "--trace" or a == "--hexdump" then
+      -- every script gets these: see lua/netsh/trace.lua
+      require("netsh.trace").enable{hexdump = a == "--hexdump"}
     elseif a == "-h" or a == "--help" then
       io.stdout:write(M.help(spec))
       os.exit(0)
@@ -157,7 +165,7 @@ function M.parse(argv, spec)
   if spec.max_args and #args > spec.max_args then
     fail(spec, ("too many arguments: '%s'"):format(args[spec.max_args + 1]))
   end
-  return opts, args
+  return opts, args, dashdash
 end
 
 return M

@@ -55,8 +55,10 @@ function Group:spawn(fn, ...)
   end
   if self.closed then error("group is closed", 2) end
   local g = self
+  local info = debug.getinfo(fn, "S")
   local t
-  t = core.spawn(function(...)
+  t = core.spawn{name = ("%s:%d"):format(info.short_src, info.linedefined),
+    function(...)
     local r = pack(pcall(fn, ...))
     g.live = g.live - 1
     if not r[1] and g.err == nil then
@@ -69,7 +71,7 @@ function Group:spawn(fn, ...)
     g.cond:signal()
     if not r[1] then error(r[2], 0) end
     return unpack(r, 2, r.n)
-  end, ...)
+  end, ...}
   core.quiet(t, true)
   self.live = self.live + 1
   self.children[#self.children + 1] = t

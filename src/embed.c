@@ -203,8 +203,12 @@ int ns_open_embedded(lua_State *L) {
   lua_setfield(L, -2, "task.core");
   lua_pushcfunction(L, luaopen_netsh_stdin);
   lua_setfield(L, -2, "netsh.stdin");
+  lua_pushcfunction(L, luaopen_json_aux);
+  lua_setfield(L, -2, "json.aux");
   lua_pushcfunction(L, luaopen_socket_dns_core);
   lua_setfield(L, -2, "socket.dns.core");
+  lua_pushcfunction(L, luaopen_socket_core);
+  lua_setfield(L, -2, "socket.core");
   lua_pushcfunction(L, luaopen_udp_core);
   lua_setfield(L, -2, "udp.core");
   lua_pop(L, 1);

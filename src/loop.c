@@ -269,6 +269,9 @@ int ns_wait(lua_State *L, ns_waiter_t *w, double timeout,
       t->timer->data = t;
     }
     t->timer_is_deadline = is_deadline;
+    /* the loop's cached time is stale after blocking work (io.popen, a
+    ** long computation): without this the timer fires early */
+    uv_update_time(loop);
     uv_timer_start(t->timer, timer_cb, (uint64_t)ms, 0);
   }
   w->task = t;
@@ -335,11 +338,15 @@ static void orphan_unlink(ns_task_t *t) {
   t->report = NULL;
 }
 
+void (*ns_on_output)(int after);
+
 static void orphan_report(ns_task_t *t) {
   if (t->report == NULL) return;
+  if (ns_on_output) ns_on_output(0);
   fflush(stdout);
   fprintf(stderr, "netsh: task '%s' failed: %s\n", t->name, t->report);
   fflush(stderr);
+  if (ns_on_output) ns_on_output(1);
   exit_status = 1;
   orphan_unlink(t);
 }
@@ -356,6 +363,11 @@ void ns_report_orphans(void) {
   while (orphans.next_live != &orphans) orphan_report(orphans.next_live);
 }
 
+/* SIGINT state (see below); finish() unhooks a task that ends. */
+static volatile sig_atomic_t sigint_pending, sigint_again;
+static lua_State *volatile hooked;   /* coroutine with the SIGINT hook */
+static double hooked_since;          /* when the hook first let it go on */
+
 static void finish(ns_task_t *t, int state) {
   int had_joiners = t->done.head != NULL;
   t->state = state;
@@ -365,6 +377,11 @@ static void finish(ns_task_t *t, int state) {
   if (t->pending_ref != LUA_NOREF) {
     luaL_unref(L0, LUA_REGISTRYINDEX, t->pending_ref);
     t->pending_ref = LUA_NOREF;
+  }
+  if (hooked == t->co) {         /* its coroutine may be collected now */
+    lua_sethook(t->co, NULL, 0, 0);
+    hooked = NULL;
+    hooked_since = 0;
   }
   ns_cond_broadcast(&t->done, 0);
   if (had_joiners) t->retrieved = 1;
@@ -538,20 +555,37 @@ void ns_interrupt(ns_task_t *t, const char *msg) {
   if (t->waiting) ns_cancel(t->waiting, NS_EINTR);
 }
 
-/* ---- SIGINT: a hook for busy tasks, an async for parked ones ---- */
+/* ---- SIGINT: a hook for busy tasks, an async for parked ones ----
+** The hook interrupts the task that is running when Ctrl-C comes only if
+** it is the foreground one (ns_foreground), or if it keeps the loop for
+** SIGINT_STUCK seconds (or a second Ctrl-C comes): a background task
+** that merely happens to run then goes on, and the async delivers the
+** Ctrl-C (ns_on_sigint). One more Ctrl-C while nothing took it: exit. */
+
+#define SIGINT_STUCK 1.0
 
 static uv_async_t sigint_async;
-static volatile sig_atomic_t sigint_pending;
 volatile sig_atomic_t ns_sigint_count;
-static lua_State *volatile hooked;
 void (*ns_on_sigint)(void);
+ns_task_t *ns_foreground;    /* set by main.c and the REPL */
 
 static void sigint_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
+  if (sigint_pending && !sigint_again && current && current->co == L &&
+      ns_foreground && current != ns_foreground) {
+    double now = ns_now();
+    if (hooked_since == 0) hooked_since = now;
+    if (now - hooked_since < SIGINT_STUCK) {
+      lua_sethook(L, sigint_hook, LUA_MASKCOUNT, 1000);  /* look later */
+      return;
+    }
+  }
   lua_sethook(L, NULL, 0, 0);
   hooked = NULL;
+  hooked_since = 0;
   if (sigint_pending) {
     sigint_pending = 0;
+    sigint_again = 0;
     lua_pushliteral(L, "interrupted");  /* no position: it is nobody's line */
     lua_error(L);
   }
@@ -559,7 +593,13 @@ static void sigint_hook(lua_State *L, lua_Debug *ar) {
 
 static void sigint_handler(int sig) {
   (void)sig;
-  if (sigint_pending) _exit(130);        /* second Ctrl-C: give up now */
+  if (sigint_pending) {
+    if (hooked && !sigint_again) {       /* a hook is being patient */
+      sigint_again = 1;
+      return;
+    }
+    _exit(130);                          /* still nothing: give up now */
+  }
   sigint_pending = 1;
   ns_sigint_count++;
   if (current && current->co) {
@@ -574,9 +614,11 @@ static void sigint_async_cb(uv_async_t *h) {
   (void)h;
   if (!sigint_pending) return;            /* the hook already raised it */
   sigint_pending = 0;
+  sigint_again = 0;
   if (hooked) {
     lua_sethook(hooked, NULL, 0, 0);
     hooked = NULL;
+    hooked_since = 0;
   }
   if (ns_on_sigint) ns_on_sigint();
 }
@@ -985,6 +1027,9 @@ static void close_walk_cb(uv_handle_t *h, void *arg) {
 /* After lua_close: let libuv finish every close callback. Handles still
 ** open here are ours (check, idle, async) or leaked by a binding. */
 int ns_loop_close(void) {
+  /* a late SIGINT (timeout(1) signals the whole process group) must not
+  ** reach uv_async_send on a closed loop */
+  signal(SIGINT, SIG_DFL);
   closing = 1;
   uv_walk(loop, close_walk_cb, NULL);
   uv_run(loop, UV_RUN_DEFAULT);

@@ -29,7 +29,6 @@ void ns_report_orphans(void);
 extern void (*ns_on_main_done)(ns_task_t *t, int failed);
 extern volatile sig_atomic_t ns_sigint_count;
 
-ns_task_t *ns_foreground;
 static const char *progname = "netsh";
 static int main_done, main_failed;
 
@@ -71,8 +70,12 @@ static void on_main_done(ns_task_t *t, int failed) {
     lua_State *L = ns_mainstate();
     lua_getfield(L, LUA_REGISTRYINDEX, "netsh.main_traceback");
     fflush(stdout);
-    fprintf(stderr, "%s: %s\n", progname,
-            lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
+    if (ns_sigint_count && lua_isstring(L, -1) &&
+        strncmp(lua_tostring(L, -1), "interrupted\n", 12) == 0)
+      fprintf(stderr, "%s: interrupted\n", progname);  /* Ctrl-C: no trace */
+    else
+      fprintf(stderr, "%s: %s\n", progname,
+              lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
     fflush(stderr);
     lua_pop(L, 1);
     ns_stop();

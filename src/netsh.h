@@ -71,6 +71,9 @@ int ns_exit_status(void);
 ns_task_t *ns_task_from_handle(lua_State *L, int idx);
 extern void (*ns_on_sigint)(void);      /* Ctrl-C seen by the loop */
 extern ns_task_t *ns_foreground;        /* what Ctrl-C interrupts */
+/* Around the loop's own messages (failed-task reports): called with 0
+** before writing, 1 after; the REPL wipes and redraws its input line. */
+extern void (*ns_on_output)(int after);
 
 /* A condition: any number of parked waiters, FIFO. */
 typedef struct { ns_waiter_t *head, **tailp; } ns_cond_t;
@@ -124,7 +127,9 @@ void ns_addr_push(lua_State *L, const struct sockaddr *sa); /* ip, port, family 
 /* ---- modules ---- */
 int luaopen_task_core(lua_State *L);
 int luaopen_netsh_stdin(lua_State *L);
+int luaopen_json_aux(lua_State *L);       /* json_aux.c, for lua/json.lua */
 int luaopen_socket_dns_core(lua_State *L);   /* dns.c */
+int luaopen_socket_core(lua_State *L);       /* socket_tcp.c */
 int luaopen_udp_core(lua_State *L);
 int ns_load_embedded(lua_State *L, int kind, const char *name);
 int ns_open_embedded(lua_State *L);       /* package.preload for lua/ */

@@ -164,6 +164,12 @@ static int lib_read(lua_State *L) {
   return read_more(L);
 }
 
+/* isatty(fd) -> boolean: for progress lines and colours on terminals */
+static int lib_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
 static int lib_pending(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)in_.in.len);
   return 1;
@@ -173,6 +179,7 @@ int luaopen_netsh_stdin(lua_State *L) {
   static const luaL_Reg lib[] = {
     {"read", lib_read},
     {"pending", lib_pending},
+    {"isatty", lib_isatty},
     {NULL, NULL}
   };
   luaL_newlib(L, lib);

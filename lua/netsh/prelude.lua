@@ -167,6 +167,15 @@ setmetatable(_G, {__index = function(t, k)
 end})
 
 ---------------------------------------------------------------------------
+-- NETSH_TRACE=1 (or =hex): trace every socket operation, as --trace does
+do
+  local t = os.getenv("NETSH_TRACE")
+  if t and t ~= "" and t ~= "0" then
+    M.trace_pending = {hexdump = t == "hex" or t == "hexdump"}
+  end
+end
+
+---------------------------------------------------------------------------
 -- main(plan): the main task. Steps come from src/main.c in lua(1) order.
 
 local function script_args()
@@ -246,6 +255,7 @@ function steps.repl(s)
 end
 
 function M.main(plan)
+  if M.trace_pending then require("netsh.trace").enable(M.trace_pending) end
   for _, s in ipairs(plan) do steps[s.kind](s) end
 end
 

@@ -1,0 +1,715 @@
+-- http.lua -- the public "http" module: a requests-like HTTP client.
+-- The transfers run in libcurl's multi interface on the netsh loop
+-- (src/http.c, "http.core"): every call only parks its task, so any number
+-- of requests run at once from one script. This file turns options into a
+-- transfer spec and a transfer into a response object.
+--
+--   local res, err = http.get(url, {params = {q = "x"}, timeout = 5})
+--   if not res then error(err) end
+--   print(res.status, res.headers["content-type"], #res.body)
+--
+-- Failures (no response at all) return nil, err; HTTP error statuses are
+-- responses with res.ok == false (res:raise_for_status() raises).
+local core = require "http.core"
+local yield = require("task").yield
+
+local M = {}
+
+local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs,
+  tostring, tonumber
+local concat, floor, fmt = table.concat, math.floor, string.format
+
+M.version = core.version()
+
+-- Decoded-size cap for compressed bodies (gzip/br/deflate/zstd): a body
+-- that decodes past this fails with "decompressed body too large".
+M.MAX_DECODED = 256 * 1024 * 1024
+
+---------------------------------------------------------------------------
+-- JSON: the project's "json" module when present, else lua-cjson.
+local json_mod
+local function json()
+  if json_mod == nil then
+    local ok, j = pcall(require, "json")
+    if ok and type(j) == "table" and j.encode and j.decode then
+      json_mod = j
+    else
+      json_mod = require "cjson"
+    end
+  end
+  return json_mod
+end
+
+local function json_decode(s)
+  local ok, v, err = pcall(json().decode, s)
+  if not ok then return nil, tostring(v) end
+  if v == nil and err ~= nil then return nil, tostring(err) end
+  return v
+end
+
+local function json_encode(v)
+  local ok, s, err = pcall(json().encode, v)
+  if not ok then error("json: " .. tostring(s), 3) end
+  if s == nil then error("json: " .. tostring(err), 3) end
+  return s
+end
+
+---------------------------------------------------------------------------
+-- URL encoding
+
+local function escape(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c)
+    return fmt("%%%02X", c:byte())
+  end))
+end
+M.escape = escape
+
+function M.unescape(s)
+  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h)
+    return string.char(tonumber(h, 16))
+  end))
+end
+
+-- {a = 1, b = {"x", "y"}} or {{"a", 1}, {"b", "x"}} -> "a=1&b=x&b=y"
+-- (keys sorted in the map form, so the result is stable)
+local function encode_query(t)
+  local out = {}
+  local function add(k, v)
+    if type(v) == "table" then
+      for _, e in ipairs(v) do
+        out[#out + 1] = escape(k) .. "=" .. escape(e)
+      end
+    elseif v ~= nil and v ~= false then
+      out[#out + 1] = escape(k) .. "=" .. escape(v == true and "" or v)
+    end
+  end
+  if type(t[1]) == "table" then
+    for _, kv in ipairs(t) do add(kv[1], kv[2]) end
+  else
+    local keys = {}
+    for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local v = t[k]
+      if v == nil then v = t[tonumber(k)] end
+      add(k, v)
+    end
+  end
+  return concat(out, "&")
+end
+M.encode_query = encode_query
+
+local function add_params(url, params)
+  local q = type(params) == "string" and params or encode_query(params)
+  if q == "" then return url end
+  local base, frag = url:match("^([^#]*)(#.*)$")
+  if not base then base, frag = url, "" end
+  local sep = base:find("?", 1, true) and "&" or "?"
+  if base:sub(-1) == "?" or base:sub(-1) == "&" then sep = "" end
+  return base .. sep .. q .. frag
+end
+
+---------------------------------------------------------------------------
+-- Options
+
+local known = {
+  headers = "table", params = true, body = "string", json = true,
+  form = true, timeout = "number", connect_timeout = "number",
+  follow = true, verify = "boolean", cafile = "string", auth = "table",
+  proxy = true, http_version = "string", decompress = true,
+  max_size = "number", stream = "boolean", chunk_size = "number",
+  user_agent = "string", cookies = "boolean",
+  -- download only
+  progress = "function", progress_bar = "boolean",
+}
+
+local function check_opts(opts, level)
+  for k, v in pairs(opts) do
+    local want = known[k]
+    if want == nil then
+      error(fmt("unknown option '%s'", tostring(k)), level + 1)
+    end
+    if want ~= true and type(v) ~= want then
+      error(fmt("bad option '%s' (%s expected, got %s)", k, want, type(v)),
+        level + 1)
+    end
+  end
+end
+
+local function bad_header(s)
+  return type(s) ~= "string" or s:find("[\r\n]") ~= nil
+end
+
+-- Request header lines from default and call headers (the call wins,
+-- case-insensitively). A value may be a list (repeated header), "" (sent
+-- empty) or false (suppress a header curl would add).
+local function header_lines(defaults, headers, level)
+  local merged, order = {}, {}
+  local function add(t)
+    if not t then return end
+    for k, v in pairs(t) do
+      if bad_header(k) or k:find(":", 1, true) or k == "" then
+        error(fmt("bad header name %q", tostring(k)), level + 1)
+      end
+      local lk = k:lower()
+      if not merged[lk] then order[#order + 1] = lk end
+      merged[lk] = {k, v}
+    end
+  end
+  add(defaults)
+  add(headers)
+  local lines = {}
+  for _, lk in ipairs(order) do
+    local k, v = merged[lk][1], merged[lk][2]
+    local vals = type(v) == "table" and v or {v}
+    for _, e in ipairs(vals) do
+      if e == false then
+        lines[#lines + 1] = k .. ":"
+      else
+        e = tostring(e)
+        if bad_header(e) then
+          error(fmt("bad value for header '%s'", k), level + 1)
+        end
+        lines[#lines + 1] = e == "" and (k .. ";") or (k .. ": " .. e)
+      end
+    end
+  end
+  return lines, merged
+end
+
+local function merge(defaults, opts)
+  if not defaults then return opts end
+  local o = {}
+  for k, v in pairs(defaults) do o[k] = v end
+  for k, v in pairs(opts) do o[k] = v end
+  return o
+end
+
+-- The spec table http.core.new() takes (see src/http.c).
+local function build(method, url, opts, session, level)
+  if type(method) ~= "string" then
+    error("bad argument #1 (method expected, got " .. type(method) .. ")",
+      level + 1)
+  end
+  if type(url) ~= "string" then
+    error("bad argument (url expected, got " .. type(url) .. ")", level + 1)
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error("bad argument (options table expected, got " .. type(opts) .. ")",
+      level + 1)
+  end
+  check_opts(opts, level + 1)
+  local defaults = session and session.defaults
+  local dheaders = defaults and defaults.headers
+  opts = merge(defaults, opts)
+  method = method:upper()
+  local spec = {
+    method = method, timeout = opts.timeout,
+    connect_timeout = opts.connect_timeout or 30,
+    verify = opts.verify, cafile = opts.cafile, proxy = opts.proxy,
+    http_version = opts.http_version, stream = opts.stream,
+    chunk_size = opts.chunk_size, user_agent = opts.user_agent,
+    max_size = opts.max_size,
+  }
+  if opts.params then url = add_params(url, opts.params) end
+  spec.url = url
+  -- follow: true (default, at most 10), false, or the maximum
+  local follow = opts.follow
+  if follow == nil then follow = true end
+  if type(follow) == "number" then
+    spec.follow, spec.max_redirects = follow > 0, follow
+  else
+    spec.follow, spec.max_redirects = follow and true or false, 10
+  end
+  -- decompress: true (default, capped at M.MAX_DECODED), false, or a cap
+  local dc = opts.decompress
+  if dc == nil then dc = true end
+  spec.decompress = dc and true or false
+  spec.max_decoded = type(dc) == "number" and dc or M.MAX_DECODED
+  if opts.auth then
+    local a = opts.auth
+    spec.user = a.user or a[1]
+    spec.pass = a.pass or a.password or a[2] or ""
+    spec.auth_type = a.type
+    if type(spec.user) ~= "string" then
+      error("bad option 'auth' ({user, pass} expected)", level + 1)
+    end
+  end
+  local ctype
+  local n = (opts.body and 1 or 0) + (opts.json ~= nil and 1 or 0)
+    + (opts.form and 1 or 0)
+  if n > 1 then
+    error("options 'body', 'json' and 'form' exclude each other", level + 1)
+  end
+  if opts.body then
+    spec.body = opts.body
+  elseif opts.json ~= nil then
+    spec.body = json_encode(opts.json)
+    ctype = "application/json"
+  elseif opts.form then
+    spec.body = type(opts.form) == "string" and opts.form
+      or encode_query(opts.form)
+    ctype = "application/x-www-form-urlencoded"
+  end
+  local lines, merged = header_lines(dheaders,
+    opts.headers ~= dheaders and opts.headers or nil, level + 1)
+  if ctype and not merged["content-type"] then
+    lines[#lines + 1] = "Content-Type: " .. ctype
+  end
+  spec.headers = lines
+  if session then
+    spec.session = session.share
+    spec.cookies = opts.cookies ~= false
+  elseif opts.cookies then
+    spec.cookies = true
+  end
+  return spec
+end
+
+---------------------------------------------------------------------------
+-- Responses
+
+local reasons = {
+  [100] = "Continue", [101] = "Switching Protocols", [200] = "OK",
+  [201] = "Created", [202] = "Accepted",
+  [203] = "Non-Authoritative Information",
+  [204] = "No Content", [205] = "Reset Content", [206] = "Partial Content",
+  [300] = "Multiple Choices", [301] = "Moved Permanently", [302] = "Found",
+  [303] = "See Other", [304] = "Not Modified", [307] = "Temporary Redirect",
+  [308] = "Permanent Redirect", [400] = "Bad Request",
+  [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+  [405] = "Method Not Allowed", [406] = "Not Acceptable",
+  [408] = "Request Timeout", [409] = "Conflict", [410] = "Gone",
+  [411] = "Length Required", [412] = "Precondition Failed",
+  [413] = "Content Too Large", [414] = "URI Too Long",
+  [415] = "Unsupported Media Type", [416] = "Range Not Satisfiable",
+  [418] = "I'm a teapot", [422] = "Unprocessable Content",
+  [429] = "Too Many Requests", [500] = "Internal Server Error",
+  [501] = "Not Implemented", [502] = "Bad Gateway",
+  [503] = "Service Unavailable", [504] = "Gateway Timeout",
+}
+M.reasons = reasons
+
+-- Header maps: keys are stored lowercased, and looked up case-blind.
+local Headers = {}
+Headers.__index = function(t, k)
+  if type(k) == "string" then return rawget(t, k:lower()) end
+end
+Headers.__newindex = function(t, k, v)
+  rawset(t, type(k) == "string" and k:lower() or k, v)
+end
+
+-- A response is the table x:info() made (see src/http.c) with this
+-- metatable; headers, header_list and timings are built on first use.
+local Response = {}
+M.Response = Response
+
+local function phase(a, b)
+  local d = a - b
+  return d > 0 and d or 0
+end
+
+local lazy = {
+  headers = function(r)
+    local map, list = core.parse_head(r._head or "")
+    setmetatable(map, Headers)
+    rawset(r, "header_list", list)
+    return map
+  end,
+  header_list = function(r)
+    local _ = r.headers
+    return rawget(r, "header_list")
+  end,
+  timings = function(r)
+    local dns, conn, tls = r._dns or 0, r._connect or 0, r._tls or 0
+    return {
+      dns = dns,
+      connect = phase(conn, dns),
+      tls = tls > 0 and phase(tls, conn) or 0,
+      first_byte = r._first_byte or 0,
+      total = r.elapsed,
+    }
+  end,
+}
+
+Response.__index = function(r, k)
+  local f = lazy[k]
+  if f then
+    local v = f(r)
+    rawset(r, k, v)
+    return v
+  end
+  return Response[k]
+end
+
+local function human_size(n)
+  if n < 1024 then return fmt("%d B", n) end
+  if n < 1024 * 1024 then return fmt("%.1f KB", n / 1024) end
+  if n < 1024 ^ 3 then return fmt("%.1f MB", n / 1024 / 1024) end
+  return fmt("%.1f GB", n / 1024 ^ 3)
+end
+
+local function human_ms(s)
+  local ms = s * 1000
+  if ms < 10 then return fmt("%.1f ms", ms) end
+  return fmt("%d ms", floor(ms + 0.5))
+end
+
+Response.__tostring = function(r)
+  local size = r.body and #r.body or r.size or 0
+  return fmt("<http %d %s %s %s>", r.status, r.reason, human_size(size),
+    human_ms(r.elapsed))
+end
+
+local function make_response(info, method)
+  local status = info.status
+  if info.reason == "" then info.reason = reasons[status] or "" end
+  info.ok = status >= 200 and status < 300
+  info.method = method
+  return setmetatable(info, Response)
+end
+
+-- res:header_values(name) -> every value of a (repeated) header, in
+-- order (res.header_list holds all {name, value} pairs as received).
+function Response:header_values(name)
+  local out = {}
+  name = name:lower()
+  for _, kv in ipairs(self.header_list) do
+    if kv[1]:lower() == name then out[#out + 1] = kv[2] end
+  end
+  return out
+end
+
+function Response:raise_for_status()
+  if not self.ok then
+    error(fmt("http %d %s: %s", self.status, self.reason, self.url), 2)
+  end
+  return self
+end
+
+-- Streams: read() -> chunk | nil (end) | nil, err. Never raises.
+function Response:read()
+  local x = self._x
+  if not x then
+    if self.body and not self._taken then
+      self._taken = true
+      if self.body ~= "" then return self.body end
+    end
+    return nil
+  end
+  local chunk, err = x:read()
+  if chunk then
+    self.size = (self.size or 0) + #chunk
+    return chunk
+  end
+  self.error = err
+  self._x = nil
+  local info = x:info()
+  if info then
+    self.elapsed = info.elapsed
+    if rawget(self, "timings") then self.timings.total = info.elapsed end
+  end
+  x:close()
+  return nil, err
+end
+
+-- for chunk in res:chunks() do ... end; raises on a transfer error, so a
+-- truncated body never looks like a complete one (as io.lines does).
+function Response:chunks()
+  return function()
+    local chunk, err = self:read()
+    if chunk then return chunk end
+    if err then error(err, 2) end
+    return nil
+  end
+end
+
+-- for line in res:lines() do ... end: lines without "\n" (and "\r").
+function Response:lines()
+  local buf, pos, eof = "", 1, false
+  return function()
+    while true do
+      local i = buf:find("\n", pos, true)
+      if i then
+        local line = buf:sub(pos, i - 1)
+        pos = i + 1
+        return (line:gsub("\r$", ""))
+      end
+      if eof then
+        if pos <= #buf then
+          local line = buf:sub(pos)
+          pos = #buf + 1
+          return (line:gsub("\r$", ""))
+        end
+        return nil
+      end
+      local chunk, err = self:read()
+      if err then error(err, 2) end
+      if chunk then
+        buf = buf:sub(pos) .. chunk
+        pos = 1
+      else
+        eof = true
+      end
+    end
+  end
+end
+
+-- The rest of a streamed body as one string (| nil, err).
+function Response:text()
+  if not self._x then return self.body end
+  local parts = {}
+  while true do
+    local chunk, err = self:read()
+    if err then return nil, err end
+    if not chunk then break end
+    parts[#parts + 1] = chunk
+  end
+  self.body = concat(parts)
+  return self.body
+end
+
+-- res:json() -> value | nil, "invalid JSON: ..."
+function Response:json()
+  local body, err = self:text()
+  if not body then return nil, err end
+  local v, jerr = json_decode(body)
+  if jerr then return nil, "invalid JSON: " .. jerr end
+  return v
+end
+
+-- Stop a streamed transfer early; frees the connection.
+function Response:close()
+  local x = self._x
+  self._x = nil
+  if x then x:close() end
+end
+Response.__close = Response.close
+
+---------------------------------------------------------------------------
+-- Requests
+
+-- The spec of a call without options, per session (and one for plain
+-- calls): built once, shared by every such request (core.new takes the
+-- url and method apart). Rebuilt when M.MAX_DECODED changes.
+local UPPER = {GET = true, POST = true, PUT = true, PATCH = true,
+  DELETE = true, HEAD = true, OPTIONS = true}
+local plain_base
+
+local function base_spec(session, level)
+  local b
+  if session then b = session.base else b = plain_base end
+  if b and b.max_decoded == M.MAX_DECODED then return b end
+  b = build("GET", "", nil, session, level + 1)
+  if session then session.base = b else plain_base = b end
+  return b
+end
+
+local function request(method, url, opts, session, level)
+  local spec
+  if opts == nil and type(url) == "string" and UPPER[method] then
+    spec = base_spec(session, level + 1)       -- the common fast path
+  else
+    spec = build(method, url, opts, session, level + 1)
+    url, method = spec.url, spec.method
+  end
+  local x = core.new(spec, url, method)
+  local ok, err, sync = x:perform()
+  if sync then yield() end    -- done without a wait: let the others run
+  if not ok then
+    x:close()
+    return nil, err
+  end
+  local res = make_response(x:info(), method)
+  if spec.stream then
+    res._x = x
+    res.size = 0
+  else
+    res.body = x:body()
+    res.size = #res.body
+    x:close()
+  end
+  if session then
+    session.requests = session.requests + 1
+    session.connections = session.connections + res.connects
+  end
+  return res
+end
+
+-- http.request(method, url [, opts]) | http.request{method=, url=, ...}
+function M.request(method, url, opts)
+  if type(method) == "table" and url == nil then
+    local t = {}
+    for k, v in pairs(method) do t[k] = v end
+    method, url = t.method or "GET", t.url
+    t.method, t.url = nil, nil
+    opts = t
+  end
+  return request(method, url, opts, nil, 2)
+end
+
+for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
+                   "options"} do
+  local METHOD = m:upper()
+  M[m] = function(url, opts) return request(METHOD, url, opts, nil, 2) end
+end
+
+---------------------------------------------------------------------------
+-- Sessions: default options, shared cookies and a connection pool of
+-- their own (keep-alive: res.reused, s.connections counts new ones).
+
+local Session = {}
+Session.__index = Session
+M.Session = Session
+
+function M.session(defaults)
+  defaults = defaults or {}
+  if type(defaults) ~= "table" then
+    error("bad argument #1 to 'session' (table expected, got "
+      .. type(defaults) .. ")", 2)
+  end
+  check_opts(defaults, 2)
+  local d = {}
+  for k, v in pairs(defaults) do d[k] = v end
+  return setmetatable({defaults = d, share = core.session(), requests = 0,
+    connections = 0}, Session)
+end
+
+function Session:request(method, url, opts)
+  if not self.share then error("session is closed", 2) end
+  return request(method, url, opts, self, 2)
+end
+
+for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
+                   "options"} do
+  local METHOD = m:upper()
+  Session[m] = function(self, url, opts)
+    if not self.share then error("session is closed", 2) end
+    return request(METHOD, url, opts, self, 2)
+  end
+end
+
+-- s:cookies() -> {{name=, value=, domain=, path=, secure=, expires=}, ...}
+function Session:cookies()
+  local out = {}
+  if not self.share then return out end
+  for _, line in ipairs(self.share:cookies()) do
+    local f = {}
+    for field in (line .. "\t"):gmatch("([^\t]*)\t") do f[#f + 1] = field end
+    local domain, path, secure, expires, name, value =
+      f[1], f[3], f[4], f[5], f[6], f[7]
+    if value then
+      out[#out + 1] = {domain = domain:gsub("^#HttpOnly_", ""), path = path,
+        secure = secure == "TRUE", expires = tonumber(expires),
+        name = name, value = value}
+    end
+  end
+  return out
+end
+
+function Session:close()
+  if self.share then
+    self.share:close()
+    self.share = nil
+  end
+end
+Session.__close = Session.close
+
+---------------------------------------------------------------------------
+-- download(url, path [, opts]) -> res | nil, err [, res]
+-- Streams to path .. ".part-XXXX" and renames it over path at the end, so
+-- path is either the old file or the complete new one. opts.progress is
+-- called as progress(done, total|nil); a bar goes to stderr when it is a
+-- terminal (opts.progress_bar = false turns it off).
+
+local function bar_printer()
+  local now_fn = require("task").now
+  local t0, last = now_fn(), 0
+  return function(done, total, final)
+    local now = now_fn()
+    if not final and now - last < 0.1 then return end
+    last = now
+    local rate = done / math.max(now - t0, 1e-3)
+    local line
+    if total and total > 0 then
+      local frac = math.min(done / total, 1)
+      local w = 30
+      local fill = floor(frac * w + 0.5)
+      line = fmt("\r[%s%s] %3d%% %s / %s  %s/s ", ("#"):rep(fill),
+        (" "):rep(w - fill), floor(frac * 100), human_size(done),
+        human_size(total), human_size(rate))
+    else
+      line = fmt("\r%s  %s/s ", human_size(done), human_size(rate))
+    end
+    io.stderr:write(line, final and "\n" or "")
+    io.stderr:flush()
+  end
+end
+
+local function download(session, url, path, opts)
+  if type(path) ~= "string" then
+    error("bad argument #2 to 'download' (string expected, got "
+      .. type(path) .. ")", 2)
+  end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local progress, show = o.progress, o.progress_bar
+  o.progress, o.progress_bar = nil, nil
+  o.stream = true
+  local res, err = request("GET", url, o, session, 3)
+  if not res then return nil, err end
+  if not res.ok then
+    res:close()
+    return nil, fmt("http %d %s", res.status, res.reason), res
+  end
+  local total = tonumber(res.headers["content-length"])
+  if res.headers["content-encoding"] then total = nil end
+  local bar
+  if show ~= false and core.isatty(2) then bar = bar_printer() end
+  local tmp = fmt("%s.part-%d%04d", path, os.time(), math.random(0, 9999))
+  local f, ferr = io.open(tmp, "wb")
+  if not f then
+    res:close()
+    return nil, ferr
+  end
+  -- on an error raised through here (deadline, interrupt): no leftovers
+  local guard <close> = setmetatable({}, {__close = function(g)
+    if not g.ok then
+      if not g.closed then f:close() end
+      os.remove(tmp)
+      res:close()
+    end
+  end})
+  local done = 0
+  while true do
+    local chunk, rerr = res:read()
+    if rerr then return nil, rerr end
+    if not chunk then break end
+    local ok, werr = f:write(chunk)
+    if not ok then return nil, werr end
+    done = done + #chunk
+    if progress then progress(done, total) end
+    if bar then bar(done, total) end
+  end
+  if bar then bar(done, total, true) end
+  guard.closed = true
+  local ok, cerr = f:close()
+  if not ok then return nil, cerr end
+  ok, cerr = os.rename(tmp, path)
+  if not ok then return nil, cerr end
+  guard.ok = true
+  res.path, res.size = path, done
+  return res
+end
+
+function M.download(url, path, opts)
+  return download(nil, url, path, opts)
+end
+
+function Session:download(url, path, opts)
+  if not self.share then error("session is closed", 2) end
+  return download(self, url, path, opts)
+end
+
+return M

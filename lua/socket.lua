@@ -1,0 +1,404 @@
+-- socket.lua -- the public "socket" module (also the global `socket`):
+-- LuaSocket's TCP API on netsh cosockets. Every call that would block
+-- parks the calling task instead (src/socket_tcp.c, "socket.core").
+-- This file adds what is easier in Lua: socket.connect/bind, LuaSocket's
+-- try/protect, Python-style aliases (sendall, recv, create_connection,
+-- create_server), OpenResty's receiveuntil, lines(), and server:serve(),
+-- the one server idiom: a task per client, closed when its handler ends.
+-- TLS: sock:starttls(), socket.connect(host, port, {tls = ...}) and the
+-- certificate getters at the end; OpenSSL (tls.core) loads on first use.
+--
+-- Timeouts are seconds. Defaults: DNS 30 s (socket.dns.TIMEOUT) and
+-- connect 30 s DNS included (socket.CONNECT_TIMEOUT), unless settimeout
+-- says otherwise; receive, send and accept wait as LuaSocket's do (forever)
+-- until settimeout. Enclosing task.timeout scopes bound everything.
+local core = require "socket.core"
+local dns = require "socket.dns"
+local task = require "task"
+
+local M = {
+  _VERSION = "LuaSocket 3.1 (netsh)",
+  _SETSIZE = core._SETSIZE,
+  _SOCKETINVALID = core._SOCKETINVALID,
+  CONNECT_TIMEOUT = core.CONNECT_TIMEOUT,
+  HAPPY_EYEBALLS_DELAY = core.HAPPY_EYEBALLS_DELAY_MS / 1000,
+  tcp = core.tcp,
+  tcp4 = core.tcp4,
+  tcp6 = core.tcp6,
+  select = core.select,
+  gettime = core.gettime,
+  dns = dns,
+}
+
+local methods = core.tcp_methods
+local stderr = io.stderr
+
+-- sleep(seconds): parks the task (LuaSocket's blocks the process)
+function M.sleep(s)
+  return task.sleep(s)
+end
+
+local function master(family)
+  if family == "inet" then return core.tcp4() end
+  if family == "inet6" then return core.tcp6() end
+  if family ~= nil and family ~= "unspec" then
+    error("bad argument #5 to 'connect' (invalid family '"
+      .. tostring(family) .. "')", 3)
+  end
+  return core.tcp()
+end
+
+-- connect(host, port [, locaddr [, locport [, family]]]) -> client | nil, err
+-- connect(host, port, {tls =, timeout =, locaddr =, locport =, family =}):
+-- tls = true or TLS options (see starttls) makes it a TLS client, the
+-- handshake done; timeout is the socket's (settimeout).
+function M.connect(host, port, locaddr, locport, family)
+  local opts
+  if type(locaddr) == "table" then
+    opts = locaddr
+    locaddr, locport, family = opts.locaddr, opts.locport, opts.family
+  end
+  local sock, err = master(family)
+  if not sock then return nil, err end
+  local ok
+  if opts and opts.timeout then sock:settimeout(opts.timeout) end
+  if locaddr then
+    ok, err = sock:bind(locaddr, locport or 0)
+    if not ok then sock:close() return nil, err end
+  end
+  ok, err = sock:connect(host, port)
+  if not ok then sock:close() return nil, err end
+  if opts and opts.tls then
+    ok, err = sock:starttls(opts.tls)
+    if not ok then sock:close() return nil, err end
+  end
+  return sock
+end
+
+function M.connect4(host, port, locaddr, locport)
+  return M.connect(host, port, locaddr, locport, "inet")
+end
+
+function M.connect6(host, port, locaddr, locport)
+  return M.connect(host, port, locaddr, locport, "inet6")
+end
+
+-- bind(host, port [, backlog]) -> server | nil, err ("*" = any)
+-- bind(host, port, {backlog =, tls = {certfile =, keyfile =, ...}}): a
+-- TLS server (see starttls).
+function M.bind(host, port, backlog)
+  local tls
+  if type(backlog) == "table" then
+    tls, backlog = backlog.tls, backlog.backlog
+  end
+  local sock, err = core.tcp()
+  if not sock then return nil, err end
+  sock:setoption("reuseaddr", true)
+  local ok
+  ok, err = sock:bind(host, port)
+  if ok then ok, err = sock:listen(backlog) end
+  if ok and tls then ok, err = sock:starttls(tls) end
+  if not ok then sock:close() return nil, err end
+  return sock
+end
+
+---------------------------------------------------------------------------
+-- LuaSocket's error helpers
+
+local try_error = {}
+try_error.__index = try_error
+
+function M.newtry(finalizer)
+  return function(...)
+    if not (...) then
+      if finalizer then pcall(finalizer) end
+      error(setmetatable({(select(2, ...))}, try_error), 0)
+    end
+    return ...
+  end
+end
+
+M.try = M.newtry()
+
+function M.protect(f)
+  return function(...)
+    local r = table.pack(pcall(f, ...))
+    if r[1] then return table.unpack(r, 2, r.n) end
+    local e = r[2]
+    if getmetatable(e) == try_error then return nil, e[1] end
+    error(e, 0)
+  end
+end
+
+function M.skip(d, ...)
+  return select(d + 1, ...)
+end
+
+---------------------------------------------------------------------------
+-- Python-style aliases
+
+-- sendall(data) -> true | nil, err, bytes sent
+function methods:sendall(data)
+  local last, err, sent = self:send(data)
+  if last then return true end
+  return nil, err, sent
+end
+
+-- recv(n) -> up to n bytes, waiting only if there are none; "" at EOF
+function methods:recv(n)
+  local data, err, partial = self:receiveany(n)
+  if data then return data end
+  if err == "closed" then return partial or "" end
+  return nil, err, partial
+end
+
+local function address(a, what)
+  if type(a) ~= "table" then
+    error(("bad argument #1 to '%s' ({host, port} expected, got %s)")
+      :format(what, type(a)), 3)
+  end
+  return a[1] or a.host, a[2] or a.port
+end
+
+-- create_connection({host, port} [, timeout [, {srchost, srcport}
+-- [, {tls = true | options}]]]) -> client | nil, err; timeout also
+-- becomes the socket's timeout (and bounds the TLS handshake)
+function M.create_connection(addr, timeout, source, opts)
+  local host, port = address(addr, "create_connection")
+  local sock, err = core.tcp()
+  if not sock then return nil, err end
+  if timeout then sock:settimeout(timeout) end
+  local ok
+  if source then
+    ok, err = sock:bind(address(source, "create_connection"))
+    if not ok then sock:close() return nil, err end
+  end
+  ok, err = sock:connect(host, port)
+  if not ok then sock:close() return nil, err end
+  if opts and opts.tls then
+    ok, err = sock:starttls(opts.tls)
+    if not ok then sock:close() return nil, err end
+  end
+  return sock
+end
+
+-- create_server({host, port} [, {family=, backlog=, reuse_port=, tls=}])
+-- -> server | nil, err; its accept() returns conn, ip, port as Python's.
+-- host "" or "*" means every address (dual-stack where possible).
+function M.create_server(addr, opts)
+  local host, port = address(addr, "create_server")
+  opts = opts or {}
+  local sock, err = master(opts.family)
+  if not sock then return nil, err end
+  sock:setoption("reuseaddr", true)
+  if opts.reuse_port then sock:setoption("reuseport", true) end
+  local ok
+  ok, err = sock:bind(host == "" and "*" or host, port)
+  if ok then ok, err = sock:listen(opts.backlog) end
+  if ok and opts.tls then ok, err = sock:starttls(opts.tls) end
+  if not ok then sock:close() return nil, err end
+  return core.pyaccept(sock, true)
+end
+
+---------------------------------------------------------------------------
+-- OpenResty-style reading, and lines()
+
+-- receiveuntil(pattern [, {inclusive = bool}]) -> iterator
+-- iter() returns the data before the next pattern; iter(size) returns
+-- chunks of at most size bytes, then nil, nil at the pattern.
+function methods:receiveuntil(pattern, opts)
+  if type(pattern) ~= "string" or pattern == "" then
+    error("bad argument #1 to 'receiveuntil' (non-empty string expected)", 2)
+  end
+  local inclusive = opts and opts.inclusive
+  local at_boundary = false
+  return function(size)
+    if at_boundary then
+      at_boundary = false
+      return nil, nil
+    end
+    local data, found, partial = self:receiveuntil_raw(pattern, size)
+    if not data then return nil, found, partial end
+    if found then
+      if inclusive then data = data .. pattern end
+      if size then
+        if data == "" then return nil, nil end
+        at_boundary = true
+      end
+    end
+    return data
+  end
+end
+
+-- lines() -> iterator over lines (LuaSocket's "*l"), ending at EOF;
+-- other errors are raised.
+function methods:lines()
+  return function()
+    local line, err, partial = self:receive("*l")
+    if line then return line end
+    if err == "closed" then
+      if partial and partial ~= "" then return partial end
+      return nil
+    end
+    error(err, 2)
+  end
+end
+
+---------------------------------------------------------------------------
+-- server:serve(handler): the server idiom
+
+-- serve(handler) -> nil, "closed" once the server is closed.
+-- Accepts forever; each client runs handler(client) in a task of its own
+-- and is closed when the handler returns or fails (the error is logged,
+-- the other clients go on). When serve ends -- the server closed, Ctrl-C,
+-- the calling task cancelled -- every client task is cancelled, which
+-- closes its client.
+function methods:serve(handler)
+  if type(handler) ~= "function" then
+    error("bad argument #1 to 'serve' (function expected, got "
+      .. type(handler) .. ")", 2)
+  end
+  local live = {}
+  local function run(client)
+    local c <close> = client
+    local me = task.current()
+    local ok, err = xpcall(handler, debug.traceback, c)
+    live[me] = nil
+    if not ok then
+      stderr:write("netsh: client handler failed: ", tostring(err), "\n")
+    end
+  end
+  local ok, err = pcall(function()
+    while true do
+      local client, e = self:accept()
+      if client then
+        live[task.spawn(run, client)] = true
+      elseif e == "closed" then
+        return
+      elseif e ~= "timeout" then
+        -- out of descriptors or memory: back off, the clients go on
+        stderr:write("netsh: accept failed: ", e, "\n")
+        task.sleep(0.1)
+      end
+    end
+  end)
+  for t in pairs(live) do t:cancel() end
+  if not ok then error(err, 0) end
+  return nil, "closed"
+end
+
+---------------------------------------------------------------------------
+-- TLS: the engine is tls.core (src/tls.c, OpenSSL, a module of its own so
+-- that netsh starts without loading OpenSSL); socket.core moves the bytes.
+-- Options (a table; true means {}):
+--   verify = false          no certificate check (on by default: system
+--                           store or cafile/capath, host name or IP)
+--   servername              SNI and the name checked (default: the host
+--                           given to connect)
+--   cafile, capath          trust these instead of the system store
+--   certfile, keyfile       our certificate (server; client certificate)
+--   alpn = {"h2", ...}      protocols offered (client) / accepted (server)
+--   min_version, max_version  "TLSv1.2", "TLSv1.3" (minimum 1.2 default)
+--   ciphers, ciphersuites   OpenSSL cipher lists (TLS 1.2 / 1.3)
+--   handshake_timeout       seconds (default: the socket's timeout, else
+--                           30); expiry gives "handshake timeout"
+--   session                 a session to resume (getsslsession())
+--   context                 a tls.context() to share (certfile, alpn...)
+-- Server side, also: verify = true (client certificate required, checked
+-- against cafile) or "optional".
+
+local tls_core
+local function tls()
+  tls_core = tls_core or require "tls.core"
+  return tls_core
+end
+
+-- tls.context(opts) for scripts that make many connections: the CA store
+-- and the key are loaded once. opts.mode = "server" for servers.
+function M.tlscontext(opts)
+  return tls().context(opts)
+end
+
+local function is_server(sock)
+  return tostring(sock):sub(1, 11) == "tcp{server}"
+end
+
+-- starttls([opts]) -> true | nil, err
+-- A connected socket: the handshake, now, as the client (or the server
+-- side for an accepted socket). A listening socket: every socket it
+-- accepts speaks TLS, its handshake done by its first receive/send or
+-- by starttls() without options; opts need certfile (and keyfile).
+function methods:starttls(opts)
+  local given = opts
+  if opts == nil or opts == true then opts = {} end
+  local t = type(opts)
+  if t ~= "table" and t ~= "userdata" then
+    error("bad argument #1 to 'starttls' (table expected, got " .. t .. ")",
+      2)
+  end
+  if is_server(self) then
+    local ctx, err = opts
+    if t == "userdata" and not tostring(opts):find("^tls%.context{server}")
+    then
+      error("bad argument #1 to 'starttls' (server tls context expected)", 2)
+    end
+    if t == "table" then
+      local o = {mode = "server"}
+      for k, v in pairs(opts) do o[k] = v end
+      ctx, err = tls().context(o)
+      if not ctx then return nil, err end
+    end
+    return self:tlsattach(ctx)
+  end
+  local ok, err = self:tlsattach(opts)
+  if not ok then
+    -- starttls() on a socket a TLS server accepted: just the handshake
+    if err == "tls already started" and given == nil then
+      return self:tlshandshake()
+    end
+    return nil, err
+  end
+  return self:tlshandshake()
+end
+
+-- OpenResty: sslhandshake(reused_session, server_name, ssl_verify)
+-- -> session | true (reused_session == false) | nil, err.
+-- Unlike OpenResty, the certificate is checked unless ssl_verify is
+-- false (secure by default).
+function methods:sslhandshake(reused_session, server_name, ssl_verify)
+  local opts = {servername = server_name, verify = ssl_verify ~= false}
+  if type(reused_session) == "userdata" then opts.session = reused_session end
+  local ok, err = self:starttls(opts)
+  if not ok then return nil, err end
+  if reused_session == false then return true end
+  return self:tlsinfo("session") or true
+end
+
+-- getpeercertificate() -> {subject=, issuer=, common_name=, serial=,
+-- sans = {"DNS:x", "IP:1.2.3.4"}, not_before=, not_after= (epoch s),
+-- not_before_iso=, not_after_iso=, fingerprint= (SHA-256, "AB:CD:.."),
+-- pem=, verified=, verify_error=} | nil
+function methods:getpeercertificate() return self:tlsinfo("certificate") end
+-- "h2", "http/1.1"... | nil
+function methods:getalpn() return self:tlsinfo("alpn") end
+-- "TLSv1.3"... | nil
+function methods:getprotocol() return self:tlsinfo("protocol") end
+-- "TLS_AES_256_GCM_SHA384"... | nil
+function methods:getcipher() return self:tlsinfo("cipher") end
+-- a session for {session = s} / sslhandshake(s) | nil
+function methods:getsslsession() return self:tlsinfo("session") end
+
+---------------------------------------------------------------------------
+-- socket.udp* come from the udp module when it exists
+
+setmetatable(M, {__index = function(t, k)
+  if k == "udp" or k == "udp4" or k == "udp6" then
+    local ok, udp = pcall(require, "udp")
+    if ok and type(udp) == "table" and udp[k] then
+      rawset(t, k, udp[k])
+      return udp[k]
+    end
+  end
+end})
+
+return M

@@ -1,0 +1,173 @@
+-- http_check.lua -- fetch URLs concurrently and check status, body text, time
+--
+--   netsh -m http_check [options] URL...  (or netsh scripts/http_check.lua)
+--   cat urls.txt | netsh -m http_check -c 20 --expect-status 200
+--
+-- URLs come from the arguments, and from stdin (one per line, blank lines
+-- and # comments skipped) when there are none or one is "-". Prints one
+-- line per URL as it completes, plain or --json; exit status 0 when every
+-- URL passed, 1 otherwise, 2 on a usage error.
+local http = require "http"
+local task = require "task"
+
+local getopt = require "getopt"
+local exitcodes = require "netsh.exitcodes"
+
+local opts, urls = getopt.parse(arg, {
+  name = "http_check",
+  usage = "URL...",
+  summary = "Fetch URLs concurrently and check them. URLs are also read "
+    .. "from stdin (one per line) when none is given or one of them is -.",
+  options = {
+    {"c", "concurrency", arg = "N", type = "integer", default = 10,
+     help = "fetch N URLs at a time"},
+    {nil, "expect-status", arg = "S",
+     help = "pass only on these statuses: 200 | 200,204 | 2xx "
+       .. "(default: any 2xx or 3xx)"},
+    {nil, "contains", arg = "TEXT", help = "pass only when the body contains TEXT"},
+    {nil, "timeout", arg = "SECONDS", type = "number", default = 10,
+     help = "per request"},
+    {nil, "method", arg = "M", default = "GET", help = "request method"},
+    {"k", "insecure", help = "do not verify TLS certificates"},
+    {nil, "json", help = "one JSON object per line instead of text"},
+    {nil, "curl-codes", help = "with one URL, exit with curl's codes "
+       .. "(6 resolve, 7 connect, 22 HTTP >= 400, 28 timeout, 35 TLS, "
+       .. "60 certificate)"},
+  },
+  exit_codes = {"0  every URL passed", "1  some URL failed", "2  usage error",
+    "6 7 22 28 35 60  with --curl-codes and one URL: curl's meaning"},
+})
+
+local function usage_error(msg) die(msg .. " (try --help)", 2) end
+local conf = {c = opts.concurrency, expect = opts.expect_status,
+  contains = opts.contains, timeout = opts.timeout,
+  method = opts.method:upper(), insecure = opts.insecure, json = opts.json}
+if conf.c < 1 then usage_error("-c needs a number >= 1") end
+if not (conf.timeout > 0) then usage_error("--timeout needs a positive number") end
+local use_stdin = #urls == 0
+for _, u in ipairs(urls) do if u == "-" then use_stdin = true end end
+
+-- "200", "200,204", "2xx" -> predicate on the status
+local function status_check(spec)
+  if not spec then
+    return function(s) return s >= 200 and s < 400 end
+  end
+  local exact, classes = {}, {}
+  for part in spec:gmatch("[^,%s]+") do
+    local class = part:match("^(%d)[xX][xX]$")
+    if class then
+      classes[tonumber(class)] = true
+    elseif part:match("^%d%d%d$") then
+      exact[tonumber(part)] = true
+    else
+      usage_error("bad --expect-status " .. spec)
+    end
+  end
+  return function(s) return exact[s] or classes[s // 100] or false end
+end
+local status_ok = status_check(conf.expect)
+
+-- JSON lines without depending on a JSON module
+local function jstr(s)
+  return '"' .. tostring(s):gsub('[%c"\\]', function(c)
+    local map = {['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n",
+      ["\r"] = "\\r", ["\t"] = "\\t"}
+    return map[c] or string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+
+local function report(r)
+  if conf.json then
+    local fields = {
+      '"url":' .. jstr(r.url),
+      '"pass":' .. tostring(r.pass),
+      '"status":' .. (r.status and tostring(r.status) or "null"),
+      '"time":' .. string.format("%.6f", r.time),
+      '"size":' .. (r.size and tostring(r.size) or "null"),
+      '"error":' .. (r.error and jstr(r.error) or "null"),
+    }
+    io.stdout:write("{", table.concat(fields, ","), "}\n")
+  else
+    io.stdout:write(string.format("%-4s %3s %8.1f ms %10s  %s%s\n",
+      r.pass and "ok" or "FAIL", r.status and tostring(r.status) or "---",
+      r.time * 1000, r.size and tostring(r.size) or "-", r.url,
+      r.error and ("  (" .. r.error .. ")") or ""))
+  end
+  io.stdout:flush()
+end
+
+local function check(url)
+  local t0 = task.now()
+  local res, err = http.request(conf.method, url, {timeout = conf.timeout,
+    verify = not conf.insecure})
+  local r = {url = url, time = task.now() - t0}
+  if not res then
+    r.pass, r.error = false, err
+    return r
+  end
+  r.status, r.size = res.status, #res.body
+  r.http_status = res.status
+  r.pass = status_ok(res.status)
+  if not r.pass then
+    r.error = "unexpected status " .. res.status
+  elseif conf.contains and not res.body:find(conf.contains, 1, true) then
+    r.pass, r.error = false, "body does not contain the text"
+  end
+  return r
+end
+
+-- a queue fed by the arguments and stdin, drained by conf.c workers
+local queue, head, closed = {}, 1, false
+local cond = task.cond()
+for _, u in ipairs(urls) do
+  if u ~= "-" then queue[#queue + 1] = u end
+end
+if use_stdin then
+  task.spawn(function()
+    local stdin = require "netsh.stdin"
+    while true do
+      local line = stdin.read("l")
+      if not line then break end
+      line = line:match("^%s*(.-)%s*$")
+      if line ~= "" and line:sub(1, 1) ~= "#" then
+        queue[#queue + 1] = line
+        cond:signal()
+      end
+    end
+    closed = true
+    cond:broadcast()
+  end)
+else
+  closed = true
+end
+
+local failed, total, last = 0, 0, nil
+local function worker()
+  while true do
+    while head > #queue and not closed do cond:wait() end
+    if head > #queue then return end
+    local url = queue[head]
+    queue[head] = nil
+    head = head + 1
+    local r = check(url)
+    total = total + 1
+    last = r
+    if not r.pass then failed = failed + 1 end
+    report(r)
+  end
+end
+
+local workers = {}
+for w = 1, conf.c do workers[w] = task.spawn(worker) end
+for _, w in ipairs(workers) do w:join() end
+if total == 0 then
+  io.stderr:write("http_check: no URL given\n")
+  os.exit(2)
+end
+if opts.curl_codes and total == 1 and not last.pass then
+  -- curl -f's numbers: a failed fetch by its error, else an HTTP error
+  local code = exitcodes.curl(last.status == nil and last.error or nil,
+    last.status)
+  os.exit(code ~= 0 and code or 1)
+end
+os.exit(failed == 0 and 0 or 1)

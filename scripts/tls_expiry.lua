@@ -1,0 +1,185 @@
+-- tls_expiry.lua -- days until the TLS certificates of hosts expire; a
+-- cron/pipeline check. Hosts come from the arguments, or from stdin (one
+-- per line, # comments) when there are none or one is "-".
+--
+--   netsh -m tls_expiry example.org mail.example.org:465 [::1]:8443
+--   netsh -m tls_expiry --json --warn 30 < hosts.txt
+--
+-- Prints one line per host (plain, or JSON lines with --json): target,
+-- days left, notAfter, status (ok, expiring, expired, invalid, error) and
+-- the reason. The certificate is fetched without failing the handshake
+-- so an expired or untrusted one still shows its date. Exits 1 if
+-- any certificate expires within --warn days (default 14), fails to
+-- verify (chain, expiry, host name), or the host cannot be reached.
+local getopt = require "getopt"
+local socket = require "socket"
+local task = require "task"
+
+local function parse_args(argv)
+  local o, hosts = getopt.parse(argv, {
+    name = "tls_expiry",
+    usage = "[HOST[:PORT]...] [-]",
+    summary = "Print the days until each host's TLS certificate expires "
+      .. "(port 443 unless given; IPv6 as [addr]:port). Hosts are read "
+      .. "from stdin, one per line (# comments), when none is given or "
+      .. "one is \"-\".",
+    options = {
+      {"w", "warn", arg = "DAYS", type = "number", default = 14,
+       help = "fail when a certificate expires within DAYS"},
+      {nil, "json", help = "JSON lines instead of text"},
+      {"t", "timeout", arg = "SECONDS", type = "number", default = 10,
+       help = "per host connect + handshake limit"},
+      {nil, "cafile", arg = "FILE", help = "trust FILE, not the system store"},
+      {nil, "servername", arg = "NAME",
+       help = "name to send and check instead of the host"},
+      {"p", "parallel", arg = "N", type = "integer", default = 8,
+       help = "hosts checked at once"},
+    },
+    exit_codes = {"0  every certificate verifies and lasts beyond --warn",
+      "1  one expires within --warn, fails to verify, or a host fails",
+      "2  usage error"},
+  })
+  o.hosts = hosts
+  o.parallel = math.max(1, o.parallel)
+  for _, h in ipairs(hosts) do if h == "-" then o.stdin = true end end
+  if #hosts == 0 then o.stdin = true end
+  return o
+end
+
+-- "host", "host:port", "[v6]:port", "v6" -> host, port | nil, err
+local function split_target(s)
+  local h, p = s:match("^%[(.+)%]:(%d+)$")
+  if not h then h = s:match("^%[(.+)%]$") end
+  if not h then
+    local colons = select(2, s:gsub(":", ""))
+    if colons == 1 then h, p = s:match("^(.+):(%d+)$")
+    elseif colons >= 2 or colons == 0 then h = s end
+  end
+  if not h or h == "" then return nil, "bad target" end
+  p = tonumber(p or 443)
+  if not p or p < 1 or p > 65535 then return nil, "bad port" end
+  return h, p
+end
+
+local function json_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    local map = {['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n',
+      ['\r'] = '\\r', ['\t'] = '\\t'}
+    return map[c] or ("\\u%04x"):format(c:byte())
+  end) .. '"'
+end
+
+local function json_line(r)
+  local keys = {"target", "host", "port", "status", "days", "not_after",
+    "subject", "issuer", "error"}
+  local out = {}
+  for _, k in ipairs(keys) do
+    local v = r[k]
+    if v ~= nil then
+      local enc = type(v) == "number" and ("%d"):format(v)
+        or json_string(tostring(v))
+      out[#out + 1] = json_string(k) .. ":" .. enc
+    end
+  end
+  return "{" .. table.concat(out, ",") .. "}"
+end
+
+-- Connects, fetches the certificate without failing on verification (so
+-- an expired certificate still shows its date), then judges it.
+local function check(target, o)
+  local r = {target = target}
+  local host, port = split_target(target)
+  if not host then
+    r.status, r.error = "error", port
+    return r
+  end
+  r.host, r.port = host, port
+  local tls = {verify = false, servername = o.servername or host,
+    cafile = o.cafile}
+  local sock, err = task.timeout(o.timeout, socket.connect, host, port,
+    {tls = tls, timeout = o.timeout})
+  if not sock then
+    r.status, r.error = "error", err
+    return r
+  end
+  local cert = sock:getpeercertificate()
+  sock:close()
+  if not cert then
+    r.status, r.error = "error", "no certificate"
+    return r
+  end
+  r.not_after = cert.not_after_iso
+  r.subject, r.issuer = cert.subject, cert.issuer
+  r.days = math.floor((cert.not_after - os.time()) / 86400)
+  if r.days < 0 then
+    r.status, r.error = "expired", cert.verify_error
+  elseif not cert.verified then
+    r.status, r.error = "invalid", cert.verify_error
+  elseif r.days < o.warn then
+    r.status = "expiring"
+  else
+    r.status = "ok"
+  end
+  return r
+end
+
+local function print_result(r, o)
+  if o.json then
+    print(json_line(r))
+  elseif r.days then
+    print(("%-32s %5d days  %s  %s%s"):format(r.target, r.days,
+      r.not_after, r.status, r.error and (": " .. r.error) or ""))
+  else
+    print(("%-32s     -       %s: %s"):format(r.target, r.status, r.error))
+  end
+end
+
+local function read_stdin_hosts(list)
+  local stdin = require "netsh.stdin"
+  for line in function() return stdin.read("l") end do
+    line = line:gsub("#.*", ""):match("^%s*(.-)%s*$")
+    for word in line:gmatch("%S+") do list[#list + 1] = word end
+  end
+end
+
+local function main()
+  local o = parse_args(arg)
+  local targets = {}
+  for _, h in ipairs(o.hosts) do
+    if h ~= "-" then targets[#targets + 1] = h end
+  end
+  if o.stdin then read_stdin_hosts(targets) end
+  if #targets == 0 then
+    io.stderr:write("tls_expiry: no hosts (try --help)\n")
+    os.exit(2)
+  end
+  -- a few workers take targets in turn; results print in input order
+  local results, next_i, printed = {}, 1, 0
+  local done = task.cond()
+  local function worker()
+    while next_i <= #targets do
+      local i = next_i
+      next_i = i + 1
+      local ok, r = pcall(check, targets[i], o)
+      if not ok then r = {target = targets[i], status = "error",
+        error = tostring(r)} end
+      results[i] = r
+      done:signal()
+    end
+  end
+  for _ = 1, math.min(o.parallel, #targets) do spawn(worker) end
+  local bad = false
+  while printed < #targets do
+    while results[printed + 1] do
+      printed = printed + 1
+      local r = results[printed]
+      print_result(r, o)
+      if r.status ~= "ok" then bad = true end
+    end
+    if printed < #targets then done:wait() end
+  end
+  io.stdout:flush()
+  os.exit(bad and 1 or 0)
+end
+
+main()

@@ -1,0 +1,94 @@
+-- wait_for.lua -- wait until TCP ports accept connections (wait-for-it)
+--
+--   netsh -m wait_for db:5432 cache:6379 --timeout 60 -- ./run-tests.sh
+--
+-- Every target is tried in its own task, every --interval seconds, until
+-- it accepts or --timeout runs out. With a command after --, runs it once
+-- all are up and exits with its status.
+local getopt = require "getopt"
+local socket = require "socket"
+local task = require "task"
+
+local opts, args, dashdash = getopt.parse(arg, {
+  name = "wait_for",
+  usage = "HOST:PORT... [-- COMMAND [ARGS]]",
+  summary = "Wait until every HOST:PORT accepts TCP connections. "
+    .. "IPv6 hosts in brackets: [::1]:80.",
+  options = {
+    {"t", "timeout", arg = "SECONDS", type = "number", default = 30,
+     help = "give up after this long (0: try once)"},
+    {"i", "interval", arg = "SECONDS", type = "number", default = 0.5,
+     help = "pause between attempts"},
+    {"q", "quiet", help = "print nothing, only set the exit code"},
+    {nil, "json", help = "one JSON object per target on stdout"},
+  },
+  min_args = 1,
+  min_message = "which HOST:PORT should I wait for?",
+  exit_codes = {"0  every target accepted (or: the command's own status)",
+    "1  a target was not up within the timeout", "2  usage error"},
+})
+
+local targets, command = {}, nil
+local ntargets = dashdash or #args
+if dashdash and dashdash < #args then
+  command = {table.unpack(args, dashdash + 1)}
+end
+for i = 1, ntargets do
+  local a = args[i]
+  local host, port = a:match("^%[(.+)%]:(%d+)$")
+  if not host then host, port = a:match("^(.+):(%d+)$") end
+  if not host then die(("'%s' is not HOST:PORT (try --help)"):format(a), 2) end
+  targets[#targets + 1] = {name = a, host = host, port = tonumber(port)}
+end
+if #targets == 0 then die("no HOST:PORT given (try --help)", 2) end
+
+local t0 = task.now()
+local deadline = t0 + opts.timeout
+
+local function attempt(t)
+  while true do
+    local left = deadline - task.now()
+    local s, err = socket.create_connection({t.host, t.port},
+      math.max(0.05, math.min(left, 5)))
+    if s then
+      s:close()
+      return true
+    end
+    t.err = err
+    left = deadline - task.now()
+    if left <= 0 then return false end
+    sleep(math.min(opts.interval, left))
+  end
+end
+
+local all_up = true
+task.group(function(g)
+  for _, t in ipairs(targets) do
+    g:spawn(function()
+      local up = attempt(t)
+      local took = task.now() - t0
+      if not up then all_up = false end
+      if opts.json then
+        json.print{target = t.name, up = up, seconds = took,
+          error = (not up) and t.err or nil}
+      elseif not opts.quiet then
+        if up then
+          io.stderr:write(("wait_for: %s is up after %.1fs\n"):format(t.name, took))
+        else
+          io.stderr:write(("wait_for: %s not up after %.1fs: %s\n")
+            :format(t.name, took, t.err or "timeout"))
+        end
+      end
+    end)
+  end
+end)
+
+if not all_up then os.exit(1) end
+if command then
+  local quoted = {}
+  for i, c in ipairs(command) do quoted[i] = "'" .. c:gsub("'", "'\\''") .. "'" end
+  io.stdout:flush()
+  local ok, how, code = os.execute(table.concat(quoted, " "))
+  if how == "signal" then os.exit(128 + code) end
+  os.exit(code or (ok and 0 or 1))
+end

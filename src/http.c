@@ -1,0 +1,1058 @@
+/*
+** http.c -- "http.core": libcurl's multi interface driven by the libuv loop
+** (built as netsh_http.so, loaded on first require).
+**
+** One CURLM for the process, as in curl's multi-uv example: curl tells us
+** which sockets to watch (socket_cb: one uv_poll_t per socket, attached to
+** the socket with curl_multi_assign) and when to call it back (timer_cb:
+** one uv_timer_t). Both hand the event to curl_multi_socket_action, then
+** drain curl_multi_info_read, which is where transfers end. Callbacks only
+** record facts in C buffers and ns_wake() the parked task; Lua runs only in
+** the task, from the continuations.
+**
+** A transfer (xfer_t, "netsh.http.xfer") is a Lua userdata that owns its
+** easy handle. While it is in the multi, curl holds a pointer to it; the
+** task that waits on it has it on its stack, and a streamed response keeps
+** it referenced, so it is only collected once detached, or at lua_close,
+** where xfer_release() takes it out of the multi first. The multi itself is
+** released by the finalizer of a sentinel userdata made at load time, which
+** runs after every transfer's (finalizers run in reverse creation order).
+** Poll handles are kept per socket number (poll_for) and closed at
+** teardown; a uv_poll_t belongs to libuv from uv_close() until free_cb().
+**
+** Streaming: the write callback appends to x->body; above x->stream_cap
+** bytes it returns CURL_WRITEFUNC_PAUSE (curl keeps that chunk and
+** delivers it again on unpause), and read() unpauses once it has taken the
+** buffer. So a large download holds at most ~stream_cap bytes in memory.
+*/
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include "netsh.h"
+
+#define XFER_MT "netsh.http.xfer"
+#define SHARE_MT "netsh.http.session"
+#define MULTI_MT "netsh.http.multi"
+
+/* ---- the multi handle and its libuv watchers ---- */
+
+typedef struct {
+  uv_poll_t h;               /* h.data == this */
+  curl_socket_t s;
+  int active;                /* curl watches s through it */
+} pollctx_t;
+
+static CURLM *multi;         /* NULL before load and after the sentinel */
+static uv_timer_t *timer;    /* curl's one timeout */
+static pollctx_t **pollv;    /* by socket number; see socket_cb */
+static int npollv;
+static int nactive;          /* sockets curl watches now */
+static int in_timer_cb;
+static int live;             /* transfers in the multi */
+static int global_inited;
+
+static void free_cb(uv_handle_t *h) { free(h); }
+
+static void drain(void);
+
+static void poll_cb(uv_poll_t *h, int status, int events) {
+  pollctx_t *p = h->data;
+  int flags = 0, running;
+  if (p == NULL || !p->active || multi == NULL) return;
+  if (status < 0) flags = CURL_CSELECT_ERR;
+  if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+  if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+  curl_multi_socket_action(multi, p->s, flags, &running);
+  drain();
+}
+
+static void timeout_cb(uv_timer_t *h) {
+  int running;
+  (void)h;
+  if (multi == NULL) return;
+  in_timer_cb = 1;
+  curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  in_timer_cb = 0;
+  drain();
+}
+
+/* CURLMOPT_TIMERFUNCTION: -1 stops the timer. 0 means "as soon as
+** possible": a 0 ms libuv timer runs at the next loop iteration, except
+** when set from inside timeout_cb, where libuv 1.44 would run it again in
+** the same pass; there 1 ms lets I/O happen first. */
+static int timer_cb(CURLM *m, long ms, void *ud) {
+  (void)m; (void)ud;
+  if (ms < 0) {
+    uv_timer_stop(timer);
+    return 0;
+  }
+  if (ms == 0 && in_timer_cb) ms = 1;
+  uv_timer_start(timer, timeout_cb, (uint64_t)ms, 0);
+  return 0;
+}
+
+/* The poll handle for socket number s, made on first use. Handles are
+** kept (stopped) when curl stops watching a socket, because curl does so
+** after every response on a kept-alive connection: re-initialising one
+** per request costs four syscalls. A stopped handle holds no fd in the
+** loop, so the number may meanwhile be closed and reused by anyone; we
+** only restart it when curl hands us socket s again. */
+static pollctx_t *poll_for(curl_socket_t s) {
+  pollctx_t *p;
+  if (s < 0) return NULL;
+  if (s >= npollv) {
+    int n = npollv ? npollv : 64, i;
+    pollctx_t **v;
+    while (n <= s) n *= 2;
+    v = realloc(pollv, (size_t)n * sizeof *v);
+    if (v == NULL) return NULL;
+    for (i = npollv; i < n; i++) v[i] = NULL;
+    pollv = v;
+    npollv = n;
+  }
+  if ((p = pollv[s]) != NULL) return p;
+  p = malloc(sizeof *p);
+  if (p == NULL) return NULL;
+  if (uv_poll_init_socket(ns_loop(), &p->h, s) != 0) {
+    free(p);
+    return NULL;
+  }
+  p->s = s;
+  p->active = 0;
+  p->h.data = p;
+  pollv[s] = p;
+  return p;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: start, change or stop watching socket s. */
+static int socket_cb(CURL *e, curl_socket_t s, int what, void *ud,
+                     void *sockp) {
+  pollctx_t *p = sockp;
+  int events = 0;
+  (void)e; (void)ud;
+  if (what == CURL_POLL_REMOVE) {
+    if (p) {
+      curl_multi_assign(multi, s, NULL);
+      uv_poll_stop(&p->h);        /* before curl closes s */
+      p->active = 0;
+      nactive--;
+    }
+    return 0;
+  }
+  if (p == NULL) {
+    p = poll_for(s);
+    if (p == NULL) return -1;
+    p->active = 1;
+    nactive++;
+    curl_multi_assign(multi, s, p);
+  }
+  if (what & CURL_POLL_IN) events |= UV_READABLE;
+  if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+  uv_poll_start(&p->h, events, poll_cb);
+  return 0;
+}
+
+/* ---- transfers ---- */
+
+enum { XE_NONE, XE_TOO_BIG, XE_BOMB, XE_NOMEM };
+
+typedef struct {
+  CURL *easy;                /* NULL once released */
+  struct curl_slist *hdrs;   /* request headers, owned */
+  ns_waiter_t w;             /* the task in perform() or read() */
+  ns_buf_t body;             /* whole body, or stream data not yet read */
+  ns_buf_t head;             /* header lines of the latest response */
+  curl_off_t total;          /* body bytes delivered (decoded) */
+  curl_off_t max_size;       /* 0: no cap */
+  curl_off_t max_decoded;    /* cap when the body is content-encoded */
+  size_t stream_cap;         /* stream: pause above this many bytes */
+  double wait_timeout;       /* stream: per-wait seconds, < 0: none */
+  CURLcode result;
+  int xerr;                  /* XE_*: why our write callback aborted */
+  int cancelled;             /* UV_E* or NS_E* that removed it */
+  long status;               /* status code of the latest response line */
+  unsigned in_multi:1, done:1, stream:1, paused:1, head_done:1;
+  unsigned encoded:1, follow:1, location:1, started:1;
+  char errbuf[CURL_ERROR_SIZE];
+} xfer_t;
+
+static xfer_t *check_xfer(lua_State *L, int i) {
+  return luaL_checkudata(L, i, XFER_MT);
+}
+
+/* Take x out of the multi (safe outside curl callbacks only). */
+static void xfer_detach(xfer_t *x) {
+  if (x->in_multi) {
+    x->in_multi = 0;
+    live--;
+    if (multi) curl_multi_remove_handle(multi, x->easy);
+  }
+}
+
+static void xfer_release(xfer_t *x) {
+  if (x->easy == NULL) return;
+  ns_cancel(&x->w, UV_ECANCELED);
+  xfer_detach(x);
+  curl_easy_cleanup(x->easy);
+  x->easy = NULL;
+  curl_slist_free_all(x->hdrs);
+  x->hdrs = NULL;
+  ns_buf_free(&x->body);
+  ns_buf_free(&x->head);
+}
+
+/* Waiter cancel hook (timeout, task.timeout, cancel, interrupt): the
+** transfer stops here and stays "done" with the reason. */
+static void xfer_cancel(ns_waiter_t *w) {
+  xfer_t *x = w->data;
+  if (x->done) return;
+  xfer_detach(x);
+  x->done = 1;
+  x->cancelled = w->status;
+}
+
+/* Transfers end here, from poll_cb/timeout_cb or a kick, never inside a
+** curl callback, so removing the handle is allowed. */
+static void drain(void) {
+  CURLMsg *msg;
+  int left;
+  while (multi && (msg = curl_multi_info_read(multi, &left))) {
+    xfer_t *x = NULL;
+    CURL *e = msg->easy_handle;
+    CURLcode rc = msg->data.result;
+    if (msg->msg != CURLMSG_DONE) continue;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+    if (x == NULL) continue;
+    x->result = rc;
+    x->done = 1;
+    xfer_detach(x);            /* the connection goes back to the cache */
+    ns_wake(&x->w, 0);
+  }
+}
+
+static int is_space(int c) { return c == ' ' || c == '\t'; }
+
+/* Case-insensitive "name:" prefix test on a header line. */
+static int header_is(const char *p, size_t n, const char *name) {
+  size_t k = strlen(name);
+  return n > k && p[k] == ':' && strncasecmp(p, name, k) == 0;
+}
+
+static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
+  xfer_t *x = ud;
+  size_t len = size * n;
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+    /* a new response (redirect hop, 1xx, final): keep only its lines */
+    const char *sp = memchr(p, ' ', len);
+    x->head.len = x->head.off = 0;
+    x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+    x->encoded = 0;
+    x->location = 0;
+  } else if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+    /* end of a header block: final unless curl is about to follow it */
+    int hop = x->status < 200 ||
+      (x->follow && x->location && x->status >= 300 && x->status < 400 &&
+       x->status != 304);
+    if (!hop) {
+      x->head_done = 1;
+      if (x->stream) ns_wake(&x->w, 0);
+    }
+    return len;
+  } else if (header_is(p, len, "content-encoding")) {
+    size_t i = 17;
+    while (i < len && is_space((unsigned char)p[i])) i++;
+    /* "identity" is no encoding; anything else is decoded by curl */
+    if (i < len && p[i] != '\r' && strncasecmp(p + i, "identity", 8) != 0)
+      x->encoded = 1;
+  } else if (header_is(p, len, "location")) {
+    x->location = 1;
+  }
+  if (ns_buf_append(&x->head, p, len) != 0) {
+    x->xerr = XE_NOMEM;
+    return 0;
+  }
+  return len;
+}
+
+static size_t write_cb(char *p, size_t size, size_t n, void *ud) {
+  xfer_t *x = ud;
+  size_t len = size * n;
+  if (x->stream && x->body.len >= x->stream_cap) {
+    x->paused = 1;               /* the reader is behind: hold the peer */
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  if (x->max_size > 0 && x->total + (curl_off_t)len > x->max_size) {
+    x->xerr = XE_TOO_BIG;
+    return 0;                    /* CURLE_WRITE_ERROR */
+  }
+  if (x->encoded && x->max_decoded > 0 &&
+      x->total + (curl_off_t)len > x->max_decoded) {
+    x->xerr = XE_BOMB;
+    return 0;
+  }
+  if (ns_buf_append(&x->body, p, len) != 0) {
+    x->xerr = XE_NOMEM;
+    return 0;
+  }
+  x->total += (curl_off_t)len;
+  if (x->stream) {
+    x->head_done = 1;
+    ns_wake(&x->w, 0);
+  }
+  return len;
+}
+
+/* ---- building a transfer from a spec table ---- */
+
+static const char *opt_string(lua_State *L, int t, const char *k) {
+  const char *s;
+  lua_getfield(L, t, k);
+  s = lua_tostring(L, -1);       /* stays valid: t anchors the value */
+  lua_pop(L, 1);
+  return s;
+}
+
+static double opt_number(lua_State *L, int t, const char *k, double d) {
+  double v = d;
+  lua_getfield(L, t, k);
+  if (!lua_isnil(L, -1)) v = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_bool(lua_State *L, int t, const char *k, int d) {
+  int v = d;
+  lua_getfield(L, t, k);
+  if (!lua_isnil(L, -1)) v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static long http_version_code(const char *v) {
+  if (v == NULL) return CURL_HTTP_VERSION_NONE;
+  if (strcmp(v, "1.0") == 0) return CURL_HTTP_VERSION_1_0;
+  if (strcmp(v, "1.1") == 0) return CURL_HTTP_VERSION_1_1;
+  if (strcmp(v, "2") == 0) return CURL_HTTP_VERSION_2_0;
+  if (strcmp(v, "2-prior-knowledge") == 0)
+    return CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+  return -1;
+}
+
+static void set_ms(CURL *e, CURLoption o, double s) {
+  if (s > 0) {
+    long ms = (long)(s * 1000.0);
+    curl_easy_setopt(e, o, ms > 0 ? ms : 1L);
+  }
+}
+
+/* core.new(spec [, url [, method]]) -> xfer; url and method, when given,
+** stand for spec's (one spec then serves many requests). spec is built by
+** lua/http.lua:
+** {url, method, headers = {"Name: value", ...}, body, timeout,
+**  connect_timeout, follow, max_redirects, verify, cafile, user, pass,
+**  auth_type, proxy, http_version, decompress, max_decoded, max_size,
+**  stream, chunk_size, session, cookies, user_agent}
+** Raises on bad specs (programmer errors), never on network outcomes. */
+static int lib_new(lua_State *L) {
+  xfer_t *x;
+  CURL *e;
+  const char *url, *method, *s;
+  size_t bodylen = 0;
+  const char *body;
+  double timeout;
+  int stream, i, n;
+  long ver;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  url = luaL_optstring(L, 2, opt_string(L, 1, "url"));
+  if (url == NULL) return luaL_argerror(L, 1, "'url' missing");
+  method = luaL_optstring(L, 3, opt_string(L, 1, "method"));
+  if (method == NULL) method = "GET";
+  ver = http_version_code(opt_string(L, 1, "http_version"));
+  if (ver < 0) return luaL_argerror(L, 1, "bad 'http_version'");
+
+  x = lua_newuserdatauv(L, sizeof *x, 2);   /* uv1: body, uv2: session */
+  memset(x, 0, sizeof *x);
+  luaL_setmetatable(L, XFER_MT);
+  x->wait_timeout = -1;
+  x->w.data = x;
+  x->w.cancel = xfer_cancel;
+  e = x->easy = curl_easy_init();
+  if (e == NULL) return luaL_error(L, "curl_easy_init failed");
+
+  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+  curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
+    return luaL_argerror(L, 1, "bad 'url'");
+  /* only http(s), also after redirects: no file://, gopher://... */
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+
+  /* method and body; the body string is anchored in uv1 (no copy) */
+  lua_getfield(L, 1, "body");
+  body = lua_tolstring(L, -1, &bodylen);
+  lua_setiuservalue(L, -2, 1);
+  if (strcmp(method, "HEAD") == 0) {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (body == NULL && (strcmp(method, "POST") == 0 ||
+             strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0)) {
+    body = "";                   /* Content-Length: 0 */
+  }
+  if (body) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+  }
+  if (strcmp(method, "HEAD") != 0 &&
+      !(strcmp(method, "GET") == 0 && body == NULL) &&
+      !(strcmp(method, "POST") == 0))
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+
+  /* headers; "Expect:" drops curl's 100-continue round trip */
+  lua_getfield(L, 1, "headers");
+  n = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
+  for (i = 1; i <= n; i++) {
+    struct curl_slist *l;
+    lua_rawgeti(L, -1, i);
+    s = lua_tostring(L, -1);
+    if (s == NULL) return luaL_argerror(L, 1, "header lines must be strings");
+    l = curl_slist_append(x->hdrs, s);
+    lua_pop(L, 1);
+    if (l == NULL) return luaL_error(L, "not enough memory");
+    x->hdrs = l;
+  }
+  lua_pop(L, 1);
+  {
+    struct curl_slist *l = curl_slist_append(x->hdrs, "Expect:");
+    if (l == NULL) return luaL_error(L, "not enough memory");
+    x->hdrs = l;
+  }
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+
+  s = opt_string(L, 1, "user_agent");
+  curl_easy_setopt(e, CURLOPT_USERAGENT, s ? s : "netsh/" NETSH_VERSION);
+
+  /* time limits: a streamed transfer has no total limit (the reader may
+  ** be slow on purpose); its timeout bounds each wait instead */
+  stream = opt_bool(L, 1, "stream", 0);
+  timeout = opt_number(L, 1, "timeout", -1);
+  x->stream = stream ? 1 : 0;
+  if (stream) {
+    x->wait_timeout = timeout > 0 ? timeout : -1;
+    x->stream_cap = (size_t)opt_number(L, 1, "chunk_size", 256 * 1024);
+    if (x->stream_cap < 1) x->stream_cap = 1;
+  } else {
+    set_ms(e, CURLOPT_TIMEOUT_MS, timeout);
+  }
+  set_ms(e, CURLOPT_CONNECTTIMEOUT_MS, opt_number(L, 1, "connect_timeout",
+                                                 -1));
+
+  x->follow = opt_bool(L, 1, "follow", 1) ? 1 : 0;
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, (long)x->follow);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS,
+                   (long)opt_number(L, 1, "max_redirects", 10));
+
+  if (!opt_bool(L, 1, "verify", 1)) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if ((s = opt_string(L, 1, "cafile")) != NULL)
+    curl_easy_setopt(e, CURLOPT_CAINFO, s);
+
+  if ((s = opt_string(L, 1, "user")) != NULL) {
+    const char *type = opt_string(L, 1, "auth_type");
+    long a = CURLAUTH_BASIC;
+    if (type && strcmp(type, "digest") == 0) a = CURLAUTH_DIGEST;
+    else if (type && strcmp(type, "any") == 0) a = CURLAUTH_ANY;
+    else if (type && strcmp(type, "basic") != 0)
+      return luaL_argerror(L, 1, "bad 'auth_type'");
+    curl_easy_setopt(e, CURLOPT_USERNAME, s);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, opt_string(L, 1, "pass"));
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, a);
+  }
+
+  /* proxy: a string, or false for none; unset, curl reads *_proxy */
+  lua_getfield(L, 1, "proxy");
+  if (lua_isstring(L, -1)) curl_easy_setopt(e, CURLOPT_PROXY,
+                                            lua_tostring(L, -1));
+  else if (lua_isboolean(L, -1) && !lua_toboolean(L, -1))
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+  lua_pop(L, 1);
+
+  if (ver != CURL_HTTP_VERSION_NONE)
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, ver);
+
+  if (opt_bool(L, 1, "decompress", 1)) {
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  /* all built in */
+    x->max_decoded = (curl_off_t)opt_number(L, 1, "max_decoded", 0);
+  }
+  x->max_size = (curl_off_t)opt_number(L, 1, "max_size", 0);
+  if (x->max_size > 0)
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, x->max_size);
+
+  /* a session: shared cookies, DNS, TLS sessions and connections */
+  lua_getfield(L, 1, "session");
+  if (!lua_isnil(L, -1)) {
+    CURLSH **sh = luaL_testudata(L, -1, SHARE_MT);
+    if (sh == NULL || *sh == NULL)
+      return luaL_argerror(L, 1, "bad 'session'");
+    curl_easy_setopt(e, CURLOPT_SHARE, *sh);
+  }
+  lua_setiuservalue(L, -2, 2);
+  if (opt_bool(L, 1, "cookies", 0))
+    curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");  /* in-memory engine */
+  return 1;
+}
+
+/* ---- errors: curl codes to netsh's strings, at this edge ---- */
+
+/* errbuf with its first letter lowered ("Could not..." -> "could not"),
+** without the trailing newline curl sometimes leaves. */
+static void push_lowered(lua_State *L, const char *prefix, const char *s) {
+  luaL_Buffer b;
+  size_t n = strlen(s);
+  while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r')) n--;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, prefix);
+  if (n > 0) {
+    luaL_addchar(&b, (char)tolower((unsigned char)s[0]));
+    luaL_addlstring(&b, s + 1, n - 1);
+  }
+  luaL_pushresult(&b);
+}
+
+static const char *skip_prefix(const char *s, const char *p) {
+  size_t n = strlen(p);
+  return strncmp(s, p, n) == 0 ? s + n : s;
+}
+
+/* Pushes nil, msg for a failed transfer; returns 2. */
+static int push_error(lua_State *L, xfer_t *x) {
+  const char *eb = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result);
+  lua_pushnil(L);
+  if (x->cancelled) {
+    lua_pushstring(L, ns_strerror(x->cancelled));
+    return 2;
+  }
+  switch (x->xerr) {
+    case XE_TOO_BIG:
+      lua_pushfstring(L, "body too large (max_size %I bytes)",
+                      (lua_Integer)x->max_size);
+      return 2;
+    case XE_BOMB:
+      lua_pushfstring(L, "decompressed body too large (max %I bytes)",
+                      (lua_Integer)x->max_decoded);
+      return 2;
+    case XE_NOMEM:
+      lua_pushliteral(L, "not enough memory");
+      return 2;
+  }
+  switch (x->result) {
+    case CURLE_OPERATION_TIMEDOUT:
+      lua_pushliteral(L, "timeout");
+      break;
+    case CURLE_COULDNT_CONNECT: {
+      long err = 0;
+      curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &err);
+      if (err == ECONNREFUSED) lua_pushliteral(L, "connection refused");
+      else push_lowered(L, "", eb);
+      break;
+    }
+    case CURLE_PEER_FAILED_VERIFICATION:
+      eb = skip_prefix(eb, "SSL certificate problem: ");
+      eb = skip_prefix(eb, "SSL: ");
+      push_lowered(L, "certificate verify failed: ", eb);
+      break;
+    case CURLE_TOO_MANY_REDIRECTS:
+      lua_pushliteral(L, "too many redirects");
+      break;
+    case CURLE_FILESIZE_EXCEEDED:
+      lua_pushfstring(L, "body too large (max_size %I bytes)",
+                      (lua_Integer)x->max_size);
+      break;
+    case CURLE_UNSUPPORTED_PROTOCOL: {
+      /* 'Protocol "file" not supported or disabled in libcurl' */
+      const char *q = strncmp(eb, "Protocol \"", 10) == 0 ? eb + 10 : NULL;
+      const char *end = q ? strchr(q, '"') : NULL;
+      if (end) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        if (x->status >= 300 && x->status < 400)
+          luaL_addstring(&b, "redirect to ");
+        luaL_addstring(&b, "unsupported protocol: ");
+        luaL_addlstring(&b, q, (size_t)(end - q));
+        luaL_pushresult(&b);
+      } else {
+        push_lowered(L, "bad response: ", eb);  /* e.g. HTTP/0.9 */
+      }
+      break;
+    }
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+      push_lowered(L, "closed: ", eb);
+      break;
+    case CURLE_WEIRD_SERVER_REPLY:
+      push_lowered(L, "bad response: ", eb);
+      break;
+    default:
+      push_lowered(L, "", eb);
+  }
+  return 2;
+}
+
+/* ---- perform and read ---- */
+
+/* Let curl start on what was just added, at once rather than a loop
+** iteration later (allowed: we are not inside a curl callback). */
+static void kick(void) {
+  int running;
+  curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  drain();
+}
+
+static int perform_k(lua_State *L, int status, lua_KContext ctx);
+
+static int perform_step(lua_State *L, xfer_t *x) {
+  if (x->stream && x->head_done && !x->cancelled) {
+    lua_pushboolean(L, 1);       /* a body error shows in read() */
+    return 1;
+  }
+  if (x->done) {
+    if (x->result == CURLE_OK && !x->cancelled && !x->xerr) {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+    return push_error(L, x);
+  }
+  return ns_wait(L, &x->w, x->stream ? x->wait_timeout : -1, perform_k,
+                 (lua_KContext)x);
+}
+
+static int perform_k(lua_State *L, int status, lua_KContext ctx) {
+  xfer_t *x = (xfer_t *)ctx;
+  (void)status;
+  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  return perform_step(L, x);
+}
+
+/* x:perform() -> true | nil, err. Buffered: returns at the end of the
+** transfer. Streamed: once the final response's headers are in. A third
+** value true (after true, nil or nil, err) says it never waited. */
+static int meth_perform(lua_State *L) {
+  xfer_t *x = check_xfer(L, 1);
+  CURLMcode mc;
+  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->started) return luaL_error(L, "request already performed");
+  if (multi == NULL) return luaL_error(L, "http: not initialised");
+  mc = curl_multi_add_handle(multi, x->easy);
+  if (mc != CURLM_OK) return ns_fail_str(L, curl_multi_strerror(mc));
+  x->started = 1;
+  x->in_multi = 1;
+  live++;
+  kick();
+  if (x->done || (x->stream && x->head_done)) {
+    /* over before any wait (a loopback peer can be that fast): say so,
+    ** so that the caller can yield once and others are not starved */
+    int n = perform_step(L, x);
+    lua_pushboolean(L, 1);
+    return n + 1;
+  }
+  return perform_step(L, x);
+}
+
+static int read_k(lua_State *L, int status, lua_KContext ctx);
+
+static int read_step(lua_State *L, xfer_t *x) {
+  if (x->body.len > 0) {
+    lua_pushlstring(L, ns_buf_ptr(&x->body), x->body.len);
+    ns_buf_consume(&x->body, x->body.len);
+    if (x->paused && !x->done && x->in_multi) {
+      x->paused = 0;
+      curl_easy_pause(x->easy, CURLPAUSE_CONT);  /* may refill x->body */
+    }
+    return 1;
+  }
+  if (x->done) {
+    if (x->result == CURLE_OK && !x->cancelled && !x->xerr) {
+      lua_pushnil(L);            /* end of body */
+      return 1;
+    }
+    return push_error(L, x);
+  }
+  return ns_wait(L, &x->w, x->wait_timeout, read_k, (lua_KContext)x);
+}
+
+static int read_k(lua_State *L, int status, lua_KContext ctx) {
+  xfer_t *x = (xfer_t *)ctx;
+  (void)status;
+  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  return read_step(L, x);
+}
+
+/* x:read() -> chunk | nil (end of body) | nil, err. Streams only. */
+static int meth_read(lua_State *L) {
+  xfer_t *x = check_xfer(L, 1);
+  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (!x->started) return luaL_error(L, "request not performed");
+  if (x->w.task) return ns_fail_str(L, "busy");
+  return read_step(L, x);
+}
+
+/* x:body() -> the buffered body (and empties the buffer). */
+static int meth_body(lua_State *L) {
+  xfer_t *x = check_xfer(L, 1);
+  lua_pushlstring(L, x->body.len ? ns_buf_ptr(&x->body) : "", x->body.len);
+  ns_buf_free(&x->body);
+  return 1;
+}
+
+static void set_num(lua_State *L, const char *k, double v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void set_int(lua_State *L, const char *k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static double info_secs(CURL *e, CURLINFO i) {
+  curl_off_t us = 0;
+  curl_easy_getinfo(e, i, &us);
+  return (double)us / 1e6;
+}
+
+static size_t trim_right(const char *p, size_t n) {
+  while (n > 0 && (is_space((unsigned char)p[n - 1]) || p[n - 1] == '\r'))
+    n--;
+  return n;
+}
+
+/* core.parse_head(lines) -> headers, header_list: the header lines of a
+** response (after its status line) as a map (lowercased names, repeats
+** joined with ", ") and the {name, value} pairs as received. Folded lines
+** (obsolete continuations) are joined to the line before them. */
+static int lib_parse_head(lua_State *L) {
+  size_t len;
+  const char *src = luaL_checklstring(L, 1, &len);
+  char *buf, *p, *q, *end;
+  int n = 0;
+  lua_newtable(L);                                  /* map */
+  lua_newtable(L);                                  /* map, list */
+  if (len == 0) return 2;
+  buf = malloc(len);
+  if (buf == NULL) return luaL_error(L, "not enough memory");
+  memcpy(buf, src, len);
+  end = buf + len;
+  for (q = buf; q < end; q++)                       /* unfold */
+    if (*q == '\n' && q + 1 < end && is_space((unsigned char)q[1])) {
+      *q = ' ';
+      if (q > buf && q[-1] == '\r') q[-1] = ' ';
+    }
+  for (p = buf; p < end; p = q + 1) {
+    char lname[128];
+    const char *colon, *v;
+    size_t nlen, vlen, i;
+    q = memchr(p, '\n', (size_t)(end - p));
+    if (q == NULL) q = end;
+    colon = memchr(p, ':', (size_t)(q - p));
+    if (colon == NULL || colon == p) continue;
+    nlen = trim_right(p, (size_t)(colon - p));
+    for (v = colon + 1; v < q && is_space((unsigned char)*v); v++) {}
+    vlen = trim_right(v, (size_t)(q - v));
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, p, nlen);
+    lua_rawseti(L, -2, 1);
+    lua_pushlstring(L, v, vlen);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, ++n);                        /* list[n] = pair */
+    if (nlen >= sizeof lname) continue;             /* list only */
+    for (i = 0; i < nlen; i++)
+      lname[i] = (char)tolower((unsigned char)p[i]);
+    lua_pushlstring(L, lname, nlen);                /* map, list, k */
+    if (lua_rawget(L, -3) == LUA_TSTRING) {         /* map, list, old */
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, v, vlen);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, v, vlen);
+    }
+    lua_pushlstring(L, lname, nlen);
+    lua_insert(L, -2);                              /* map, list, k, v */
+    lua_rawset(L, -4);
+  }
+  free(buf);
+  return 2;
+}
+
+/* x:info() -> the fields of a response: status, reason (from the status
+** line; "" for HTTP/2), status_line, http_version, url, redirects,
+** connects, reused, ip, port, local_port, size, elapsed, _head (the
+** header lines, parsed on demand by parse_head) and the cumulative curl
+** times _dns, _connect, _tls, _first_byte (seconds since the start). */
+static int meth_info(lua_State *L) {
+  xfer_t *x = check_xfer(L, 1);
+  CURL *e = x->easy;
+  long l = 0;
+  char *s = NULL;
+  const char *h, *nl, *r;
+  size_t hlen;
+  if (e == NULL) return ns_fail(L, UV_ECANCELED);
+  lua_createtable(L, 0, 24);
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &l);
+  set_int(L, "status", l);
+  curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &l);
+  lua_pushstring(L, l == CURL_HTTP_VERSION_1_0 ? "1.0" :
+                 l == CURL_HTTP_VERSION_1_1 ? "1.1" :
+                 l == CURL_HTTP_VERSION_2_0 ? "2" :
+                 l == CURL_HTTP_VERSION_3 ? "3" : "?");
+  lua_setfield(L, -2, "http_version");
+  if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &s) == CURLE_OK && s) {
+    lua_pushstring(L, s);
+    lua_setfield(L, -2, "url");
+  }
+  curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &l);
+  set_int(L, "redirects", l);
+  curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &l);
+  set_int(L, "connects", l);
+  lua_pushboolean(L, l == 0);
+  lua_setfield(L, -2, "reused");
+  s = NULL;
+  if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &s) == CURLE_OK && s) {
+    lua_pushstring(L, s);
+    lua_setfield(L, -2, "ip");
+  }
+  curl_easy_getinfo(e, CURLINFO_PRIMARY_PORT, &l);
+  set_int(L, "port", l);
+  curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &l);
+  set_int(L, "local_port", l);
+  set_int(L, "size", (lua_Integer)x->total);
+  set_num(L, "elapsed", info_secs(e, CURLINFO_TOTAL_TIME_T));
+  set_num(L, "_dns", info_secs(e, CURLINFO_NAMELOOKUP_TIME_T));
+  set_num(L, "_connect", info_secs(e, CURLINFO_CONNECT_TIME_T));
+  set_num(L, "_tls", info_secs(e, CURLINFO_APPCONNECT_TIME_T));
+  set_num(L, "_first_byte", info_secs(e, CURLINFO_STARTTRANSFER_TIME_T));
+  /* "HTTP/1.1 200 OK\r\n" + header lines */
+  h = x->head.len ? ns_buf_ptr(&x->head) : "";
+  hlen = x->head.len;
+  nl = hlen ? memchr(h, '\n', hlen) : NULL;
+  if (nl == NULL) nl = h + hlen;
+  lua_pushlstring(L, h, trim_right(h, (size_t)(nl - h)));
+  lua_setfield(L, -2, "status_line");
+  r = memchr(h, ' ', (size_t)(nl - h));              /* " 200 OK" */
+  if (r) r = memchr(r + 1, ' ', (size_t)(nl - r - 1));
+  if (r) {
+    r++;
+    lua_pushlstring(L, r, trim_right(r, (size_t)(nl - r)));
+  } else {
+    lua_pushliteral(L, "");
+  }
+  lua_setfield(L, -2, "reason");
+  if (nl < h + hlen) nl++;
+  lua_pushlstring(L, nl, (size_t)(h + hlen - nl));
+  lua_setfield(L, -2, "_head");
+  return 1;
+}
+
+/* x:close(): stop the transfer (a streamed body not read to the end) and
+** free the handle. Idempotent. */
+static int meth_close(lua_State *L) {
+  xfer_release(check_xfer(L, 1));
+  return 0;
+}
+
+static int meta_gc(lua_State *L) {
+  xfer_release(check_xfer(L, 1));
+  return 0;
+}
+
+static int meta_tostring(lua_State *L) {
+  xfer_t *x = check_xfer(L, 1);
+  lua_pushfstring(L, "http.xfer{%s}: %p",
+                  x->easy == NULL ? "closed" : x->done ? "done" :
+                  x->started ? "running" : "new", (void *)x);
+  return 1;
+}
+
+/* ---- sessions: a curl share (cookies, DNS, TLS sessions, connections) */
+
+static int lib_session(lua_State *L) {
+  CURLSH **sh = lua_newuserdatauv(L, sizeof *sh, 0);
+  *sh = NULL;
+  luaL_setmetatable(L, SHARE_MT);
+  *sh = curl_share_init();
+  if (*sh == NULL) return luaL_error(L, "curl_share_init failed");
+  curl_share_setopt(*sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+  curl_share_setopt(*sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(*sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  curl_share_setopt(*sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  return 1;
+}
+
+/* session:cookies() -> {"netscape cookie line", ...} */
+static int share_cookies(lua_State *L) {
+  CURLSH **sh = luaL_checkudata(L, 1, SHARE_MT);
+  struct curl_slist *list = NULL, *p;
+  CURL *e;
+  int i = 0;
+  lua_newtable(L);
+  if (*sh == NULL) return 1;
+  e = curl_easy_init();
+  if (e == NULL) return 1;
+  curl_easy_setopt(e, CURLOPT_SHARE, *sh);
+  curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
+  curl_easy_getinfo(e, CURLINFO_COOKIELIST, &list);
+  for (p = list; p; p = p->next) {
+    lua_pushstring(L, p->data);
+    lua_rawseti(L, -2, ++i);
+  }
+  curl_slist_free_all(list);
+  curl_easy_cleanup(e);
+  return 1;
+}
+
+/* Closes the session's idle connections and forgets its cookies. Fails
+** (returns false) while a transfer of the session is still alive. */
+static int share_close(lua_State *L) {
+  CURLSH **sh = luaL_checkudata(L, 1, SHARE_MT);
+  if (*sh && curl_share_cleanup(*sh) == CURLSHE_OK) *sh = NULL;
+  lua_pushboolean(L, *sh == NULL);
+  return 1;
+}
+
+static int share_gc(lua_State *L) {
+  CURLSH **sh = luaL_checkudata(L, 1, SHARE_MT);
+  if (*sh) {
+    curl_share_cleanup(*sh);
+    *sh = NULL;
+  }
+  return 0;
+}
+
+/* ---- module ---- */
+
+/* core.isatty(fd) -> bool: for the download progress bar. */
+static int lib_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_optinteger(L, 1, 2)));
+  return 1;
+}
+
+static int lib_version(lua_State *L) {
+  lua_pushstring(L, curl_version());
+  return 1;
+}
+
+/* Counters for the specs: open poll handles and live transfers. */
+static int lib_stats(lua_State *L) {
+  lua_createtable(L, 0, 2);
+  set_int(L, "polls", nactive);
+  set_int(L, "handles", live);
+  return 1;
+}
+
+static int multi_gc(lua_State *L) {
+  (void)L;
+  if (multi == NULL) return 0;
+  curl_multi_cleanup(multi);       /* closes cached connections */
+  multi = NULL;
+  {
+    int i;
+    for (i = 0; i < npollv; i++)
+      if (pollv[i]) {
+        pollv[i]->h.data = NULL;
+        uv_close((uv_handle_t *)&pollv[i]->h, free_cb);
+      }
+    free(pollv);
+    pollv = NULL;
+    npollv = nactive = 0;
+  }
+  if (timer) {
+    uv_close((uv_handle_t *)timer, free_cb);
+    timer = NULL;
+  }
+  curl_global_cleanup();
+  global_inited = 0;
+  return 0;
+}
+
+static const luaL_Reg xfer_methods[] = {
+  {"perform", meth_perform},
+  {"read", meth_read},
+  {"body", meth_body},
+  {"info", meth_info},
+  {"close", meth_close},
+  {NULL, NULL}
+};
+
+static const luaL_Reg share_methods[] = {
+  {"cookies", share_cookies},
+  {"close", share_close},
+  {NULL, NULL}
+};
+
+static const luaL_Reg lib[] = {
+  {"new", lib_new},
+  {"parse_head", lib_parse_head},
+  {"session", lib_session},
+  {"isatty", lib_isatty},
+  {"version", lib_version},
+  {"stats", lib_stats},
+  {NULL, NULL}
+};
+
+int luaopen_http_core(lua_State *L) {
+  if (multi == NULL) {
+    if (!global_inited) {
+      if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return luaL_error(L, "curl_global_init failed");
+      global_inited = 1;
+    }
+    timer = malloc(sizeof *timer);
+    if (timer == NULL) return luaL_error(L, "not enough memory");
+    uv_timer_init(ns_loop(), timer);
+    multi = curl_multi_init();
+    if (multi == NULL) return luaL_error(L, "curl_multi_init failed");
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    /* curl's default cache size is 4x the transfers in the multi at the
+    ** time, which drops kept-alive connections whenever few transfers
+    ** happen to be running; a fixed size keeps them */
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 128L);
+    /* the sentinel: its finalizer tears the multi down at lua_close */
+    lua_newuserdatauv(L, 1, 0);
+    luaL_newmetatable(L, MULTI_MT);
+    lua_pushcfunction(L, multi_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, MULTI_MT);
+  }
+  luaL_newmetatable(L, XFER_MT);
+  luaL_newlib(L, xfer_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, meta_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, meta_gc);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, meta_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, SHARE_MT);
+  luaL_newlib(L, share_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, share_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newlib(L, lib);
+  return 1;
+}

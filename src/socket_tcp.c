@@ -1,0 +1,2158 @@
+/*
+** socket_tcp.c -- "socket.core": LuaSocket's TCP objects as cosockets on
+** uv_tcp_t, plus select(), sleep() and gettime().
+**
+** A tcp_t (userdata, "netsh.tcp") is owned by Lua; its uv_tcp_t by libuv
+** from uv_close() until free_handle_cb(). They point at each other and
+** either side can detach. One object is a master (no connection yet), a
+** client or a server, as in LuaSocket. At most one task waits per
+** direction: rd (receive, accept) and wr (send, connect), so one reader
+** and one writer can share a socket; a second reader gets "busy".
+**
+** Reading: once a task asks, the socket keeps reading into one shared
+** 64 KiB buffer and read_cb copies into t->in only the bytes nobody has
+** taken yet; t->in is freed whenever it drains, so an idle socket holds no
+** buffer. Reading stops above READ_HIGH unread bytes when nobody waits
+** (backpressure: TCP slows the peer).
+**
+** Writing: send(2) first; what the kernel does not take is queued
+** by uv_write() in chunks of at most WRITE_CHUNK bytes (copied: the Lua
+** string may die before the write ends). Queued bytes count as sent: they
+** leave in order, and the next send waits for them first.
+**
+** Connecting (he_t): names resolve through ns_resolve (c-ares), then
+** addresses race as RFC 8305 "Happy Eyeballs" says: IPv6 first, families
+** interleaved, the next attempt starts 250 ms later or as soon as one
+** fails, the first to connect wins and the others are closed.
+**
+** TLS (section "TLS" below): an engine from netsh_tls.so (src/tls.h) sits
+** between the socket and t->in: read_cb feeds it ciphertext and t->in gets
+** plaintext, send encrypts before the usual write path, so receive
+** patterns, timeouts and select work unchanged on TLS sockets.
+*/
+#define _GNU_SOURCE         /* memmem */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include "netsh.h"
+#include "tls.h"
+
+#define TCP_MT "netsh.tcp"
+#define SEL_MT "netsh.select"
+
+#define READ_HIGH (64 * 1024)       /* stop reading above, nobody waiting */
+#define WRITE_CHUNK (64 * 1024)     /* most bytes queued in libuv at once */
+#define KEEP_BUF 4096               /* free t->in when drained above this */
+#define HE_DELAY_MS 250             /* RFC 8305 connection attempt delay */
+#define CONNECT_TIMEOUT 30.0        /* connect default, DNS included */
+#define DEFAULT_BACKLOG 128
+#define MAXOPTS 8
+
+enum { S_MASTER, S_CLIENT, S_SERVER };
+static const char *const state_names[] = {"master", "client", "server"};
+
+enum { R_LINE, R_ALL, R_COUNT, R_ANY, R_UNTIL };
+
+typedef struct tcp tcp_t;
+typedef struct he he_t;
+
+typedef struct wreq {
+  uv_write_t req;
+  tcp_t *owner;              /* NULL once the socket let go */
+  size_t len;
+  char data[1];
+} wreq_t;
+
+typedef struct selnode {
+  struct sel *s;
+  tcp_t *t;
+  struct selnode *next, **prevp;
+} selnode_t;
+
+typedef struct sel {
+  ns_waiter_t w;
+  int n, cap;                /* nodes in use, nodes allocated */
+  selnode_t nodes[1];
+} sel_t;
+
+typedef struct {
+  int level, name, val, val2;
+} sockopt_t;
+
+struct tcp {
+  uv_tcp_t *h;               /* NULL when there is no socket */
+  unsigned char state;       /* S_* */
+  unsigned char closed;      /* close() was called */
+  unsigned char reading;     /* uv_read_start is on */
+  unsigned char v6only;      /* tcp6(): IPv6 only */
+  unsigned char pyaccept;    /* create_server: accept -> conn, ip, port */
+  unsigned char acc_held;    /* libuv holds a connection we did not take */
+  unsigned char nopts;
+  int family;                /* AF_UNSPEC until a socket exists */
+  int want_family;           /* tcp4()/tcp6(): the only family allowed */
+  ns_waiter_t rd, wr;
+  ns_buf_t in;               /* received, not yet returned */
+  int rd_err;                /* sticky: UV_EOF or an error */
+  int wr_err;
+  int conn_err;              /* outcome of a connect nobody waited for */
+  int acc_err;
+  double block, total;       /* settimeout: < 0 none */
+  /* the receive in progress */
+  int rmode;
+  size_t rwant, rscan, rnlen;
+  const char *rneedle;       /* receiveuntil: string on the reader's stack */
+  double rstart;
+  /* the send in progress */
+  const char *wdata;         /* string on the writer's stack */
+  size_t wlen, wpos, wbase;
+  double wstart;
+  wreq_t *wreq;              /* queued write, NULL when none */
+  /* server: connections accepted from libuv, not yet by Lua */
+  uv_tcp_t **acq;
+  int nacq, cacq, backlog;
+  /* connect */
+  he_t *he;
+  double t_start, t_dns, t_conn;
+  /* stats */
+  double birth;
+  lua_Integer nrecv, nsent;
+  selnode_t *sel;            /* select()s waiting on this socket */
+  sockopt_t opts[MAXOPTS];   /* applied to every new socket */
+  /* TLS: engine, handshake, and what a send leaves for the next one */
+  const ns_tls_ops_t *tlsops;
+  ns_tls_t *tls;             /* NULL: plain TCP */
+  unsigned char accepted;    /* from accept(): starttls is the server */
+  char *peer;                /* host given to connect(): name to verify */
+  unsigned char tls_ready;   /* handshake done */
+  unsigned char hs_busy;     /* a task runs the handshake */
+  unsigned char wtls;        /* the send in progress is TLS */
+  ns_waiter_t hsw;           /* that task, woken by read_cb */
+  ns_cond_t hsq;             /* others waiting for the handshake */
+  double hs_start, hs_deadline, t_tls;
+  size_t wlast;              /* TLS send: last plaintext index */
+  ns_buf_t tlsout;           /* ciphertext due before the next send */
+};
+
+/* TLS hooks (defined in the TLS section) */
+#define E_TLS (-100100)           /* t->tlsops->error() says why */
+#define E_HSTIMEOUT (-100101)     /* "handshake timeout" */
+#define TLS_PENDING(t) ((t)->tls && !(t)->tls_ready && !(t)->closed)
+enum { HS_CALL, HS_RECEIVE, HS_RECEIVEANY, HS_UNTIL, HS_SEND };
+static int tls_input(tcp_t *t, const char *p, size_t n);
+static int tls_then(lua_State *L, tcp_t *t, int which);
+static int tls_attach(lua_State *L, tcp_t *t, int opts, int server,
+                      const char *host);
+static void tls_release(tcp_t *t);
+static int tls_flush(tcp_t *t);
+static int tls_encrypt(lua_State *L, tcp_t *t, const char *p, size_t n);
+static void tls_notify(tcp_t *t);
+static const char *tcp_strerror(tcp_t *t, int code);
+
+static char shared_rbuf[64 * 1024];
+
+static void free_handle_cb(uv_handle_t *h) { free(h); }
+
+/* ---- timeouts (LuaSocket's block/total) ---- */
+
+static double op_timeout(tcp_t *t, double start) {
+  double left;
+  if (t->total < 0) return t->block;
+  left = t->total - (ns_now() - start);
+  if (left < 0) left = 0;
+  if (t->block < 0) return left;
+  return t->block < left ? t->block : left;
+}
+
+/* ---- objects ---- */
+
+static tcp_t *tcp_new(lua_State *L, int state) {
+  /* user value 1: a server's tls context, for the sockets it accepts */
+  tcp_t *t = lua_newuserdatauv(L, sizeof *t, 1);
+  memset(t, 0, sizeof *t);        /* valid and socket-less before any */
+  t->state = (unsigned char)state;  /* resource is acquired */
+  t->family = AF_UNSPEC;
+  t->want_family = AF_UNSPEC;
+  t->block = t->total = -1;
+  t->birth = ns_now();
+  luaL_setmetatable(L, TCP_MT);
+  return t;
+}
+
+static tcp_t *check_tcp(lua_State *L, int i) {
+  return luaL_checkudata(L, i, TCP_MT);
+}
+
+static tcp_t *check_state(lua_State *L, int i, int state) {
+  tcp_t *t = check_tcp(L, i);
+  if (t->state != state) {
+    const char *msg = lua_pushfstring(L, "tcp{%s} expected, got tcp{%s}",
+                                      state_names[state],
+                                      state_names[t->state]);
+    luaL_argerror(L, i, msg);
+  }
+  return t;
+}
+
+static int fd_of(tcp_t *t) {
+  uv_os_fd_t fd;
+  if (t->h == NULL || uv_fileno((uv_handle_t *)t->h, &fd) != 0) return -1;
+  return fd;
+}
+
+static void notify_select(tcp_t *t) {
+  selnode_t *n;
+  for (n = t->sel; n; n = n->next) ns_wake(&n->s->w, 0);
+}
+
+static void sel_unlink(selnode_t *n) {
+  if (n->prevp == NULL) return;
+  *n->prevp = n->next;
+  if (n->next) n->next->prevp = n->prevp;
+  n->next = NULL;
+  n->prevp = NULL;
+}
+
+/* Drop bytes from t->in; give the memory back once drained. */
+static void in_consume(tcp_t *t, size_t n) {
+  ns_buf_consume(&t->in, n);
+  if (t->in.len == 0 && t->in.cap > KEEP_BUF) ns_buf_free(&t->in);
+}
+
+/* ---- socket options ---- */
+
+typedef struct {
+  const char *name;
+  int level, opt;
+  char kind;                 /* b bool, i int, l linger, e error (get) */
+} optdef_t;
+
+static const optdef_t optdefs[] = {
+  {"keepalive", SOL_SOCKET, SO_KEEPALIVE, 'b'},
+  {"reuseaddr", SOL_SOCKET, SO_REUSEADDR, 'b'},
+  {"reuseport", SOL_SOCKET, SO_REUSEPORT, 'b'},
+  {"tcp-nodelay", IPPROTO_TCP, TCP_NODELAY, 'b'},
+  {"ipv6-v6only", IPPROTO_IPV6, IPV6_V6ONLY, 'b'},
+  {"linger", SOL_SOCKET, SO_LINGER, 'l'},
+  {"tcp-keepidle", IPPROTO_TCP, TCP_KEEPIDLE, 'i'},
+  {"tcp-keepcnt", IPPROTO_TCP, TCP_KEEPCNT, 'i'},
+  {"tcp-keepintvl", IPPROTO_TCP, TCP_KEEPINTVL, 'i'},
+  {"tcp-defer-accept", IPPROTO_TCP, TCP_DEFER_ACCEPT, 'i'},
+  {"tcp-fastopen", IPPROTO_TCP, TCP_FASTOPEN, 'i'},
+  {"recv-buffer-size", SOL_SOCKET, SO_RCVBUF, 'i'},
+  {"send-buffer-size", SOL_SOCKET, SO_SNDBUF, 'i'},
+  {"error", SOL_SOCKET, SO_ERROR, 'e'},
+  {NULL, 0, 0, 0}
+};
+
+static int opt_apply(int fd, const sockopt_t *o) {
+  int rc;
+  if (o->level == SOL_SOCKET && o->name == SO_LINGER) {
+    struct linger li;
+    li.l_onoff = o->val;
+    li.l_linger = o->val2;
+    rc = setsockopt(fd, o->level, o->name, &li, sizeof li);
+  } else {
+    rc = setsockopt(fd, o->level, o->name, &o->val, sizeof o->val);
+  }
+  return rc == 0 ? 0 : -errno;
+}
+
+/* Options the user set before this socket existed, then v6only. */
+static int apply_opts(tcp_t *t, uv_tcp_t *h, int family) {
+  uv_os_fd_t fd;
+  int i, rc;
+  if (uv_fileno((uv_handle_t *)h, &fd) != 0) return UV_EBADF;
+  if (family == AF_INET6) {
+    /* "::" is dual-stack unless tcp6() or the user said otherwise */
+    sockopt_t o = {IPPROTO_IPV6, IPV6_V6ONLY, t->v6only, 0};
+    opt_apply(fd, &o);
+  }
+  for (i = 0; i < t->nopts; i++) {
+    if (t->opts[i].level == IPPROTO_IPV6 && family != AF_INET6) continue;
+    if ((rc = opt_apply(fd, &t->opts[i])) != 0) return rc;
+  }
+  return 0;
+}
+
+/* A new uv_tcp_t with its socket made, options applied. */
+static int new_handle(tcp_t *t, int family, uv_tcp_t **out) {
+  uv_tcp_t *h = malloc(sizeof *h);
+  int rc;
+  if (h == NULL) return UV_ENOMEM;
+  if ((rc = uv_tcp_init_ex(ns_loop(), h, (unsigned)family)) != 0) {
+    free(h);
+    return rc;
+  }
+  h->data = NULL;
+  if ((rc = apply_opts(t, h, family)) != 0) {
+    uv_close((uv_handle_t *)h, free_handle_cb);
+    return rc;
+  }
+  *out = h;
+  return 0;
+}
+
+static int bind_fd(uv_tcp_t *h, const ns_addr_t *a) {
+  uv_os_fd_t fd;
+  int on = 1;
+  if (uv_fileno((uv_handle_t *)h, &fd) != 0) return UV_EBADF;
+  /* as libuv and LuaSocket's socket.bind do; errors now, not at listen */
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0) return -errno;
+  return 0;
+}
+
+/* ---- Happy Eyeballs ---- */
+
+typedef struct {
+  he_t *he;
+  uv_tcp_t *h;               /* NULL once closed or handed over */
+  uv_connect_t req;
+} attempt_t;
+
+struct he {
+  tcp_t *owner;              /* NULL once detached */
+  int n, next, active, refs, done, err;
+  int sequential;            /* bound to a local address: no racing */
+  ns_addr_t local;
+  ns_addr_t addrs[NS_MAXADDRS];
+  attempt_t att[NS_MAXADDRS];
+  uv_timer_t timer;
+};
+
+static void he_unref(he_t *he) {
+  if (--he->refs == 0) free(he);
+}
+
+static void attempt_close_cb(uv_handle_t *h) {
+  attempt_t *a = h->data;
+  free(h);
+  he_unref(a->he);
+}
+
+static void timer_close_cb(uv_handle_t *h) { he_unref(h->data); }
+
+static void attempt_close(attempt_t *a) {
+  if (a->h == NULL) return;
+  uv_close((uv_handle_t *)a->h, attempt_close_cb);
+  a->h = NULL;
+}
+
+/* Ends the race: closes the timer and every attempt still running. */
+static void he_end(he_t *he) {
+  int i;
+  he->done = 1;
+  uv_close((uv_handle_t *)&he->timer, timer_close_cb);
+  for (i = 0; i < he->n; i++) attempt_close(&he->att[i]);
+}
+
+static void he_fail(he_t *he) {
+  tcp_t *t = he->owner;
+  he_end(he);
+  if (t == NULL) return;
+  t->he = NULL;
+  t->conn_err = he->err ? he->err : UV_ECONNREFUSED;
+  ns_wake(&t->wr, t->conn_err);
+  notify_select(t);
+}
+
+static void he_launch(he_t *he);
+
+static void connect_cb(uv_connect_t *req, int status) {
+  attempt_t *a = req->data;
+  he_t *he = a->he;
+  tcp_t *t = he->owner;
+  if (he->done || a->h == NULL) return;   /* closed by he_end */
+  he->active--;
+  if (status != 0) {
+    he->err = status;
+    attempt_close(a);
+    he_launch(he);          /* RFC 8305: a failure starts the next now */
+    return;
+  }
+  if (t == NULL) {           /* nobody wants it any more */
+    he_end(he);
+    return;
+  }
+  /* the winner: hand its handle to the socket, close the rest */
+  t->h = a->h;
+  t->h->data = t;
+  a->h = NULL;
+  he->refs--;
+  he_end(he);
+  t->he = NULL;
+  t->state = S_CLIENT;
+  t->family = ((struct sockaddr *)&he->addrs[a - he->att].ss)->sa_family;
+  t->t_conn = ns_now() - t->t_start;
+  ns_wake(&t->wr, 0);
+  notify_select(t);
+}
+
+static void he_timer_cb(uv_timer_t *h) { he_launch(h->data); }
+
+static int start_attempt(he_t *he, int i) {
+  attempt_t *a = &he->att[i];
+  const ns_addr_t *addr = &he->addrs[i];
+  int family = ((const struct sockaddr *)&addr->ss)->sa_family, rc;
+  uv_tcp_t *h;
+  if ((rc = new_handle(he->owner, family, &h)) != 0) return rc;
+  a->he = he;
+  a->h = h;
+  h->data = a;
+  he->refs++;
+  if (he->sequential &&
+      ((struct sockaddr *)&he->local.ss)->sa_family == family &&
+      (rc = bind_fd(h, &he->local)) != 0) {
+    attempt_close(a);
+    return rc;
+  }
+  a->req.data = a;
+  rc = uv_tcp_connect(&a->req, h, (const struct sockaddr *)&addr->ss,
+                      connect_cb);
+  if (rc != 0) {
+    attempt_close(a);
+    return rc;
+  }
+  return 0;
+}
+
+/* Starts the next attempt that can start; fails when none is left. */
+static void he_launch(he_t *he) {
+  if (he->done || he->owner == NULL) return;
+  while (he->next < he->n) {
+    int rc = start_attempt(he, he->next++);
+    if (rc == 0) {
+      he->active++;
+      if (he->next < he->n && !he->sequential)
+        uv_timer_start(&he->timer, he_timer_cb, HE_DELAY_MS, 0);
+      return;
+    }
+    he->err = rc;
+  }
+  if (he->active == 0) he_fail(he);
+}
+
+/* The socket gives up on its connect (timeout, close, GC). */
+static void he_detach(tcp_t *t) {
+  he_t *he = t->he;
+  if (he == NULL) return;
+  t->he = NULL;
+  he->owner = NULL;
+  if (!he->done) he_end(he);
+}
+
+/* Orders addresses as RFC 8305 section 4 does: IPv6 first, then the
+** families alternate, each in the resolver's order. */
+static int he_order(ns_addr_t *out, const ns_addr_t *in, int n, int want) {
+  int v6[NS_MAXADDRS], v4[NS_MAXADDRS], n6 = 0, n4 = 0, i, k = 0;
+  for (i = 0; i < n; i++) {
+    if (in[i].ss.ss_family == AF_INET6 && want != AF_INET) v6[n6++] = i;
+    if (in[i].ss.ss_family == AF_INET && want != AF_INET6) v4[n4++] = i;
+  }
+  for (i = 0; i < n6 || i < n4; i++) {
+    if (i < n6) out[k++] = in[v6[i]];
+    if (i < n4) out[k++] = in[v4[i]];
+  }
+  return k;
+}
+
+static int he_start(tcp_t *t, const ns_addr_t *addrs, int n) {
+  he_t *he = calloc(1, sizeof *he);
+  if (he == NULL) return UV_ENOMEM;
+  he->n = he_order(he->addrs, addrs, n, t->want_family);
+  if (he->n == 0) {
+    free(he);
+    return UV_EAI_ADDRFAMILY;
+  }
+  he->owner = t;
+  he->refs = 1;                   /* the timer */
+  uv_update_time(ns_loop());      /* 250 ms from now, not from a stale now */
+  uv_timer_init(ns_loop(), &he->timer);
+  he->timer.data = he;
+  if (t->h) {
+    /* a bound master: every attempt binds the same local address */
+    int len = (int)sizeof he->local.ss;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&he->local.ss;
+    if (uv_tcp_getsockname(t->h, (struct sockaddr *)&he->local.ss,
+                           &len) == 0 && s4->sin_port != 0) {
+      he->local.len = (socklen_t)len;    /* (sin6_port sits there too) */
+      he->sequential = 1;
+    }
+    t->h->data = NULL;
+    uv_close((uv_handle_t *)t->h, free_handle_cb);
+    t->h = NULL;
+  }
+  t->he = he;
+  he_launch(he);
+  return 0;
+}
+
+/* ---- reading ---- */
+
+/* Reads land in one shared buffer; read_cb keeps only the unread bytes.
+** (Reading straight into t->in, sized per read, was tried: the malloc
+** churn of 64 KiB buffers cost more than the 16 KiB copy it saved.) */
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h; (void)suggested;
+  buf->base = shared_rbuf;   /* one loop thread: one buffer for all */
+  buf->len = sizeof shared_rbuf;
+}
+
+/* Could the parked reader's pattern complete now? (avoid useless wakes) */
+static int reader_ready(tcp_t *t, size_t fresh) {
+  if (t->rd_err) return 1;
+  switch (t->rmode) {
+    case R_LINE: {
+      const char *p = ns_buf_ptr(&t->in);
+      size_t from = t->in.len - fresh;
+      return memchr(p + from, '\n', fresh) != NULL;
+    }
+    case R_ALL: return 0;
+    case R_COUNT: return t->in.len >= t->rwant;
+    case R_ANY: return t->in.len > 0;
+    default: return 1;
+  }
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  tcp_t *t = s->data;
+  size_t before;
+  int rc;
+  if (t == NULL || n == 0) return;
+  before = t->in.len;
+  if (n > 0) {
+    rc = t->tls ? tls_input(t, buf->base, (size_t)n)   /* plaintext */
+                : ns_buf_append(&t->in, buf->base, (size_t)n);
+    if (rc != 0) {
+      t->rd_err = rc;
+      uv_read_stop(s);
+      t->reading = 0;
+    } else {
+      t->nrecv += n;
+      if (t->in.len >= READ_HIGH && t->rd.task == NULL) {
+        uv_read_stop(s);     /* backpressure: TCP slows the peer */
+        t->reading = 0;
+      }
+    }
+  } else {
+    t->rd_err = (int)n;
+    uv_read_stop(s);
+    t->reading = 0;
+  }
+  if (t->tls) ns_wake(&t->hsw, 0);       /* a handshake waits for input */
+  /* progress restarts a block timeout: the reader re-parks afresh */
+  if (t->rd.task && (t->block >= 0 || reader_ready(t, t->in.len - before)))
+    ns_wake(&t->rd, 0);
+  if (t->sel) notify_select(t);
+}
+
+static void start_reading(tcp_t *t) {
+  if (t->reading || t->rd_err || t->h == NULL) return;
+  if (uv_read_start((uv_stream_t *)t->h, alloc_cb, read_cb) == 0)
+    t->reading = 1;
+}
+
+/* Pushes prefix .. bytes[0, n) with every CR removed if strip. */
+static void push_data(lua_State *L, const char *p, size_t n, int strip) {
+  size_t plen = 0;
+  const char *prefix = lua_tolstring(L, 3, &plen);
+  if (!strip && plen == 0) {
+    lua_pushlstring(L, p, n);
+  } else {
+    luaL_Buffer b;
+    char *d = luaL_buffinitsize(L, &b, plen + n);
+    size_t i, k = 0;
+    if (plen) memcpy(d, prefix, plen);
+    k = plen;
+    if (strip) {
+      for (i = 0; i < n; i++) if (p[i] != '\r') d[k++] = p[i];
+    } else {
+      memcpy(d + k, p, n);
+      k += n;
+    }
+    luaL_pushresultsize(&b, k);
+  }
+}
+
+/* receive's failure: nil, err, partial (what was read, consumed). */
+static int recv_fail(lua_State *L, tcp_t *t, int code) {
+  size_t n = t->rmode == R_COUNT && t->in.len > t->rwant ? t->rwant
+                                                          : t->in.len;
+  lua_pushnil(L);
+  lua_pushstring(L, tcp_strerror(t, code));
+  if (t->rmode == R_ANY || t->rmode == R_UNTIL) n = t->in.len;
+  push_data(L, ns_buf_ptr(&t->in), n, t->rmode == R_LINE);
+  in_consume(t, n);
+  return 3;
+}
+
+/* Completes the receive in progress from t->in if it can: returns the
+** number of results pushed, 0 when more bytes are needed. */
+static int recv_try(lua_State *L, tcp_t *t) {
+  const char *p = ns_buf_ptr(&t->in);
+  size_t len = t->in.len;
+  switch (t->rmode) {
+    case R_LINE: {
+      const char *nl = len > t->rscan ?
+        memchr(p + t->rscan, '\n', len - t->rscan) : NULL;
+      if (nl == NULL) {
+        t->rscan = len;
+        return 0;
+      }
+      push_data(L, p, (size_t)(nl - p), 1);
+      in_consume(t, (size_t)(nl - p) + 1);
+      return 1;
+    }
+    case R_ALL:
+      if (t->rd_err == 0) return 0;
+      if (len == 0) return recv_fail(L, t, UV_EOF);  /* as LuaSocket */
+      push_data(L, p, len, 0);
+      in_consume(t, len);
+      return 1;
+    case R_COUNT:
+      if (len < t->rwant) return 0;
+      push_data(L, p, t->rwant, 0);
+      in_consume(t, t->rwant);
+      return 1;
+    case R_ANY: {
+      size_t n = len < t->rwant ? len : t->rwant;
+      if (n == 0) return 0;
+      push_data(L, p, n, 0);
+      in_consume(t, n);
+      return 1;
+    }
+    case R_UNTIL: {
+      /* data before the needle, true | up to rwant bytes that cannot be
+      ** part of a match, false */
+      size_t nl = t->rnlen, from = t->rscan, safe;
+      const char *hit = NULL;
+      if (len >= nl && len - nl + 1 > from)
+        hit = memmem(p + from, len - from, t->rneedle, nl);
+      if (hit) {
+        size_t pos = (size_t)(hit - p);
+        if (pos > t->rwant) {
+          push_data(L, p, t->rwant, 0);
+          in_consume(t, t->rwant);
+          lua_pushboolean(L, 0);
+          return 2;
+        }
+        push_data(L, p, pos, 0);
+        in_consume(t, pos + nl);
+        lua_pushboolean(L, 1);
+        return 2;
+      }
+      safe = len >= nl ? len - nl + 1 : 0;
+      t->rscan = safe;
+      if (safe >= t->rwant && t->rwant > 0) {
+        push_data(L, p, t->rwant, 0);
+        in_consume(t, t->rwant);
+        t->rscan = 0;
+        lua_pushboolean(L, 0);
+        return 2;
+      }
+      return 0;
+    }
+  }
+  return 0;
+}
+
+static int recv_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Try, else park until bytes arrive, the timeout or an error. */
+static int recv_step(lua_State *L, tcp_t *t) {
+  int n = recv_try(L, t);
+  if (n) return n;
+  if (t->rd_err) return recv_fail(L, t, t->rd_err);
+  start_reading(t);
+  t->rd.cancel = NULL;        /* reading goes on; bytes wait in t->in */
+  return ns_wait(L, &t->rd, op_timeout(t, t->rstart), recv_k,
+                 (lua_KContext)t);
+}
+
+static int recv_k(lua_State *L, int status, lua_KContext ctx) {
+  tcp_t *t = (tcp_t *)ctx;
+  int n;
+  (void)status;
+  if (t->closed) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    push_data(L, "", 0, 0);
+    return 3;
+  }
+  if ((n = recv_try(L, t)) != 0) return n;
+  if (t->rd.status == UV_ETIMEDOUT) return recv_fail(L, t, UV_ETIMEDOUT);
+  return recv_step(L, t);
+}
+
+/* Common head of the receive family: 0 to go on, else results pushed. */
+static int recv_begin(lua_State *L, tcp_t *t) {
+  if (t->closed || t->h == NULL) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    push_data(L, "", 0, 0);
+    return 3;
+  }
+  if (t->rd.task) return ns_fail_str(L, "busy");
+  t->rscan = 0;
+  t->rstart = ns_now();
+  return 0;
+}
+
+/* receive([pattern [, prefix]]) -> data | nil, err, partial */
+static int meth_receive(lua_State *L) {
+  tcp_t *t = check_state(L, 1, S_CLIENT);
+  int r, mode;
+  size_t want = 0;
+  if (TLS_PENDING(t)) return tls_then(L, t, HS_RECEIVE);
+  if (!lua_isnoneornil(L, 3)) luaL_checkstring(L, 3);
+  lua_settop(L, 3);
+  if (lua_isnil(L, 2)) {
+    mode = R_LINE;
+  } else if (lua_isnumber(L, 2)) {    /* numbers and numeric strings */
+    lua_Number n = lua_tonumber(L, 2);
+    size_t plen = lua_isnil(L, 3) ? 0 : lua_rawlen(L, 3);
+    luaL_argcheck(L, n >= 0, 2, "invalid receive pattern");
+    if ((size_t)n <= plen && plen > 0) {   /* the prefix has it all */
+      if ((r = recv_begin(L, t)) != 0) return r;
+      lua_pushvalue(L, 3);
+      return 1;
+    }
+    mode = R_COUNT;
+    want = (size_t)n - plen;
+  } else {
+    const char *pat = luaL_checkstring(L, 2);
+    if (*pat == '*') pat++;          /* LuaSocket 2 and 3 spellings */
+    if (strcmp(pat, "l") == 0) mode = R_LINE;
+    else if (strcmp(pat, "a") == 0) mode = R_ALL;
+    else return luaL_argerror(L, 2, "invalid receive pattern");
+  }
+  if ((r = recv_begin(L, t)) != 0) return r;
+  t->rmode = mode;
+  t->rwant = want;
+  return recv_step(L, t);
+}
+
+/* receiveany(max) -> up to max bytes, waiting only when there are none */
+static int meth_receiveany(lua_State *L) {
+  tcp_t *t = check_state(L, 1, S_CLIENT);
+  lua_Integer max = luaL_checkinteger(L, 2);
+  int r;
+  if (TLS_PENDING(t)) return tls_then(L, t, HS_RECEIVEANY);
+  luaL_argcheck(L, max > 0, 2, "positive size expected");
+  lua_settop(L, 2);
+  lua_pushnil(L);             /* no prefix */
+  if ((r = recv_begin(L, t)) != 0) return r;
+  t->rmode = R_ANY;
+  t->rwant = (size_t)max;
+  return recv_step(L, t);
+}
+
+/* receiveuntil_raw(needle [, max]) -> data, found | nil, err, partial
+** (lua/socket.lua builds OpenResty's receiveuntil iterator on it) */
+static int meth_receiveuntil_raw(lua_State *L) {
+  tcp_t *t = check_state(L, 1, S_CLIENT);
+  size_t nl;
+  const char *needle = luaL_checklstring(L, 2, &nl);
+  lua_Integer max = luaL_optinteger(L, 3, 0);
+  int r;
+  luaL_argcheck(L, nl > 0, 2, "empty pattern");
+  if (TLS_PENDING(t)) return tls_then(L, t, HS_UNTIL);
+  lua_settop(L, 2);           /* the needle stays on the stack */
+  lua_pushnil(L);             /* no prefix */
+  if ((r = recv_begin(L, t)) != 0) return r;
+  t->rmode = R_UNTIL;
+  t->rneedle = needle;
+  t->rnlen = nl;
+  t->rwant = max > 0 ? (size_t)max : (size_t)-1;
+  return recv_step(L, t);
+}
+
+/* ---- writing ---- */
+
+static void write_cb(uv_write_t *req, int status) {
+  wreq_t *w = (wreq_t *)req;
+  tcp_t *t = w->owner;
+  free(w);
+  if (t == NULL) return;
+  t->wreq = NULL;
+  if (status < 0 && t->wr_err == 0) t->wr_err = status;
+  ns_wake(&t->wr, status);
+  if (t->sel) notify_select(t);
+}
+
+static int send_k(lua_State *L, int status, lua_KContext ctx);
+
+static int send_fail(lua_State *L, tcp_t *t, int code) {
+  size_t last = t->wbase + t->wpos;
+  if (t->wtls) {
+    /* TLS records cannot be cut: on timeout the rest leaves with the next
+    ** send and all the plaintext counts; otherwise none of it does */
+    last = t->wbase;
+    if (code == UV_ETIMEDOUT && t->wpos < t->wlen &&
+        ns_buf_append(&t->tlsout, t->wdata + t->wpos,
+                      t->wlen - t->wpos) == 0)
+      last = t->wlast;
+    t->wtls = 0;
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, tcp_strerror(t, code));
+  lua_pushinteger(L, (lua_Integer)last);
+  return 3;
+}
+
+/* Queues up to WRITE_CHUNK bytes of the rest (copied: the Lua string
+** may be gone before libuv is done); queued bytes count as sent. */
+static int queue_chunk(tcp_t *t) {
+  size_t left = t->wlen - t->wpos;
+  size_t c = left < WRITE_CHUNK ? left : WRITE_CHUNK;
+  wreq_t *w = malloc(sizeof *w + c);
+  uv_buf_t b;
+  int rc;
+  if (w == NULL) return UV_ENOMEM;
+  w->owner = t;
+  w->len = c;
+  memcpy(w->data, t->wdata + t->wpos, c);
+  b = uv_buf_init(w->data, (unsigned)c);
+  if ((rc = uv_write(&w->req, (uv_stream_t *)t->h, &b, 1, write_cb)) != 0) {
+    free(w);
+    return rc;
+  }
+  t->wreq = w;
+  t->wpos += c;
+  t->nsent += (lua_Integer)c;
+  return 0;
+}
+
+/* uv_try_write() without the write(2) path: send(2) skips the VFS layer
+** (vfs_write + fdget_pos were ~6% of a busy server's CPU, perf says).
+** Only called with nothing queued in libuv, as uv_try_write requires. */
+static int try_send(tcp_t *t, const char *p, size_t n) {
+  int fd = fd_of(t);
+  ssize_t r;
+  if (fd < 0) return UV_EBADF;
+  do r = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  if (r >= 0) return (int)r;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return UV_EAGAIN;
+  return -errno;
+}
+
+/* Writes what the kernel takes now, queues a chunk of the rest and parks
+** while one is queued. Returns the last index sent, LuaSocket style. */
+static int send_step(lua_State *L, tcp_t *t) {
+  while (t->wreq == NULL && t->wpos < t->wlen) {
+    size_t left = t->wlen - t->wpos;
+    size_t len = left > 0x40000000 ? 0x40000000 : left;
+    int n;
+    if (t->wr_err) return send_fail(L, t, t->wr_err);
+    n = try_send(t, t->wdata + t->wpos, len);
+    if (n > 0) {
+      t->wpos += (size_t)n;
+      t->nsent += n;
+      if ((size_t)n == len) continue;
+    } else if (n != UV_EAGAIN) {
+      t->wr_err = n;
+      return send_fail(L, t, n);
+    }
+    /* the kernel is full */
+    if ((n = queue_chunk(t)) != 0) {
+      t->wr_err = n;
+      return send_fail(L, t, n);
+    }
+  }
+  if (t->wreq == NULL) {
+    if (t->wr_err) return send_fail(L, t, t->wr_err);
+    lua_pushinteger(L, (lua_Integer)(t->wtls ? t->wlast
+                                             : t->wbase + t->wlen));
+    if (t->wtls) {
+      t->wtls = 0;
+      if (t->tlsout.len) tls_flush(t);  /* output queued meanwhile */
+    }
+    return 1;
+  }
+  t->wr.cancel = NULL;        /* the queued chunk still leaves */
+  return ns_wait(L, &t->wr, op_timeout(t, t->wstart), send_k,
+                 (lua_KContext)t);
+}
+
+static int send_k(lua_State *L, int status, lua_KContext ctx) {
+  tcp_t *t = (tcp_t *)ctx;
+  (void)status;
+  if (t->closed) return send_fail(L, t, UV_ECANCELED);
+  if (t->wr_err) return send_fail(L, t, t->wr_err);
+  if (t->wreq && t->wr.status == UV_ETIMEDOUT)
+    return send_fail(L, t, UV_ETIMEDOUT);
+  return send_step(L, t);
+}
+
+/* send(data [, i [, j]]) -> last index | nil, err, last index sent.
+** data may also be a table of strings (OpenResty). */
+static int meth_send(lua_State *L) {
+  tcp_t *t = check_state(L, 1, S_CLIENT);
+  size_t len;
+  const char *data;
+  lua_Integer i, j;
+  if (TLS_PENDING(t)) return tls_then(L, t, HS_SEND);
+  if (lua_istable(L, 2)) {
+    luaL_Buffer b;
+    lua_Integer k, n = luaL_len(L, 2);
+    luaL_buffinit(L, &b);
+    for (k = 1; k <= n; k++) {
+      lua_rawgeti(L, 2, k);
+      if (!lua_isstring(L, -1))
+        return luaL_argerror(L, 2, "table of strings expected");
+      luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    lua_replace(L, 2);
+  }
+  data = luaL_checklstring(L, 2, &len);
+  i = luaL_optinteger(L, 3, 1);
+  j = luaL_optinteger(L, 4, -1);
+  if (i < 0) i = (lua_Integer)len + i + 1;
+  if (i < 1) i = 1;
+  if (j < 0) j = (lua_Integer)len + j + 1;
+  if (j > (lua_Integer)len) j = (lua_Integer)len;
+  lua_settop(L, 2);           /* data stays on the stack while parked */
+  if (t->closed || t->h == NULL) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    lua_pushinteger(L, i - 1);
+    return 3;
+  }
+  if (t->wr.task) return ns_fail_str(L, "busy");
+  t->wdata = data + (i - 1);
+  t->wlen = j >= i ? (size_t)(j - i + 1) : 0;
+  t->wpos = 0;
+  t->wbase = (size_t)(i - 1);
+  t->wstart = ns_now();
+  t->wtls = 0;
+  if (t->tls) {
+    /* encrypt now: the ciphertext (stack slot 3) takes the data's place */
+    int rc = tls_encrypt(L, t, t->wdata, t->wlen);
+    if (rc != 0) return send_fail(L, t, rc);
+    t->wtls = 1;
+    t->wlast = t->wbase + t->wlen;
+    t->wdata = lua_tolstring(L, 3, &t->wlen);
+  }
+  if (t->wreq) {
+    /* an earlier chunk is still queued: wait for it before this one */
+    t->wr.cancel = NULL;
+    return ns_wait(L, &t->wr, op_timeout(t, t->wstart), send_k,
+                   (lua_KContext)t);
+  }
+  return send_step(L, t);
+}
+
+/* ---- closing ---- */
+
+static void shutdown_close_cb(uv_shutdown_t *req, int status) {
+  (void)status;
+  if (!uv_is_closing((uv_handle_t *)req->handle))
+    uv_close((uv_handle_t *)req->handle, free_handle_cb);
+  free(req);
+}
+
+static void tcp_release(tcp_t *t) {
+  int i;
+  if (t->closed) return;
+  t->closed = 1;
+  ns_cancel(&t->rd, UV_ECANCELED);   /* parked tasks wake with "closed" */
+  ns_cancel(&t->wr, UV_ECANCELED);
+  he_detach(t);
+  while (t->sel) {                   /* select()s re-check without us */
+    selnode_t *n = t->sel;
+    ns_wake(&n->s->w, 0);
+    sel_unlink(n);
+  }
+  for (i = 0; i < t->nacq; i++)
+    uv_close((uv_handle_t *)t->acq[i], free_handle_cb);
+  free(t->acq);
+  t->acq = NULL;
+  t->nacq = t->cacq = 0;
+  tls_release(t);                    /* close_notify, then free the SSL */
+  if (t->h) {
+    uv_tcp_t *h = t->h;
+    t->h = NULL;
+    h->data = NULL;                  /* late callbacks find no owner */
+    if (t->reading) uv_read_stop((uv_stream_t *)h);
+    if (t->wreq) {
+      /* bytes already reported sent still leave, then the socket closes */
+      uv_shutdown_t *req = malloc(sizeof *req);
+      t->wreq->owner = NULL;
+      t->wreq = NULL;
+      if (req && uv_shutdown(req, (uv_stream_t *)h, shutdown_close_cb) == 0)
+        h = NULL;
+      else
+        free(req);
+    }
+    if (h) uv_close((uv_handle_t *)h, free_handle_cb);
+  }
+  t->reading = 0;
+  ns_buf_free(&t->in);
+  free(t->peer);
+  t->peer = NULL;
+}
+
+static int meth_close(lua_State *L) {
+  tcp_release(check_tcp(L, 1));
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+static int meta_gc(lua_State *L) {
+  tcp_release(check_tcp(L, 1));
+  return 0;
+}
+
+/* ---- connect ---- */
+
+static int connect_k(lua_State *L, int status, lua_KContext ctx) {
+  tcp_t *t = (tcp_t *)ctx;
+  int err;
+  (void)status;
+  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->state == S_CLIENT) {
+    lua_pushinteger(L, 1);
+    return 1;
+  }
+  if (t->he) {                       /* woken without an outcome */
+    he_detach(t);
+    return ns_fail(L, UV_ECANCELED);
+  }
+  err = t->conn_err ? t->conn_err : UV_ECONNREFUSED;
+  t->conn_err = 0;
+  return ns_fail(L, err);
+}
+
+/* Timeout, deadline, interrupt: the race stops, the master stays. */
+static void connect_cancel(ns_waiter_t *w) {
+  tcp_t *t = w->data;
+  he_detach(t);
+  t->conn_err = w->status;
+}
+
+/* Parks until the race ends: bounded by the socket's timeout (counted
+** from connect(), DNS included) or CONNECT_TIMEOUT when there is none. */
+static int connect_wait(lua_State *L, tcp_t *t) {
+  double elapsed = ns_now() - t->t_start, left;
+  if (t->block == 0 || t->total == 0) {
+    /* settimeout(0): LuaSocket's non-blocking connect goes on; select()
+    ** says when it is done, a later connect() gives the outcome */
+    return ns_fail(L, UV_ETIMEDOUT);
+  }
+  left = op_timeout(t, t->t_start);
+  if (left < 0) left = CONNECT_TIMEOUT - elapsed;
+  else if (t->total < 0) left -= elapsed;
+  if (left < 0) left = 0;
+  t->wr.data = t;
+  t->wr.cancel = connect_cancel;
+  return ns_wait(L, &t->wr, left, connect_k, (lua_KContext)t);
+}
+
+static int connect_resolved(lua_State *L, int n, const ns_addr_t *addrs,
+                            lua_KContext ctx) {
+  tcp_t *t = (tcp_t *)ctx;
+  int rc;
+  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  t->t_dns = ns_now() - t->t_start;
+  if (n < 0) return ns_fail(L, n);
+  if (t->he || t->state != S_MASTER) return ns_fail_str(L, "busy");
+  if ((rc = he_start(t, addrs, n)) != 0) return ns_fail(L, rc);
+  if (t->state == S_CLIENT) {        /* cannot happen: libuv calls back */
+    lua_pushinteger(L, 1);
+    return 1;
+  }
+  if (t->he == NULL) {               /* every attempt failed at once */
+    int err = t->conn_err;
+    t->conn_err = 0;
+    return ns_fail(L, err);
+  }
+  return connect_wait(L, t);
+}
+
+/* connect(host, port) -> 1 | nil, err */
+static int meth_connect(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  const char *host = luaL_checkstring(L, 2);
+  lua_Integer port = luaL_checkinteger(L, 3);
+  double dns_timeout;
+  luaL_argcheck(L, port >= 0 && port <= 65535, 3, "invalid port");
+  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->state == S_CLIENT) return ns_fail(L, UV_EISCONN);
+  if (t->state == S_SERVER) return ns_fail(L, UV_EINVAL);
+  if (t->wr.task) return ns_fail_str(L, "busy");
+  if (t->he) {                       /* a non-blocking connect goes on */
+    return connect_wait(L, t);
+  }
+  if (t->conn_err) {                 /* ... and ended while nobody waited */
+    int err = t->conn_err;
+    t->conn_err = 0;
+    return ns_fail(L, err);
+  }
+  lua_settop(L, 3);
+  free(t->peer);
+  t->peer = strdup(host);            /* for the certificate check */
+  t->t_start = ns_now();
+  t->t_dns = t->t_conn = 0;
+  dns_timeout = op_timeout(t, t->t_start);
+  if (dns_timeout < 0 || dns_timeout > NS_DNS_TIMEOUT)
+    dns_timeout = NS_DNS_TIMEOUT;
+  return ns_resolve(L, host, (int)port, t->want_family, 0, dns_timeout,
+                    connect_resolved, (lua_KContext)t);
+}
+
+/* ---- bind, listen, accept ---- */
+
+static int bind_resolved(lua_State *L, int n, const ns_addr_t *addrs,
+                         lua_KContext ctx) {
+  tcp_t *t = (tcp_t *)ctx;
+  int i, err = UV_EAI_NONAME;
+  if (n < 0) return ns_fail(L, n);
+  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  for (i = 0; i < n; i++) {
+    int family = addrs[i].ss.ss_family;
+    uv_tcp_t *h;
+    if (t->want_family != AF_UNSPEC && family != t->want_family) {
+      err = UV_EAI_ADDRFAMILY;
+      continue;
+    }
+    if (t->h && t->family == family) {
+      h = t->h;
+    } else if ((err = new_handle(t, family, &h)) != 0) {
+      continue;
+    }
+    if ((err = bind_fd(h, &addrs[i])) == 0) {
+      if (h != t->h) {
+        if (t->h) {
+          t->h->data = NULL;
+          uv_close((uv_handle_t *)t->h, free_handle_cb);
+        }
+        t->h = h;
+        h->data = t;
+      }
+      t->family = family;
+      lua_pushinteger(L, 1);
+      return 1;
+    }
+    if (h != t->h) uv_close((uv_handle_t *)h, free_handle_cb);
+  }
+  return ns_fail(L, err);
+}
+
+/* bind(host, port) -> 1 | nil, err ("*" = any, dual-stack if possible) */
+static int meth_bind(lua_State *L) {
+  tcp_t *t = check_state(L, 1, S_MASTER);
+  const char *host = luaL_checkstring(L, 2);
+  lua_Integer port = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, port >= 0 && port <= 65535, 3, "invalid port");
+  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->he) return ns_fail_str(L, "busy");
+  lua_settop(L, 3);
+  return ns_resolve(L, host, (int)port, t->want_family, 1, -1,
+                    bind_resolved, (lua_KContext)t);
+}
+
+static void accept_one(tcp_t *t) {
+  uv_tcp_t *c;
+  if (t->nacq == t->cacq) {
+    int cap = t->cacq ? t->cacq * 2 : 16;
+    uv_tcp_t **q = realloc(t->acq, (size_t)cap * sizeof *q);
+    if (q == NULL) {
+      t->acc_held = 1;
+      return;
+    }
+    t->acq = q;
+    t->cacq = cap;
+  }
+  if ((c = malloc(sizeof *c)) == NULL) {
+    t->acc_held = 1;
+    return;
+  }
+  uv_tcp_init(ns_loop(), c);
+  c->data = NULL;
+  if (uv_accept((uv_stream_t *)t->h, (uv_stream_t *)c) != 0) {
+    uv_close((uv_handle_t *)c, free_handle_cb);
+    return;
+  }
+  t->acq[t->nacq++] = c;
+}
+
+static void connection_cb(uv_stream_t *s, int status) {
+  tcp_t *t = s->data;
+  if (t == NULL) return;
+  if (status < 0) {
+    t->acc_err = status;
+  } else if (t->nacq < t->backlog) {
+    accept_one(t);   /* libuv keeps accepting while we take them all */
+  } else {
+    t->acc_held = 1; /* libuv pauses until we take this one */
+  }
+  ns_wake(&t->rd, status);
+  if (t->sel) notify_select(t);
+}
+
+/* listen([backlog]) -> 1 | nil, err */
+static int meth_listen(lua_State *L) {
+  tcp_t *t = check_state(L, 1, S_MASTER);
+  lua_Integer backlog = luaL_optinteger(L, 2, DEFAULT_BACKLOG);
+  int rc;
+  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->h == NULL) {
+    /* LuaSocket listens on an unbound socket: the kernel picks a port */
+    int family = t->want_family == AF_INET ? AF_INET : AF_INET6;
+    uv_tcp_t *h;
+    if ((rc = new_handle(t, family, &h)) != 0) return ns_fail(L, rc);
+    t->h = h;
+    h->data = t;
+    t->family = family;
+  }
+  if (backlog < 1) backlog = 1;
+  rc = uv_listen((uv_stream_t *)t->h, (int)backlog, connection_cb);
+  if (rc != 0) return ns_fail(L, rc);
+  t->backlog = backlog < 64 ? 64 : (int)backlog;
+  t->state = S_SERVER;
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+static int accept_k(lua_State *L, int status, lua_KContext ctx);
+
+static int accept_try(lua_State *L, tcp_t *t) {
+  if (t->nacq > 0) {
+    uv_tcp_t *c = t->acq[0];
+    tcp_t *n;
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    memmove(t->acq, t->acq + 1, (size_t)--t->nacq * sizeof *t->acq);
+    if (t->acc_held && t->h) {       /* let libuv accept again */
+      t->acc_held = 0;
+      accept_one(t);
+    }
+    n = tcp_new(L, S_CLIENT);
+    n->h = c;
+    n->accepted = 1;
+    c->data = n;
+    if (uv_tcp_getsockname(c, (struct sockaddr *)&ss, &len) == 0)
+      n->family = ss.ss_family;
+    if (lua_getiuservalue(L, 1, 1) != LUA_TNIL) {
+      /* a TLS server: the client's handshake comes with its first use */
+      int rc = tls_attach(L, n, lua_gettop(L), 1, NULL);
+      if (rc != 1) {
+        tcp_release(n);
+        return rc;
+      }
+      lua_pop(L, 1);                 /* true */
+    }
+    lua_pop(L, 1);                   /* the context */
+    if (!t->pyaccept) return 1;
+    len = sizeof ss;
+    if (uv_tcp_getpeername(c, (struct sockaddr *)&ss, &len) != 0) return 1;
+    ns_addr_push(L, (struct sockaddr *)&ss);
+    lua_pop(L, 1);
+    return 3;                        /* conn, ip, port */
+  }
+  if (t->acc_err) {
+    int err = t->acc_err;
+    t->acc_err = 0;
+    return ns_fail(L, err);
+  }
+  t->rd.cancel = NULL;
+  return ns_wait(L, &t->rd, op_timeout(t, t->rstart), accept_k,
+                 (lua_KContext)t);
+}
+
+static int accept_k(lua_State *L, int status, lua_KContext ctx) {
+  tcp_t *t = (tcp_t *)ctx;
+  (void)status;
+  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->nacq == 0 && t->acc_err == 0 && t->rd.status == UV_ETIMEDOUT)
+    return ns_fail(L, UV_ETIMEDOUT);
+  return accept_try(L, t);
+}
+
+/* accept() -> client | nil, err */
+static int meth_accept(lua_State *L) {
+  tcp_t *t = check_state(L, 1, S_SERVER);
+  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->rd.task) return ns_fail_str(L, "busy");
+  t->rstart = ns_now();
+  return accept_try(L, t);
+}
+
+/* ---- the rest of LuaSocket's methods ---- */
+
+static void shutdown_free_cb(uv_shutdown_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+static int meth_shutdown(lua_State *L) {
+  static const char *const modes[] = {"both", "send", "receive", NULL};
+  tcp_t *t = check_state(L, 1, S_CLIENT);
+  int how = luaL_checkoption(L, 2, "both", modes);
+  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
+  if (how != 1) {
+    int fd = fd_of(t);
+    if (fd >= 0) shutdown(fd, SHUT_RD);
+  }
+  if (how != 2) {
+    /* after the queued writes, as the peer expects */
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (t->tls) tls_notify(t);       /* close_notify, then the FIN */
+    if (req == NULL) return ns_fail(L, UV_ENOMEM);
+    if (uv_shutdown(req, (uv_stream_t *)t->h, shutdown_free_cb) != 0)
+      free(req);
+  }
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+static int push_name(lua_State *L, tcp_t *t, int peer) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss, rc;
+  if (t->h == NULL) return ns_fail(L, UV_ENOTCONN);
+  rc = peer ? uv_tcp_getpeername(t->h, (struct sockaddr *)&ss, &len)
+            : uv_tcp_getsockname(t->h, (struct sockaddr *)&ss, &len);
+  if (rc != 0) return ns_fail(L, rc);
+  ns_addr_push(L, (struct sockaddr *)&ss);
+  return 3;
+}
+
+static int meth_getpeername(lua_State *L) {
+  return push_name(L, check_tcp(L, 1), 1);
+}
+
+static int meth_getsockname(lua_State *L) {
+  return push_name(L, check_tcp(L, 1), 0);
+}
+
+static int meth_getfamily(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  int f = t->family != AF_UNSPEC ? t->family : t->want_family;
+  lua_pushstring(L, f == AF_INET ? "inet" : f == AF_INET6 ? "inet6"
+                                                          : "unspec");
+  return 1;
+}
+
+/* settimeout(value [, mode]) -> 1; "b" per operation, "t"/"r" total */
+static int meth_settimeout(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  double v = luaL_optnumber(L, 2, -1);
+  const char *mode = luaL_optstring(L, 3, "b");
+  if (v < 0) v = -1;
+  switch (*mode) {
+    case 'b': t->block = v; break;
+    case 'r': case 't': t->total = v; break;
+    default: return luaL_argerror(L, 3, "invalid timeout mode");
+  }
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+static int meth_gettimeout(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  lua_pushnumber(L, t->block);
+  lua_pushnumber(L, t->total);
+  return 2;
+}
+
+static int meth_getstats(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  lua_pushinteger(L, t->nrecv);
+  lua_pushinteger(L, t->nsent);
+  lua_pushnumber(L, ns_now() - t->birth);
+  return 3;
+}
+
+static int meth_setstats(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  t->nrecv = luaL_optinteger(L, 2, t->nrecv);
+  t->nsent = luaL_optinteger(L, 3, t->nsent);
+  if (!lua_isnoneornil(L, 4)) t->birth = ns_now() - luaL_checknumber(L, 4);
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+/* timings() -> {dns=, connect=}: seconds from connect() as curl's
+** time_namelookup/time_connect (cumulative). */
+static int meth_timings(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  lua_createtable(L, 0, 3);
+  lua_pushnumber(L, t->t_dns);
+  lua_setfield(L, -2, "dns");
+  lua_pushnumber(L, t->t_conn);
+  lua_setfield(L, -2, "connect");
+  if (t->t_tls > 0) {
+    lua_pushnumber(L, t->t_tls);
+    lua_setfield(L, -2, "tls");
+  }
+  return 1;
+}
+
+static const optdef_t *find_opt(lua_State *L, int i) {
+  const char *name = luaL_checkstring(L, i);
+  int k;
+  for (k = 0; optdefs[k].name; k++)
+    if (strcmp(optdefs[k].name, name) == 0) return &optdefs[k];
+  luaL_argerror(L, i, lua_pushfstring(L, "unsupported option '%s'", name));
+  return NULL;
+}
+
+/* setoption(name [, value]) -> 1 | nil, err */
+static int meth_setoption(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  const optdef_t *d = find_opt(L, 2);
+  sockopt_t o;
+  int k, fd;
+  o.level = d->level;
+  o.name = d->opt;
+  o.val2 = 0;
+  switch (d->kind) {
+    case 'b': o.val = lua_isnone(L, 3) ? 1 : lua_toboolean(L, 3); break;
+    case 'i': o.val = (int)luaL_checkinteger(L, 3); break;
+    case 'l':
+      luaL_checktype(L, 3, LUA_TTABLE);
+      lua_getfield(L, 3, "on");
+      o.val = lua_toboolean(L, -1);
+      lua_getfield(L, 3, "timeout");
+      o.val2 = (int)luaL_optinteger(L, -1, 0);
+      lua_pop(L, 2);
+      break;
+    default: return luaL_argerror(L, 2, "read-only option");
+  }
+  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (d->level == IPPROTO_IPV6 && d->opt == IPV6_V6ONLY)
+    t->v6only = (unsigned char)(o.val != 0);
+  /* remember it for the sockets connect() will make */
+  for (k = 0; k < t->nopts; k++)
+    if (t->opts[k].level == o.level && t->opts[k].name == o.name) break;
+  if (k < MAXOPTS) {
+    t->opts[k] = o;
+    if (k == t->nopts) t->nopts++;
+  }
+  if ((fd = fd_of(t)) >= 0) {
+    int rc = opt_apply(fd, &o);
+    if (rc != 0) return ns_fail(L, rc);
+  }
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+static int meth_getoption(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  const optdef_t *d = find_opt(L, 2);
+  int fd = fd_of(t), v = 0;
+  socklen_t len = sizeof v;
+  if (fd < 0) {
+    int k;
+    for (k = 0; k < t->nopts; k++)
+      if (t->opts[k].level == d->level && t->opts[k].name == d->opt) {
+        if (d->kind == 'b') lua_pushboolean(L, t->opts[k].val);
+        else lua_pushinteger(L, t->opts[k].val);
+        return 1;
+      }
+    return ns_fail(L, UV_ECANCELED);
+  }
+  if (d->kind == 'l') {
+    struct linger li;
+    len = sizeof li;
+    if (getsockopt(fd, d->level, d->opt, &li, &len) != 0)
+      return ns_fail(L, -errno);
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, li.l_onoff);
+    lua_setfield(L, -2, "on");
+    lua_pushinteger(L, li.l_linger);
+    lua_setfield(L, -2, "timeout");
+    return 1;
+  }
+  if (getsockopt(fd, d->level, d->opt, &v, &len) != 0)
+    return ns_fail(L, -errno);
+  if (d->kind == 'b') lua_pushboolean(L, v);
+  else if (d->kind == 'e') {
+    if (v == 0) lua_pushnil(L);
+    else lua_pushstring(L, ns_strerror(-v));
+  } else lua_pushinteger(L, v);
+  return 1;
+}
+
+static int meth_dirty(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  lua_pushboolean(L, t->in.len > 0);
+  return 1;
+}
+
+static int meth_getfd(lua_State *L) {
+  lua_pushinteger(L, fd_of(check_tcp(L, 1)));
+  return 1;
+}
+
+/* setfd(fd): adopt a socket descriptor (client, server or master by what
+** the kernel says); setfd(-1): forget the current one without closing. */
+static int meth_setfd(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  lua_Integer fd = luaL_checkinteger(L, 2);
+  int old = fd_of(t), rc;
+  if (t->rd.task || t->wr.task || t->he) return ns_fail_str(L, "busy");
+  if (old >= 0) {
+    /* uv_close closes the descriptor: keep the number alive with a dup */
+    int keep = fd >= 0 && fd != old ? -1 : dup(old);
+    uv_tcp_t *h = t->h;
+    if (t->reading) uv_read_stop((uv_stream_t *)h);
+    t->reading = 0;
+    h->data = NULL;
+    uv_close((uv_handle_t *)h, free_handle_cb);
+    t->h = NULL;
+    if (keep >= 0) {
+      dup2(keep, old);
+      close(keep);
+    }
+  }
+  t->rd_err = t->wr_err = 0;
+  ns_buf_free(&t->in);
+  t->state = S_MASTER;
+  if (fd >= 0) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int listening = 0;
+    socklen_t ll = sizeof listening;
+    uv_tcp_t *h = malloc(sizeof *h);
+    if (h == NULL) return ns_fail(L, UV_ENOMEM);
+    uv_tcp_init(ns_loop(), h);
+    if ((rc = uv_tcp_open(h, (uv_os_sock_t)fd)) != 0) {
+      uv_close((uv_handle_t *)h, free_handle_cb);
+      return ns_fail(L, rc);
+    }
+    t->h = h;
+    h->data = t;
+    t->closed = 0;
+    if (getsockname((int)fd, (struct sockaddr *)&ss, &len) == 0)
+      t->family = ss.ss_family;
+    len = sizeof ss;
+    getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll);
+    if (listening) {
+      t->state = S_SERVER;
+      t->backlog = DEFAULT_BACKLOG;
+      if ((rc = uv_listen((uv_stream_t *)h, DEFAULT_BACKLOG,
+                          connection_cb)) != 0)
+        return ns_fail(L, rc);
+    } else if (getpeername((int)fd, (struct sockaddr *)&ss, &len) == 0) {
+      t->state = S_CLIENT;
+    }
+  }
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+static int meta_tostring(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  struct sockaddr_storage a, b;
+  int la = sizeof a, lb = sizeof b;
+  luaL_Buffer buf;
+  luaL_buffinit(L, &buf);
+  lua_pushfstring(L, "tcp{%s}: %p", state_names[t->state], (void *)t);
+  luaL_addvalue(&buf);
+  if (t->closed) {
+    luaL_addstring(&buf, " (closed)");
+  } else if (t->h &&
+             uv_tcp_getsockname(t->h, (struct sockaddr *)&a, &la) == 0) {
+    ns_addr_push(L, (struct sockaddr *)&a);      /* ip, port, family */
+    lua_pop(L, 1);
+    lua_pushfstring(L, a.ss_family == AF_INET6 ? " [%s]:%I" : " %s:%I",
+                    lua_tostring(L, -2), lua_tointeger(L, -1));
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    luaL_addvalue(&buf);
+    if (t->state == S_CLIENT &&
+        uv_tcp_getpeername(t->h, (struct sockaddr *)&b, &lb) == 0) {
+      ns_addr_push(L, (struct sockaddr *)&b);
+      lua_pop(L, 1);
+      lua_pushfstring(L, b.ss_family == AF_INET6 ? " -> [%s]:%I"
+                                                 : " -> %s:%I",
+                      lua_tostring(L, -2), lua_tointeger(L, -1));
+      lua_replace(L, -3);
+      lua_pop(L, 1);
+      luaL_addvalue(&buf);
+    }
+  }
+  luaL_pushresult(&buf);
+  return 1;
+}
+
+/* ---- TLS ----
+** tlsattach() puts an engine (src/tls.h, loaded from netsh_tls.so on first
+** use) between the socket and t->in; the handshake runs in the task that
+** calls tlshandshake(), or implicitly in the first receive/send (accepted
+** sockets of a TLS server). That task parks on t->hsw, which read_cb wakes
+** at every input; a task arriving meanwhile waits on t->hsq, then re-runs
+** its method. Engine output is written as it appears (uv_write, nobody
+** waits for it) except while a TLS send is in progress or left ciphertext
+** behind (t->tlsout): then it queues behind, so records stay in order. */
+
+static const char *tcp_strerror(tcp_t *t, int code) {
+  if (code == E_TLS)
+    return t->tls ? t->tlsops->error(t->tls) : "tls: connection failed";
+  if (code == E_HSTIMEOUT) return "handshake timeout";
+  return ns_strerror(code);
+}
+
+/* Sends the engine's output (and what waits in t->tlsout) without
+** waiting; 0 or a UV_E* code. */
+static int tls_flush(tcp_t *t) {
+  size_t n = t->tlsops->pending(t->tls), have = t->tlsout.len;
+  wreq_t *w;
+  uv_buf_t b;
+  int rc;
+  if (t->h == NULL || n + have == 0) return 0;
+  if (t->wtls && t->wr.task) {       /* behind the send in progress */
+    if ((rc = ns_buf_reserve(&t->tlsout, n)) != 0) return rc;
+    t->tlsout.len += t->tlsops->take(t->tls, ns_buf_ptr(&t->tlsout) + have,
+                                     n);
+    return 0;
+  }
+  if ((w = malloc(sizeof *w + have + n)) == NULL) return UV_ENOMEM;
+  w->owner = NULL;                   /* write_cb just frees it */
+  if (have) memcpy(w->data, ns_buf_ptr(&t->tlsout), have);
+  ns_buf_free(&t->tlsout);
+  w->len = have + t->tlsops->take(t->tls, w->data + have, n);
+  b = uv_buf_init(w->data, (unsigned)w->len);
+  if ((rc = uv_write(&w->req, (uv_stream_t *)t->h, &b, 1, write_cb)) != 0)
+    free(w);
+  return rc;
+}
+
+/* read_cb's path on TLS sockets: ciphertext in, plaintext onto t->in
+** once the handshake is done (before, the handshake task takes it).
+** 0, or the rd_err to set (UV_EOF on close_notify, E_TLS). */
+static int tls_input(tcp_t *t, const char *p, size_t n) {
+  const ns_tls_ops_t *ops = t->tlsops;
+  int r = 0;
+  if (n > 0 && ops->feed(t->tls, p, n) != NS_TLS_OK) return E_TLS;
+  if (!t->tls_ready) return 0;
+  for (;;) {
+    if (ns_buf_reserve(&t->in, 16384) != 0) return UV_ENOMEM;
+    r = ops->read(t->tls, t->in.data + t->in.off + t->in.len, 16384);
+    if (r <= 0) break;
+    t->in.len += (size_t)r;
+  }
+  tls_flush(t);                      /* alerts, key update replies */
+  if (r == NS_TLS_EOF) return UV_EOF;
+  if (r == NS_TLS_ERROR) return E_TLS;
+  return 0;
+}
+
+/* Encrypts p[0, n) and pushes t->tlsout .. the ciphertext (slot 3). */
+static int tls_encrypt(lua_State *L, tcp_t *t, const char *p, size_t n) {
+  const ns_tls_ops_t *ops = t->tlsops;
+  luaL_Buffer b;
+  size_t k;
+  lua_settop(L, 2);
+  luaL_buffinit(L, &b);
+  if (t->tlsout.len) luaL_addlstring(&b, ns_buf_ptr(&t->tlsout),
+                                     t->tlsout.len);
+  ns_buf_free(&t->tlsout);
+  while (n > 0) {
+    /* a slice at a time: the engine's output buffer stays small */
+    size_t chunk = n < 65536 ? n : 65536;
+    if (ops->write(t->tls, p, chunk) != (int)chunk) {
+      luaL_pushresult(&b);
+      return E_TLS;
+    }
+    p += chunk;
+    n -= chunk;
+    while ((k = ops->pending(t->tls)) > 0) {
+      char *d = luaL_prepbuffsize(&b, k);
+      luaL_addsize(&b, ops->take(t->tls, d, k));
+    }
+  }
+  luaL_pushresult(&b);
+  return 0;
+}
+
+/* Queues close_notify once (shutdown("send"), close). A send still in
+** progress in another task keeps it behind its records (TODO: then the
+** FIN may overtake it; shutdown while sending is not supported). */
+static void tls_notify(tcp_t *t) {
+  if (!t->tls_ready) return;
+  t->tlsops->shutdown(t->tls);
+  tls_flush(t);
+}
+
+/* tcp_release's part. close_notify is best effort: uv_write sends it at
+** once when nothing is queued (the usual case); behind a queued send it
+** leaves with it (tcp_release shuts down after t->wreq), else uv_close
+** drops it. */
+static void tls_release(tcp_t *t) {
+  if (t->tls == NULL) return;
+  ns_cancel(&t->hsw, UV_ECANCELED);
+  ns_cond_broadcast(&t->hsq, UV_ECANCELED);
+  if (t->h && t->tls_ready && !t->rd_err) {
+    /* the sender, if any, was woken: this goes out after its records */
+    t->tlsops->shutdown(t->tls);
+    tls_flush(t);
+  }
+  t->tlsops->close(t->tls);
+  t->tls = NULL;
+  ns_buf_free(&t->tlsout);
+}
+
+static int hs_k(lua_State *L, int status, lua_KContext ctx);
+static int hsq_k(lua_State *L, int status, lua_KContext ctx);
+static int meth_receive(lua_State *L);
+static int meth_receiveany(lua_State *L);
+static int meth_receiveuntil_raw(lua_State *L);
+static int meth_send(lua_State *L);
+static int meth_tlshandshake(lua_State *L);
+
+/* Runs the method that needed the handshake again, on its own stack. */
+static int rerun(lua_State *L, int which) {
+  switch (which) {
+    case HS_RECEIVE: return meth_receive(L);
+    case HS_RECEIVEANY: return meth_receiveany(L);
+    case HS_UNTIL: return meth_receiveuntil_raw(L);
+    case HS_SEND: return meth_send(L);
+  }
+  return meth_tlshandshake(L);
+}
+
+/* The handshake ended with code (0: done); wake the others, answer. */
+static int hs_end(lua_State *L, tcp_t *t, int code, int which) {
+  t->hs_busy = 0;
+  ns_cond_broadcast(&t->hsq, code);
+  if (t->closed) return rerun(L, which);   /* it says "closed" */
+  if (code == 0) {
+    int rc;
+    t->tls_ready = 1;
+    /* since connect() as curl's appconnect; accepted: the handshake */
+    t->t_tls = ns_now() - (t->t_start > 0 ? t->t_start : t->hs_start);
+    /* application data that came with the last handshake flight */
+    if ((rc = tls_input(t, NULL, 0)) != 0 && t->rd_err == 0)
+      t->rd_err = rc;
+    return rerun(L, which);
+  }
+  if (code == E_TLS) tls_flush(t);   /* the alert, best effort */
+  lua_pushnil(L);
+  lua_pushstring(L, tcp_strerror(t, code));
+  if (which == HS_SEND) {
+    lua_pushinteger(L, 0);
+    return 3;
+  }
+  if (which != HS_CALL) {
+    lua_pushliteral(L, "");          /* the partial result */
+    return 3;
+  }
+  return 2;
+}
+
+/* Drives the engine: flush what it wrote, park for what it needs. */
+static int hs_step(lua_State *L, tcp_t *t, int which) {
+  for (;;) {
+    int rc = t->tlsops->handshake(t->tls);
+    if (rc == NS_TLS_OK) return hs_end(L, t, 0, which);
+    if (rc == NS_TLS_ERROR) return hs_end(L, t, E_TLS, which);
+    if (rc == NS_TLS_WANT_WRITE) {
+      if ((rc = tls_flush(t)) != 0) return hs_end(L, t, rc, which);
+      continue;
+    }
+    if (t->rd_err) return hs_end(L, t, t->rd_err, which);
+    start_reading(t);
+    {
+      double left = t->hs_deadline - ns_now();
+      return ns_wait(L, &t->hsw, left > 0 ? left : 0, hs_k, which);
+    }
+  }
+}
+
+static int hs_k(lua_State *L, int status, lua_KContext ctx) {
+  tcp_t *t = lua_touserdata(L, 1);
+  (void)status;
+  if (t->closed) return hs_end(L, t, UV_ECANCELED, (int)ctx);
+  if (t->hsw.status == UV_ETIMEDOUT)
+    return hs_end(L, t, E_HSTIMEOUT, (int)ctx);
+  return hs_step(L, t, (int)ctx);
+}
+
+/* Deadline scope, interrupt or cancel of the handshaking task: let the
+** next caller take over where it stopped. */
+static void hs_cancel(ns_waiter_t *w) {
+  tcp_t *t = w->data;
+  t->hs_busy = 0;
+  ns_cond_broadcast(&t->hsq, w->status);
+}
+
+static int hsq_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return rerun(L, (int)ctx);
+}
+
+/* Handshake first, then the method `which` (stack: its arguments). */
+static int tls_then(lua_State *L, tcp_t *t, int which) {
+  ns_waiter_t *w = which == HS_SEND ? &t->wr : &t->rd;
+  if (w->task) return ns_fail_str(L, "busy");
+  if (t->hs_busy)                    /* another task runs it: wait */
+    return ns_cond_wait(L, &t->hsq, w, -1, hsq_k, which);
+  {
+    /* bounded by handshake_timeout, else the socket's, else 30 s */
+    double limit = t->tls->handshake_timeout;
+    if (limit < 0) limit = op_timeout(t, ns_now());
+    if (limit < 0) limit = NS_TLS_HANDSHAKE_TIMEOUT;
+    t->hs_start = ns_now();
+    t->hs_deadline = t->hs_start + limit;
+  }
+  t->hs_busy = 1;
+  t->hsw.data = t;
+  t->hsw.cancel = hs_cancel;
+  return hs_step(L, t, which);
+}
+
+/* tlsattach(opts [, host [, mode]]) -> true | nil, err: TLS from now on.
+** opts: options table, tls context, true or nil (src/tls.c); host: the
+** name to check and send as SNI (client; default: the host given to
+** connect); mode: "client" or "server", by default "server" for accepted
+** sockets. The handshake follows at tlshandshake() or the first
+** receive/send. On a server socket, opts (a context) is kept and every
+** accepted socket gets an engine from it. */
+static int tls_attach(lua_State *L, tcp_t *t, int opts, int server,
+                      const char *host) {
+  const ns_tls_ops_t *ops;
+  ns_tls_t *e;
+  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
+  if (t->tls) return ns_fail_str(L, "tls already started");
+  if (t->rd.task || t->wr.task || t->wreq) return ns_fail_str(L, "busy");
+  if (host == NULL) host = t->peer;
+  ops = ns_tls_ops(L);
+  if ((e = ops->open(L, opts, server, host)) == NULL)
+    return ns_fail_str(L, lua_tostring(L, -1));
+  t->tlsops = ops;
+  t->tls = e;
+  t->tls_ready = 0;
+  ns_cond_init(&t->hsq);
+  /* bytes read past the plaintext part (STARTTLS) are the first flight */
+  if (t->in.len > 0) {
+    int rc = ops->feed(e, ns_buf_ptr(&t->in), t->in.len);
+    in_consume(t, t->in.len);
+    if (rc != NS_TLS_OK) return ns_fail(L, UV_ENOMEM);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int meth_tlsattach(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  const char *host = luaL_optstring(L, 3, NULL);
+  const char *mode = luaL_optstring(L, 4, NULL);
+  int server = t->accepted;
+  if (t->state == S_SERVER) {
+    /* kept for accept(); lua/socket.lua makes it a tls.core context */
+    luaL_checkany(L, 2);
+    if (t->closed) return ns_fail(L, UV_ECANCELED);
+    lua_settop(L, 2);
+    lua_setiuservalue(L, 1, 1);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  check_state(L, 1, S_CLIENT);
+  if (mode) {
+    luaL_argcheck(L, strcmp(mode, "client") == 0 ||
+                  strcmp(mode, "server") == 0, 4, "\"client\" or \"server\"");
+    server = mode[0] == 's';
+  }
+  if (lua_isnone(L, 2)) lua_pushnil(L);
+  return tls_attach(L, t, 2, server, host);
+}
+
+/* tlshandshake() -> true | nil, err (at once if already done). */
+static int meth_tlshandshake(lua_State *L) {
+  tcp_t *t = check_state(L, 1, S_CLIENT);
+  lua_settop(L, 1);
+  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
+  if (t->tls == NULL) return ns_fail_str(L, "not a tls socket");
+  if (t->tls_ready) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  return tls_then(L, t, HS_CALL);
+}
+
+/* tlsinfo(what) -> value | nil: "certificate" (the peer's, a table),
+** "protocol", "cipher", "alpn", "session", "reused" (src/tls.c). */
+static int meth_tlsinfo(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  const char *what = luaL_checkstring(L, 2);
+  if (t->tls == NULL) {
+    lua_pushnil(L);
+    return 1;
+  }
+  if (strcmp(what, "certificate") == 0)
+    return t->tlsops->push_certificate(L, t->tls);
+  return t->tlsops->push_info(L, t->tls, what);
+}
+
+/* ---- select ---- */
+
+static int ready_read(tcp_t *t) {
+  if (t->closed) return 0;
+  if (t->state == S_SERVER) return t->nacq > 0 || t->acc_err || t->acc_held;
+  if (t->state == S_CLIENT) return t->in.len > 0 || t->rd_err != 0;
+  return 0;
+}
+
+static int ready_write(tcp_t *t) {
+  if (t->closed) return 0;
+  if (t->state == S_CLIENT) return t->wreq == NULL;
+  if (t->state == S_MASTER) return t->he == NULL && t->conn_err != 0;
+  return 0;
+}
+
+/* Adds the ready entries of list (stack index) to out (stack index) as
+** LuaSocket does: out[n] = sock, out[sock] = n. Returns how many. */
+static int collect(lua_State *L, int list, int out, int wr) {
+  int n = 0;
+  lua_Integer i;
+  if (lua_isnil(L, list)) return 0;
+  for (i = 1; ; i++) {
+    tcp_t *t;
+    int ready = 0;
+    if (lua_rawgeti(L, list, i) == LUA_TNIL) {
+      lua_pop(L, 1);
+      break;
+    }
+    if ((t = luaL_testudata(L, -1, TCP_MT)) != NULL) {
+      ready = wr ? ready_write(t) : ready_read(t);
+    } else if (!wr && luaL_getmetafield(L, -1, "__index") != LUA_TNIL) {
+      /* a foreign object: only buffered data (dirty) counts */
+      lua_pop(L, 1);
+      lua_getfield(L, -1, "dirty");
+      if (lua_isfunction(L, -1)) {
+        lua_pushvalue(L, -2);
+        lua_call(L, 1, 1);
+        ready = lua_toboolean(L, -1);
+      }
+      lua_pop(L, 1);
+    }
+    if (ready) {
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, out, ++n);
+      lua_pushinteger(L, n);
+      lua_rawset(L, out);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  return n;
+}
+
+static void sel_unlink_all(sel_t *s) {
+  int i;
+  for (i = 0; i < s->n; i++) sel_unlink(&s->nodes[i]);
+  s->n = 0;
+}
+
+static void sel_cancel(ns_waiter_t *w) { sel_unlink_all(w->data); }
+
+static int sel_gc(lua_State *L) {
+  sel_unlink_all(luaL_checkudata(L, 1, SEL_MT));
+  return 0;
+}
+
+static int select_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Stack: recvt, sendt, timeout, start time, sel. Returns or parks. */
+static int select_step(lua_State *L) {
+  sel_t *s = lua_touserdata(L, 5);
+  double timeout = lua_tonumber(L, 3), left = -1;
+  int nr, nw, k;
+  lua_settop(L, 5);
+  lua_newtable(L);                       /* 6: readable */
+  lua_newtable(L);                       /* 7: writable */
+  nr = collect(L, 1, 6, 0);
+  nw = collect(L, 2, 7, 1);
+  if (nr + nw > 0) return 2;
+  if (timeout >= 0) {
+    left = timeout - (ns_now() - lua_tonumber(L, 4));
+    if (left <= 0 || s->w.status == UV_ETIMEDOUT) {
+      lua_pushliteral(L, "timeout");
+      return 3;
+    }
+  }
+  lua_settop(L, 5);
+  /* register on every netsh socket of both lists */
+  for (k = 1; k <= 2; k++) {
+    lua_Integer i;
+    if (lua_isnil(L, k)) continue;
+    for (i = 1; lua_rawgeti(L, k, i) != LUA_TNIL; i++) {
+      tcp_t *t = luaL_testudata(L, -1, TCP_MT);
+      lua_pop(L, 1);
+      if (t && !t->closed && s->n < s->cap) {
+        selnode_t *n = &s->nodes[s->n++];
+        n->s = s;
+        n->t = t;
+        n->prevp = &t->sel;
+        n->next = t->sel;
+        if (t->sel) t->sel->prevp = &n->next;
+        t->sel = n;
+        if (k == 1 && t->state == S_CLIENT) start_reading(t);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  s->w.data = s;
+  s->w.cancel = sel_cancel;
+  return ns_wait(L, &s->w, left, select_k, 0);
+}
+
+static int select_k(lua_State *L, int status, lua_KContext ctx) {
+  sel_t *s = lua_touserdata(L, 5);
+  (void)status; (void)ctx;
+  sel_unlink_all(s);
+  return select_step(L);
+}
+
+static lua_Integer list_len(lua_State *L, int i) {
+  lua_Integer n = 0;
+  if (lua_isnil(L, i)) return 0;
+  luaL_checktype(L, i, LUA_TTABLE);
+  while (lua_rawgeti(L, i, n + 1) != LUA_TNIL) {
+    lua_pop(L, 1);
+    n++;
+  }
+  lua_pop(L, 1);
+  return n;
+}
+
+/* select(recvt, sendt [, timeout]) -> readable, writable [, "timeout"] */
+static int lib_select(lua_State *L) {
+  lua_Integer n;
+  sel_t *s;
+  double timeout = luaL_optnumber(L, 3, -1);
+  lua_settop(L, 3);
+  n = list_len(L, 1) + list_len(L, 2);
+  lua_pushnumber(L, timeout < 0 ? -1 : timeout);
+  lua_replace(L, 3);
+  lua_pushnumber(L, ns_now());                     /* 4: start */
+  s = lua_newuserdatauv(L, sizeof *s + (size_t)n * sizeof(selnode_t), 0);
+  memset(s, 0, sizeof *s);
+  s->cap = (int)n;
+  luaL_setmetatable(L, SEL_MT);                    /* 5: sel */
+  return select_step(L);
+}
+
+/* ---- module ---- */
+
+static int new_master(lua_State *L, int family) {
+  tcp_t *t = tcp_new(L, S_MASTER);
+  t->want_family = family;
+  if (family == AF_INET6) t->v6only = 1;   /* as LuaSocket's tcp6() */
+  if (family != AF_UNSPEC) {
+    uv_tcp_t *h;
+    int rc = new_handle(t, family, &h);
+    if (rc != 0) return ns_fail(L, rc);
+    t->h = h;
+    h->data = t;
+    t->family = family;
+  }
+  return 1;
+}
+
+static int lib_tcp(lua_State *L) { return new_master(L, AF_UNSPEC); }
+static int lib_tcp4(lua_State *L) { return new_master(L, AF_INET); }
+static int lib_tcp6(lua_State *L) { return new_master(L, AF_INET6); }
+
+static int lib_gettime(lua_State *L) {
+  uv_timeval64_t tv;
+  uv_gettimeofday(&tv);
+  lua_pushnumber(L, (double)tv.tv_sec + tv.tv_usec / 1e6);
+  return 1;
+}
+
+/* Python's create_server: accept() also returns the peer's ip and port. */
+static int lib_pyaccept(lua_State *L) {
+  check_tcp(L, 1)->pyaccept = (unsigned char)lua_toboolean(L, 2);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static const luaL_Reg methods[] = {
+  {"accept", meth_accept},
+  {"bind", meth_bind},
+  {"close", meth_close},
+  {"connect", meth_connect},
+  {"dirty", meth_dirty},
+  {"getfamily", meth_getfamily},
+  {"getfd", meth_getfd},
+  {"getoption", meth_getoption},
+  {"getpeername", meth_getpeername},
+  {"getsockname", meth_getsockname},
+  {"getstats", meth_getstats},
+  {"gettimeout", meth_gettimeout},
+  {"listen", meth_listen},
+  {"receive", meth_receive},
+  {"receiveany", meth_receiveany},
+  {"receiveuntil_raw", meth_receiveuntil_raw},
+  {"send", meth_send},
+  {"setfd", meth_setfd},
+  {"setoption", meth_setoption},
+  {"setpeername", meth_connect},
+  {"setsockname", meth_bind},
+  {"setstats", meth_setstats},
+  {"settimeout", meth_settimeout},
+  {"shutdown", meth_shutdown},
+  {"timings", meth_timings},
+  {"tlsattach", meth_tlsattach},
+  {"tlshandshake", meth_tlshandshake},
+  {"tlsinfo", meth_tlsinfo},
+  {NULL, NULL}
+};
+
+static const luaL_Reg lib[] = {
+  {"tcp", lib_tcp},
+  {"tcp4", lib_tcp4},
+  {"tcp6", lib_tcp6},
+  {"select", lib_select},
+  {"gettime", lib_gettime},
+  {"pyaccept", lib_pyaccept},
+  {NULL, NULL}
+};
+
+int luaopen_socket_core(lua_State *L) {
+  /* A busy server's Lua frees received strings in bulk: glibc would hand
+  ** the pages back at once and fault them in again for the next requests
+  ** (15-20% of the server's CPU with 16 KiB messages, perf says). Keep
+  ** up to 16 MiB of free heap; allocations >= 1 MiB get their own maps. */
+  mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+  mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+  luaL_newmetatable(L, TCP_MT);
+  luaL_newlib(L, methods);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__index");            /* mt, methods */
+  lua_pushcfunction(L, meta_gc);
+  lua_setfield(L, -3, "__gc");
+  lua_pushcfunction(L, meta_gc);
+  lua_setfield(L, -3, "__close");
+  lua_pushcfunction(L, meta_tostring);
+  lua_setfield(L, -3, "__tostring");
+  luaL_newlib(L, lib);                       /* mt, methods, lib */
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "tcp_methods");        /* Lua adds helpers there */
+  lua_remove(L, -2);
+  luaL_newmetatable(L, SEL_MT);
+  lua_pushcfunction(L, sel_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  lua_pushinteger(L, 65535);
+  lua_setfield(L, -2, "_SETSIZE");
+  lua_pushinteger(L, -1);
+  lua_setfield(L, -2, "_SOCKETINVALID");
+  lua_pushnumber(L, CONNECT_TIMEOUT);
+  lua_setfield(L, -2, "CONNECT_TIMEOUT");
+  lua_pushinteger(L, HE_DELAY_MS);
+  lua_setfield(L, -2, "HAPPY_EYEBALLS_DELAY_MS");
+  return 1;
+}

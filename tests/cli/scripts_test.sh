@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# scripts_test.sh -- the bundled scripts run as a user would: argv, stdin,
+# stdout, exit codes, --help, against servers on loopback that this test
+# starts itself (tests/support/http_oddities.py).
+# usage: tests/cli/scripts_test.sh path/to/netsh
+set -u
+N=$(realpath "${1:?usage: scripts_test.sh path/to/netsh}")
+cd "$(dirname "$0")/../.."
+T=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
+trap cleanup EXIT
+pass=0 fail=0
+ok() { echo "ok   $1"; pass=$((pass + 1)); }
+ko() { echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; fail=$((fail + 1)); }
+
+python3 tests/support/http_oddities.py "$T/http.port" 120 & pids+=($!)
+for _ in $(seq 100); do [ -s "$T/http.port" ] && break; sleep 0.05; done
+HP=$(cut -d' ' -f1 "$T/http.port")
+[ -n "$HP" ] || { echo "could not start the HTTP test server"; exit 1; }
+
+# a port that is surely closed: bind, read it, close
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+CLOSED=$(free_port)
+CLOSED2=$(free_port)
+
+# --help for every bundled script, through -m, exit 0 and a usage line
+for s in $(ls scripts/*.lua | xargs -n1 basename | sed 's/\.lua$//'); do
+  out=$("$N" -m "$s" --help 2>&1); rc=$?
+  if [ $rc = 0 ] && echo "$out" | grep -qi "usage"; then ok "$s --help"
+  else ko "$s --help (rc=$rc)" "$(echo "$out" | head -3)"; fi
+done
+
+# netsh -m alone lists the scripts with descriptions
+out=$("$N" -m)
+if echo "$out" | grep -q "wait_for .*wait until TCP ports" && echo "$out" | grep -q "port_scan"; then
+  ok "netsh -m lists the bundled scripts"
+else ko "netsh -m lists the bundled scripts" "$out"; fi
+out=$("$N" -m no_such_script 2>&1); rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "no bundled script" && ok "unknown script: exit 2" \
+  || ko "unknown script: exit 2 (rc=$rc)" "$out"
+
+# usage errors exit 2
+"$N" -m port_scan --ports 1-10 >/dev/null 2>"$T/err"; rc=$?
+[ $rc = 2 ] && grep -q "give the HOST" "$T/err" && ok "port_scan refuses to run without a host" \
+  || ko "port_scan without host (rc=$rc)" "$(cat "$T/err")"
+"$N" -m wait_for >/dev/null 2>&1; [ $? = 2 ] && ok "wait_for without target: exit 2" || ko "wait_for without target"
+
+# wait_for: up, down (bounded), and the command after --
+out=$("$N" -m wait_for "127.0.0.1:$HP" -t 5 -- echo ran 2>"$T/err"); rc=$?
+[ $rc = 0 ] && [ "$out" = ran ] && grep -q "is up" "$T/err" && ok "wait_for: up, then runs the command" \
+  || ko "wait_for up (rc=$rc)" "$out" "$(cat "$T/err")"
+t0=$(date +%s%N)
+"$N" -m wait_for "127.0.0.1:$CLOSED" -t 0.6 -i 0.1 2>"$T/err"; rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ $rc = 1 ] && [ $ms -lt 3000 ] && grep -q "not up after" "$T/err" && ok "wait_for: down, exit 1 after the timeout (${ms} ms)" \
+  || ko "wait_for down (rc=$rc, ${ms} ms)" "$(cat "$T/err")"
+# a port that opens later: the waiter sees it come up
+( sleep 0.5; exec python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", '"$CLOSED"')); s.listen(); time.sleep(5)' ) & pids+=($!)
+out=$("$N" -m wait_for "127.0.0.1:$CLOSED" -t 5 -i 0.1 --json); rc=$?
+[ $rc = 0 ] && echo "$out" | grep -q '"up":true' && ok "wait_for: a port that opens later" \
+  || ko "wait_for later (rc=$rc)" "$out"
+
+# port_scan: finds exactly the listening ports in a range
+out=$("$N" -m port_scan 127.0.0.1 --ports "$HP,$CLOSED,$((HP+1))" -c 5 2>/dev/null); rc=$?
+[ $rc = 0 ] && echo "$out" | grep -qx "$HP/tcp open" && echo "$out" | grep -qx "$CLOSED/tcp open" \
+  && [ "$(echo "$out" | wc -l)" = 2 ] && ok "port_scan finds the open ports" || ko "port_scan (rc=$rc)" "$out"
+out=$("$N" -m port_scan 127.0.0.1 --ports "$HP" --json 2>/dev/null)
+echo "$out" | "$N" -e 'local r = json.decode(io.read("l")) assert(r.state == "open" and r.port == '"$HP"')' \
+  && ok "port_scan --json" || ko "port_scan --json" "$out"
+"$N" -m port_scan 127.0.0.1 --ports 70000 >/dev/null 2>&1; [ $? = 2 ] && ok "port_scan rejects bad ports" || ko "port_scan bad ports"
+
+# dns: /etc/hosts names, plain and JSON, failures exit 1
+out=$("$N" -m dns localhost --type A); rc=$?
+[ $rc = 0 ] && echo "$out" | grep -q "^localhost	A	127.0.0.1" && ok "dns localhost A" || ko "dns (rc=$rc)" "$out"
+out=$(printf 'localhost\n' | "$N" -m dns --json --type AAAA); rc=$?
+[ $rc = 0 ] && echo "$out" | grep -q '"address":"::1"' && ok "dns names from stdin, --json" || ko "dns stdin (rc=$rc)" "$out"
+"$N" -m dns no-such-host.invalid >/dev/null 2>"$T/err"; rc=$?
+[ $rc = 1 ] && grep -q "host not found" "$T/err" && ok "dns: unknown name exits 1" || ko "dns unknown (rc=$rc)" "$(cat "$T/err")"
+
+# tcp_proxy: HTTP through the proxy, both directions, bytes logged
+"$N" -m tcp_proxy 0 "127.0.0.1:$HP" --log 2>"$T/proxy.log" & PXPID=$!; pids+=($PXPID)
+for _ in $(seq 100); do grep -q -- "->" "$T/proxy.log" 2>/dev/null && break; sleep 0.05; done
+PX=$(sed -n 's/^tcp_proxy: 127.0.0.1:\([0-9]*\) ->.*/\1/p' "$T/proxy.log")
+body=$("$N" -e 'local r = assert(http.get("http://127.0.0.1:'"$PX"'/big?size=300000")) io.write(#r.body, " ", r.status)')
+sleep 0.2
+[ "$body" = "300000 200" ] && grep -q "down 3[0-9][0-9][0-9][0-9][0-9] B" "$T/proxy.log" && ok "tcp_proxy forwards and logs bytes" \
+  || ko "tcp_proxy ($body)" "$(cat "$T/proxy.log")"
+kill -INT $PXPID; wait $PXPID; rc=$?
+[ $rc = 130 ] && ok "tcp_proxy stops on Ctrl-C with 130" || ko "tcp_proxy Ctrl-C (rc=$rc)"
+
+# http_bench: counts and percentiles; 404s make it exit 1
+out=$("$N" -m http_bench "http://127.0.0.1:$HP/json" -c 4 -n 40 --json); rc=$?
+echo "$out" | "$N" -e 'local r = json.decode(io.read("l")) assert(r.requests == 40 and r.failed == 0 and r.statuses["200"] == 40 and r.p50 > 0 and r.p99 >= r.p50, "bad report")' \
+  && [ $rc = 0 ] && ok "http_bench -n 40 report" || ko "http_bench (rc=$rc)" "$out"
+"$N" -m http_bench "http://127.0.0.1:$HP/status/404" -c 2 -d 200ms >/dev/null; rc=$?
+[ $rc = 1 ] && ok "http_bench: errors exit 1" || ko "http_bench 404 (rc=$rc)"
+
+# the pipeline of issue 9: URLs on stdin, JSON lines out, exit 1 on a failure
+out=$(printf 'http://127.0.0.1:%s/json\nhttp://127.0.0.1:%s/status/404\n' "$HP" "$HP" \
+  | "$N" -m http_check --json); rc=$?
+n=$(echo "$out" | jq -s 'length' 2>/dev/null)
+okc=$(echo "$out" | jq -s '[.[] | select(.pass == true)] | length' 2>/dev/null)
+[ $rc = 1 ] && [ "$n" = 2 ] && [ "$okc" = 1 ] && ok "printf URLs | netsh -m http_check --json | jq: one object per URL, exit 1" \
+  || ko "http_check pipeline (rc=$rc n=$n ok=$okc)" "$out"
+
+# curl's exit codes for a single fetch
+for c in "http://127.0.0.1:$CLOSED2/:7" "http://127.0.0.1:$HP/status/404:22" \
+         "http://no-such-host.invalid/:6" "http://127.0.0.1:$HP/slow?delay=3:28"; do
+  url=${c%:*}; want=${c##*:}
+  "$N" -m http_check --curl-codes --timeout 0.5 "$url" >/dev/null 2>&1; rc=$?
+  [ $rc = "$want" ] && ok "http_check --curl-codes $url -> $want" || ko "http_check --curl-codes $url: got $rc, want $want"
+done
+
+# --trace / --hexdump / NETSH_TRACE: socket operations with task names and bytes
+"$N" -m wait_for --trace "127.0.0.1:$HP" -t 5 2>"$T/trace" >/dev/null
+grep -q "netsh trace: \[scripts/wait_for.lua:[0-9]*\] tcp 127.0.0.1:[0-9]* > 127.0.0.1:$HP connect" "$T/trace" \
+  && ok "--trace logs connects with the task's name" || ko "--trace" "$(cat "$T/trace")"
+NETSH_TRACE=hex "$N" -e 'local s = assert(socket.connect("127.0.0.1", '"$HP"')) s:send("GET /json HTTP/1.0\r\n\r\n") s:receive("*a") s:close()' 2>"$T/trace"
+grep -q "send 22 B" "$T/trace" && grep -q "00000000  47 45 54 20 2f 6a 73 6f 6e" "$T/trace" && grep -q "receive [0-9]* B" "$T/trace" \
+  && ok "NETSH_TRACE=hex logs byte counts and a hex dump" || ko "NETSH_TRACE=hex" "$(head -5 "$T/trace")"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

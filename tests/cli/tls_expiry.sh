@@ -1,0 +1,85 @@
+#!/bin/bash
+# tls_expiry.sh NETSH -- scripts/tls_expiry.lua against local openssl
+# s_server processes (test PKI from tests/support/certs.sh): statuses,
+# days, --warn, --json, stdin, exit codes 0/1/2. Loopback only; every
+# server is bounded by `timeout` and killed on exit.
+set -u
+netsh=${1:?usage: tls_expiry.sh NETSH}
+here=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+sh "$here/tests/support/certs.sh" "$dir/pki" > /dev/null || fail certs.sh
+
+# serve NAME: an s_server with NAME's certificate; sets $port
+serve() {
+  local out="$dir/$1.out"
+  timeout 60 openssl s_server -www -accept 127.0.0.1:0 \
+    -cert "$dir/pki/$1.pem" -key "$dir/pki/$1.key" < /dev/null \
+    > "$out" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do
+    port=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$out")
+    [ -n "$port" ] && return
+    sleep 0.1
+  done
+  fail "s_server $1 did not start"
+}
+serve server; good=$port
+serve expired; expired=$port
+serve self; self=$port
+
+run() { "$netsh" -m tls_expiry --cafile "$dir/pki/ca.pem" "$@"; }
+
+out=$(run "localhost:$good") || fail "valid certificate: exit $?"
+[[ $out =~ ^localhost:$good\ +36[45]\ days\ +[0-9T:-]+Z\ +ok$ ]] ||
+  fail "valid: $out"
+
+out=$(run --warn 400 "localhost:$good"); rc=$?
+[ $rc -eq 1 ] || fail "--warn 400: exit $rc"
+[[ $out =~ expiring$ ]] || fail "--warn 400: $out"
+
+out=$(run "127.0.0.1:$expired"); rc=$?
+[ $rc -eq 1 ] || fail "expired: exit $rc"
+want='2020-02-01T00:00:00Z +expired: certificate verify failed: '
+want+='certificate has expired$'
+[[ $out =~ $want ]] ||
+  fail "expired: $out"
+
+out=$(run "localhost:$self"); rc=$?
+[ $rc -eq 1 ] || fail "self-signed: exit $rc"
+[[ $out =~ invalid:\ certificate\ verify\ failed:\ self-signed ]] ||
+  fail "self-signed: $out"
+
+# the system store does not know the test CA
+out=$("$netsh" -m tls_expiry "localhost:$good"); rc=$?
+[ $rc -eq 1 ] || fail "system store: exit $rc"
+[[ $out =~ unable\ to\ get\ local\ issuer ]] || fail "system store: $out"
+
+# refused, JSON lines, stdin with comments, order kept
+closed=$("$netsh" -e 'local s = socket.bind("127.0.0.1", 0)
+  print((select(2, s:getsockname()))) s:close()')
+out=$(printf '# hosts\nlocalhost:%s\n\n127.0.0.1:%s  # refused\n' \
+  "$good" "$closed" | run --json --timeout 5); rc=$?
+[ $rc -eq 1 ] || fail "json: exit $rc"
+line1=$(sed -n 1p <<< "$out"); line2=$(sed -n 2p <<< "$out")
+want="{\"target\":\"localhost:$good\",\"host\":\"localhost\","
+want+="\"port\":$good,\"status\":\"ok\",\"days\":36"
+[[ $line1 == "$want"* ]] ||
+  fail "json line 1: $line1"
+[[ $line2 == *'"status":"error","error":"connection refused"}' ]] ||
+  fail "json line 2: $line2"
+[ "$(wc -l <<< "$out")" -eq 2 ] || fail "json: $out"
+
+"$netsh" -m tls_expiry --warn > /dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] || fail "usage error: exit $rc"
+"$netsh" -m tls_expiry --help | grep -q '^usage: tls_expiry' ||
+  fail "--help"
+echo "tls_expiry: ok"

@@ -1,0 +1,712 @@
+-- socket_spec.lua -- the socket module on real loopback sockets, IPv4 and
+-- IPv6: every method, LuaSocket's return conventions and error strings,
+-- timeouts in both modes, errors (refused, reset, closed, busy), select,
+-- Happy Eyeballs, big and many transfers, GC without fd leaks.
+local src = os.getenv("NETSH_SRC") or "."
+package.path = src .. "/tests/spec/helpers/?.lua;" .. package.path
+local socket = require "socket"
+local responder = require "dns"
+
+local function listen(host)
+  local s = assert(socket.bind(host or "127.0.0.1", 0))
+  local _, port = s:getsockname()
+  return s, port
+end
+
+-- a connected pair: our client and the server's side of it
+local function pair(host)
+  local s, port = listen(host)
+  local c = assert(socket.connect(host or "127.0.0.1", port))
+  local p = assert(s:accept())
+  s:close()
+  return c, p
+end
+
+local function fdcount()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("n")
+  f:close()
+  local p = io.popen("ls /proc/" .. pid .. "/fd | wc -l")
+  local n = p:read("n")
+  p:close()
+  return n
+end
+
+local function elapsed(f, ...)
+  local t0 = task.now()
+  local r = table.pack(f(...))
+  return task.now() - t0, table.unpack(r, 1, r.n)
+end
+
+-- an echo server task: serve() with receiveany/send
+local function echo_server(host)
+  local s, port = listen(host)
+  local t = spawn(function()
+    s:serve(function(c)
+      while true do
+        local data = c:receiveany(65536)
+        if not data then return end
+        assert(c:send(data))
+      end
+    end)
+  end)
+  return s, port, t
+end
+
+describe("socket objects", function()
+  it("are LuaSocket's master, client and server", function()
+    local m = socket.tcp()
+    assert.matches("^tcp{master}: 0x%x+$", tostring(m))
+    assert.equal(-1, m:getfd())
+    assert.equal("unspec", m:getfamily())
+    local m4, m6 = socket.tcp4(), socket.tcp6()
+    assert.is_true(m4:getfd() >= 0)
+    assert.equal("inet", m4:getfamily())
+    assert.equal("inet6", m6:getfamily())
+    assert.is_true(m6:getoption("ipv6-v6only"))
+    m:close(); m4:close(); m6:close()
+    local s, port = listen()
+    assert.matches("^tcp{server}: 0x%x+ 127%.0%.0%.1:" .. port .. "$",
+      tostring(s))
+    local c = assert(socket.connect("127.0.0.1", port))
+    assert.matches("^tcp{client}: 0x%x+ 127%.0%.0%.1:%d+ %-> 127%.0%.0%.1:"
+      .. port .. "$", tostring(c))
+    c:close()
+    assert.matches("%(closed%)$", tostring(c))
+    s:close()
+  end)
+
+  it("raise on misuse, naming the argument", function()
+    local m = socket.tcp()
+    local ok, err = pcall(m.receive, m)
+    assert.is_false(ok)
+    assert.matches("tcp{client} expected, got tcp{master}", err, 1, true)
+    assert.has_error(function() m.send(nil, "x") end)
+    local c, p = pair()
+    assert.has_error(function() c:receive("x") end,
+      "bad argument #1 to 'receive' (invalid receive pattern)")
+    assert.has_error(function() c:setoption("bogus", 1) end)
+    assert.has_error(function() c:settimeout(1, "x") end)
+    c:close(); p:close(); m:close()
+  end)
+
+  it("bind, listen and accept; address already in use", function()
+    local m = socket.tcp()
+    assert.equal(1, m:bind("127.0.0.1", 0))
+    local ip, port, family = m:getsockname()
+    assert.same({"127.0.0.1", "inet"}, {ip, family})
+    assert.equal(1, m:listen(8))
+    assert.matches("^tcp{server}", tostring(m))
+    assert.same({nil, "address already in use"},
+      {socket.bind("127.0.0.1", port)})
+    local c = assert(socket.connect("127.0.0.1", port))
+    local p = assert(m:accept())
+    assert.same({c:getsockname()}, {p:getpeername()})
+    assert.same({c:getpeername()}, {p:getsockname()})
+    c:close(); p:close(); m:close()
+  end)
+
+  it("binds \"*\" dual-stack", function()
+    local s, port = listen("*")
+    for _, host in ipairs{"127.0.0.1", "::1"} do
+      local c = assert(socket.connect(host, port))
+      local p = assert(s:accept())
+      local ip = p:getsockname()
+      assert.is_truthy(ip:find(host, 1, true), ip)
+      c:close(); p:close()
+    end
+    s:close()
+  end)
+
+  it("connect4 and connect6 keep to their family", function()
+    local s, port = listen("::1")
+    assert.same({nil, "address family not supported"},
+      {socket.connect4("::1", port)})
+    local c = assert(socket.connect6("::1", port))
+    assert.equal("inet6", select(3, c:getpeername()))
+    c:close(); s:close()
+  end)
+
+  it("close twice, and closed objects say closed", function()
+    local c, p = pair()
+    assert.equal(1, c:close())
+    assert.equal(1, c:close())
+    assert.same({nil, "closed", ""}, {c:receive()})
+    assert.same({nil, "closed", 0}, {c:send("x")})
+    assert.same({nil, "closed"}, {c:connect("127.0.0.1", 1)})
+    p:close()
+  end)
+end)
+
+for _, host in ipairs{"127.0.0.1", "::1"} do
+  describe("receive over " .. host, function()
+    local c, p
+    before_each(function() c, p = pair(host) end)
+    after_each(function() c:close(); p:close() end)
+
+    it("reads lines, dropping CRs, in both spellings", function()
+      p:send("one\r\ntwo\nthr\ree\n")
+      assert.equal("one", c:receive())
+      assert.equal("two", c:receive("*l"))
+      assert.equal("three", c:receive("l"))
+    end)
+
+    it("reads counts, with a prefix that counts toward n", function()
+      p:send("abcdefghij")
+      assert.equal("abc", c:receive(3))
+      assert.equal("XYde", c:receive(4, "XY"))
+      assert.equal("fg", c:receive("2"))
+      assert.equal("prefix", c:receive(3, "prefix"))
+      assert.equal("hij", c:receive(3))
+      assert.equal("", c:receive(0))
+    end)
+
+    it("reads everything until the peer closes", function()
+      p:send("a\nb\n")
+      p:send("c")
+      p:close()
+      assert.equal("a\nb\nc", c:receive("*a"))
+      assert.same({nil, "closed", ""}, {c:receive("a")})
+    end)
+
+    it("returns partial data on close, by pattern", function()
+      p:send("no newline")
+      p:close()
+      assert.same({nil, "closed", "no newline"}, {c:receive()})
+    end)
+
+    it("returns partial data on timeout, never losing bytes", function()
+      c:settimeout(0.05)
+      p:send("par")
+      assert.same({nil, "timeout", "par"}, {c:receive()})
+      p:send("tial\nrest")
+      assert.equal("partial", c:receive("*l", "par"))
+      assert.same({nil, "timeout", "rest"}, {c:receive(10)})
+      assert.same({nil, "timeout", "pre"}, {c:receive("*a", "pre")})
+    end)
+
+    it("receiveany and recv return what is there", function()
+      p:send("hello")
+      assert.equal("hel", c:receiveany(3))
+      assert.equal("lo", c:recv(100))
+      p:close()
+      assert.equal("", c:recv(10))
+      assert.same({nil, "closed", ""}, {c:receiveany(10)})
+    end)
+
+    it("receiveuntil iterates as OpenResty's", function()
+      p:send("--b\r\nfirst part--b\r\nsecond--b\r\n123456789--b\r\n")
+      local it = c:receiveuntil("--b\r\n")
+      assert.equal("", it())
+      assert.equal("first part", it())
+      local incl = c:receiveuntil("--b\r\n", {inclusive = true})
+      assert.equal("second--b\r\n", incl())
+      local chunks = {}
+      while true do
+        local data, err = it(4)
+        assert.is_nil(err)
+        if not data then break end
+        chunks[#chunks + 1] = data
+      end
+      assert.same({"1234", "5678", "9"}, chunks)
+      c:settimeout(0.05)
+      p:send("tail")
+      assert.same({nil, "timeout", "tail"}, {it()})
+    end)
+
+    it("lines() iterates until EOF", function()
+      p:send("x\ny\r\nz")
+      p:close()
+      local got = {}
+      for line in c:lines() do got[#got + 1] = line end
+      assert.same({"x", "y", "z"}, got)
+    end)
+
+    it("sends ranges as string.sub and reports the last index", function()
+      assert.equal(5, c:send("hello"))
+      assert.equal(4, c:send("abcdef", 2, 4))
+      assert.equal(6, c:send("abcdef", -2))
+      assert.equal(0, c:send(""))
+      assert.equal(3, c:send({"a", "b", "c"}))
+      assert.equal("hellobcdefabc", p:receive(13))
+    end)
+
+    it("half-closes", function()
+      c:send("request")
+      c:shutdown("send")
+      assert.equal("request", p:receive("*a"))
+      p:send("response")
+      p:close()
+      assert.equal("response", c:receive("*a"))
+    end)
+
+    it("sees a reset by peer as closed", function()
+      p:setoption("linger", {on = true, timeout = 0})
+      assert.same({on = true, timeout = 0}, p:getoption("linger"))
+      c:send("x")
+      p:close()
+      sleep(0.05)
+      local data, err = c:receive()
+      assert.is_nil(data)
+      assert.equal("closed", err)
+      local last
+      for _ = 1, 10 do
+        local ok, e = c:send(("x"):rep(1000))
+        if not ok then last = e break end
+        sleep(0.01)
+      end
+      assert.equal("closed", last)
+    end)
+
+    it("counts bytes in getstats, and setstats", function()
+      c:send("12345")
+      p:receive(5)
+      p:send("abc")
+      c:receive(3)
+      local r, s, age = c:getstats()
+      assert.same({3, 5}, {r, s})
+      assert.is_true(age >= 0 and age < 10)
+      assert.equal(1, c:setstats(10, 20, 100))
+      r, s, age = c:getstats()
+      assert.same({10, 20}, {r, s})
+      assert.is_true(age >= 100)
+    end)
+  end)
+end
+
+describe("timeouts", function()
+  it("block mode bounds each wait; 0 does not wait", function()
+    local c, p = pair()
+    assert.same({-1, -1}, {c:gettimeout()})
+    c:settimeout(0.1)
+    assert.same({0.1, -1}, {c:gettimeout()})
+    local dt, data, err = elapsed(c.receive, c)
+    assert.same({nil, "timeout"}, {data, err})
+    assert.is_true(dt >= 0.09 and dt < 0.5, dt)
+    c:settimeout(0)
+    dt, data, err = elapsed(c.receive, c)
+    assert.same({nil, "timeout"}, {data, err})
+    assert.is_true(dt < 0.05)
+    -- block mode: a trickle every 50 ms never trips a 0.2 s timeout
+    c:settimeout(0.2)
+    spawn(function()
+      for i = 1, 5 do sleep(0.05); p:send(tostring(i)) end
+      p:send("\n")
+    end)
+    assert.equal("12345", c:receive())
+    c:settimeout(nil)
+    assert.same({-1, -1}, {c:gettimeout()})
+    c:close(); p:close()
+  end)
+
+  it("total mode bounds the whole call", function()
+    local c, p = pair()
+    c:settimeout(0.2, "t")
+    local feeder = spawn(function()
+      for i = 1, 10 do sleep(0.05); p:send(tostring(i % 10)) end
+    end)
+    local dt, data, err, partial = elapsed(c.receive, c)
+    assert.same({nil, "timeout"}, {data, err})
+    assert.is_true(#partial >= 2 and #partial <= 4, partial)
+    assert.is_true(dt >= 0.19 and dt < 0.5, dt)
+    feeder:join()
+    c:close(); p:close()
+  end)
+
+  it("applies to accept and connect", function()
+    local s = listen()
+    s:settimeout(0.05)
+    assert.same({nil, "timeout"}, {s:accept()})
+    s:settimeout(0)
+    assert.same({nil, "timeout"}, {s:accept()})
+    s:close()
+    assert.equal(30, socket.CONNECT_TIMEOUT)
+    assert.equal(0.25, socket.HAPPY_EYEBALLS_DELAY)
+  end)
+
+  it("send: timeout reports what was sent, the rest follows in order",
+    function()
+    local c, p = pair()
+    local block = {}
+    for i = 1, 1024 do block[i] = string.char(i % 251) end
+    block = table.concat(block)
+    local data = block:rep(16 * 1024)            -- 16 MiB
+    c:settimeout(0.2)
+    local last, err, sent = c:send(data)
+    assert.is_nil(last)
+    assert.equal("timeout", err)
+    assert.is_true(sent > 0 and sent < #data, sent)
+    -- the peer gets exactly data[1..sent], then the rest when resent
+    local reader = spawn(function() return p:receive(#data) end)
+    c:settimeout(nil)
+    assert.equal(#data, c:send(data, sent + 1))
+    assert.is_true(reader:join() == data)
+    c:close(); p:close()
+  end)
+
+  it("task.timeout scopes end any wait", function()
+    local c, p = pair()
+    assert.same({nil, "timeout"}, {task.timeout(0.05, c.receive, c)})
+    -- the socket stays usable and no byte is lost
+    p:send("after\n")
+    assert.equal("after", c:receive())
+    c:close(); p:close()
+  end)
+end)
+
+describe("errors", function()
+  it("connection refused on a port just closed", function()
+    local s, port = listen()
+    s:close()
+    assert.same({nil, "connection refused"},
+      {socket.connect("127.0.0.1", port)})
+    assert.same({nil, "connection refused"}, {socket.connect("::1", port)})
+  end)
+
+  it("a second reader or writer gets busy", function()
+    local c, p = pair()
+    local r = spawn(c.receive, c)
+    sleep(0.01)
+    assert.same({nil, "busy"}, {c:receive()})
+    p:send("x\n")
+    assert.equal("x", r:join())
+    c:close(); p:close()
+  end)
+
+  it("close wakes every waiting task with closed", function()
+    local c, p = pair()
+    local s = listen()
+    local big = ("x"):rep(32 * 1024 * 1024)
+    local r = spawn(function() return c:receive() end)
+    local w = spawn(function() return c:send(big) end)
+    local a = spawn(function() return s:accept() end)
+    sleep(0.05)
+    assert.equal("waiting", r:status())
+    assert.equal("waiting", w:status())
+    c:close()
+    s:close()
+    assert.same({nil, "closed", ""}, {r:join()})
+    local _, err, sent = w:join()
+    assert.equal("closed", err)
+    assert.is_true(sent > 0 and sent < #big)
+    assert.same({nil, "closed"}, {a:join()})
+    p:close()
+  end)
+
+  it("full duplex: one reader and one writer share a socket", function()
+    local c, p = pair()
+    local n = 200
+    local reader = spawn(function()
+      local got = 0
+      for _ = 1, n do
+        assert(c:receive())
+        got = got + 1
+      end
+      return got
+    end)
+    local writer = spawn(function()
+      for i = 1, n do assert(c:send("c" .. i .. "\n")) end
+    end)
+    for i = 1, n do
+      assert.equal("c" .. i, p:receive())
+      p:send("p" .. i .. "\n")
+    end
+    writer:join()
+    assert.equal(n, reader:join())
+    c:close(); p:close()
+  end)
+end)
+
+describe("options", function()
+  it("sets and gets every option", function()
+    local c, p = pair()
+    for _, name in ipairs{"keepalive", "reuseaddr", "tcp-nodelay"} do
+      assert.equal(1, c:setoption(name, true))
+      assert.is_true(c:getoption(name))
+      assert.equal(1, c:setoption(name, false))
+      assert.is_false(c:getoption(name))
+    end
+    assert.equal(1, c:setoption("reuseport", true))
+    assert.is_true(c:getoption("reuseport"))
+    assert.equal(1, c:setoption("tcp-keepidle", 30))
+    assert.equal(30, c:getoption("tcp-keepidle"))
+    assert.equal(1, c:setoption("send-buffer-size", 65536))
+    assert.is_true(c:getoption("send-buffer-size") >= 65536)
+    assert.is_nil(c:getoption("error"))
+    c:close(); p:close()
+  end)
+
+  it("remembers options set before the socket exists", function()
+    local s, port = listen()
+    local m = socket.tcp()
+    assert.equal(1, m:setoption("tcp-nodelay", true))
+    assert.is_true(m:getoption("tcp-nodelay"))
+    assert(m:connect("127.0.0.1", port))
+    assert.is_true(m:getoption("tcp-nodelay"))
+    m:close(); s:close()
+  end)
+
+  it("dirty, getfd and setfd", function()
+    local c, p = pair()
+    local fd = c:getfd()
+    assert.is_true(fd > 2)
+    assert.is_false(c:dirty())
+    p:send("a\nb\n")
+    assert.equal("a", c:receive())
+    assert.is_true(c:dirty())
+    -- setfd(-1) lets go of the descriptor without closing it
+    assert.equal(1, c:setfd(-1))
+    assert.equal(-1, c:getfd())
+    local d = socket.tcp()
+    assert.equal(1, d:setfd(fd))
+    assert.matches("^tcp{client}", tostring(d))
+    p:send("c\n")
+    assert.equal("c", d:receive())
+    d:close(); c:close(); p:close()
+  end)
+end)
+
+describe("select", function()
+  it("reports readable and writable, keyed both ways", function()
+    local c, p = pair()
+    local r, w, err = socket.select({c}, {c}, 0)
+    assert.same({}, r)
+    assert.equal(c, w[1])
+    assert.equal(1, w[c])
+    assert.is_nil(err)
+    local dt
+    dt, r, w, err = elapsed(socket.select, {c}, nil, 0.05)
+    assert.same({{}, {}, "timeout"}, {r, w, err})
+    assert.is_true(dt >= 0.04)
+    spawn(function() sleep(0.02); p:send("x") end)
+    r = socket.select({c, p}, nil, 1)
+    assert.equal(c, r[1])
+    assert.equal(1, r[c])
+    assert.is_nil(r[2])
+    c:close(); p:close()
+  end)
+
+  it("runs an unmodified LuaSocket select loop over several clients",
+    function()
+    local server, port = listen()
+    -- the classic LuaSocket chat-style loop, as written for LuaSocket
+    local srv = spawn(function()
+      local clients = {server}
+      local served = 0
+      server:settimeout(0)
+      while served < 5 do
+        local readable, _, err = socket.select(clients, nil, 2)
+        if err then error(err) end
+        for _, s in ipairs(readable) do
+          if s == server then
+            local client = server:accept()
+            if client then
+              client:settimeout(0)
+              table.insert(clients, client)
+            end
+          else
+            local line, rerr = s:receive()
+            if line then
+              s:send("echo " .. line .. "\n")
+            elseif rerr == "closed" then
+              for i, v in ipairs(clients) do
+                if v == s then table.remove(clients, i) end
+              end
+              s:close()
+              served = served + 1
+            end
+          end
+        end
+      end
+      return served
+    end)
+    local cs = {}
+    for i = 1, 5 do
+      cs[i] = assert(socket.connect("127.0.0.1", port))
+    end
+    for i = 5, 1, -1 do
+      cs[i]:send("hi " .. i .. "\n")
+      assert.equal("echo hi " .. i, cs[i]:receive())
+    end
+    for i = 1, 5 do cs[i]:close() end
+    assert.equal(5, srv:join())
+    server:close()
+  end)
+
+  it("completes a non-blocking connect", function()
+    local s, port = listen()
+    local m = socket.tcp()
+    m:settimeout(0)
+    assert.same({nil, "timeout"}, {m:connect("127.0.0.1", port)})
+    local _, w = socket.select(nil, {m}, 1)
+    assert.equal(m, w[1])
+    assert.same({nil, "already connected"}, {m:connect("127.0.0.1", port)})
+    s:close()
+    local r = socket.tcp()
+    r:settimeout(0)
+    assert.same({nil, "timeout"}, {r:connect("127.0.0.1", port)})
+    _, w = socket.select(nil, {r}, 1)
+    assert.equal(r, w[1])
+    assert.same({nil, "connection refused"}, {r:connect("127.0.0.1", port)})
+    m:close(); r:close()
+  end)
+end)
+
+describe("connect by name", function()
+  setup(function() responder.start() end)
+  teardown(function() responder.stop() end)
+
+  it("tries every address: ::1 refused, then 127.0.0.1", function()
+    local s, port = listen("127.0.0.1")
+    local c = assert(socket.connect("test.netsh", port))
+    assert.equal("127.0.0.1", (c:getpeername()))
+    local t = c:timings()
+    assert.is_true(t.dns > 0 and t.connect >= t.dns)
+    c:close(); s:close()
+    assert.same({nil, "host not found"},
+      {socket.connect("nx.test.netsh", port)})
+  end)
+
+  local function blackhole(addr)
+    local src_ = os.getenv("NETSH_SRC") or "."
+    local p = io.popen("exec python3 " .. src_
+      .. "/tests/spec/helpers/blackhole.py " .. addr)
+    local port, pid = p:read("n", "n")
+    return port, function()
+      os.execute("kill " .. pid)
+      p:close()
+    end
+  end
+
+  it("races IPv4 250 ms after a silent IPv6 (RFC 8305)", function()
+    local port, stop = blackhole("::1")
+    local s = assert(socket.bind("127.0.0.1", port))
+    local dt, c = elapsed(socket.connect, "test.netsh", port)
+    assert(c)
+    assert.equal("127.0.0.1", (c:getpeername()))
+    assert.is_true(dt >= 0.24 and dt < 1, dt)
+    c:close(); s:close(); stop()
+  end)
+
+  it("prefers IPv6 when it answers first", function()
+    local port, stop = blackhole("127.0.0.1")
+    local s = assert(socket.bind("::1", port))
+    local dt, c = elapsed(socket.connect, "test.netsh", port)
+    assert.equal("::1", (c:getpeername()))
+    assert.is_true(dt < 0.2, dt)
+    c:close(); s:close(); stop()
+  end)
+
+  it("bounds a connect nobody answers by the socket timeout", function()
+    local port, stop = blackhole("127.0.0.1")
+    local m = socket.tcp()
+    m:settimeout(0.3)
+    local dt, ok, err = elapsed(m.connect, m, "127.0.0.1", port)
+    assert.same({nil, "timeout"}, {ok, err})
+    assert.is_true(dt >= 0.29 and dt < 1, dt)
+    m:close(); stop()
+  end)
+end)
+
+describe("python-style aliases", function()
+  it("create_server, create_connection, sendall, recv, accept", function()
+    local s = assert(socket.create_server({"127.0.0.1", 0}))
+    local _, port = s:getsockname()
+    local c = assert(socket.create_connection({"localhost", port}, 5))
+    assert.same({5, -1}, {c:gettimeout()})
+    local conn, ip, cport = s:accept()
+    assert.equal("127.0.0.1", ip)
+    assert.equal(select(2, c:getsockname()), cport)
+    assert.is_true(c:sendall("Bonjour serveur"))
+    assert.equal("Bonjour serveur", conn:recv(1024))
+    conn:close()
+    assert.equal("", c:recv(1024))
+    c:close(); s:close()
+  end)
+end)
+
+describe("at scale", function()
+  it("1000 concurrent clients on one server", function()
+    local s, port = listen()
+    local srv = spawn(function()
+      s:serve(function(c)
+        local line = c:receive()
+        c:send("echo " .. line .. "\n")
+      end)
+    end)
+    local n = 1000
+    local done = 0
+    task.group(function(g)
+      for i = 1, n do
+        g:spawn(function()
+          local c = assert(socket.connect("127.0.0.1", port))
+          assert(c:send("client " .. i .. "\n"))
+          assert.equal("echo client " .. i, c:receive())
+          c:close()
+          done = done + 1
+        end)
+      end
+    end)
+    assert.equal(n, done)
+    s:close()
+    srv:join()
+  end)
+
+  it("100 MB through an echo server, content checked", function()
+    local s, port = echo_server()
+    local c = assert(socket.connect("127.0.0.1", port))
+    local chunk = {}
+    math.randomseed(42)
+    for i = 1, 1024 * 1024 do chunk[i] = string.char(math.random(0, 255)) end
+    chunk = table.concat(chunk)
+    local rounds = 100
+    local writer = spawn(function()
+      for _ = 1, rounds do assert(c:send(chunk)) end
+    end)
+    local ok = 0
+    for _ = 1, rounds do
+      local got = assert(c:receive(#chunk))
+      if got == chunk then ok = ok + 1 end
+    end
+    writer:join()
+    assert.equal(rounds, ok)
+    local r, w = c:getstats()
+    assert.same({rounds * #chunk, rounds * #chunk}, {r, w})
+    c:close(); s:close()
+  end)
+end)
+
+describe("garbage collection", function()
+  it("closes unreferenced sockets: no fd leak", function()
+    -- let sockets of earlier specs finish closing first
+    for _ = 1, 3 do
+      collectgarbage()
+      sleep(0.05)
+    end
+    local before = fdcount()
+    do
+      local s, port = listen()
+      for _ = 1, 50 do
+        local c = socket.connect("127.0.0.1", port)
+        local p = s:accept()
+        assert(c and p)
+      end
+      for _ = 1, 10 do socket.tcp4() end
+    end
+    assert.is_true(fdcount() >= before + 100)
+    collectgarbage()
+    collectgarbage()
+    assert.equal(before, fdcount())
+  end)
+
+  it("closes on <close> scope exit", function()
+    local s, port = listen()
+    local outer
+    do
+      local c <close> = assert(socket.connect("127.0.0.1", port))
+      outer = c
+    end
+    assert.matches("%(closed%)$", tostring(outer))
+    s:close()
+  end)
+end)
