@@ -1071,9 +1071,13 @@ static int meth_getfamily(lua_State *L) {
   return 1;
 }
 
-/* LuaSocket's select() hook: never any buffered data it cannot see. */
+/* LuaSocket's select() hook: true when a receive would not wait. Looks
+** at the kernel too (socket.select polls foreign objects through this;
+** it cannot be woken by them, so a select with a timeout sees a UDP
+** datagram only when the timeout ends). */
 static int meth_dirty(lua_State *L) {
   udp_t *u = check_udp(L, 1);
+  if (u->nq == u->claims && u->h && u->readers == NULL) drain(u);
   lua_pushboolean(L, u->nq > u->claims);
   return 1;
 }

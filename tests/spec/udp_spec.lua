@@ -182,6 +182,26 @@ describe("udp names and Python-style calls", function()
     assert.equal("hi", s:recv(10))
   end)
 
+  it("LuaSocket's socket.udp, udp4, udp6 and select's dirty() hook",
+    function()
+    assert.equal(udp.udp, socket.udp)
+    local s <close> = assert(socket.udp4())
+    assert.matches("^udp{unconnected}", tostring(s))
+    assert.equal("inet6", socket.udp6():getfamily())
+    assert.equal(1, s:setsockname("127.0.0.1", 0))
+    local _, port = s:getsockname()
+    assert.is_false(s:dirty())
+    local r, _, err = socket.select({s}, nil, 0)
+    assert.same({}, r)
+    assert.equal("timeout", err)
+    local c <close> = udp.udp4()
+    c:sendto("poll me", "127.0.0.1", port)
+    assert.is_true(s:dirty())                 -- seen in the kernel
+    r = socket.select({s}, nil, 0)
+    assert.equal(s, r[1])
+    assert.equal("poll me", s:receive())
+  end)
+
   it("udp.connect fails with nil, err and leaves nothing open", function()
     assert.same({nil, "host not found"},
       {udp.connect("no-such-host.invalid", 9)})
