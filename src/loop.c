@@ -1027,6 +1027,9 @@ static void close_walk_cb(uv_handle_t *h, void *arg) {
 /* After lua_close: let libuv finish every close callback. Handles still
 ** open here are ours (check, idle, async) or leaked by a binding. */
 int ns_loop_close(void) {
+  /* a late SIGINT (timeout(1) signals the whole process group) must not
+  ** reach uv_async_send on a closed loop */
+  signal(SIGINT, SIG_DFL);
   closing = 1;
   uv_walk(loop, close_walk_cb, NULL);
   uv_run(loop, UV_RUN_DEFAULT);

@@ -33,7 +33,9 @@ wait "$server"
 check "example server exits 0" 0 $?
 
 # 2. scripts/tcp_echo.lua on a free port, tcp_client in pipelines
-timeout 20 "$NETSH" -m tcp_echo 127.0.0.1 0 2>"$tmp/echo.log" & pids+=($!)
+# --foreground: forward our SIGINT once, not to the whole process group
+timeout --foreground 60 "$NETSH" -m tcp_echo 127.0.0.1 0 \
+  2>"$tmp/echo.log" & pids+=($!)
 echo_pid=$!
 port=
 for _ in $(seq 50); do
