@@ -50,6 +50,9 @@ log("echo server listening on %s port %d%s", ip, bound,
 local live, total = 0, 0
 local function echo(client)
   local peer, pport = client:getpeername()
+  -- echo each chunk at once: Nagle would hold a partial echo back until
+  -- the peer ACKs (up to 40 ms), as every low-latency server knows
+  client:setoption("tcp-nodelay", true)
   live, total = live + 1, total + 1
   if not quiet then log("+ %s:%s (%d connected)", peer, pport, live) end
   local why
