@@ -11,6 +11,7 @@
 --       {"t", "timeout", arg = "SECONDS", type = "number", default = 30,
 --        help = "idle timeout per client"},
 --       {nil, "json", help = "JSON lines on stdout"},
+--       {nil, "tls", arg = "CERT KEY", nargs = 2},   -- value {cert, key}
 --     },
 --     min_args = 0, max_args = 2,
 --     exit_codes = {"0  all good", "1  a check failed", "2  usage error"},
@@ -95,8 +96,20 @@ function M.parse(argv, spec)
     if o.multi then opts[o.key] = {} end
     if o.default ~= nil then opts[o.key] = o.default end
   end
+  local i, n = 1, #argv
   local function set(o, name, v)
-    if o.arg then
+    if o.nargs and o.nargs > 1 then
+      -- an option with several values (--tls CERT KEY): v is the first
+      local vals = {v}
+      for k = 2, o.nargs do
+        i = i + 1
+        if argv[i] == nil then
+          fail(spec, ("option %s needs %s"):format(name, o.arg))
+        end
+        vals[k] = argv[i]
+      end
+      v = vals
+    elseif o.arg then
       v = convert(spec, o, name, v)
     else
       v = true
@@ -108,7 +121,6 @@ function M.parse(argv, spec)
       opts[o.key] = v
     end
   end
-  local i, n = 1, #argv
   local dashdash
   while i <= n do
     local a = argv[i]

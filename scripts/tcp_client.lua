@@ -1,41 +1,60 @@
--- tcp_client: netcat-like TCP client, stdin or a message in, replies out
-local usage = [[
-usage: netsh -m tcp_client [-n] [-t seconds] host port [message]
-Connects to host:port, sends message (with a newline unless -n) or else
-standard input, and copies what the server sends to standard output until
-it closes the connection. After the input ends the sending side is shut
-down, so the server sees end of file. For pipelines:
-  printf 'hello\n' | netsh -m tcp_client localhost 7777
-  -n          do not add a newline to message
-  -t seconds  give up when the server is silent that long (default 30,
-              0 = wait forever); connecting gives up after 30 s too]]
-
+-- tcp_client.lua -- netcat-like TCP client: stdin or a message in, replies out
+--
+--   printf 'hello\n' | netsh -m tcp_client localhost 12345
+--   netsh -m tcp_client -n localhost 12345 'Bonjour serveur'
+--   netsh -m tcp_client --tls example.com 443 < request.txt
+--
+-- Connects, sends the message (with a newline unless -n) or else standard
+-- input, and copies what the server sends to standard output until it
+-- closes. When the input ends the sending side is shut down, so the server
+-- sees end of file. Sending and receiving run at once (two tasks).
+local getopt = require "getopt"
 local socket = require "socket"
+local exitcodes = require "netsh.exitcodes"
 
-local args, newline, idle = {}, "\n", 30
-local argv = table.pack(...)
-local i = 1
-while i <= argv.n do
-  local a = argv[i]
-  if a == "-h" or a == "--help" then print(usage) return
-  elseif a == "-n" then newline = ""
-  elseif a == "-t" then
-    i = i + 1
-    idle = tonumber(argv[i])
-    if not idle then io.stderr:write(usage, "\n") os.exit(2) end
-  else args[#args + 1] = a end
-  i = i + 1
-end
+local opts, args = getopt.parse(arg, {
+  name = "tcp_client",
+  usage = "HOST PORT [MESSAGE]",
+  summary = "Send MESSAGE (or stdin) to HOST:PORT and copy the replies to "
+    .. "stdout until the server closes.",
+  options = {
+    {"n", "no-newline", help = "do not add a newline to MESSAGE"},
+    {"t", "timeout", arg = "SECONDS", type = "number", default = 30,
+     help = "give up when the server is silent this long (0: never); "
+       .. "connecting gives up after it too"},
+    {nil, "tls", help = "speak TLS (the certificate is verified)"},
+    {nil, "cafile", arg = "FILE", help = "with --tls: trust this CA"},
+    {"k", "insecure", help = "with --tls: do not verify the certificate"},
+    {nil, "curl-codes", help = "exit with curl's codes on failure "
+      .. "(6 resolve, 7 connect, 28 timeout, 35 TLS, 60 certificate)"},
+  },
+  min_args = 2, max_args = 3,
+  min_message = "HOST and PORT are required",
+  exit_codes = {"0  the server closed the connection normally",
+    "1  the connection failed", "2  usage error",
+    "6 7 28 35 60  with --curl-codes: curl's meaning"},
+})
+
 local host, port = args[1], tonumber(args[2])
-if not host or not port then
-  io.stderr:write(usage, "\n")
-  os.exit(2)
+if not port or port < 1 or port > 65535 then die("bad PORT (try --help)", 2) end
+local newline = opts.no_newline and "" or "\n"
+local idle = opts.timeout
+
+local function fail(err)
+  io.stderr:write(("tcp_client: %s:%d: %s\n"):format(host, port, err))
+  os.exit(opts.curl_codes and exitcodes.curl(err) or 1)
 end
 
-local conn, err = socket.connect(host, port)
-if not conn then
-  io.stderr:write(("tcp_client: %s:%d: %s\n"):format(host, port, err))
-  os.exit(1)
+local tls
+if opts.tls then
+  tls = {verify = not opts.insecure, cafile = opts.cafile}
+end
+local conn, err = socket.create_connection({host, port},
+  idle > 0 and idle or nil)
+if not conn then fail(err) end
+if tls then
+  local ok, terr = conn:starttls(tls)
+  if not ok then fail(terr) end
 end
 conn:settimeout(idle > 0 and idle or nil)
 
@@ -62,7 +81,7 @@ while true do
   if not data then
     if e ~= "closed" then
       io.stderr:write(("tcp_client: %s\n"):format(e))
-      status = 1
+      status = opts.curl_codes and exitcodes.curl(e) or 1
     end
     break
   end

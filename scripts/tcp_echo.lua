@@ -1,37 +1,38 @@
--- tcp_echo: concurrent TCP echo server, one task per client (Ctrl-C stops)
-local usage = [[
-usage: netsh -m tcp_echo [-q] [--tls CERT KEY] [host] [port]
-Echoes back every byte each client sends; every client runs in its own
-task. Logs connections to stderr (-q: only start and stop). Ctrl-C closes
-the server and every client, then exits.
-  host   address to listen on (default localhost; "*" = every address)
-  port   TCP port (default 7777; 0 = any free port, printed on stderr)
-  --tls CERT KEY  speak TLS, with this certificate (chain) and key (PEM)]]
-
+-- tcp_echo.lua -- concurrent TCP echo server, one task per client
+--
+--   netsh -m tcp_echo                      # localhost:12345
+--   netsh -m tcp_echo '*' 7777 -q
+--   netsh -m tcp_echo --tls cert.pem key.pem localhost 8443
+--
+-- Echoes back every byte each client sends; every client runs in its own
+-- task (server:serve). Logs connections to stderr. Ctrl-C closes the
+-- server and every client, then exits 0.
+local getopt = require "getopt"
 local socket = require "socket"
 
-local argv, args, quiet, tls = {...}, {}, false, nil
-local i = 1
-while i <= #argv do
-  local a = argv[i]
-  if a == "-h" or a == "--help" then print(usage) return end
-  if a == "-q" then quiet = true
-  elseif a == "--tls" then
-    if not argv[i + 2] then
-      io.stderr:write(usage, "\n")
-      os.exit(2)
-    end
-    tls = {certfile = argv[i + 1], keyfile = argv[i + 2]}
-    i = i + 2
-  else args[#args + 1] = a end
-  i = i + 1
-end
+local opts, args = getopt.parse(arg, {
+  name = "tcp_echo",
+  usage = "[HOST] [PORT]",
+  summary = "Echo back every byte each client sends, every client in its "
+    .. "own task. HOST defaults to localhost (\"*\": every address), PORT "
+    .. "to 12345 (0: any free port, printed on stderr).",
+  options = {
+    {"q", "quiet", help = "log only start and stop"},
+    {nil, "tls", arg = "CERT KEY", nargs = 2,
+     help = "speak TLS with this certificate (chain) and key (PEM)"},
+    {nil, "idle", arg = "SECONDS", type = "number", default = 0,
+     help = "close a client silent this long (0: never)"},
+  },
+  max_args = 2,
+  exit_codes = {"0  stopped with Ctrl-C", "1  could not listen",
+    "2  usage error"},
+})
+
 local host = args[1] or "localhost"
-local port = tonumber(args[2] or 7777)
-if not port then
-  io.stderr:write(usage, "\n")
-  os.exit(2)
-end
+local port = tonumber(args[2] or 12345)
+if not port or port < 0 or port > 65535 then die("bad PORT (try --help)", 2) end
+local tls = opts.tls and {certfile = opts.tls[1], keyfile = opts.tls[2]}
+local quiet = opts.quiet
 
 local function log(fmt, ...)
   io.stderr:write(("[%s] "):format(os.date("%H:%M:%S")), fmt:format(...),
@@ -53,6 +54,7 @@ local function echo(client)
   -- echo each chunk at once: Nagle would hold a partial echo back until
   -- the peer ACKs (up to 40 ms), as every low-latency server knows
   client:setoption("tcp-nodelay", true)
+  if opts.idle > 0 then client:settimeout(opts.idle) end
   live, total = live + 1, total + 1
   if not quiet then log("+ %s:%s (%d connected)", peer, pport, live) end
   local why

@@ -112,6 +112,11 @@ for c in "http://127.0.0.1:$CLOSED2/:7" "http://127.0.0.1:$HP/status/404:22" \
   [ $rc = "$want" ] && ok "http_check --curl-codes $url -> $want" || ko "http_check --curl-codes $url: got $rc, want $want"
 done
 
+"$N" -m tcp_client --curl-codes 127.0.0.1 "$CLOSED2" x >/dev/null 2>&1; rc=$?
+[ $rc = 7 ] && ok "tcp_client --curl-codes: refused -> 7" || ko "tcp_client --curl-codes refused: got $rc"
+"$N" -m tcp_client --curl-codes no-such-host.invalid 80 x >/dev/null 2>&1; rc=$?
+[ $rc = 6 ] && ok "tcp_client --curl-codes: unresolvable -> 6" || ko "tcp_client --curl-codes resolve: got $rc"
+
 # --trace / --hexdump / NETSH_TRACE: socket operations with task names and bytes
 "$N" -m wait_for --trace "127.0.0.1:$HP" -t 5 2>"$T/trace" >/dev/null
 grep -q "netsh trace: \[scripts/wait_for.lua:[0-9]*\] tcp 127.0.0.1:[0-9]* > 127.0.0.1:$HP connect" "$T/trace" \

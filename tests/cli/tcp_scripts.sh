@@ -62,9 +62,9 @@ grep -q 'stopped after 3 connection(s)' "$tmp/echo.log"
 check "tcp_echo says goodbye" 0 $?
 
 # 3. help and errors
-"$NETSH" -m tcp_echo --help | grep -q '^usage: netsh -m tcp_echo'
+"$NETSH" -m tcp_echo --help | grep -q '^usage: tcp_echo'
 check "tcp_echo --help" 0 $?
-"$NETSH" -m tcp_client --help | grep -q '^usage: netsh -m tcp_client'
+"$NETSH" -m tcp_client --help | grep -q '^usage: tcp_client'
 check "tcp_client --help" 0 $?
 "$NETSH" -m tcp_client >/dev/null 2>&1
 check "tcp_client without arguments exits 2" 2 $?

@@ -71,12 +71,24 @@ sleep 0.2
 grep -q '^\[.*\] - 127.0.0.1:.*: tls: ' "$tmp/echo.log"
 check "tcp_echo logs the TLS error" 0 $?
 
+# tcp_client --tls: verified against the test CA; without it, the
+# certificate error, and curl's 60 with --curl-codes
+out=$(printf 'via tcp_client\n' | timeout 10 "$NETSH" -m tcp_client --tls \
+  --cafile "$pki/ca.pem" localhost "$port")
+check "tcp_client --tls --cafile through the TLS echo" "via tcp_client" "$out"
+timeout 10 "$NETSH" -m tcp_client --tls --curl-codes localhost "$port" x \
+  > /dev/null 2> "$tmp/verify.err"
+check "tcp_client --tls without the CA: curl's 60" 60 $?
+grep -q 'certificate verify failed' "$tmp/verify.err"
+check "and says the certificate failed" 0 $?
+sleep 0.2
+
 # Ctrl-C: TLS clients are closed like the others (the exit status is
 # tcp_scripts.sh's to check: under ASan it is sometimes 134 after a clean
 # stop, TLS or not)
 kill -INT "$echo_pid"
 wait "$echo_pid"
-grep -q 'stopped after 3 connection(s)' "$tmp/echo.log"
+grep -q 'stopped after 5 connection(s)' "$tmp/echo.log"
 check "tcp_echo --tls stops on Ctrl-C" 0 $?
 
 timeout 10 "$NETSH" -m tcp_echo --tls "$pki/server.pem" "$pki/client.key" \

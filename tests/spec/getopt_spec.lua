@@ -108,3 +108,12 @@ describe("script helpers", function()
     assert.equal("netsh: oops\nrc=1\n", run("die(\"oops\")"))
   end)
 end)
+
+describe("getopt nargs", function()
+  it("takes several values for one option", function()
+    local o, a = getopt.parse({"--tls", "c.pem", "k.pem", "h"}, {name = "x",
+      options = {{nil, "tls", arg = "CERT KEY", nargs = 2}}})
+    assert.same({"c.pem", "k.pem"}, o.tls)
+    assert.same({"h"}, a)
+  end)
+end)
