@@ -117,6 +117,9 @@ done
 "$N" -m tcp_client --curl-codes no-such-host.invalid 80 x >/dev/null 2>&1; rc=$?
 [ $rc = 6 ] && ok "tcp_client --curl-codes: unresolvable -> 6" || ko "tcp_client --curl-codes resolve: got $rc"
 
+"$N" -m udp_send --curl-codes -t 0.3 127.0.0.1 "$CLOSED2" x >/dev/null 2>&1; rc=$?
+[ $rc = 7 ] || [ $rc = 28 ] && ok "udp_send --curl-codes: no peer -> $rc" || ko "udp_send --curl-codes: got $rc"
+
 # --trace / --hexdump / NETSH_TRACE: socket operations with task names and bytes
 "$N" -m wait_for --trace "127.0.0.1:$HP" -t 5 2>"$T/trace" >/dev/null
 grep -q "netsh trace: \[scripts/wait_for.lua:[0-9]*\] tcp 127.0.0.1:[0-9]* > 127.0.0.1:$HP connect" "$T/trace" \
