@@ -475,9 +475,17 @@ end)
 describe("tls resources", function()
   it("are freed on close and GC, without fd leaks", function()
     local port, stop = tls_server()
-    collectgarbage()
-    collectgarbage()
+    -- sockets of earlier specs may still be closing: wait until the count
+    -- holds still, so "before" is not inflated by them
     local before = fdcount()
+    for _ = 1, 40 do
+      collectgarbage()
+      collectgarbage()
+      sleep(0.05)
+      local n = fdcount()
+      if n == before then break end
+      before = n
+    end
     local function churn()
       for i = 1, 40 do
         local c = assert(socket.connect("localhost", port, {tls = CA}))
@@ -496,10 +504,12 @@ describe("tls resources", function()
       collectgarbage()
       collectgarbage()
       now = fdcount()
-      if now == before then break end
+      if now <= before then break end
       sleep(0.05)
     end
-    assert.equal(before, now)
+    -- a leak leaves more descriptors than before; fewer is an earlier
+    -- spec's socket finishing its close meanwhile
+    assert.is_true(now <= before, ("fds: %d before, %d after"):format(before, now))
     stop()
   end)
 
