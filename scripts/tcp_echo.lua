@@ -20,7 +20,7 @@ local opts, args = getopt.parse(arg, {
     {"q", "quiet", help = "log only start and stop"},
     {nil, "tls", arg = "CERT KEY", nargs = 2,
      help = "speak TLS with this certificate (chain) and key (PEM)"},
-    {nil, "idle", arg = "SECONDS", type = "number", default = 0,
+    {nil, "idle", arg = "SECONDS", type = "number", default = 300,
      help = "close a client silent this long (0: never)"},
   },
   max_args = 2,
