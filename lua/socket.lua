@@ -48,6 +48,24 @@ local function master(family)
   return core.tcp()
 end
 
+-- The steps of every client: timeout, local address, connect, TLS; the
+-- socket is closed on the first failure. -> sock | nil, err
+local function open_client(sock, host, port, locaddr, locport, timeout, tls)
+  local ok, err
+  if timeout then sock:settimeout(timeout) end
+  if locaddr then
+    ok, err = sock:bind(locaddr, locport or 0)
+    if not ok then sock:close() return nil, err end
+  end
+  ok, err = sock:connect(host, port)
+  if not ok then sock:close() return nil, err end
+  if tls then
+    ok, err = sock:starttls(tls)
+    if not ok then sock:close() return nil, err end
+  end
+  return sock
+end
+
 -- connect(host, port [, locaddr [, locport [, family]]]) -> client | nil, err
 -- connect(host, port, {tls =, timeout =, locaddr =, locport =, family =}):
 -- tls = true or TLS options (see starttls) makes it a TLS client, the
@@ -60,19 +78,8 @@ function M.connect(host, port, locaddr, locport, family)
   end
   local sock, err = master(family)
   if not sock then return nil, err end
-  local ok
-  if opts and opts.timeout then sock:settimeout(opts.timeout) end
-  if locaddr then
-    ok, err = sock:bind(locaddr, locport or 0)
-    if not ok then sock:close() return nil, err end
-  end
-  ok, err = sock:connect(host, port)
-  if not ok then sock:close() return nil, err end
-  if opts and opts.tls then
-    ok, err = sock:starttls(opts.tls)
-    if not ok then sock:close() return nil, err end
-  end
-  return sock
+  return open_client(sock, host, port, locaddr, locport,
+    opts and opts.timeout, opts and opts.tls)
 end
 
 function M.connect4(host, port, locaddr, locport)
@@ -167,19 +174,10 @@ function M.create_connection(addr, timeout, source, opts)
   local host, port = address(addr, "create_connection")
   local sock, err = core.tcp()
   if not sock then return nil, err end
-  if timeout then sock:settimeout(timeout) end
-  local ok
-  if source then
-    ok, err = sock:bind(address(source, "create_connection"))
-    if not ok then sock:close() return nil, err end
-  end
-  ok, err = sock:connect(host, port)
-  if not ok then sock:close() return nil, err end
-  if opts and opts.tls then
-    ok, err = sock:starttls(opts.tls)
-    if not ok then sock:close() return nil, err end
-  end
-  return sock
+  local locaddr, locport
+  if source then locaddr, locport = address(source, "create_connection") end
+  return open_client(sock, host, port, locaddr, locport, timeout,
+    opts and opts.tls)
 end
 
 -- create_server({host, port} [, {family=, backlog=, reuse_port=, tls=}])

@@ -79,13 +79,13 @@ local function family_arg(family, fname)
   return family
 end
 
--- bind(host, port [, family]) -> socket bound to host:port | nil, err
--- (Python's socket(AF_INET, SOCK_DGRAM) + bind((host, port)))
-function M.bind(host, port, family)
-  local s, err = new(family_arg(family, "bind"))
+-- A new socket with its address set by method (setsockname or
+-- setpeername); closed again if that fails. -> socket | nil, err
+local function new_with(fname, method, host, port, family)
+  local s, err = new(family_arg(family, fname))
   if not s then return nil, err end
   local ok
-  ok, err = s:setsockname(host, port)
+  ok, err = s[method](s, host, port)
   if not ok then
     s:close()
     return nil, err
@@ -93,17 +93,15 @@ function M.bind(host, port, family)
   return s
 end
 
+-- bind(host, port [, family]) -> socket bound to host:port | nil, err
+-- (Python's socket(AF_INET, SOCK_DGRAM) + bind((host, port)))
+function M.bind(host, port, family)
+  return new_with("bind", "setsockname", host, port, family)
+end
+
 -- connect(host, port [, family]) -> connected socket | nil, err
 function M.connect(host, port, family)
-  local s, err = new(family_arg(family, "connect"))
-  if not s then return nil, err end
-  local ok
-  ok, err = s:setpeername(host, port)
-  if not ok then
-    s:close()
-    return nil, err
-  end
-  return s
+  return new_with("connect", "setpeername", host, port, family)
 end
 
 return M
