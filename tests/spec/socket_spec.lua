@@ -5,6 +5,7 @@
 local src = os.getenv("NETSH_SRC") or "."
 package.path = src .. "/tests/spec/helpers/?.lua;" .. package.path
 local socket = require "socket"
+local fds = require "fds"
 local responder = require "dns"
 
 local function listen(host)
@@ -22,15 +23,7 @@ local function pair(host)
   return c, p
 end
 
-local function fdcount()
-  local f = assert(io.open("/proc/self/stat"))
-  local pid = f:read("n")
-  f:close()
-  local p = io.popen("ls /proc/" .. pid .. "/fd | wc -l")
-  local n = p:read("n")
-  p:close()
-  return n
-end
+local fdcount = fds.count
 
 local function elapsed(f, ...)
   local t0 = task.now()
@@ -678,17 +671,7 @@ end)
 
 describe("garbage collection", function()
   it("closes unreferenced sockets: no fd leak", function()
-    -- let sockets of earlier specs finish closing first: wait until the
-    -- count holds still
-    local before = fdcount()
-    for _ = 1, 40 do
-      collectgarbage()
-      collectgarbage()
-      sleep(0.05)
-      local n = fdcount()
-      if n == before then break end
-      before = n
-    end
+    local before = fds.settled()
     do
       local s, port = listen()
       for _ = 1, 50 do

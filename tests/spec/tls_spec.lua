@@ -7,6 +7,8 @@
 -- handshake timeouts, and no leaks on close/GC.
 local socket = require "socket"
 local src = os.getenv("NETSH_SRC") or "."
+package.path = src .. "/tests/spec/helpers/?.lua;" .. package.path
+local fds = require "fds"
 
 local D                     -- the certificate directory
 local CA                    -- client options trusting the test CA
@@ -44,15 +46,7 @@ local function tls_server(name, extra, handler)
   return port, function() s:close(); t:join() end
 end
 
-local function fdcount()
-  local f = assert(io.open("/proc/self/stat"))
-  local pid = f:read("n")
-  f:close()
-  local p = io.popen("ls /proc/" .. pid .. "/fd | wc -l")
-  local n = p:read("n")
-  p:close()
-  return n
-end
+local fdcount = fds.count
 
 -- Reads a file written by a background process until pred(text) holds
 -- (bounded: at most `limit` seconds).
@@ -475,17 +469,7 @@ end)
 describe("tls resources", function()
   it("are freed on close and GC, without fd leaks", function()
     local port, stop = tls_server()
-    -- sockets of earlier specs may still be closing: wait until the count
-    -- holds still, so "before" is not inflated by them
-    local before = fdcount()
-    for _ = 1, 40 do
-      collectgarbage()
-      collectgarbage()
-      sleep(0.05)
-      local n = fdcount()
-      if n == before then break end
-      before = n
-    end
+    local before = fds.settled()
     local function churn()
       for i = 1, 40 do
         local c = assert(socket.connect("localhost", port, {tls = CA}))
