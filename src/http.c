@@ -44,6 +44,8 @@ typedef struct {
   uv_poll_t h;               /* h.data == this */
   curl_socket_t s;
   int active;                /* curl watches s through it */
+  int events;                /* UV_READABLE|UV_WRITABLE started, 0: stopped */
+  int owned;                 /* a connection socket we opened (open_cb) */
 } pollctx_t;
 
 static CURLM *multi;         /* NULL before load and after the sentinel */
@@ -62,7 +64,14 @@ static void drain(void);
 static void poll_cb(uv_poll_t *h, int status, int events) {
   pollctx_t *p = h->data;
   int flags = 0, running;
-  if (p == NULL || !p->active || multi == NULL) return;
+  if (p == NULL) return;
+  if (!p->active || multi == NULL) {
+    /* an idle kept-alive connection became readable: the peer closed it
+    ** (or misbehaves). Stop watching; curl's own check drops it later. */
+    uv_poll_stop(&p->h);
+    p->events = 0;
+    return;
+  }
   if (status < 0) flags = CURL_CSELECT_ERR;
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
@@ -95,12 +104,19 @@ static int timer_cb(CURLM *m, long ms, void *ud) {
   return 0;
 }
 
-/* The poll handle for socket number s, made on first use. Handles are
-** kept (stopped) when curl stops watching a socket, because curl does so
-** after every response on a kept-alive connection: re-initialising one
-** per request costs four syscalls. A stopped handle holds no fd in the
-** loop, so the number may meanwhile be closed and reused by anyone; we
-** only restart it when curl hands us socket s again. */
+/* The poll handle for socket number s, made on first use and kept for
+** the number: curl stops watching a kept-alive connection after every
+** response and watches it again on the next request, and re-initialising
+** or even restarting a libuv poll costs epoll_ctl calls each time.
+**
+** So, for the connection sockets we open ourselves (open_cb), a REMOVE
+** from curl leaves the poll running, readable only and unreferenced (it
+** does not keep the loop alive): the next request on the connection finds
+** it already in place and costs no syscall. Should the idle socket fire
+** (the server closed it), poll_cb just stops it. close_cb stops the poll
+** before the socket is closed, so a stale number never stays in the loop.
+** Sockets curl opens on its own (the resolver's wake-up pair) are stopped
+** at once on REMOVE, as curl closes them without telling us. */
 static pollctx_t *poll_for(curl_socket_t s) {
   pollctx_t *p;
   if (s < 0) return NULL;
@@ -123,9 +139,18 @@ static pollctx_t *poll_for(curl_socket_t s) {
   }
   p->s = s;
   p->active = 0;
+  p->events = 0;
+  p->owned = 0;
   p->h.data = p;
   pollv[s] = p;
   return p;
+}
+
+static void poll_stop(pollctx_t *p) {
+  if (p->events) {
+    uv_poll_stop(&p->h);
+    p->events = 0;
+  }
 }
 
 /* CURLMOPT_SOCKETFUNCTION: start, change or stop watching socket s. */
@@ -137,9 +162,12 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *ud,
   if (what == CURL_POLL_REMOVE) {
     if (p) {
       curl_multi_assign(multi, s, NULL);
-      uv_poll_stop(&p->h);        /* before curl closes s */
       p->active = 0;
       nactive--;
+      if (p->owned && p->events == UV_READABLE)
+        uv_unref((uv_handle_t *)&p->h);       /* idle watch, see above */
+      else
+        poll_stop(p);
     }
     return 0;
   }
@@ -148,12 +176,80 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *ud,
     if (p == NULL) return -1;
     p->active = 1;
     nactive++;
+    uv_ref((uv_handle_t *)&p->h);
     curl_multi_assign(multi, s, p);
   }
   if (what & CURL_POLL_IN) events |= UV_READABLE;
   if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-  uv_poll_start(&p->h, events, poll_cb);
+  if (events != p->events) {
+    if (uv_poll_start(&p->h, events, poll_cb) != 0) return -1;
+    p->events = events;
+  }
   return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: connection sockets, marked as ours. */
+static curl_socket_t open_cb(void *ud, curlsocktype purpose,
+                             struct curl_sockaddr *a) {
+  curl_socket_t s;
+  pollctx_t *p;
+  (void)ud; (void)purpose;
+  s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  if (s < 0) return CURL_SOCKET_BAD;
+  p = poll_for(s);
+  if (p) {
+    poll_stop(p);                /* a number reused since: start afresh */
+    p->owned = 1;
+  }
+  return s;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: no poll may outlive its socket. */
+static int close_cb(void *ud, curl_socket_t s) {
+  (void)ud;
+  if (s >= 0 && s < npollv && pollv[s]) {
+    pollctx_t *p = pollv[s];
+    poll_stop(p);
+    p->owned = 0;
+    if (p->active) {
+      p->active = 0;
+      nactive--;
+    }
+  }
+  return close(s);
+}
+
+/* ---- easy handle pools ---- */
+
+/* Finished transfers hand their easy handle back (curl_easy_reset) to the
+** pool they came from, so a busy script does not pay curl_easy_init and
+** cleanup (a large calloc and a 16 KiB buffer) per request. A handle keeps
+** its share and cookie engine across a reset, so each session has a pool
+** of its own (handles with cookies on, as sessions default), and plain
+** calls share one (handles with cookies off); requests with other cookie
+** settings are not pooled. */
+#define POOL_MAX 64
+
+typedef struct {
+  CURL *v[POOL_MAX];
+  int n;
+  int closed;                /* the session is closed: no more returns */
+} pool_t;
+
+static pool_t plain_pool;
+
+typedef struct {
+  CURLSH *sh;                /* first: NULL once closed */
+  pool_t pool;
+} session_t;
+
+static CURL *pool_take(pool_t *pool) {
+  if (pool && pool->n > 0) return pool->v[--pool->n];
+  return curl_easy_init();
+}
+
+static void pool_clear(pool_t *pool) {
+  while (pool->n > 0) curl_easy_cleanup(pool->v[--pool->n]);
 }
 
 /* ---- transfers ---- */
@@ -175,6 +271,7 @@ typedef struct {
   int xerr;                  /* XE_*: why our write callback aborted */
   int cancelled;             /* UV_E* or NS_E* that removed it */
   long status;               /* status code of the latest response line */
+  pool_t *pool;              /* where the handle goes back, NULL: freed */
   unsigned in_multi:1, done:1, stream:1, paused:1, head_done:1;
   unsigned encoded:1, follow:1, location:1, started:1;
   char errbuf[CURL_ERROR_SIZE];
@@ -197,7 +294,18 @@ static void xfer_release(xfer_t *x) {
   if (x->easy == NULL) return;
   ns_cancel(&x->w, UV_ECANCELED);
   xfer_detach(x);
-  curl_easy_cleanup(x->easy);
+  /* only handles whose transfer ran to its end are reused */
+  if (x->pool && !x->pool->closed && x->pool->n < POOL_MAX && x->done &&
+      !x->cancelled && !x->paused && x->result == CURLE_OK) {
+    /* curl 7.88's reset forgets, without freeing, the list of cookie
+    ** files; emptying it first frees it (a share's cookies stay) */
+    if (x->pool != &plain_pool)
+      curl_easy_setopt(x->easy, CURLOPT_COOKIEFILE, (char *)NULL);
+    curl_easy_reset(x->easy);
+    x->pool->v[x->pool->n++] = x->easy;
+  } else {
+    curl_easy_cleanup(x->easy);
+  }
   x->easy = NULL;
   curl_slist_free_all(x->hdrs);
   x->hdrs = NULL;
@@ -364,8 +472,9 @@ static int lib_new(lua_State *L) {
   size_t bodylen = 0;
   const char *body;
   double timeout;
-  int stream, i, n;
+  int stream, i, n, cookies;
   long ver;
+  session_t *sess = NULL;
   luaL_checktype(L, 1, LUA_TTABLE);
   url = luaL_optstring(L, 2, opt_string(L, 1, "url"));
   if (url == NULL) return luaL_argerror(L, 1, "'url' missing");
@@ -380,7 +489,20 @@ static int lib_new(lua_State *L) {
   x->wait_timeout = -1;
   x->w.data = x;
   x->w.cancel = xfer_cancel;
-  e = x->easy = curl_easy_init();
+
+  /* a session: shared cookies, DNS, TLS sessions and connections */
+  lua_getfield(L, 1, "session");
+  cookies = opt_bool(L, 1, "cookies", 0);
+  if (!lua_isnil(L, -1)) {
+    sess = luaL_testudata(L, -1, SHARE_MT);
+    if (sess == NULL || sess->sh == NULL)
+      return luaL_argerror(L, 1, "bad 'session'");
+    if (cookies) x->pool = &sess->pool;
+  } else if (!cookies) {
+    x->pool = &plain_pool;
+  }
+  lua_setiuservalue(L, -2, 2);
+  e = x->easy = pool_take(x->pool);
   if (e == NULL) return luaL_error(L, "curl_easy_init failed");
 
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
@@ -391,6 +513,10 @@ static int lib_new(lua_State *L) {
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+  if (sess) curl_easy_setopt(e, CURLOPT_SHARE, sess->sh);
+  if (cookies) curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");  /* in memory */
   if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
     return luaL_argerror(L, 1, "bad 'url'");
   /* only http(s), also after redirects: no file://, gopher://... */
@@ -497,18 +623,6 @@ static int lib_new(lua_State *L) {
   x->max_size = (curl_off_t)opt_number(L, 1, "max_size", 0);
   if (x->max_size > 0)
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, x->max_size);
-
-  /* a session: shared cookies, DNS, TLS sessions and connections */
-  lua_getfield(L, 1, "session");
-  if (!lua_isnil(L, -1)) {
-    CURLSH **sh = luaL_testudata(L, -1, SHARE_MT);
-    if (sh == NULL || *sh == NULL)
-      return luaL_argerror(L, 1, "bad 'session'");
-    curl_easy_setopt(e, CURLOPT_SHARE, *sh);
-  }
-  lua_setiuservalue(L, -2, 2);
-  if (opt_bool(L, 1, "cookies", 0))
-    curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");  /* in-memory engine */
   return 1;
 }
 
@@ -888,29 +1002,29 @@ static int meta_tostring(lua_State *L) {
 /* ---- sessions: a curl share (cookies, DNS, TLS sessions, connections) */
 
 static int lib_session(lua_State *L) {
-  CURLSH **sh = lua_newuserdatauv(L, sizeof *sh, 0);
-  *sh = NULL;
+  session_t *ss = lua_newuserdatauv(L, sizeof *ss, 0);
+  memset(ss, 0, sizeof *ss);
   luaL_setmetatable(L, SHARE_MT);
-  *sh = curl_share_init();
-  if (*sh == NULL) return luaL_error(L, "curl_share_init failed");
-  curl_share_setopt(*sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
-  curl_share_setopt(*sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  curl_share_setopt(*sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  curl_share_setopt(*sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  ss->sh = curl_share_init();
+  if (ss->sh == NULL) return luaL_error(L, "curl_share_init failed");
+  curl_share_setopt(ss->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+  curl_share_setopt(ss->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(ss->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  curl_share_setopt(ss->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   return 1;
 }
 
 /* session:cookies() -> {"netscape cookie line", ...} */
 static int share_cookies(lua_State *L) {
-  CURLSH **sh = luaL_checkudata(L, 1, SHARE_MT);
+  session_t *ss = luaL_checkudata(L, 1, SHARE_MT);
   struct curl_slist *list = NULL, *p;
   CURL *e;
   int i = 0;
   lua_newtable(L);
-  if (*sh == NULL) return 1;
+  if (ss->sh == NULL) return 1;
   e = curl_easy_init();
   if (e == NULL) return 1;
-  curl_easy_setopt(e, CURLOPT_SHARE, *sh);
+  curl_easy_setopt(e, CURLOPT_SHARE, ss->sh);
   curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
   curl_easy_getinfo(e, CURLINFO_COOKIELIST, &list);
   for (p = list; p; p = p->next) {
@@ -925,17 +1039,21 @@ static int share_cookies(lua_State *L) {
 /* Closes the session's idle connections and forgets its cookies. Fails
 ** (returns false) while a transfer of the session is still alive. */
 static int share_close(lua_State *L) {
-  CURLSH **sh = luaL_checkudata(L, 1, SHARE_MT);
-  if (*sh && curl_share_cleanup(*sh) == CURLSHE_OK) *sh = NULL;
-  lua_pushboolean(L, *sh == NULL);
+  session_t *ss = luaL_checkudata(L, 1, SHARE_MT);
+  ss->pool.closed = 1;           /* pooled handles hold the share */
+  pool_clear(&ss->pool);
+  if (ss->sh && curl_share_cleanup(ss->sh) == CURLSHE_OK) ss->sh = NULL;
+  lua_pushboolean(L, ss->sh == NULL);
   return 1;
 }
 
 static int share_gc(lua_State *L) {
-  CURLSH **sh = luaL_checkudata(L, 1, SHARE_MT);
-  if (*sh) {
-    curl_share_cleanup(*sh);
-    *sh = NULL;
+  session_t *ss = luaL_checkudata(L, 1, SHARE_MT);
+  ss->pool.closed = 1;
+  pool_clear(&ss->pool);
+  if (ss->sh) {
+    curl_share_cleanup(ss->sh);
+    ss->sh = NULL;
   }
   return 0;
 }
@@ -953,17 +1071,20 @@ static int lib_version(lua_State *L) {
   return 1;
 }
 
-/* Counters for the specs: open poll handles and live transfers. */
+/* Counters for the specs: sockets curl watches, live transfers, easy
+** handles waiting in the plain calls' pool. */
 static int lib_stats(lua_State *L) {
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   set_int(L, "polls", nactive);
   set_int(L, "handles", live);
+  set_int(L, "pooled", plain_pool.n);
   return 1;
 }
 
 static int multi_gc(lua_State *L) {
   (void)L;
   if (multi == NULL) return 0;
+  pool_clear(&plain_pool);
   curl_multi_cleanup(multi);       /* closes cached connections */
   multi = NULL;
   {

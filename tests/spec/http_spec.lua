@@ -544,6 +544,102 @@ describe("sessions", function()
   end)
 end)
 
+describe("reuse of handles and connections", function()
+  local function echo(opts, method)
+    local res = assert(http.request(method or "GET", O .. "/echo", opts))
+    return assert(res:json())
+  end
+
+  it("a reused handle carries nothing over from the last request", function()
+    echo()                                   -- fills the pool
+    local before = core.stats().pooled
+    assert.is_true(before >= 1)
+    local e = echo({headers = {["X-Only-Once"] = "1"}, auth = {"u", "p"},
+      json = {a = 1}}, "PATCH")
+    assert.are.equal("PATCH", e.method)
+    assert.are.equal("1", e.headers["x-only-once"])
+    assert.truthy(e.headers.authorization)
+    assert.are.equal(before, core.stats().pooled)   -- taken and given back
+    e = echo()
+    assert.are.equal("GET", e.method)
+    assert.is_nil(e.headers["x-only-once"])
+    assert.is_nil(e.headers.authorization)
+    assert.is_nil(e.headers["content-type"])
+    assert.are.equal("", e.body)
+    -- a timeout, max_size or follow=false set once does not stick
+    local res, err = http.get(O .. "/slow?delay=1", {timeout = 0.2})
+    assert.is_nil(res)
+    assert.are.equal("timeout", err)
+    assert.are.equal(302, assert(http.get(O .. "/redirect/1",
+      {follow = false})).status)
+    assert.is_nil(http.get(H .. "/small.txt", {max_size = 4}))
+    assert.are.equal("slow\n", assert(http.get(O .. "/slow?delay=0.4")).body)
+    assert.are.equal("done\n", assert(http.get(O .. "/redirect/1")).body)
+    assert.are.equal("hello from nginx\n",
+      assert(http.get(H .. "/small.txt")).body)
+  end)
+
+  it("cookies never leak from one plain call to another", function()
+    assert(http.get(O .. "/setcookie?leak=1", {cookies = true}))
+    local e = echo({cookies = true})
+    assert.is_nil(e.headers.cookie)
+    local s = http.session()
+    assert(s:get(O .. "/setcookie?mine=1"))
+    local res = assert(s:get(O .. "/echo", {cookies = false}))
+    assert.is_nil(res:json().headers.cookie)
+    res = assert(s:get(O .. "/echo"))
+    assert.are.equal("mine=1", res:json().headers.cookie)
+    s:close()
+  end)
+
+  it("an idle connection the server closes costs no CPU and is replaced",
+     function()
+    local s = http.session()
+    local first = assert(s:get(O .. "/closeafter?delay=0.1")).body
+    assert.are.equal(0, settled().handles)
+    local c0 = os.clock()
+    sleep(0.6)                 -- the server hangs up meanwhile
+    local cpu = os.clock() - c0
+    assert.is_true(cpu < 0.2, "spent " .. cpu .. " s of CPU while idle")
+    local res = assert(s:get(O .. "/conn"))
+    assert.is_false(res.reused)
+    assert.are_not.equal(first, res.body)
+    assert.are.equal(2, s.connections)
+    assert.are.equal(0, core.stats().polls)
+    s:close()
+  end)
+
+  it("a socket that gets a closed connection's number works", function()
+    local socket = require "socket"
+    for _ = 1, 3 do
+      local s = http.session()
+      assert(s:get(O .. "/conn"))
+      s:close()                -- closes the kept-alive connection
+      local c = assert(socket.connect("127.0.0.1", tonumber(O:match(":(%d+)$"))))
+      c:settimeout(5)
+      assert(c:send("GET /conn HTTP/1.1\r\nHost: x\r\n" ..
+        "Connection: close\r\n\r\n"))
+      local all = assert(c:receive("*a"))
+      assert.truthy(all:match("^HTTP/1.1 200"))
+      c:close()
+    end
+    assert.are.equal(0, core.stats().polls)
+  end)
+
+  it("idle kept-alive connections keep nothing waiting", function()
+    -- with nothing else to wait for, a task stuck on a cond is a deadlock,
+    -- reported at once: the idle connections' watchers do not count
+    local t0 = task.now()
+    local out, ok = sh("timeout 10 " .. NETSH .. " -e 'local s = " ..
+      "http.session(); assert(s:get(\"" .. O .. "/conn\")); " ..
+      "assert(http.get(\"" .. H .. "/small.txt\")); print(\"done\"); " ..
+      "task.cond():wait()' 2>&1")
+    assert.is_falsy(ok)
+    assert.truthy(out:match("^done\n.*deadlock"), out)
+    assert.is_true(task.now() - t0 < 5)
+  end)
+end)
+
 describe("concurrency", function()
   local function threads()
     local pid = slurp("/proc/self/stat"):match("^(%d+)")

@@ -219,6 +219,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def route_conn(self, u, q, parts):
         self.respond(200, "%d\n" % self.conn_id)
 
+    def route_closeafter(self, u, q, parts):
+        # answers with keep-alive, then closes the idle connection
+        self.respond(200, "%d\n" % self.conn_id)
+        time.sleep(float(q.get("delay", "0.1")))
+        self.close_connection = True
+
     def route_malformed(self, u, q, parts):
         self.raw(b"HTTP/1.1 abc Broken\r\nContent-Length: 2\r\n\r\nok")
         self.close_connection = True
