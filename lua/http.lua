@@ -496,12 +496,17 @@ Response.__close = Response.close
 local UPPER = {GET = true, POST = true, PUT = true, PATCH = true,
   DELETE = true, HEAD = true, OPTIONS = true}
 local plain_base
+local last_id = 0
 
+-- A base spec is never changed once built; its _id lets http.core reuse
+-- an easy handle last set up from it without setting it up again.
 local function base_spec(session, level)
   local b
   if session then b = session.base else b = plain_base end
   if b and b.max_decoded == M.MAX_DECODED then return b end
   b = build("GET", "", nil, session, level + 1)
+  last_id = last_id + 1
+  b._id = last_id
   if session then session.base = b else plain_base = b end
   return b
 end

@@ -56,6 +56,7 @@ static int nactive;          /* sockets curl watches now */
 static int in_timer_cb;
 static int live;             /* transfers in the multi */
 static int global_inited;
+static int env_proxy;        /* a *_proxy variable is set (at load) */
 
 static void free_cb(uv_handle_t *h) { free(h); }
 
@@ -221,19 +222,32 @@ static int close_cb(void *ud, curl_socket_t s) {
 
 /* ---- easy handle pools ---- */
 
-/* Finished transfers hand their easy handle back (curl_easy_reset) to the
-** pool they came from, so a busy script does not pay curl_easy_init and
-** cleanup (a large calloc and a 16 KiB buffer) per request. A handle keeps
-** its share and cookie engine across a reset, so each session has a pool
-** of its own (handles with cookies on, as sessions default), and plain
-** calls share one (handles with cookies off); requests with other cookie
-** settings are not pooled. */
+/* Finished transfers hand their easy handle back to the pool they came
+** from, so a busy script does not pay curl_easy_init and cleanup (a large
+** calloc and a 16 KiB buffer) per request, nor setting two dozen options:
+** a handle whose last request used the same spec table (spec._id, given
+** to the specs lua/http.lua reuses) and method is taken as it is, and only
+** the URL and the pointers to the new transfer are set; any other handle
+** is curl_easy_reset and set up afresh.
+**
+** A handle keeps its share and cookie engine across a reset, so each
+** session has a pool of its own (handles with cookies on, as sessions
+** default), and plain calls share one (handles with cookies off);
+** requests with other cookie settings are not pooled. */
 #define POOL_MAX 64
 
 typedef struct {
-  CURL *v[POOL_MAX];
+  CURL *e;
+  struct curl_slist *hdrs;   /* the request headers curl points to */
+  lua_Integer id;            /* spec._id of its last request, 0: none */
+  char method[12];
+} pooled_t;
+
+typedef struct {
+  pooled_t v[POOL_MAX];
   int n;
   int closed;                /* the session is closed: no more returns */
+  int cookies;               /* its handles have the cookie engine on */
 } pool_t;
 
 static pool_t plain_pool;
@@ -243,13 +257,64 @@ typedef struct {
   pool_t pool;
 } session_t;
 
-static CURL *pool_take(pool_t *pool) {
-  if (pool && pool->n > 0) return pool->v[--pool->n];
-  return curl_easy_init();
+static void pooled_reset(pool_t *pool, pooled_t *p) {
+  curl_slist_free_all(p->hdrs);
+  p->hdrs = NULL;
+  /* curl 7.88's reset forgets, without freeing, the list of cookie
+  ** files; emptying it first frees it (a share's cookies stay) */
+  if (pool->cookies)
+    curl_easy_setopt(p->e, CURLOPT_COOKIEFILE, (char *)NULL);
+  curl_easy_reset(p->e);
+}
+
+/* A handle for a request of spec id and method: *same is set when it
+** is still set up for exactly that (*hdrs then gets its header list). */
+static CURL *pool_take(pool_t *pool, lua_Integer id, const char *method,
+                       int *same, struct curl_slist **hdrs) {
+  pooled_t p;
+  int i;
+  *same = 0;
+  *hdrs = NULL;
+  if (pool == NULL || pool->n == 0) return curl_easy_init();
+  i = pool->n - 1;
+  if (id != 0) {
+    int j;
+    for (j = pool->n - 1; j >= 0; j--)
+      if (pool->v[j].id == id && strcmp(pool->v[j].method, method) == 0) {
+        i = j;
+        *same = 1;
+        break;
+      }
+  }
+  p = pool->v[i];
+  pool->v[i] = pool->v[--pool->n];
+  if (*same) {
+    *hdrs = p.hdrs;
+  } else {
+    pooled_reset(pool, &p);
+  }
+  return p.e;
+}
+
+/* Takes e (and hdrs) back; 0 when the pool has no room. */
+static int pool_give(pool_t *pool, CURL *e, struct curl_slist *hdrs,
+                     lua_Integer id, const char *method) {
+  pooled_t *p;
+  if (pool->closed || pool->n >= POOL_MAX) return 0;
+  p = &pool->v[pool->n++];
+  p->e = e;
+  p->hdrs = hdrs;
+  p->id = strlen(method) < sizeof p->method ? id : 0;
+  snprintf(p->method, sizeof p->method, "%s", method);
+  return 1;
 }
 
 static void pool_clear(pool_t *pool) {
-  while (pool->n > 0) curl_easy_cleanup(pool->v[--pool->n]);
+  while (pool->n > 0) {
+    pooled_t *p = &pool->v[--pool->n];
+    curl_easy_cleanup(p->e);
+    curl_slist_free_all(p->hdrs);
+  }
 }
 
 /* ---- transfers ---- */
@@ -272,6 +337,8 @@ typedef struct {
   int cancelled;             /* UV_E* or NS_E* that removed it */
   long status;               /* status code of the latest response line */
   pool_t *pool;              /* where the handle goes back, NULL: freed */
+  lua_Integer spec_id;       /* spec._id, 0: a one-off spec */
+  char method[12];           /* for the pool ("" when longer) */
   unsigned in_multi:1, done:1, stream:1, paused:1, head_done:1;
   unsigned encoded:1, follow:1, location:1, started:1;
   char errbuf[CURL_ERROR_SIZE];
@@ -295,14 +362,10 @@ static void xfer_release(xfer_t *x) {
   ns_cancel(&x->w, UV_ECANCELED);
   xfer_detach(x);
   /* only handles whose transfer ran to its end are reused */
-  if (x->pool && !x->pool->closed && x->pool->n < POOL_MAX && x->done &&
-      !x->cancelled && !x->paused && x->result == CURLE_OK) {
-    /* curl 7.88's reset forgets, without freeing, the list of cookie
-    ** files; emptying it first frees it (a share's cookies stay) */
-    if (x->pool != &plain_pool)
-      curl_easy_setopt(x->easy, CURLOPT_COOKIEFILE, (char *)NULL);
-    curl_easy_reset(x->easy);
-    x->pool->v[x->pool->n++] = x->easy;
+  if (x->pool && x->done && !x->cancelled && !x->paused &&
+      x->result == CURLE_OK &&
+      pool_give(x->pool, x->easy, x->hdrs, x->spec_id, x->method)) {
+    x->hdrs = NULL;
   } else {
     curl_easy_cleanup(x->easy);
   }
@@ -457,61 +520,15 @@ static void set_ms(CURL *e, CURLoption o, double s) {
   }
 }
 
-/* core.new(spec [, url [, method]]) -> xfer; url and method, when given,
-** stand for spec's (one spec then serves many requests). spec is built by
-** lua/http.lua:
-** {url, method, headers = {"Name: value", ...}, body, timeout,
-**  connect_timeout, follow, max_redirects, verify, cafile, user, pass,
-**  auth_type, proxy, http_version, decompress, max_decoded, max_size,
-**  stream, chunk_size, session, cookies, user_agent}
-** Raises on bad specs (programmer errors), never on network outcomes. */
-static int lib_new(lua_State *L) {
-  xfer_t *x;
-  CURL *e;
-  const char *url, *method, *s;
-  size_t bodylen = 0;
-  const char *body;
-  double timeout;
-  int stream, i, n, cookies;
-  long ver;
-  session_t *sess = NULL;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  url = luaL_optstring(L, 2, opt_string(L, 1, "url"));
-  if (url == NULL) return luaL_argerror(L, 1, "'url' missing");
-  method = luaL_optstring(L, 3, opt_string(L, 1, "method"));
-  if (method == NULL) method = "GET";
-  ver = http_version_code(opt_string(L, 1, "http_version"));
-  if (ver < 0) return luaL_argerror(L, 1, "bad 'http_version'");
-
-  x = lua_newuserdatauv(L, sizeof *x, 2);   /* uv1: body, uv2: session */
-  memset(x, 0, sizeof *x);
-  luaL_setmetatable(L, XFER_MT);
-  x->wait_timeout = -1;
-  x->w.data = x;
-  x->w.cancel = xfer_cancel;
-
-  /* a session: shared cookies, DNS, TLS sessions and connections */
-  lua_getfield(L, 1, "session");
-  cookies = opt_bool(L, 1, "cookies", 0);
-  if (!lua_isnil(L, -1)) {
-    sess = luaL_testudata(L, -1, SHARE_MT);
-    if (sess == NULL || sess->sh == NULL)
-      return luaL_argerror(L, 1, "bad 'session'");
-    if (cookies) x->pool = &sess->pool;
-  } else if (!cookies) {
-    x->pool = &plain_pool;
-  }
-  lua_setiuservalue(L, -2, 2);
-  e = x->easy = pool_take(x->pool);
-  if (e == NULL) return luaL_error(L, "curl_easy_init failed");
-
-  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+/* The options of spec (at index 1) on a fresh or reset handle. */
+static int setup(lua_State *L, xfer_t *x, CURL *e, const char *url,
+                 const char *method, const char *body, size_t bodylen,
+                 long ver, session_t *sess, int cookies) {
+  const char *s;
+  int i, n;
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
@@ -523,16 +540,9 @@ static int lib_new(lua_State *L) {
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 
-  /* method and body; the body string is anchored in uv1 (no copy) */
-  lua_getfield(L, 1, "body");
-  body = lua_tolstring(L, -1, &bodylen);
-  lua_setiuservalue(L, -2, 1);
-  if (strcmp(method, "HEAD") == 0) {
+  /* method and body (anchored in the transfer's uv1: no copy) */
+  if (strcmp(method, "HEAD") == 0)
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  } else if (body == NULL && (strcmp(method, "POST") == 0 ||
-             strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0)) {
-    body = "";                   /* Content-Length: 0 */
-  }
   if (body) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
@@ -568,20 +578,10 @@ static int lib_new(lua_State *L) {
 
   /* time limits: a streamed transfer has no total limit (the reader may
   ** be slow on purpose); its timeout bounds each wait instead */
-  stream = opt_bool(L, 1, "stream", 0);
-  timeout = opt_number(L, 1, "timeout", -1);
-  x->stream = stream ? 1 : 0;
-  if (stream) {
-    x->wait_timeout = timeout > 0 ? timeout : -1;
-    x->stream_cap = (size_t)opt_number(L, 1, "chunk_size", 256 * 1024);
-    if (x->stream_cap < 1) x->stream_cap = 1;
-  } else {
-    set_ms(e, CURLOPT_TIMEOUT_MS, timeout);
-  }
+  if (!x->stream) set_ms(e, CURLOPT_TIMEOUT_MS, opt_number(L, 1, "timeout",
+                                                          -1));
   set_ms(e, CURLOPT_CONNECTTIMEOUT_MS, opt_number(L, 1, "connect_timeout",
                                                  -1));
-
-  x->follow = opt_bool(L, 1, "follow", 1) ? 1 : 0;
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, (long)x->follow);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS,
                    (long)opt_number(L, 1, "max_redirects", 10));
@@ -605,24 +605,111 @@ static int lib_new(lua_State *L) {
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, a);
   }
 
-  /* proxy: a string, or false for none; unset, curl reads *_proxy */
+  /* proxy: a string, or false for none; unset, the *_proxy variables,
+  ** which curl would look up per request: when none is set (looked at
+  ** once, at load), say "none" to curl instead */
   lua_getfield(L, 1, "proxy");
-  if (lua_isstring(L, -1)) curl_easy_setopt(e, CURLOPT_PROXY,
-                                            lua_tostring(L, -1));
-  else if (lua_isboolean(L, -1) && !lua_toboolean(L, -1))
+  if (lua_isstring(L, -1))
+    curl_easy_setopt(e, CURLOPT_PROXY, lua_tostring(L, -1));
+  else if ((lua_isboolean(L, -1) && !lua_toboolean(L, -1)) || !env_proxy)
     curl_easy_setopt(e, CURLOPT_PROXY, "");
   lua_pop(L, 1);
 
   if (ver != CURL_HTTP_VERSION_NONE)
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, ver);
-
-  if (opt_bool(L, 1, "decompress", 1)) {
+  if (opt_bool(L, 1, "decompress", 1))
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  /* all built in */
-    x->max_decoded = (curl_off_t)opt_number(L, 1, "max_decoded", 0);
-  }
-  x->max_size = (curl_off_t)opt_number(L, 1, "max_size", 0);
   if (x->max_size > 0)
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, x->max_size);
+  return 0;
+}
+
+/* core.new(spec [, url [, method]]) -> xfer; url and method, when given,
+** stand for spec's (one spec then serves many requests). spec is built by
+** lua/http.lua:
+** {url, method, headers = {"Name: value", ...}, body, timeout,
+**  connect_timeout, follow, max_redirects, verify, cafile, user, pass,
+**  auth_type, proxy, http_version, decompress, max_decoded, max_size,
+**  stream, chunk_size, session, cookies, user_agent, _id}
+** _id (an integer) marks a spec that is never changed once built, so
+** that a pooled handle last set up from it can be taken as it is.
+** Raises on bad specs (programmer errors), never on network outcomes. */
+static int lib_new(lua_State *L) {
+  xfer_t *x;
+  CURL *e;
+  const char *url, *method;
+  size_t bodylen = 0;
+  const char *body;
+  double timeout;
+  int cookies, same;
+  long ver;
+  session_t *sess = NULL;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  url = luaL_optstring(L, 2, opt_string(L, 1, "url"));
+  if (url == NULL) return luaL_argerror(L, 1, "'url' missing");
+  method = luaL_optstring(L, 3, opt_string(L, 1, "method"));
+  if (method == NULL) method = "GET";
+  ver = http_version_code(opt_string(L, 1, "http_version"));
+  if (ver < 0) return luaL_argerror(L, 1, "bad 'http_version'");
+
+  x = lua_newuserdatauv(L, sizeof *x, 2);   /* uv1: body, uv2: session */
+  memset(x, 0, sizeof *x);
+  luaL_setmetatable(L, XFER_MT);
+  x->wait_timeout = -1;
+  x->w.data = x;
+  x->w.cancel = xfer_cancel;
+  lua_getfield(L, 1, "_id");
+  x->spec_id = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  snprintf(x->method, sizeof x->method, "%s", method);
+
+  /* a session: shared cookies, DNS, TLS sessions and connections */
+  lua_getfield(L, 1, "session");
+  cookies = opt_bool(L, 1, "cookies", 0);
+  if (!lua_isnil(L, -1)) {
+    sess = luaL_testudata(L, -1, SHARE_MT);
+    if (sess == NULL || sess->sh == NULL)
+      return luaL_argerror(L, 1, "bad 'session'");
+    if (cookies) x->pool = &sess->pool;
+  } else if (!cookies) {
+    x->pool = &plain_pool;
+  }
+  lua_setiuservalue(L, -2, 2);
+
+  /* the body; POST, PUT and PATCH without one send Content-Length: 0 */
+  lua_getfield(L, 1, "body");
+  body = lua_tolstring(L, -1, &bodylen);
+  lua_setiuservalue(L, -2, 1);
+  if (body == NULL && (strcmp(method, "POST") == 0 ||
+      strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0))
+    body = "";
+
+  /* the transfer's own fields */
+  timeout = opt_number(L, 1, "timeout", -1);
+  if (opt_bool(L, 1, "stream", 0)) {
+    x->stream = 1;
+    x->wait_timeout = timeout > 0 ? timeout : -1;
+    x->stream_cap = (size_t)opt_number(L, 1, "chunk_size", 256 * 1024);
+    if (x->stream_cap < 1) x->stream_cap = 1;
+  }
+  x->follow = opt_bool(L, 1, "follow", 1) ? 1 : 0;
+  if (opt_bool(L, 1, "decompress", 1))
+    x->max_decoded = (curl_off_t)opt_number(L, 1, "max_decoded", 0);
+  x->max_size = (curl_off_t)opt_number(L, 1, "max_size", 0);
+
+  e = x->easy = pool_take(x->pool, x->spec_id, x->method, &same, &x->hdrs);
+  if (e == NULL) return luaL_error(L, "curl_easy_init failed");
+  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+  if (same) {
+    if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
+      return luaL_argerror(L, 1, "bad 'url'");
+    if (body) curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);  /* anchored */
+    return 1;
+  }
+  setup(L, x, e, url, method, body, bodylen, ver, sess, cookies);
   return 1;
 }
 
@@ -1005,6 +1092,7 @@ static int lib_session(lua_State *L) {
   session_t *ss = lua_newuserdatauv(L, sizeof *ss, 0);
   memset(ss, 0, sizeof *ss);
   luaL_setmetatable(L, SHARE_MT);
+  ss->pool.cookies = 1;
   ss->sh = curl_share_init();
   if (ss->sh == NULL) return luaL_error(L, "curl_share_init failed");
   curl_share_setopt(ss->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
@@ -1138,6 +1226,16 @@ int luaopen_http_core(lua_State *L) {
       if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return luaL_error(L, "curl_global_init failed");
       global_inited = 1;
+    }
+    {
+      static const char *const vars[] = {"http_proxy", "https_proxy",
+        "HTTPS_PROXY", "all_proxy", "ALL_PROXY", NULL};
+      int i;
+      env_proxy = 0;
+      for (i = 0; vars[i]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) env_proxy = 1;
+      }
     }
     timer = malloc(sizeof *timer);
     if (timer == NULL) return luaL_error(L, "not enough memory");

@@ -240,6 +240,14 @@ describe("requests", function()
       local res, err = http.get("http://127.0.0.1:1/", {proxy = false})
       io.write(res and res.body or err)' 2>&1]])
     assert.are.equal("connection refused", out)
+    out = sh("ALL_PROXY=" .. O .. " " .. NETSH .. [[ -e '
+      local res, err = http.get("http://netsh.invalid/all")
+      io.write(res and res.body or err)' 2>&1]])
+    assert.matches('"proxied": "http://netsh.invalid/all"', out, 1, true)
+    out = sh("http_proxy=" .. O .. " no_proxy=127.0.0.1 " .. NETSH .. [[ -e '
+      local res, err = http.get("]] .. H .. [[/small.txt")
+      io.write(res and res.body or err)' 2>&1]])
+    assert.are.equal("hello from nginx\n", out)
   end)
 end)
 
@@ -560,6 +568,19 @@ describe("reuse of handles and connections", function()
     assert.are.equal("1", e.headers["x-only-once"])
     assert.truthy(e.headers.authorization)
     assert.are.equal(before, core.stats().pooled)   -- taken and given back
+    -- calls without options share one spec, and their handles are taken
+    -- as they were set up: the method still has to be the one asked for
+    for _, m in ipairs{"get", "post", "get", "put", "delete", "get",
+                       "patch", "options", "get"} do
+      e = assert(assert(http[m](O .. "/echo?m=" .. m)):json())
+      assert.are.equal(m:upper(), e.method)
+      assert.are.equal("m=" .. m, e.query)
+      assert.are.equal("", e.body)
+      assert.are.equal(before, core.stats().pooled)
+    end
+    local h = assert(http.head(O .. "/echo"))
+    assert.are.equal(200, h.status)
+    assert.are.equal("", h.body)
     e = echo()
     assert.are.equal("GET", e.method)
     assert.is_nil(e.headers["x-only-once"])
