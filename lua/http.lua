@@ -301,13 +301,21 @@ Headers.__newindex = function(t, k, v)
 end
 
 -- A response is the table x:info() made (see src/http.c) with this
--- metatable; headers, header_list and timings are built on first use.
+-- metatable; headers, header_list, timings, ip, port and local_port are
+-- built on first use.
 local Response = {}
 M.Response = Response
 
 local function phase(a, b)
   local d = a - b
   return d > 0 and d or 0
+end
+
+-- _more (see src/http.c): {dns, connect, tls, first_byte, ip, port,
+-- local_port}, kept apart so that a response stays a small table.
+local function more(r, i)
+  local m = rawget(r, "_more")
+  return m and m[i] or nil
 end
 
 local lazy = {
@@ -322,15 +330,18 @@ local lazy = {
     return rawget(r, "header_list")
   end,
   timings = function(r)
-    local dns, conn, tls = r._dns or 0, r._connect or 0, r._tls or 0
+    local dns, conn, tls = more(r, 1) or 0, more(r, 2) or 0, more(r, 3) or 0
     return {
       dns = dns,
       connect = phase(conn, dns),
       tls = tls > 0 and phase(tls, conn) or 0,
-      first_byte = r._first_byte or 0,
+      first_byte = more(r, 4) or 0,
       total = r.elapsed,
     }
   end,
+  ip = function(r) return more(r, 5) or nil end,
+  port = function(r) return more(r, 6) end,
+  local_port = function(r) return more(r, 7) end,
 }
 
 Response.__index = function(r, k)
@@ -526,14 +537,15 @@ local function request(method, url, opts, session, level)
     x:close()
     return nil, err
   end
-  local res = make_response(x:info(), method)
+  local res
   if spec.stream then
+    res = make_response(x:info(), method)
     res._x = x
     res.size = 0
   else
-    res.body = x:body()
-    res.size = #res.body
-    x:close()
+    res = x:finish(method)      -- info, body, ok, method; closes x
+    if res.reason == "" then res.reason = reasons[res.status] or "" end
+    setmetatable(res, Response)
   end
   if session then
     session.requests = session.requests + 1

@@ -917,11 +917,6 @@ static int meth_body(lua_State *L) {
   return 1;
 }
 
-static void set_num(lua_State *L, const char *k, double v) {
-  lua_pushnumber(L, v);
-  lua_setfield(L, -2, k);
-}
-
 static void set_int(lua_State *L, const char *k, lua_Integer v) {
   lua_pushinteger(L, v);
   lua_setfield(L, -2, k);
@@ -997,60 +992,75 @@ static int lib_parse_head(lua_State *L) {
   return 2;
 }
 
-/* x:info() -> the fields of a response: status, reason (from the status
-** line; "" for HTTP/2), status_line, http_version, url, redirects,
-** connects, reused, ip, port, local_port, size, elapsed, _head (the
-** header lines, parsed on demand by parse_head) and the cumulative curl
-** times _dns, _connect, _tls, _first_byte (seconds since the start). */
-static int meth_info(lua_State *L) {
-  xfer_t *x = check_xfer(L, 1);
+/* The field names of a response, made once (upvalue 1 of the xfer
+** methods, by index): setting a field then needs no string lookup. */
+enum {
+  K_STATUS = 1, K_HTTP_VERSION, K_URL, K_REDIRECTS, K_CONNECTS, K_REUSED,
+  K_SIZE, K_ELAPSED, K_STATUS_LINE, K_REASON, K_HEAD, K_MORE, K_BODY, K_OK,
+  K_METHOD, K_COUNT
+};
+static const char *const key_names[K_COUNT] = {
+  NULL, "status", "http_version", "url", "redirects", "connects", "reused",
+  "size", "elapsed", "status_line", "reason", "_head", "_more", "body", "ok",
+  "method"
+};
+
+/* The slots of the _more array (see push_info). */
+enum { M_DNS = 1, M_CONNECT, M_TLS, M_FIRST_BYTE, M_IP, M_PORT,
+       M_LOCAL_PORT, M_COUNT };
+
+/* t[key k] = value on top (t just below it); pops the value. */
+static void put(lua_State *L, int k) {
+  lua_rawgeti(L, lua_upvalueindex(1), k);
+  lua_insert(L, -2);
+  lua_rawset(L, -3);
+}
+
+static void put_int(lua_State *L, int k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  put(L, k);
+}
+
+/* Pushes the fields of x's response as a new table (see meth_info).
+** Responses are made by the thousand, and a table's cost (and its share
+** of the garbage collector's work) grows with its hash part, so the
+** fields most scripts never read wait in one small array, _more, that
+** lua/http.lua turns into fields on first use. */
+static void push_info(lua_State *L, xfer_t *x, int extra) {
   CURL *e = x->easy;
   long l = 0;
   char *s = NULL;
   const char *h, *nl, *r;
   size_t hlen;
-  if (e == NULL) return ns_fail(L, UV_ECANCELED);
-  lua_createtable(L, 0, 24);
+  lua_createtable(L, 0, 12 + extra);
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &l);
-  set_int(L, "status", l);
+  put_int(L, K_STATUS, l);
   curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &l);
   lua_pushstring(L, l == CURL_HTTP_VERSION_1_0 ? "1.0" :
                  l == CURL_HTTP_VERSION_1_1 ? "1.1" :
                  l == CURL_HTTP_VERSION_2_0 ? "2" :
                  l == CURL_HTTP_VERSION_3 ? "3" : "?");
-  lua_setfield(L, -2, "http_version");
+  put(L, K_HTTP_VERSION);
   if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &s) == CURLE_OK && s) {
     lua_pushstring(L, s);
-    lua_setfield(L, -2, "url");
+    put(L, K_URL);
   }
   curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &l);
-  set_int(L, "redirects", l);
+  put_int(L, K_REDIRECTS, l);
   curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &l);
-  set_int(L, "connects", l);
+  put_int(L, K_CONNECTS, l);
   lua_pushboolean(L, l == 0);
-  lua_setfield(L, -2, "reused");
-  s = NULL;
-  if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &s) == CURLE_OK && s) {
-    lua_pushstring(L, s);
-    lua_setfield(L, -2, "ip");
-  }
-  curl_easy_getinfo(e, CURLINFO_PRIMARY_PORT, &l);
-  set_int(L, "port", l);
-  curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &l);
-  set_int(L, "local_port", l);
-  set_int(L, "size", (lua_Integer)x->total);
-  set_num(L, "elapsed", info_secs(e, CURLINFO_TOTAL_TIME_T));
-  set_num(L, "_dns", info_secs(e, CURLINFO_NAMELOOKUP_TIME_T));
-  set_num(L, "_connect", info_secs(e, CURLINFO_CONNECT_TIME_T));
-  set_num(L, "_tls", info_secs(e, CURLINFO_APPCONNECT_TIME_T));
-  set_num(L, "_first_byte", info_secs(e, CURLINFO_STARTTRANSFER_TIME_T));
+  put(L, K_REUSED);
+  put_int(L, K_SIZE, (lua_Integer)x->total);
+  lua_pushnumber(L, info_secs(e, CURLINFO_TOTAL_TIME_T));
+  put(L, K_ELAPSED);
   /* "HTTP/1.1 200 OK\r\n" + header lines */
   h = x->head.len ? ns_buf_ptr(&x->head) : "";
   hlen = x->head.len;
   nl = hlen ? memchr(h, '\n', hlen) : NULL;
   if (nl == NULL) nl = h + hlen;
   lua_pushlstring(L, h, trim_right(h, (size_t)(nl - h)));
-  lua_setfield(L, -2, "status_line");
+  put(L, K_STATUS_LINE);
   r = memchr(h, ' ', (size_t)(nl - h));              /* " 200 OK" */
   if (r) r = memchr(r + 1, ' ', (size_t)(nl - r - 1));
   if (r) {
@@ -1059,10 +1069,65 @@ static int meth_info(lua_State *L) {
   } else {
     lua_pushliteral(L, "");
   }
-  lua_setfield(L, -2, "reason");
+  put(L, K_REASON);
   if (nl < h + hlen) nl++;
   lua_pushlstring(L, nl, (size_t)(h + hlen - nl));
-  lua_setfield(L, -2, "_head");
+  put(L, K_HEAD);
+  /* _more = {dns, connect, tls, first_byte, ip, port, local_port} */
+  lua_createtable(L, M_COUNT - 1, 0);
+  lua_pushnumber(L, info_secs(e, CURLINFO_NAMELOOKUP_TIME_T));
+  lua_rawseti(L, -2, M_DNS);
+  lua_pushnumber(L, info_secs(e, CURLINFO_CONNECT_TIME_T));
+  lua_rawseti(L, -2, M_CONNECT);
+  lua_pushnumber(L, info_secs(e, CURLINFO_APPCONNECT_TIME_T));
+  lua_rawseti(L, -2, M_TLS);
+  lua_pushnumber(L, info_secs(e, CURLINFO_STARTTRANSFER_TIME_T));
+  lua_rawseti(L, -2, M_FIRST_BYTE);
+  s = NULL;
+  if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &s) == CURLE_OK && s)
+    lua_pushstring(L, s);
+  else
+    lua_pushboolean(L, 0);
+  lua_rawseti(L, -2, M_IP);
+  curl_easy_getinfo(e, CURLINFO_PRIMARY_PORT, &l);
+  lua_pushinteger(L, l);
+  lua_rawseti(L, -2, M_PORT);
+  curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &l);
+  lua_pushinteger(L, l);
+  lua_rawseti(L, -2, M_LOCAL_PORT);
+  put(L, K_MORE);
+}
+
+/* x:info() -> the fields of a response: status, reason (from the status
+** line; "" for HTTP/2), status_line, http_version, url, redirects,
+** connects, reused, size, elapsed, _head (the header lines, parsed on
+** demand by parse_head) and _more = {dns, connect, tls, first_byte (curl's
+** cumulative times, seconds since the start), ip (or false), port,
+** local_port}. */
+static int meth_info(lua_State *L) {
+  xfer_t *x = check_xfer(L, 1);
+  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  push_info(L, x, 0);
+  return 1;
+}
+
+/* x:finish(method) -> the info() table plus body, ok and method, for a
+** buffered transfer that has ended; the transfer is closed (its handle
+** goes back to its pool). One call instead of info, body and close. */
+static int meth_finish(lua_State *L) {
+  xfer_t *x = check_xfer(L, 1);
+  long status = 0;
+  luaL_checkstring(L, 2);
+  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  push_info(L, x, 3);
+  lua_pushlstring(L, x->body.len ? ns_buf_ptr(&x->body) : "", x->body.len);
+  put(L, K_BODY);
+  curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+  lua_pushboolean(L, status >= 200 && status < 300);
+  put(L, K_OK);
+  lua_pushvalue(L, 2);
+  put(L, K_METHOD);
+  xfer_release(x);
   return 1;
 }
 
@@ -1200,6 +1265,7 @@ static const luaL_Reg xfer_methods[] = {
   {"read", meth_read},
   {"body", meth_body},
   {"info", meth_info},
+  {"finish", meth_finish},
   {"close", meth_close},
   {NULL, NULL}
 };
@@ -1257,7 +1323,16 @@ int luaopen_http_core(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, MULTI_MT);
   }
   luaL_newmetatable(L, XFER_MT);
-  luaL_newlib(L, xfer_methods);
+  luaL_newlibtable(L, xfer_methods);
+  {
+    int k;
+    lua_createtable(L, K_COUNT - 1, 0);              /* the field names */
+    for (k = 1; k < K_COUNT; k++) {
+      lua_pushstring(L, key_names[k]);
+      lua_rawseti(L, -2, k);
+    }
+  }
+  luaL_setfuncs(L, xfer_methods, 1);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, meta_gc);
   lua_setfield(L, -2, "__gc");

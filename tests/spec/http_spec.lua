@@ -83,6 +83,10 @@ describe("http against nginx", function()
     for _, k in ipairs{"dns", "connect", "tls", "first_byte", "total"} do
       assert.is_number(res.timings[k])
     end
+    assert.is_true(res.timings.first_byte <= res.timings.total)
+    assert.are.equal("127.0.0.1", res.ip)
+    assert.are.equal(tonumber(H:match(":(%d+)$")), res.port)
+    assert.is_true(res.local_port > 0 and res.local_port ~= res.port)
     assert.matches("^<http 200 OK 17 B [%d.]+ ms>$", tostring(res))
   end)
 
