@@ -11,7 +11,6 @@
 -- Failures (no response at all) return nil, err; HTTP error statuses are
 -- responses with res.ok == false (res:raise_for_status() raises).
 local core = require "http.core"
-local yield = require("task").yield
 
 local M = {}
 
@@ -531,8 +530,7 @@ local function request(method, url, opts, session, level)
     url, method = spec.url, spec.method
   end
   local x = core.new(spec, url, method)
-  local ok, err, sync = x:perform()
-  if sync then yield() end    -- done without a wait: let the others run
+  local ok, err = x:perform()
   if not ok then
     x:close()
     return nil, err

@@ -813,14 +813,6 @@ static int push_error(lua_State *L, xfer_t *x) {
 
 /* ---- perform and read ---- */
 
-/* Let curl start on what was just added, at once rather than a loop
-** iteration later (allowed: we are not inside a curl callback). */
-static void kick(void) {
-  int running;
-  curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  drain();
-}
-
 static int perform_k(lua_State *L, int status, lua_KContext ctx);
 
 static int perform_step(lua_State *L, xfer_t *x) {
@@ -847,8 +839,8 @@ static int perform_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 /* x:perform() -> true | nil, err. Buffered: returns at the end of the
-** transfer. Streamed: once the final response's headers are in. A third
-** value true (after true, nil or nil, err) says it never waited. */
+** transfer. Streamed: once the final response's headers are in. Always
+** waits at least once, so a loop of requests never starves other tasks. */
 static int meth_perform(lua_State *L) {
   xfer_t *x = check_xfer(L, 1);
   CURLMcode mc;
@@ -860,14 +852,10 @@ static int meth_perform(lua_State *L) {
   x->started = 1;
   x->in_multi = 1;
   live++;
-  kick();
-  if (x->done || (x->stream && x->head_done)) {
-    /* over before any wait (a loopback peer can be that fast): say so,
-    ** so that the caller can yield once and others are not starved */
-    int n = perform_step(L, x);
-    lua_pushboolean(L, 1);
-    return n + 1;
-  }
+  /* curl starts it from its 0 ms timer, at the top of the next loop turn,
+  ** with every transfer added meanwhile: one pass over the new transfers
+  ** instead of one each, and the requests leave in one burst (measured:
+  ** 10% less CPU per request with 50 in flight than starting each here) */
   return perform_step(L, x);
 }
 
