@@ -12,7 +12,8 @@
 # kept-alive connection (curl: one process given all the URLs). Concurrent:
 # --total GETs with --c in flight (netsh: --c tasks; curl --parallel), and
 # wrk -c C for a few seconds. Runs are interleaved across clients and
-# each figure is the best of --runs rounds (the machine is shared).
+# each figure is the best of --runs rounds (the machine is shared). Each
+# client's CPU time per request (user + system) is shown beside its rate.
 # Prints a Markdown table and the issue's targets:
 #   sequential netsh >= 0.8x curl CLI and >= 4x requests Session,
 #   concurrent netsh >= 0.5x wrk.
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
     --total) total=$2; shift ;;
     --c) conc=$2; shift ;;
     --runs) runs=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "http_bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -201,8 +202,10 @@ c_curl_par() { curl_par "$total"; }
 c_wrk() {
   local out
   out=$($PIN_CLIENT wrk -t1 -c"$conc" -d"${wrk_secs}s" "$URL") || return 1
-  # the seconds a fixed $total would take at wrk's rate
-  awk -v t="$total" '/^Requests\/sec:/ { printf "%s", t / $2 }' <<<"$out"
+  # the seconds a fixed $total would take at wrk's rate, and the number
+  # of requests it really made (for its CPU time per request)
+  awk -v t="$total" '/requests in/ { n = $1 }
+    /^Requests\/sec:/ { printf "%s %s", t / $2, n }' <<<"$out"
 }
 
 # "name|requests|function" per client, in table order
@@ -218,20 +221,31 @@ conc_clients=("netsh c=$conc|$total|c_netsh_conc"
 # The machine is shared and noisy: the runs of the clients are
 # interleaved (each round runs every client once, so all see the same
 # weather) and each figure is the best of --runs rounds.
-declare -A RATE BEST
+# Each client's CPU time (user + system, its child processes included)
+# is taken with bash's time keyword: CPU µs per request says what a
+# client costs even when the server, not the client, sets the pace.
+declare -A RATE BEST CPU
+TIMEFORMAT='%U %S'
 measure() {   # measure LABEL CLIENT...
-  local label=$1 r c name reqs fn secs
+  local label=$1 r c name reqs fn out secs done_n us
   shift
   echo "$label" >&2
   for r in $(seq 1 "$runs"); do
     for c in "$@"; do
       IFS='|' read -r name reqs fn <<<"$c"
-      secs=$($fn 2>"$TMP_DIR/err") || {
+      { time $fn >"$TMP_DIR/out" 2>"$TMP_DIR/err"; } 2>"$TMP_DIR/cpu" || {
         sed 's/^/  /' "$TMP_DIR/err" >&2; continue; }
+      read -r secs done_n <"$TMP_DIR/out"
       [ -n "$secs" ] || continue
       if [ -z "${BEST[$name]:-}" ] ||
          awk "BEGIN { exit !($secs < ${BEST[$name]}) }"; then
         BEST[$name]=$secs
+      fi
+      us=$(awk -v n="${done_n:-$reqs}" '{ printf "%.2f", ($1 + $2) * 1e6 / n }' \
+        "$TMP_DIR/cpu")
+      if [ -z "${CPU[$name]:-}" ] ||
+         awk "BEGIN { exit !($us < ${CPU[$name]}) }"; then
+        CPU[$name]=$us
       fi
     done
   done
@@ -239,7 +253,8 @@ measure() {   # measure LABEL CLIENT...
     IFS='|' read -r name reqs fn <<<"$c"
     if [ -n "${BEST[$name]:-}" ]; then
       RATE[$name]=$(calc "$reqs / ${BEST[$name]}")
-      printf '  %-28s %8.0f req/s\n' "$name" "${RATE[$name]}" >&2
+      printf '  %-28s %8.0f req/s %8.1f CPU us/req\n' "$name" \
+        "${RATE[$name]}" "${CPU[$name]}" >&2
     else
       echo "  $name: no result" >&2
     fi
@@ -260,12 +275,13 @@ ratio() {
   fi
 }
 echo
-echo "| client | req/s |"
-echo "|---|---:|"
+echo "| client | req/s | client CPU µs/req |"
+echo "|---|---:|---:|"
 for k in "netsh http.get" "netsh session" "curl CLI" \
          "python requests Session" "python http.client" "netsh c=$conc" \
          "curl CLI --parallel" "wrk c=$conc"; do
-  [ -n "${RATE[$k]:-}" ] && printf '| %s | %.0f |\n' "$k" "${RATE[$k]}"
+  [ -n "${RATE[$k]:-}" ] && printf '| %s | %.0f | %.1f |\n' "$k" \
+    "${RATE[$k]}" "${CPU[$k]}"
 done
 echo
 check() {   # check LABEL VALUE TARGET
