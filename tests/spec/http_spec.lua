@@ -498,6 +498,21 @@ describe("download", function()
     assert.are.equal("", sh("ls " .. dir .. " | grep part || true"))
   end)
 
+  it("draws a progress bar when stderr is a terminal, not otherwise",
+     function()
+    -- script(1) runs netsh on a pseudo-terminal; the bar goes to stderr
+    local code = 'assert(http.download("' .. H .. '/10m.bin", "' .. dir ..
+      '/bar.bin")); io.write("ok\\n")'
+    local out = sh("script -qec '" .. NETSH .. " -e " .. ("%q"):format(code)
+      .. "' /dev/null")
+    assert.truthy(out:find("[" .. ("#"):rep(30) .. "] 100% 10.0 MB / 10.0 MB",
+      1, true), out)
+    assert.truthy(out:find("ok", 1, true), out)
+    -- not a terminal: nothing on stderr
+    out = sh(NETSH .. " -e " .. ("%q"):format(code) .. " 2>&1 >/dev/null")
+    assert.are.equal("", out)
+  end)
+
   it("leaves the old file in place when the transfer fails", function()
     local path = dir .. "/keep.txt"
     local f = assert(io.open(path, "w"))
