@@ -124,6 +124,23 @@ int ns_resolve(lua_State *L, const char *host, int port, int family,
 /* "1.2.3.4" / "::1" and the port of a sockaddr; family "inet"/"inet6". */
 void ns_addr_push(lua_State *L, const struct sockaddr *sa); /* ip, port, family */
 
+/* ---- select() across socket kinds (socket_tcp.c runs it) ---- */
+
+/* A select() parked on a socket is linked into the socket's list; the
+** socket wakes the list when it may have become ready, and when it is
+** closed. The select then looks at every socket again. */
+typedef struct ns_selnode_s {
+  ns_waiter_t *w;                        /* the parked select's waiter */
+  struct ns_selnode_s *next, **prevp;
+} ns_selnode_t;
+void ns_sel_link(ns_selnode_t **head, ns_selnode_t *n, ns_waiter_t *w);
+void ns_sel_unlink(ns_selnode_t *n);
+void ns_sel_notify(ns_selnode_t *head);  /* wakes the selects on a list */
+/* UDP sockets (socket_udp.c), as select() sees them */
+void *ns_udp_test(lua_State *L, int i);  /* the UDP socket at i, or NULL */
+int ns_udp_ready(void *u, int write);
+void ns_udp_watch(void *u, ns_selnode_t *n, ns_waiter_t *w, int read);
+
 /* ---- modules ---- */
 int luaopen_task_core(lua_State *L);
 int luaopen_netsh_stdin(lua_State *L);

@@ -70,11 +70,7 @@ typedef struct wreq {
   char data[1];
 } wreq_t;
 
-typedef struct selnode {
-  struct sel *s;
-  tcp_t *t;
-  struct selnode *next, **prevp;
-} selnode_t;
+typedef ns_selnode_t selnode_t;
 
 typedef struct sel {
   ns_waiter_t w;
@@ -206,12 +202,17 @@ static int fd_of(tcp_t *t) {
   return fd;
 }
 
-static void notify_select(tcp_t *t) {
-  selnode_t *n;
-  for (n = t->sel; n; n = n->next) ns_wake(&n->s->w, 0);
+static void notify_select(tcp_t *t) { ns_sel_notify(t->sel); }
+
+void ns_sel_link(ns_selnode_t **head, ns_selnode_t *n, ns_waiter_t *w) {
+  n->w = w;
+  n->prevp = head;
+  n->next = *head;
+  if (*head) (*head)->prevp = &n->next;
+  *head = n;
 }
 
-static void sel_unlink(selnode_t *n) {
+void ns_sel_unlink(ns_selnode_t *n) {
   if (n->prevp == NULL) return;
   *n->prevp = n->next;
   if (n->next) n->next->prevp = n->prevp;
@@ -219,6 +220,11 @@ static void sel_unlink(selnode_t *n) {
   n->prevp = NULL;
 }
 
+void ns_sel_notify(ns_selnode_t *head) {
+  for (; head; head = head->next) ns_wake(head->w, 0);
+}
+
+#define sel_unlink ns_sel_unlink
 /* Drop bytes from t->in; give the memory back once drained. */
 static void in_consume(tcp_t *t, size_t n) {
   ns_buf_consume(&t->in, n);
@@ -969,7 +975,7 @@ static void tcp_release(tcp_t *t) {
   he_detach(t);
   while (t->sel) {                   /* select()s re-check without us */
     selnode_t *n = t->sel;
-    ns_wake(&n->s->w, 0);
+    ns_wake(n->w, 0);
     sel_unlink(n);
   }
   for (i = 0; i < t->nacq; i++)
@@ -1919,6 +1925,7 @@ static int collect(lua_State *L, int list, int out, int wr) {
   if (lua_isnil(L, list)) return 0;
   for (i = 1; ; i++) {
     tcp_t *t;
+    void *u;
     int ready = 0;
     if (lua_rawgeti(L, list, i) == LUA_TNIL) {
       lua_pop(L, 1);
@@ -1926,6 +1933,8 @@ static int collect(lua_State *L, int list, int out, int wr) {
     }
     if ((t = luaL_testudata(L, -1, TCP_MT)) != NULL) {
       ready = wr ? ready_write(t) : ready_read(t);
+    } else if ((u = ns_udp_test(L, -1)) != NULL) {
+      ready = ns_udp_ready(u, wr);
     } else if (!wr && luaL_getmetafield(L, -1, "__index") != LUA_TNIL) {
       /* a foreign object: only buffered data (dirty) counts */
       lua_pop(L, 1);
@@ -1989,16 +1998,13 @@ static int select_step(lua_State *L) {
     if (lua_isnil(L, k)) continue;
     for (i = 1; lua_rawgeti(L, k, i) != LUA_TNIL; i++) {
       tcp_t *t = luaL_testudata(L, -1, TCP_MT);
+      void *u = t ? NULL : ns_udp_test(L, -1);
       lua_pop(L, 1);
       if (t && !t->closed && s->n < s->cap) {
-        selnode_t *n = &s->nodes[s->n++];
-        n->s = s;
-        n->t = t;
-        n->prevp = &t->sel;
-        n->next = t->sel;
-        if (t->sel) t->sel->prevp = &n->next;
-        t->sel = n;
+        ns_sel_link(&t->sel, &s->nodes[s->n++], &s->w);
         if (k == 1 && t->state == S_CLIENT) start_reading(t);
+      } else if (u && s->n < s->cap) {
+        ns_udp_watch(u, &s->nodes[s->n++], &s->w, k == 1);
       }
     }
     lua_pop(L, 1);

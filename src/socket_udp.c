@@ -95,6 +95,7 @@ struct udp_s {
   size_t since;          /* bytes taken since the kernel was drained */
   reader_t *readers, **rtail;
   sendop_t *sends;
+  ns_selnode_t *sel;     /* select()s waiting on this socket */
 };
 
 /* Header of a queued datagram (or of a receive error). */
@@ -273,6 +274,7 @@ static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     u->reading = 0;
   }
   wake_readers(u);
+  if (u->sel && u->nq > u->claims) ns_sel_notify(u->sel);
 }
 
 static int start_reading(udp_t *u) {
@@ -373,6 +375,11 @@ static void udp_release(udp_t *u) {
     reader_t *r = u->readers;
     reader_unlink(r);
     ns_cancel(&r->w, UV_ECANCELED);
+  }
+  while (u->sel) {                  /* select()s look again, without us */
+    ns_selnode_t *n = u->sel;
+    ns_wake(n->w, 0);
+    ns_sel_unlink(n);
   }
   while (u->sends) {
     sendop_t *op = u->sends;
@@ -1071,15 +1078,36 @@ static int meth_getfamily(lua_State *L) {
   return 1;
 }
 
-/* LuaSocket's select() hook: true when a receive would not wait. Looks
-** at the kernel too (socket.select polls foreign objects through this;
-** it cannot be woken by them, so a select with a timeout sees a UDP
-** datagram only when the timeout ends). */
+/* LuaSocket's dirty(): true when a receive would not wait (looks at the
+** kernel too). socket.select uses ns_udp_ready and ns_udp_watch below,
+** and is woken by the socket when a datagram arrives. */
 static int meth_dirty(lua_State *L) {
-  udp_t *u = check_udp(L, 1);
-  if (u->nq == u->claims && u->h && u->readers == NULL) drain(u);
-  lua_pushboolean(L, u->nq > u->claims);
+  lua_pushboolean(L, ns_udp_ready(check_udp(L, 1), 0));
   return 1;
+}
+
+/* ---- socket.select ---- */
+
+void *ns_udp_test(lua_State *L, int i) {
+  return luaL_testudata(L, i, UDP_MT);
+}
+
+/* Readable: an unclaimed datagram (or error) is queued, or the kernel
+** holds one the loop has not read yet. Writable: open (UDP sends do not
+** wait for a peer). */
+int ns_udp_ready(void *p, int write) {
+  udp_t *u = p;
+  if (u->closed) return 0;
+  if (write) return 1;
+  if (u->nq == u->claims && u->h && u->readers == NULL) drain(u);
+  return u->nq > u->claims;
+}
+
+/* Parks a select on u; reading starts, so that a datagram wakes it. */
+void ns_udp_watch(void *p, ns_selnode_t *n, ns_waiter_t *w, int read) {
+  udp_t *u = p;
+  ns_sel_link(&u->sel, n, w);
+  if (read && u->h && !u->closed) start_reading(u);
 }
 
 static int meta_gc(lua_State *L) {

@@ -202,6 +202,83 @@ describe("udp names and Python-style calls", function()
     assert.equal("poll me", s:receive())
   end)
 
+  it("socket.select wakes on a datagram, with TCP sockets in the list too",
+     function()
+    local a <close> = assert(udp.bind("127.0.0.1", 0))
+    local b <close> = assert(udp.bind("127.0.0.1", 0))
+    local srv <close> = assert(socket.bind("127.0.0.1", 0))
+    local _, pb = b:getsockname()
+    local c <close> = udp.udp4()
+    spawn(function()
+      sleep(0.1)
+      c:sendto("to b", "127.0.0.1", pb)
+    end)
+    local dt, r, w, err = elapsed(function()
+      return socket.select({a, srv, b}, nil, 5)
+    end)
+    assert.is_nil(err)
+    assert.is_true(dt >= 0.05 and dt < 2, "select took " .. dt .. " s")
+    assert.equal(1, #r)
+    assert.equal(b, r[1])
+    assert.equal(1, r[b])
+    assert.same({}, w)
+    assert.equal("to b", b:receive())
+    -- UDP sockets are always writable; nothing to read is a timeout
+    r, w = socket.select(nil, {a}, 5)
+    assert.same({a, [a] = 1}, w)
+    dt, r, w, err = elapsed(function() return socket.select({a, b}, nil, 0.2) end)
+    assert.equal("timeout", err)
+    assert.is_true(dt >= 0.15 and dt < 2)
+  end)
+
+  it("a UDP select loop serves two sockets (LuaSocket's pattern)", function()
+    local s1 <close> = assert(socket.udp4())
+    local s2 <close> = assert(socket.udp4())
+    assert(s1:setsockname("127.0.0.1", 0))
+    assert(s2:setsockname("127.0.0.1", 0))
+    local _, p1 = s1:getsockname()
+    local _, p2 = s2:getsockname()
+    local got = {}
+    local server = spawn(function()
+      while #got < 4 do
+        local ready, _, err = socket.select({s1, s2}, nil, 5)
+        if err then error(err) end
+        for _, s in ipairs(ready) do
+          local data, ip, port = s:receivefrom()
+          got[#got + 1] = data
+          s:sendto("echo " .. data, ip, port)
+        end
+      end
+    end)
+    local c <close> = udp.udp4()
+    c:settimeout(5)
+    for i, port in ipairs{p1, p2, p2, p1} do
+      c:sendto("m" .. i, "127.0.0.1", port)
+      assert.equal("echo m" .. i, c:receive())
+    end
+    server:join()
+    assert.same({"m1", "m2", "m3", "m4"}, got)
+  end)
+
+  it("closing a UDP socket wakes a select on it, which goes on waiting",
+     function()
+    local a = assert(udp.bind("127.0.0.1", 0))
+    local b <close> = assert(udp.bind("127.0.0.1", 0))
+    local _, pb = b:getsockname()
+    spawn(function()
+      sleep(0.05)
+      a:close()
+      sleep(0.05)
+      udp.udp4():sendto("late", "127.0.0.1", pb)
+    end)
+    local dt, r, _, err = elapsed(function()
+      return socket.select({a, b}, nil, 5)
+    end)
+    assert.is_nil(err)
+    assert.is_true(dt < 2)
+    assert.same({b, [b] = 1}, r)
+  end)
+
   it("udp.connect fails with nil, err and leaves nothing open", function()
     assert.same({nil, "host not found"},
       {udp.connect("no-such-host.invalid", 9)})
