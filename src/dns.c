@@ -72,6 +72,7 @@ struct req {
   lua_KContext kctx;
   int port;
   int qtype;             /* query: the record type asked for */
+  ns_waiter_t **track;   /* ns_resolve_tracked: the caller's pointer */
 };
 
 static ares_channel channel;
@@ -313,8 +314,16 @@ static void query_cb(void *arg, int status, int timeouts,
 }
 
 /* Detach the lookup from a waiter whose wait ended without it. */
+static void req_untrack(req_t *r) {
+  if (r->track) {
+    *r->track = NULL;
+    r->track = NULL;
+  }
+}
+
 static void req_cancel(ns_waiter_t *w) {
   req_t *r = w->data;
+  req_untrack(r);
   if (r->lk && !r->lk->done) {
     r->lk->owner = NULL;      /* the callback will find no owner */
     r->lk = NULL;
@@ -323,6 +332,7 @@ static void req_cancel(ns_waiter_t *w) {
 
 static int req_gc(lua_State *L) {
   req_t *r = luaL_checkudata(L, 1, REQ_MT);
+  req_untrack(r);
   if (r->lk) {
     if (r->lk->done) lookup_free(r->lk);
     else r->lk->owner = NULL;
@@ -466,8 +476,10 @@ static int resolve_k(lua_State *L, int status, lua_KContext ctx) {
   ns_resolve_k k = r->k;
   lua_KContext kctx = r->kctx;
   int err, n = 0, i;
-  lookup_t *lk = req_take(r, &err);
+  lookup_t *lk;
   (void)status;
+  req_untrack(r);
+  lk = req_take(r, &err);
   if (lk) {
     for (i = 0; i < lk->naddrs; i++) {
       addrs[n] = lk->addrs[i];
@@ -480,9 +492,9 @@ static int resolve_k(lua_State *L, int status, lua_KContext ctx) {
   return k(L, err ? err : n, addrs, kctx);
 }
 
-int ns_resolve(lua_State *L, const char *host, int port, int family,
-               int passive, double timeout, ns_resolve_k k,
-               lua_KContext ctx) {
+int ns_resolve_tracked(lua_State *L, const char *host, int port, int family,
+                       int passive, double timeout, ns_resolve_k k,
+                       lua_KContext ctx, ns_waiter_t **track) {
   ns_addr_t a[2];
   int n = numeric(host, port, family, passive, a), err;
   req_t *r;
@@ -493,7 +505,18 @@ int ns_resolve(lua_State *L, const char *host, int port, int family,
   r->kctx = ctx;
   r->port = port;
   start_addrinfo(L, r, host, family, passive ? ARES_AI_PASSIVE : 0);
+  if (track && !r->lk->done) {
+    r->track = track;
+    *track = &r->w;
+  }
   return req_wait(L, r, timeout, resolve_k);
+}
+
+int ns_resolve(lua_State *L, const char *host, int port, int family,
+               int passive, double timeout, ns_resolve_k k,
+               lua_KContext ctx) {
+  return ns_resolve_tracked(L, host, port, family, passive, timeout, k, ctx,
+                            NULL);
 }
 
 void ns_addr_push(lua_State *L, const struct sockaddr *sa) {

@@ -121,6 +121,12 @@ typedef int (*ns_resolve_k)(lua_State *L, int n, const ns_addr_t *addrs,
 #define NS_DNS_TIMEOUT 30.0
 int ns_resolve(lua_State *L, const char *host, int port, int family,
                int passive, double timeout, ns_resolve_k k, lua_KContext ctx);
+/* As ns_resolve; while the task waits for the lookup, *track points to its
+** waiter (ns_cancel(*track, code) ends the wait early: k then gets code),
+** and it is NULL again once the wait is over, however it ended. */
+int ns_resolve_tracked(lua_State *L, const char *host, int port, int family,
+                       int passive, double timeout, ns_resolve_k k,
+                       lua_KContext ctx, ns_waiter_t **track);
 /* "1.2.3.4" / "::1" and the port of a sockaddr; family "inet"/"inet6". */
 void ns_addr_push(lua_State *L, const struct sockaddr *sa); /* ip, port, family */
 

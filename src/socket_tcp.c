@@ -120,6 +120,7 @@ struct tcp {
   double birth;
   lua_Integer nrecv, nsent;
   selnode_t *sel;            /* select()s waiting on this socket */
+  ns_waiter_t *dns_w;        /* connect() waiting for its name lookup */
   sockopt_t opts[MAXOPTS];   /* applied to every new socket */
   /* TLS: engine, handshake, and what a send leaves for the next one */
   const ns_tls_ops_t *tlsops;
@@ -972,6 +973,7 @@ static void tcp_release(tcp_t *t) {
   t->closed = 1;
   ns_cancel(&t->rd, UV_ECANCELED);   /* parked tasks wake with "closed" */
   ns_cancel(&t->wr, UV_ECANCELED);
+  if (t->dns_w) ns_cancel(t->dns_w, UV_ECANCELED);  /* connect's lookup */
   he_detach(t);
   while (t->sel) {                   /* select()s re-check without us */
     selnode_t *n = t->sel;
@@ -1111,8 +1113,9 @@ static int meth_connect(lua_State *L) {
   dns_timeout = op_timeout(t, t->t_start);
   if (dns_timeout < 0 || dns_timeout > NS_DNS_TIMEOUT)
     dns_timeout = NS_DNS_TIMEOUT;
-  return ns_resolve(L, host, (int)port, t->want_family, 0, dns_timeout,
-                    connect_resolved, (lua_KContext)t);
+  return ns_resolve_tracked(L, host, (int)port, t->want_family, 0,
+                            dns_timeout, connect_resolved, (lua_KContext)t,
+                            &t->dns_w);
 }
 
 /* ---- bind, listen, accept ---- */

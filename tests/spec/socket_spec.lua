@@ -560,6 +560,34 @@ describe("connect by name", function()
       {socket.connect("nx.test.netsh", port)})
   end)
 
+  it("close() during the name lookup wakes connect at once", function()
+    local c = socket.tcp()
+    c:settimeout(10)
+    local closer = spawn(function() sleep(0.2); c:close() end)
+    local dt, ok, err = elapsed(function()
+      return c:connect("slow.test.netsh", 80)   -- never answered
+    end)
+    assert.is_nil(ok)
+    assert.equal("closed", err)
+    assert.is_true(dt >= 0.15 and dt < 2, "connect returned after " .. dt)
+    closer:join()
+    -- the lookup's own bound still applies without a close
+    c = socket.tcp()
+    c:settimeout(0.3)
+    dt, ok, err = elapsed(function() return c:connect("slow.test.netsh", 80) end)
+    assert.equal("timeout", err)
+    assert.is_true(dt < 2)
+    c:close()
+    -- a connecting task cancelled in the lookup, then its socket closed
+    c = socket.tcp()
+    local t = spawn(function() return c:connect("slow.test.netsh", 80) end)
+    sleep(0.05)
+    t:cancel()
+    c:close()
+    collectgarbage()
+    assert.equal("closed", select(2, c:connect("127.0.0.1", 1)))
+  end)
+
   local function blackhole(addr)
     local src_ = os.getenv("NETSH_SRC") or "."
     local p = io.popen("exec python3 " .. src_
