@@ -100,6 +100,7 @@ struct tcp {
   int conn_err;              /* outcome of a connect nobody waited for */
   int acc_err;
   double block, total;       /* settimeout: < 0 none */
+  double to_conn, to_send, to_read;  /* settimeouts: TO_UNSET, < 0 none */
   /* the receive in progress */
   int rmode;
   size_t rwant, rscan, rnlen;
@@ -167,6 +168,18 @@ static double op_timeout(tcp_t *t, double start) {
   return t->block < left ? t->block : left;
 }
 
+/* OpenResty's settimeouts(connect, send, read): per operation, and when
+** set they stand instead of settimeout's block/total for that kind. */
+#define TO_UNSET (-2.0)
+
+static double read_timeout(tcp_t *t) {
+  return t->to_read != TO_UNSET ? t->to_read : op_timeout(t, t->rstart);
+}
+
+static double send_timeout(tcp_t *t) {
+  return t->to_send != TO_UNSET ? t->to_send : op_timeout(t, t->wstart);
+}
+
 /* ---- objects ---- */
 
 static tcp_t *tcp_new(lua_State *L, int state) {
@@ -177,6 +190,7 @@ static tcp_t *tcp_new(lua_State *L, int state) {
   t->family = AF_UNSPEC;
   t->want_family = AF_UNSPEC;
   t->block = t->total = -1;
+  t->to_conn = t->to_send = t->to_read = TO_UNSET;
   t->birth = ns_now();
   luaL_setmetatable(L, TCP_MT);
   return t;
@@ -555,7 +569,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   }
   if (t->tls) ns_wake(&t->hsw, 0);       /* a handshake waits for input */
   /* progress restarts a block timeout: the reader re-parks afresh */
-  if (t->rd.task && (t->block >= 0 || reader_ready(t, t->in.len - before)))
+  if (t->rd.task && (t->block >= 0 || t->to_read >= 0 ||
+                     reader_ready(t, t->in.len - before)))
     ns_wake(&t->rd, 0);
   if (t->sel) notify_select(t);
 }
@@ -679,7 +694,7 @@ static int recv_step(lua_State *L, tcp_t *t) {
   if (t->rd_err) return recv_fail(L, t, t->rd_err);
   start_reading(t);
   t->rd.cancel = NULL;        /* reading goes on; bytes wait in t->in */
-  return ns_wait(L, &t->rd, op_timeout(t, t->rstart), recv_k,
+  return ns_wait(L, &t->rd, read_timeout(t), recv_k,
                  (lua_KContext)t);
 }
 
@@ -885,7 +900,7 @@ static int send_step(lua_State *L, tcp_t *t) {
     return 1;
   }
   t->wr.cancel = NULL;        /* the queued chunk still leaves */
-  return ns_wait(L, &t->wr, op_timeout(t, t->wstart), send_k,
+  return ns_wait(L, &t->wr, send_timeout(t), send_k,
                  (lua_KContext)t);
 }
 
@@ -952,7 +967,7 @@ static int meth_send(lua_State *L) {
   if (t->wreq) {
     /* an earlier chunk is still queued: wait for it before this one */
     t->wr.cancel = NULL;
-    return ns_wait(L, &t->wr, op_timeout(t, t->wstart), send_k,
+    return ns_wait(L, &t->wr, send_timeout(t), send_k,
                    (lua_KContext)t);
   }
   return send_step(L, t);
@@ -1051,14 +1066,19 @@ static void connect_cancel(ns_waiter_t *w) {
 ** from connect(), DNS included) or CONNECT_TIMEOUT when there is none. */
 static int connect_wait(lua_State *L, tcp_t *t) {
   double elapsed = ns_now() - t->t_start, left;
-  if (t->block == 0 || t->total == 0) {
+  if (t->to_conn == 0 ||
+      (t->to_conn == TO_UNSET && (t->block == 0 || t->total == 0))) {
     /* settimeout(0): LuaSocket's non-blocking connect goes on; select()
     ** says when it is done, a later connect() gives the outcome */
     return ns_fail(L, UV_ETIMEDOUT);
   }
-  left = op_timeout(t, t->t_start);
-  if (left < 0) left = CONNECT_TIMEOUT - elapsed;
-  else if (t->total < 0) left -= elapsed;
+  if (t->to_conn != TO_UNSET) {
+    left = t->to_conn < 0 ? CONNECT_TIMEOUT - elapsed : t->to_conn - elapsed;
+  } else {
+    left = op_timeout(t, t->t_start);
+    if (left < 0) left = CONNECT_TIMEOUT - elapsed;
+    else if (t->total < 0) left -= elapsed;
+  }
   if (left < 0) left = 0;
   t->wr.data = t;
   t->wr.cancel = connect_cancel;
@@ -1110,7 +1130,8 @@ static int meth_connect(lua_State *L) {
   t->peer = strdup(host);            /* for the certificate check */
   t->t_start = ns_now();
   t->t_dns = t->t_conn = 0;
-  dns_timeout = op_timeout(t, t->t_start);
+  dns_timeout = t->to_conn != TO_UNSET ? t->to_conn
+                                        : op_timeout(t, t->t_start);
   if (dns_timeout < 0 || dns_timeout > NS_DNS_TIMEOUT)
     dns_timeout = NS_DNS_TIMEOUT;
   return ns_resolve_tracked(L, host, (int)port, t->want_family, 0,
@@ -1274,7 +1295,7 @@ static int accept_try(lua_State *L, tcp_t *t) {
     return ns_fail(L, err);
   }
   t->rd.cancel = NULL;
-  return ns_wait(L, &t->rd, op_timeout(t, t->rstart), accept_k,
+  return ns_wait(L, &t->rd, read_timeout(t), accept_k,
                  (lua_KContext)t);
 }
 
@@ -1362,6 +1383,27 @@ static int meth_settimeout(lua_State *L) {
     case 'r': case 't': t->total = v; break;
     default: return luaL_argerror(L, 3, "invalid timeout mode");
   }
+  t->to_conn = t->to_send = t->to_read = TO_UNSET;  /* as OpenResty's */
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+static double opt_timeout(lua_State *L, int i) {
+  double v;
+  if (lua_isnoneornil(L, i)) return TO_UNSET;
+  v = luaL_checknumber(L, i);
+  return v < 0 ? -1 : v;
+}
+
+/* settimeouts(connect, send, read) -> 1: OpenResty's per-operation
+** timeouts, in seconds like every netsh timeout (nil: settimeout's
+** applies; negative: none, connect then keeps its 30 s default). */
+static int meth_settimeouts(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  double c = opt_timeout(L, 2), s = opt_timeout(L, 3), r = opt_timeout(L, 4);
+  t->to_conn = c;
+  t->to_send = s;
+  t->to_read = r;
   lua_pushinteger(L, 1);
   return 1;
 }
@@ -1810,7 +1852,8 @@ static int tls_then(lua_State *L, tcp_t *t, int which) {
   {
     /* bounded by handshake_timeout, else the socket's, else 30 s */
     double limit = t->tls->handshake_timeout;
-    if (limit < 0) limit = op_timeout(t, ns_now());
+    if (limit < 0) limit = t->to_conn != TO_UNSET ? t->to_conn
+                                                  : op_timeout(t, ns_now());
     if (limit < 0) limit = NS_TLS_HANDSHAKE_TIMEOUT;
     t->hs_start = ns_now();
     t->hs_deadline = t->hs_start + limit;
@@ -2112,6 +2155,7 @@ static const luaL_Reg methods[] = {
   {"setsockname", meth_bind},
   {"setstats", meth_setstats},
   {"settimeout", meth_settimeout},
+  {"settimeouts", meth_settimeouts},
   {"shutdown", meth_shutdown},
   {"timings", meth_timings},
   {"tlsattach", meth_tlsattach},
