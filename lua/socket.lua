@@ -377,6 +377,9 @@ end
 -- not_before_iso=, not_after_iso=, fingerprint= (SHA-256, "AB:CD:.."),
 -- pem=, verified=, verify_error=} | nil
 function methods:getpeercertificate() return self:tlsinfo("certificate") end
+-- getpeerchain() -> {cert, ...}: what the peer sent, its own certificate
+-- first, then the intermediates (same fields, without verified) | nil
+function methods:getpeerchain() return self:tlsinfo("chain") end
 -- "h2", "http/1.1"... | nil
 function methods:getalpn() return self:tlsinfo("alpn") end
 -- "TLSv1.3"... | nil

@@ -8,9 +8,11 @@
 -- Prints one line per host (plain, or JSON lines with --json): target,
 -- days left, notAfter, status (ok, expiring, expired, invalid, error) and
 -- the reason. The certificate is fetched without failing the handshake
--- so an expired or untrusted one still shows its date. Exits 1 if
--- any certificate expires within --warn days (default 14), fails to
--- verify (chain, expiry, host name), or the host cannot be reached.
+-- so an expired or untrusted one still shows its date; --chain judges
+-- every certificate the server sends (an intermediate can expire first).
+-- Exits 1 if any certificate expires within --warn days (default 14),
+-- fails to verify (chain, expiry, host name), or the host cannot be
+-- reached.
 local getopt = require "getopt"
 local socket = require "socket"
 local task = require "task"
@@ -32,6 +34,9 @@ local function parse_args(argv)
       {nil, "cafile", arg = "FILE", help = "trust FILE, not the system store"},
       {nil, "servername", arg = "NAME",
        help = "name to send and check instead of the host"},
+      {nil, "chain", help = "judge every certificate the server sends: "
+        .. "days, notAfter and subject are then those of the one that "
+        .. "expires first (an intermediate may expire before the leaf)"},
       {"p", "parallel", arg = "N", type = "integer", default = 8,
        help = "hosts checked at once"},
     },
@@ -103,11 +108,23 @@ local function check(target, o)
     return r
   end
   local cert = sock:getpeercertificate()
+  local first = cert
+  if cert and o.chain then
+    for _, c in ipairs(sock:getpeerchain() or {}) do
+      if c.not_after < first.not_after then first = c end
+    end
+  end
   sock:close()
   if not cert then
     r.status, r.error = "error", "no certificate"
     return r
   end
+  if first ~= cert then
+    -- the verdict stays the chain's; the dates become the weakest link's
+    first = setmetatable({verified = cert.verified,
+      verify_error = cert.verify_error}, {__index = first})
+  end
+  cert = first
   r.not_after = cert.not_after_iso
   r.subject, r.issuer = cert.subject, cert.issuer
   r.days = math.floor((cert.not_after - os.time()) / 86400)

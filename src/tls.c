@@ -792,6 +792,24 @@ static int engine_push_info(lua_State *L, ns_tls_t *pub, const char *what) {
     SSL_get0_alpn_selected(e->ssl, &p, &n);
     if (n > 0) lua_pushlstring(L, (const char *)p, n);
     else lua_pushnil(L);
+  } else if (strcmp(what, "chain") == 0) {
+    /* the certificates the peer sent, its own first (a server's
+    ** SSL_get_peer_cert_chain() leaves the client's own out) */
+    STACK_OF(X509) *sk = SSL_get_peer_cert_chain(e->ssl);
+    int i, n = 0;
+    lua_newtable(L);
+    if (SSL_is_server(e->ssl)) {
+      X509 *c = SSL_get1_peer_certificate(e->ssl);
+      if (c) {
+        push_x509(L, c);
+        X509_free(c);
+        lua_rawseti(L, -2, ++n);
+      }
+    }
+    for (i = 0; sk && i < sk_X509_num(sk); i++) {
+      push_x509(L, sk_X509_value(sk, i));
+      lua_rawseti(L, -2, ++n);
+    }
   } else if (strcmp(what, "reused") == 0) {
     lua_pushboolean(L, SSL_session_reused(e->ssl));
   } else if (strcmp(what, "session") == 0) {

@@ -18,11 +18,12 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 sh "$here/tests/support/certs.sh" "$dir/pki" > /dev/null || fail certs.sh
 
-# serve NAME: an s_server with NAME's certificate; sets $port
+# serve NAME [ARGS]: an s_server with NAME's certificate; sets $port
 serve() {
-  local out="$dir/$1.out"
+  local name=$1 out="$dir/$1.out"
+  shift
   timeout 60 openssl s_server -www -accept 127.0.0.1:0 \
-    -cert "$dir/pki/$1.pem" -key "$dir/pki/$1.key" < /dev/null \
+    -cert "$dir/pki/$name.pem" -key "$dir/pki/$name.key" "$@" < /dev/null \
     > "$out" 2>&1 &
   pids+=($!)
   for _ in $(seq 50); do
@@ -30,11 +31,12 @@ serve() {
     [ -n "$port" ] && return
     sleep 0.1
   done
-  fail "s_server $1 did not start"
+  fail "s_server $name did not start"
 }
 serve server; good=$port
 serve expired; expired=$port
 serve self; self=$port
+serve chained -cert_chain "$dir/pki/inter.pem"; chained=$port
 
 run() { "$netsh" -m tls_expiry --cafile "$dir/pki/ca.pem" "$@"; }
 
@@ -57,6 +59,18 @@ out=$(run "localhost:$self"); rc=$?
 [ $rc -eq 1 ] || fail "self-signed: exit $rc"
 [[ $out =~ invalid:\ certificate\ verify\ failed:\ self-signed ]] ||
   fail "self-signed: $out"
+
+# --chain: the intermediate (20 days) expires before the leaf (a year)
+out=$(run "localhost:$chained") || fail "chained: exit $?"
+[[ $out =~ \ 36[45]\ days\ .*ok$ ]] || fail "chained: $out"
+out=$(run --chain "localhost:$chained") || fail "--chain: exit $?"
+[[ $out =~ \ (19|20)\ days\ .*ok$ ]] || fail "--chain: $out"
+out=$(run --chain --warn 30 "localhost:$chained"); rc=$?
+[ $rc -eq 1 ] || fail "--chain --warn 30: exit $rc"
+[[ $out =~ expiring$ ]] || fail "--chain --warn 30: $out"
+out=$(run --chain --json "localhost:$chained")
+[[ $out == *'"subject":"CN=netsh test intermediate,O=netsh test"'* ]] ||
+  fail "--chain --json: $out"
 
 # the system store does not know the test CA
 out=$("$netsh" -m tls_expiry "localhost:$good"); rc=$?

@@ -117,6 +117,36 @@ describe("tls client verification", function()
     assert.equal(out:match("serial=(%S+)"), cert.serial)
   end)
 
+  it("gives the chain the peer sent: getpeerchain()", function()
+    local port, stop = tls_server("chained")
+    local c = assert(socket.connect("localhost", port, {tls = CA}))
+    local chain = c:getpeerchain()
+    local cert = c:getpeercertificate()
+    c:close()
+    assert.equal(2, #chain)
+    assert.equal(cert.fingerprint, chain[1].fingerprint)
+    assert.is_true(cert.verified)       -- through the intermediate
+    assert.equal("CN=netsh test intermediate,O=netsh test", chain[1].issuer)
+    assert.equal("netsh test intermediate", chain[2].common_name)
+    assert.equal("CN=netsh test CA,O=netsh test", chain[2].issuer)
+    assert.equal(20 * 86400, chain[2].not_after - chain[2].not_before)
+    assert.is_true(chain[2].not_after < chain[1].not_after)
+    stop()
+    -- a single certificate is a chain of one; plain sockets have none
+    port, stop = tls_server()
+    c = assert(socket.connect("localhost", port, {tls = CA}))
+    chain = c:getpeerchain()
+    assert.equal(1, #chain)
+    assert.equal("localhost", chain[1].common_name)
+    c:close()
+    stop()
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local _, plain_port = s:getsockname()
+    c = assert(socket.connect("127.0.0.1", plain_port))
+    assert.is_nil(c:getpeerchain())
+    c:close(); s:close()
+  end)
+
   it("refuses an expired certificate", function()
     local port, stop = tls_server("expired")
     local c, err = socket.connect("localhost", port, {tls = CA})
@@ -175,11 +205,12 @@ describe("tls client certificates", function()
 
   it("are required by a server that says verify = true", function()
     need.cafile = D .. "/ca.pem"
-    local seen
+    local seen, seen_chain
     local port, stop = tls_server("server", need, function(c)
       if not c:starttls() then return end   -- explicit, server side
       local line = c:receive()
       seen = c:getpeercertificate()
+      seen_chain = c:getpeerchain()
       if line then c:send(line .. "\n") end
     end)
     -- with one: accepted, and the server sees who it is
@@ -189,6 +220,7 @@ describe("tls client certificates", function()
     assert.equal("hi", c:receive())
     assert.equal("netsh client", seen.common_name)
     assert.is_true(seen.verified)
+    assert.equal("netsh client", seen_chain[1].common_name)
     c:close()
     -- without: TLS 1.3 ends the client's handshake before the server
     -- judges it; the refusal (an alert) comes with the first read

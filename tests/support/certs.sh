@@ -11,6 +11,7 @@
 #   wrong.pem wrong.key       signed by the CA, only wrong.example
 #   self.pem self.key         self-signed: localhost, 127.0.0.1, ::1
 #   client.pem client.key     signed by the CA, clientAuth ("netsh client")
+#   chained.pem chained.key   leaf + intermediate (inter.pem, 20 days left)
 #   other-ca.pem              an unrelated CA (for "unknown CA" cases)
 # Prints DIR on success; exits non-zero (with openssl's output) on failure.
 set -eu
@@ -51,6 +52,25 @@ leaf() {
 leaf server localhost "$names" serverAuth
 leaf wrong wrong.example "subjectAltName=DNS:wrong.example" serverAuth
 leaf client "netsh client" "subjectAltName=DNS:client.test" clientAuth
+
+# a chain: the CA signs an intermediate (expiring in 20 days), which signs
+# a server certificate (a year); chained.pem is that certificate followed
+# by the intermediate, as servers send them
+key inter.key
+run openssl req -new -key inter.key -out inter.csr \
+  -subj "/O=netsh test/CN=netsh test intermediate"
+printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' \
+  > inter.ext
+run openssl x509 -req -in inter.csr -CA ca.pem -CAkey ca.key \
+  -CAcreateserial -days 20 -extfile inter.ext -out inter.pem
+key chained.key
+run openssl req -new -key chained.key -out chained.csr \
+  -subj "/O=netsh test/CN=localhost"
+printf '%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+  "$names" > chained.ext
+run openssl x509 -req -in chained.csr -CA inter.pem -CAkey inter.key \
+  -CAcreateserial -days 365 -extfile chained.ext -out chained-leaf.pem
+cat chained-leaf.pem inter.pem > chained.pem
 
 # self-signed server certificate
 key self.key
