@@ -303,7 +303,9 @@ end
 --   session                 a session to resume (getsslsession())
 --   context                 a tls.context() to share (certfile, alpn...)
 -- Server side, also: verify = true (client certificate required, checked
--- against cafile) or "optional".
+-- against cafile) or "optional"; sni = {["name"] = {certfile=, keyfile=}
+-- | tls context, ...}: the certificate for the name a client asks for
+-- ("*.example.org" matches one label; other names get the default).
 
 local tls_core
 local function tls()

@@ -59,6 +59,7 @@ typedef struct {
   int verify;                        /* -1 unset, 0, 1, 2 optional */
   double handshake_timeout;          /* < 0 unset */
   SSL_SESSION *session;
+  int sni;                           /* stack index of opts with sni, 0 */
 } conf_t;
 
 /* Server-side ALPN list, freed with its SSL_CTX. */
@@ -91,6 +92,56 @@ static int alpn_select_cb(SSL *ssl, const unsigned char **out,
     }
   }
   return SSL_TLSEXT_ERR_NOACK;
+}
+
+/* Server name indication: the certificates a server picks by the name
+** the client asks for (opts.sni = {["name"] = opts | context, ...};
+** "*.example.org" matches one label). The list hangs on the default
+** SSL_CTX and is freed with it. */
+typedef struct {
+  int n;
+  struct { char *name; SSL_CTX *ctx; } v[1];
+} sni_t;
+
+static int sni_index = -1;
+
+static void sni_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+                     long argl, void *argp) {
+  sni_t *l = ptr;
+  int i;
+  (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+  if (l == NULL) return;
+  for (i = 0; i < l->n; i++) {
+    free(l->v[i].name);            /* may be NULL: strdup failed */
+    SSL_CTX_free(l->v[i].ctx);
+  }
+  free(l);
+}
+
+static int sni_match(const char *pattern, const char *name) {
+  if (strcasecmp(pattern, name) == 0) return 1;
+  if (pattern[0] == '*' && pattern[1] == '.') {
+    const char *dot = strchr(name, '.');
+    return dot && dot != name && strcasecmp(pattern + 1, dot) == 0;
+  }
+  return 0;
+}
+
+/* Switches the connection to the context of the name asked for; with no
+** name, or an unknown one, the default certificate answers. */
+static int sni_cb(SSL *ssl, int *al, void *arg) {
+  const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  sni_t *l = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), sni_index);
+  int i;
+  (void)al; (void)arg;
+  if (name == NULL || l == NULL) return SSL_TLSEXT_ERR_OK;
+  for (i = 0; i < l->n; i++)             /* exact names first */
+    if (strcasecmp(l->v[i].name, name) == 0) break;
+  if (i == l->n)
+    for (i = 0; i < l->n; i++)
+      if (l->v[i].name[0] == '*' && sni_match(l->v[i].name, name)) break;
+  if (i < l->n) SSL_set_SSL_CTX(ssl, l->v[i].ctx);
+  return SSL_TLSEXT_ERR_OK;
 }
 
 static int parse_version(lua_State *L, const char *key, const char *s) {
@@ -215,6 +266,15 @@ static void read_conf(lua_State *L, int idx, conf_t *c) {
     c->handshake_timeout = lua_tonumber(L, -1);
   }
   lua_pop(L, 1);
+  lua_getfield(L, idx, "sni");
+  if (!lua_isnil(L, -1)) {
+    if (!lua_istable(L, -1))
+      luaL_error(L, "tls option 'sni': table expected, got %s",
+                 luaL_typename(L, -1));
+    c->sni = idx;
+    c->ctx_keys = 1;
+  }
+  lua_pop(L, 1);
   lua_getfield(L, idx, "session");
   if (!lua_isnil(L, -1)) {
     session_t *s = luaL_testudata(L, -1, SESSION_MT);
@@ -316,6 +376,103 @@ fail:
   ssl_reason(err, n, "cannot create context");
   SSL_CTX_free(ctx);
   return NULL;
+}
+
+/* Checks c's sni table (raises on a bad entry, naming it); done before
+** anything is allocated, so that sni_build() need not raise. */
+static void sni_check(lua_State *L, const conf_t *c) {
+  lua_getfield(L, c->sni, "sni");
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    const char *name;
+    ctx_t *u;
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "tls option 'sni': names (strings) expected as keys");
+    name = lua_tostring(L, -2);
+    if ((u = luaL_testudata(L, -1, CTX_MT)) != NULL) {
+      if (u->ctx == NULL || !u->server)
+        luaL_error(L, "tls option 'sni': '%s' needs a server context", name);
+    } else if (lua_istable(L, -1)) {
+      conf_t sc;
+      read_conf(L, -1, &sc);
+      if (sc.context || sc.sni)
+        luaL_error(L, "tls option 'sni': '%s': options or a context", name);
+      if (sc.certfile == NULL)
+        luaL_error(L, "tls option 'sni': '%s' needs certfile", name);
+    } else {
+      luaL_error(L, "tls option 'sni': '%s': table or tls context expected",
+                 name);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* Builds the contexts of c's sni table (checked by sni_check) onto the
+** server context ctx: each entry is a tls context, or options that fill
+** in what the defaults (c) say. 0, or -1 with err set; never raises. */
+static int sni_build(lua_State *L, const conf_t *c, SSL_CTX *ctx, char *err,
+                     size_t n) {
+  sni_t *l;
+  int count = 0, rc = 0;
+  if (c->sni == 0) return 0;
+  lua_getfield(L, c->sni, "sni");
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    count++;
+    lua_pop(L, 1);
+  }
+  l = calloc(1, sizeof *l + (size_t)(count > 0 ? count : 1) *
+             sizeof l->v[0]);
+  if (l == NULL) {
+    snprintf(err, n, "not enough memory");
+    lua_pop(L, 1);
+    return -1;
+  }
+  SSL_CTX_set_ex_data(ctx, sni_index, l);   /* freed with ctx from here */
+  lua_pushnil(L);
+  while (rc == 0 && lua_next(L, -2)) {
+    const char *name = lua_tostring(L, -2);
+    ctx_t *u = luaL_testudata(L, -1, CTX_MT);
+    SSL_CTX *sub = NULL;
+    if (u) {
+      SSL_CTX_up_ref(u->ctx);
+      sub = u->ctx;
+    } else {
+      conf_t sc;
+      read_conf(L, -1, &sc);
+      /* what the entry does not say, the server's options do */
+      if (!sc.cafile && !sc.capath) {
+        sc.cafile = c->cafile;
+        sc.capath = c->capath;
+      }
+      if (!sc.ciphers) sc.ciphers = c->ciphers;
+      if (!sc.ciphersuites) sc.ciphersuites = c->ciphersuites;
+      if (!sc.min_version) sc.min_version = c->min_version;
+      if (!sc.max_version) sc.max_version = c->max_version;
+      if (sc.alpn_len == 0) {
+        memcpy(sc.alpn, c->alpn, c->alpn_len);
+        sc.alpn_len = c->alpn_len;
+      }
+      sub = ctx_build(&sc, 1, err, n);
+    }
+    if (sub != NULL) {
+      l->v[l->n].ctx = sub;
+      l->v[l->n].name = strdup(name);
+      l->n++;
+      if (l->v[l->n - 1].name == NULL) {
+        snprintf(err, n, "not enough memory");
+        rc = -1;
+      }
+    } else {
+      rc = -1;
+    }
+    lua_pop(L, 1);
+  }
+  if (rc != 0) lua_pop(L, 1);               /* the key lua_next left */
+  lua_pop(L, 1);
+  if (rc == 0) SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
+  return rc;
 }
 
 static ctx_t *ctx_push(lua_State *L, SSL_CTX *ctx, int server) {
@@ -428,6 +585,10 @@ static ns_tls_t *engine_open(lua_State *L, int opts, int server,
   if (c.mode >= 0 && c.mode != server)
     luaL_error(L, "tls options: mode '%s' on a %s socket",
                c.mode ? "server" : "client", server ? "server" : "client");
+  if (c.sni && !server)
+    luaL_error(L, "tls option 'sni' is for servers (a client sends its "
+               "name with servername)");
+  if (c.sni) sni_check(L, &c);
   if (c.context) {
     if (c.context->ctx == NULL)
       luaL_error(L, "tls context is closed");
@@ -445,6 +606,10 @@ static ns_tls_t *engine_open(lua_State *L, int opts, int server,
   if (ctx == NULL) {
     if (!server && !c.ctx_keys) ctx = default_client_ctx(L, err, sizeof err);
     else ctx = own = ctx_build(&c, server, err, sizeof err);
+    if (own && server && sni_build(L, &c, own, err, sizeof err) != 0) {
+      SSL_CTX_free(own);
+      ctx = own = NULL;
+    }
     if (ctx == NULL) {
       lua_pushstring(L, err);
       return NULL;
@@ -862,8 +1027,15 @@ static int lib_context(lua_State *L) {
   server = c.mode == 1;
   if (server && c.certfile == NULL)
     return luaL_argerror(L, 1, "a server context needs certfile");
+  if (c.sni && !server)
+    return luaL_argerror(L, 1, "'sni' is for server contexts");
+  if (c.sni) sni_check(L, &c);
   if ((ctx = ctx_build(&c, server, err, sizeof err)) == NULL)
     return ns_fail_str(L, err);
+  if (sni_build(L, &c, ctx, err, sizeof err) != 0) {
+    SSL_CTX_free(ctx);
+    return ns_fail_str(L, err);
+  }
   u = ctx_push(L, ctx, server);
   u->verify = c.verify;
   u->handshake_timeout = c.handshake_timeout;
@@ -919,6 +1091,8 @@ static const luaL_Reg lib[] = {
 int luaopen_tls_core(lua_State *L) {
   if (alpn_index < 0)
     alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, alpn_free);
+  if (sni_index < 0)
+    sni_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sni_free);
   luaL_newmetatable(L, CTX_MT);
   lua_pushcfunction(L, ctx_gc);
   lua_setfield(L, -2, "__gc");

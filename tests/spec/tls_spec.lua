@@ -147,6 +147,54 @@ describe("tls client verification", function()
     c:close(); s:close()
   end)
 
+  it("a server picks its certificate by the name asked for (sni)",
+     function()
+    local ctx = assert(socket.tlscontext(merge(certs("chained"),
+      {mode = "server"})))
+    local port, stop = tls_server("server", {sni = {
+      ["wrong.example"] = certs("wrong"),
+      ["*.wild.example"] = certs("self"),
+      ["chain.example"] = ctx,
+    }})
+    local function peer(name, verify)
+      local c, err = socket.connect("127.0.0.1", port, {tls = merge(CA,
+        {servername = name, verify = verify})})
+      if not c then return nil, err end
+      local cert, chain = c:getpeercertificate(), c:getpeerchain()
+      assert(c:send("ping\n"))
+      assert.equal("ping", c:receive())
+      c:close()
+      return cert, chain
+    end
+    local cert = assert(peer("wrong.example"))
+    assert.equal("wrong.example", cert.common_name)
+    assert.is_true(cert.verified)
+    cert = assert(peer("WRONG.example"))              -- names are case-blind
+    assert.equal("wrong.example", cert.common_name)
+    cert = assert(peer("localhost"))                   -- not listed: default
+    assert.equal("CN=netsh test CA,O=netsh test", cert.issuer)
+    cert = assert(peer("a.wild.example", false))       -- one label
+    assert.equal("CN=localhost,O=netsh test", cert.issuer)  -- self-signed
+    cert = assert(peer("b.a.wild.example", false))     -- two: default
+    assert.equal("CN=netsh test CA,O=netsh test", cert.issuer)
+    local chain
+    cert, chain = peer("chain.example", false)
+    assert.equal(2, #chain)
+    assert.equal("netsh test intermediate", chain[2].common_name)
+    stop()
+    -- misuse raises, naming the option
+    assert.has_error(function() socket.bind("127.0.0.1", 0,
+      {tls = merge(certs("server"), {sni = "x"})}) end)
+    assert.has_error(function() socket.bind("127.0.0.1", 0,
+      {tls = merge(certs("server"), {sni = {["a.example"] = {}}})}) end,
+      "tls option 'sni': 'a.example' needs certfile")
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local _, p = s:getsockname()
+    assert.has_error(function() socket.connect("127.0.0.1", p,
+      {tls = {sni = {}}}) end)
+    s:close()
+  end)
+
   it("refuses an expired certificate", function()
     local port, stop = tls_server("expired")
     local c, err = socket.connect("localhost", port, {tls = CA})
