@@ -20,6 +20,8 @@ local M = {
   _VERSION = "LuaSocket 3.1 (netsh)",
   _SETSIZE = core._SETSIZE,
   _SOCKETINVALID = core._SOCKETINVALID,
+  _DATAGRAMSIZE = 8192,
+  BLOCKSIZE = 2048,
   CONNECT_TIMEOUT = core.CONNECT_TIMEOUT,
   HAPPY_EYEBALLS_DELAY = core.HAPPY_EYEBALLS_DELAY_MS / 1000,
   tcp = core.tcp,
@@ -392,9 +394,161 @@ function methods:getcipher() return self:tlsinfo("cipher") end
 function methods:getsslsession() return self:tlsinfo("session") end
 
 ---------------------------------------------------------------------------
--- socket.udp* come from the udp module when it exists
+-- LTN12 sinks and sources on sockets (LuaSocket's socket.sink/source; see
+-- lua/ltn12.lua for the contracts). They are callable tables with getfd
+-- and dirty, so socket.select takes them as LuaSocket's are.
+
+-- choose(t) -> function(name, ...) calling t[name](...); a first argument
+-- that is not a string picks t.default.
+function M.choose(t)
+  return function(name, opt1, opt2)
+    if type(name) ~= "string" then
+      name, opt1, opt2 = "default", name, opt1
+    end
+    local f = t[name or "nil"]
+    if not f then error("unknown key (" .. tostring(name) .. ")", 3) end
+    return f(opt1, opt2)
+  end
+end
+
+local function endpoint(sock, call)
+  return setmetatable({
+    getfd = function() return sock:getfd() end,
+    dirty = function() return sock:dirty() end,
+  }, {__call = call})
+end
+
+local sinkt, sourcet = {}, {}
+M.sinkt, M.sourcet = sinkt, sourcet
+
+sinkt["close-when-done"] = function(sock)
+  return endpoint(sock, function(_, chunk)
+    if chunk == nil then
+      sock:close()
+      return 1
+    end
+    return sock:send(chunk)
+  end)
+end
+
+sinkt["keep-open"] = function(sock)
+  return endpoint(sock, function(_, chunk)
+    if chunk == nil then return 1 end
+    return sock:send(chunk)
+  end)
+end
+
+-- HTTP/1.1 chunked transfer coding; the end sends the last chunk. An
+-- empty chunk sends nothing (it would read as the end).
+sinkt["http-chunked"] = function(sock)
+  return endpoint(sock, function(_, chunk)
+    if chunk == nil then return sock:send("0\r\n\r\n") end
+    if chunk == "" then return 1 end
+    return sock:send(("%X\r\n%s\r\n"):format(#chunk, chunk))
+  end)
+end
+
+sinkt.default = sinkt["keep-open"]
+
+-- by-length: exactly length bytes, in chunks of at most BLOCKSIZE as they
+-- arrive; nil, err if the connection fails first.
+sourcet["by-length"] = function(sock, length)
+  length = tonumber(length)
+  if not length then
+    error("bad argument #3 to 'source' (number expected)", 3)
+  end
+  return endpoint(sock, function()
+    if length <= 0 then return nil end
+    local chunk, err = sock:receiveany(math.min(M.BLOCKSIZE, length))
+    if not chunk then return nil, err end
+    length = length - #chunk
+    return chunk
+  end)
+end
+
+-- until-closed: everything until the peer closes; then the socket is
+-- closed too and the source ends.
+sourcet["until-closed"] = function(sock)
+  local done = false
+  return endpoint(sock, function()
+    if done then return nil end
+    local chunk, err, partial = sock:receiveany(M.BLOCKSIZE)
+    if chunk then return chunk end
+    if err ~= "closed" then return nil, err end
+    sock:close()
+    done = true
+    if partial and partial ~= "" then return partial end
+    return nil
+  end)
+end
+
+-- Reads header lines up to the empty line into t (lowercased names,
+-- repeated fields joined with ", ", folded lines unfolded).
+local function receive_headers(sock, t)
+  local name
+  while true do
+    local line, err = sock:receive("*l")
+    if not line then return nil, err end
+    if line == "" then return t end
+    local cont = line:match("^[ \t]+(.*)$")
+    if cont and name then
+      t[name] = t[name] .. " " .. cont
+    else
+      local n, v = line:match("^([^:%s]+)%s*:%s*(.-)%s*$")
+      if not n then return nil, "malformed trailer" end
+      name = n:lower()
+      t[name] = t[name] and t[name] .. ", " .. v or v
+    end
+  end
+end
+
+-- http-chunked: the chunks' data; the trailer fields go to headers (the
+-- third argument, a table) when given.
+sourcet["http-chunked"] = function(sock, headers)
+  local done = false
+  return endpoint(sock, function()
+    if done then return nil end
+    local line, err = sock:receive("*l")
+    if not line then return nil, err end
+    local size = tonumber((line:gsub(";.*", "")), 16)
+    if not size then return nil, "invalid chunk size" end
+    if size > 0 then
+      local chunk, rerr = sock:receive(size)
+      if not chunk then return nil, rerr end
+      local crlf, cerr = sock:receive("*l")
+      if not crlf then return nil, cerr end
+      return chunk
+    end
+    done = true
+    local ok, herr = receive_headers(sock, headers or {})
+    if not ok then return nil, herr end
+    return nil
+  end)
+end
+
+sourcet.default = sourcet["until-closed"]
+
+-- sink([mode,] sock) -> sink; mode "keep-open" (default),
+-- "close-when-done" or "http-chunked"
+M.sink = M.choose(sinkt)
+-- source([mode,] sock [, length | headers]) -> source; mode
+-- "until-closed" (default), "by-length" or "http-chunked"
+M.source = M.choose(sourcet)
+
+---------------------------------------------------------------------------
+-- socket.udp* come from the udp module when it exists; socket.headers and
+-- socket.url from their modules
+
+-- socket.headers and socket.url load on first use, as LuaSocket's
+-- modules of those names set them.
+local lazy = {headers = "socket.headers", url = "socket.url"}
 
 setmetatable(M, {__index = function(t, k)
+  if lazy[k] then
+    local m = require(lazy[k])
+    rawset(t, k, m)
+    return m
+  end
   if k == "udp" or k == "udp4" or k == "udp6" then
     local ok, udp = pcall(require, "udp")
     if ok and type(udp) == "table" and udp[k] then

@@ -8,8 +8,11 @@
 --
 -- Simple form: request(url [, body]) -> body, code, headers, status; with a
 -- body it POSTs it as application/x-www-form-urlencoded. Generic form:
--- request{url, sink, method, headers, source, redirect, maxredirects,
--- proxy, timeout} -> 1, code, headers, status. Failures: nil, err.
+-- request{url, sink, method, headers, source, step, redirect,
+-- maxredirects, proxy, timeout} -> 1, code, headers, status. Failures:
+-- nil, err. sink and source are LTN12's (ltn12.sink.table(t),
+-- ltn12.source.string(s)...); step (default ltn12.pump.step) moves each
+-- chunk, both ways.
 -- headers are keyed by lowercased names, status is the status line.
 local client = require "http"
 
@@ -25,16 +28,33 @@ local function lowered(res)
   return h
 end
 
-local function source_body(source)
-  local parts = {}
+-- LTN12's pump.step, so http needs no ltn12 unless the caller brings it
+local function pump_step(src, snk)
+  local chunk, serr = src()
+  local ok, kerr = snk(chunk, serr)
+  if chunk ~= nil and ok then return 1 end
+  return nil, serr or kerr
+end
+
+-- Pumps src into snk with step (reqt.step) until the end -> 1 | nil, err
+local function pump_all(src, snk, step)
   while true do
-    local chunk, err = source()
-    if chunk == nil then
-      if err then return nil, err end
-      break
+    local ok, err = step(src, snk)
+    if not ok then
+      if err ~= nil then return nil, err end
+      return 1
     end
-    if chunk ~= "" then parts[#parts + 1] = chunk end
   end
+end
+
+-- The request body: the source's chunks, gathered (curl sends it).
+local function source_body(source, step)
+  local parts = {}
+  local ok, err = pump_all(source, function(chunk)
+    if chunk then parts[#parts + 1] = chunk end
+    return 1
+  end, step)
+  if not ok then return nil, err end
   return table.concat(parts)
 end
 
@@ -61,8 +81,9 @@ local function generic(reqt)
     end
     opts.headers = h
   end
+  local step = reqt.step or pump_step
   if reqt.source then
-    local body, err = source_body(reqt.source)
+    local body, err = source_body(reqt.source, step)
     if not body then return nil, err end
     opts.body = body
   end
@@ -71,18 +92,11 @@ local function generic(reqt)
   local res, err = client.request(method, reqt.url, opts)
   if not res then return nil, err end
   if sink then
-    while true do
-      local chunk, rerr = res:read()
-      if rerr then
-        sink(nil, rerr)
-        return nil, rerr
-      end
-      local ok, serr = sink(chunk)
-      if not chunk then break end
-      if not ok then
-        res:close()
-        return nil, serr
-      end
+    -- the response body as a source: read() -> chunk | nil | nil, err
+    local ok, perr = pump_all(function() return res:read() end, sink, step)
+    if not ok then
+      res:close()
+      return nil, perr
     end
   end
   return 1, res.status, lowered(res), res.status_line, res
