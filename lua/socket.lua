@@ -411,10 +411,12 @@ function M.choose(t)
   end
 end
 
+-- _socket: socket.select waits on that socket for the sink or source.
 local function endpoint(sock, call)
   return setmetatable({
     getfd = function() return sock:getfd() end,
     dirty = function() return sock:dirty() end,
+    _socket = sock,
   }, {__call = call})
 end
 

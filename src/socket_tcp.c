@@ -1965,6 +1965,22 @@ static int ready_write(tcp_t *t) {
 
 /* Adds the ready entries of list (stack index) to out (stack index) as
 ** LuaSocket does: out[n] = sock, out[sock] = n. Returns how many. */
+/* The netsh socket behind the list entry on the top: the entry itself,
+** or the `_socket` field of a table (LuaSocket's sinks and sources, or any
+** wrapper that sets it). Sets *t or *u, or neither. */
+static void sel_target(lua_State *L, tcp_t **t, void **u) {
+  int pushed = 0;
+  *t = NULL;
+  *u = NULL;
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_getfield(L, -1, "_socket");
+    pushed = 1;
+  }
+  if ((*t = luaL_testudata(L, -1, TCP_MT)) == NULL)
+    *u = ns_udp_test(L, -1);
+  if (pushed) lua_pop(L, 1);       /* the table keeps the socket alive */
+}
+
 static int collect(lua_State *L, int list, int out, int wr) {
   int n = 0;
   lua_Integer i;
@@ -1977,9 +1993,10 @@ static int collect(lua_State *L, int list, int out, int wr) {
       lua_pop(L, 1);
       break;
     }
-    if ((t = luaL_testudata(L, -1, TCP_MT)) != NULL) {
+    sel_target(L, &t, &u);
+    if (t != NULL) {
       ready = wr ? ready_write(t) : ready_read(t);
-    } else if ((u = ns_udp_test(L, -1)) != NULL) {
+    } else if (u != NULL) {
       ready = ns_udp_ready(u, wr);
     } else if (!wr && luaL_getmetafield(L, -1, "__index") != LUA_TNIL) {
       /* a foreign object: only buffered data (dirty) counts */
@@ -2043,8 +2060,9 @@ static int select_step(lua_State *L) {
     lua_Integer i;
     if (lua_isnil(L, k)) continue;
     for (i = 1; lua_rawgeti(L, k, i) != LUA_TNIL; i++) {
-      tcp_t *t = luaL_testudata(L, -1, TCP_MT);
-      void *u = t ? NULL : ns_udp_test(L, -1);
+      tcp_t *t;
+      void *u;
+      sel_target(L, &t, &u);
       lua_pop(L, 1);
       if (t && !t->closed && s->n < s->cap) {
         ns_sel_link(&t->sel, &s->nodes[s->n++], &s->w);
