@@ -914,8 +914,28 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   return send_step(L, t);
 }
 
+/* Adds the fragments of the table at idx (strings, numbers, tables of
+** them, as OpenResty's send takes) to b; raises on anything else. */
+static void add_fragments(lua_State *L, luaL_Buffer *b, int idx, int depth) {
+  lua_Integer k, n = luaL_len(L, idx);
+  if (depth > 32)
+    luaL_argerror(L, 2, "table of strings expected (nested too deep)");
+  for (k = 1; k <= n; k++) {
+    int type = lua_rawgeti(L, idx, k);
+    if (type == LUA_TTABLE) {
+      add_fragments(L, b, lua_gettop(L), depth + 1);
+      lua_pop(L, 1);
+    } else if (type == LUA_TSTRING || type == LUA_TNUMBER) {
+      luaL_addvalue(b);
+    } else {
+      luaL_argerror(L, 2, lua_pushfstring(L, "table of strings expected, "
+                    "got %s at index %I", lua_typename(L, type), k));
+    }
+  }
+}
+
 /* send(data [, i [, j]]) -> last index | nil, err, last index sent.
-** data may also be a table of strings (OpenResty). */
+** data may also be a table of strings, nested or not (OpenResty). */
 static int meth_send(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_CLIENT);
   size_t len;
@@ -924,14 +944,8 @@ static int meth_send(lua_State *L) {
   if (TLS_PENDING(t)) return tls_then(L, t, HS_SEND);
   if (lua_istable(L, 2)) {
     luaL_Buffer b;
-    lua_Integer k, n = luaL_len(L, 2);
     luaL_buffinit(L, &b);
-    for (k = 1; k <= n; k++) {
-      lua_rawgeti(L, 2, k);
-      if (!lua_isstring(L, -1))
-        return luaL_argerror(L, 2, "table of strings expected");
-      luaL_addvalue(&b);
-    }
+    add_fragments(L, &b, 2, 0);
     luaL_pushresult(&b);
     lua_replace(L, 2);
   }

@@ -222,6 +222,15 @@ for _, host in ipairs{"127.0.0.1", "::1"} do
       assert.equal(0, c:send(""))
       assert.equal(3, c:send({"a", "b", "c"}))
       assert.equal("hellobcdefabc", p:receive(13))
+      -- OpenResty's fragments: nested tables and numbers
+      assert.equal(6, c:send({"x=", {1, {"2", ""}}, {}, ";", {"\n"}}))
+      assert.equal("x=12;", p:receive())
+      assert.has_error(function() c:send({"a", false}) end,
+        "bad argument #1 to 'send' (table of strings expected, got boolean "
+        .. "at index 2)")
+      local loop = {"l"}
+      loop[2] = loop
+      assert.has_error(function() c:send(loop) end)
     end)
 
     it("half-closes", function()
