@@ -117,7 +117,7 @@ local known = {
   follow = true, verify = "boolean", cafile = "string", auth = "table",
   proxy = true, http_version = "string", decompress = true,
   max_size = "number", stream = "boolean", chunk_size = "number",
-  user_agent = "string", cookies = "boolean",
+  user_agent = "string", cookies = "boolean", unix_socket = "string",
   -- download only
   progress = "function", progress_bar = "boolean",
 }
@@ -207,6 +207,7 @@ local function build(method, url, opts, session, level)
     method = method, timeout = opts.timeout,
     connect_timeout = opts.connect_timeout or 30,
     verify = opts.verify, cafile = opts.cafile, proxy = opts.proxy,
+    unix_socket = opts.unix_socket,
     http_version = opts.http_version, stream = opts.stream,
     chunk_size = opts.chunk_size, user_agent = opts.user_agent,
     max_size = opts.max_size,

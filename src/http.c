@@ -592,6 +592,9 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const char *url,
   }
   if ((s = opt_string(L, 1, "cafile")) != NULL)
     curl_easy_setopt(e, CURLOPT_CAINFO, s);
+  /* the connection goes to this Unix socket, whatever the URL's host */
+  if ((s = opt_string(L, 1, "unix_socket")) != NULL)
+    curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, s);
 
   if ((s = opt_string(L, 1, "user")) != NULL) {
     const char *type = opt_string(L, 1, "auth_type");
@@ -630,7 +633,7 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const char *url,
 ** {url, method, headers = {"Name: value", ...}, body, timeout,
 **  connect_timeout, follow, max_redirects, verify, cafile, user, pass,
 **  auth_type, proxy, http_version, decompress, max_decoded, max_size,
-**  stream, chunk_size, session, cookies, user_agent, _id}
+**  stream, chunk_size, session, cookies, user_agent, unix_socket, _id}
 ** _id (an integer) marks a spec that is never changed once built, so
 ** that a pooled handle last set up from it can be taken as it is.
 ** Raises on bad specs (programmer errors), never on network outcomes. */
@@ -764,6 +767,9 @@ static int push_error(lua_State *L, xfer_t *x) {
       long err = 0;
       curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &err);
       if (err == ECONNREFUSED) lua_pushliteral(L, "connection refused");
+      else if (err == ENOENT)     /* a unix_socket path that is not there */
+        lua_pushliteral(L, "no such file or directory");
+      else if (err == EACCES) lua_pushliteral(L, "permission denied");
       else push_lowered(L, "", eb);
       break;
     }

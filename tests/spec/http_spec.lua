@@ -90,6 +90,31 @@ describe("http against nginx", function()
     assert.matches("^<http 200 OK 17 B [%d.]+ ms>$", tostring(res))
   end)
 
+  it("talks to a Unix socket (unix_socket), keeping the connection",
+     function()
+    local sock = dir .. "/nginx.sock"
+    local res = assert(http.get("http://localhost/small.txt",
+      {unix_socket = sock}))
+    assert.are.equal(200, res.status)
+    assert.are.equal("hello from nginx\n", res.body)
+    local s = http.session{unix_socket = sock}
+    for i = 1, 3 do
+      res = assert(s:get("http://any.name/small.txt"))
+      assert.are.equal(i > 1, res.reused)
+    end
+    assert.are.equal(1, s.connections)
+    s:close()
+    assert.same({nil, "no such file or directory"},
+      {http.get("http://localhost/", {unix_socket = dir .. "/none.sock"})})
+    -- a socket file nobody listens on
+    os.execute("python3 -c 'import socket; s = socket.socket(socket.AF_UNIX);"
+      .. " s.bind(\"" .. dir .. "/dead.sock\")'")
+    assert.same({nil, "connection refused"},
+      {http.get("http://localhost/", {unix_socket = dir .. "/dead.sock"})})
+    assert.has_error(function() http.get("http://x/", {unix_socket = 1}) end,
+      "bad option 'unix_socket' (string expected, got number)")
+  end)
+
   it("returns HTTP errors as responses; raise_for_status raises", function()
     local res = assert(http.get(H .. "/missing"))
     assert.are.equal(404, res.status)

@@ -9,6 +9,7 @@
 # nginx (Debian nginx-light) from that config on two free 127.0.0.1
 # ports, one worker (pinned to CPU with taskset when given). The ports go
 # to DIR/ports and stdout; the CA to DIR/ca.pem. stop: ends it, removes DIR.
+# Plain HTTP also on the Unix socket DIR/nginx.sock.
 # Docroot: small.txt, data.json, 10m.bin; /redirect -> /small.txt; /loop;
 # /private/ needs basic auth user:secret; gzip for text types >= 100 B.
 set -eu
@@ -104,6 +105,7 @@ http {
   server {
     listen 127.0.0.1:$http_port;
     listen 127.0.0.1:$https_port ssl http2;
+    listen unix:$dir/nginx.sock;
     ssl_certificate $dir/server.pem;
     ssl_certificate_key $dir/server.key;
     root $dir/www;
