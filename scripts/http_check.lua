@@ -29,6 +29,8 @@ local opts, urls = getopt.parse(arg, {
      help = "per request"},
     {nil, "method", arg = "M", default = "GET", help = "request method"},
     {"k", "insecure", help = "do not verify TLS certificates"},
+    {nil, "unix-socket", arg = "PATH",
+     help = "connect to this Unix socket instead (as curl --unix-socket)"},
     {nil, "json", help = "one JSON object per line instead of text"},
     {nil, "curl-codes", help = "with one URL, exit with curl's codes "
        .. "(6 resolve, 7 connect, 22 HTTP >= 400, 28 timeout, 35 TLS, "
@@ -41,7 +43,8 @@ local opts, urls = getopt.parse(arg, {
 local function usage_error(msg) die(msg .. " (try --help)", 2) end
 local conf = {c = opts.concurrency, expect = opts.expect_status,
   contains = opts.contains, timeout = opts.timeout,
-  method = opts.method:upper(), insecure = opts.insecure, json = opts.json}
+  method = opts.method:upper(), insecure = opts.insecure, json = opts.json,
+  unix_socket = opts.unix_socket}
 if conf.c < 1 then usage_error("-c needs a number >= 1") end
 if not (conf.timeout > 0) then usage_error("--timeout needs a positive number") end
 local use_stdin = #urls == 0
@@ -99,7 +102,7 @@ end
 local function check(url)
   local t0 = task.now()
   local res, err = http.request(conf.method, url, {timeout = conf.timeout,
-    verify = not conf.insecure})
+    verify = not conf.insecure, unix_socket = conf.unix_socket})
   local r = {url = url, time = task.now() - t0}
   if not res then
     r.pass, r.error = false, err
