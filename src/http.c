@@ -304,7 +304,7 @@ static int pool_give(pool_t *pool, CURL *e, struct curl_slist *hdrs,
   p = &pool->v[pool->n++];
   p->e = e;
   p->hdrs = hdrs;
-  p->id = strlen(method) < sizeof p->method ? id : 0;
+  p->id = id;
   snprintf(p->method, sizeof p->method, "%s", method);
   return 1;
 }
@@ -338,7 +338,7 @@ typedef struct {
   long status;               /* status code of the latest response line */
   pool_t *pool;              /* where the handle goes back, NULL: freed */
   lua_Integer spec_id;       /* spec._id, 0: a one-off spec */
-  char method[12];           /* for the pool ("" when longer) */
+  char method[12];           /* for the pool (spec_id 0 when longer) */
   unsigned in_multi:1, done:1, stream:1, paused:1, head_done:1;
   unsigned encoded:1, follow:1, location:1, started:1;
   char errbuf[CURL_ERROR_SIZE];
@@ -665,6 +665,7 @@ static int lib_new(lua_State *L) {
   x->spec_id = lua_tointeger(L, -1);
   lua_pop(L, 1);
   snprintf(x->method, sizeof x->method, "%s", method);
+  if (strlen(method) >= sizeof x->method) x->spec_id = 0;  /* cut: no reuse */
 
   /* a session: shared cookies, DNS, TLS sessions and connections */
   lua_getfield(L, 1, "session");
