@@ -69,11 +69,15 @@ local function open_client(sock, host, port, locaddr, locport, timeout, tls)
 end
 
 -- connect(host, port [, locaddr [, locport [, family]]]) -> client | nil, err
+-- connect("unix:PATH" [, opts]): a Unix domain socket (see socket.unix)
 -- connect(host, port, {tls =, timeout =, locaddr =, locport =, family =}):
 -- tls = true or TLS options (see starttls) makes it a TLS client, the
 -- handshake done; timeout is the socket's (settimeout).
 function M.connect(host, port, locaddr, locport, family)
   local opts
+  if type(port) == "table" then            -- connect("unix:PATH", opts)
+    port, locaddr = nil, port
+  end
   if type(locaddr) == "table" then
     opts = locaddr
     locaddr, locport, family = opts.locaddr, opts.locport, opts.family
@@ -93,10 +97,14 @@ function M.connect6(host, port, locaddr, locport)
 end
 
 -- bind(host, port [, backlog]) -> server | nil, err ("*" = any)
+-- bind("unix:PATH" [, backlog | opts]): listens on a Unix socket file
 -- bind(host, port, {backlog =, tls = {certfile =, keyfile =, ...}}): a
 -- TLS server (see starttls).
 function M.bind(host, port, backlog)
   local tls
+  if type(port) ~= "number" and port ~= nil then   -- bind("unix:PATH", ...)
+    port, backlog = nil, port
+  end
   if type(backlog) == "table" then
     tls, backlog = backlog.tls, backlog.backlog
   end
@@ -322,7 +330,7 @@ function M.tlscontext(opts)
 end
 
 local function is_server(sock)
-  return tostring(sock):sub(1, 11) == "tcp{server}"
+  return tostring(sock):find("^%a+{server}") ~= nil   -- tcp{} or unix{}
 end
 
 -- starttls([opts]) -> true | nil, err
@@ -543,7 +551,8 @@ M.source = M.choose(sourcet)
 
 -- socket.headers and socket.url load on first use, as LuaSocket's
 -- modules of those names set them.
-local lazy = {headers = "socket.headers", url = "socket.url"}
+local lazy = {headers = "socket.headers", url = "socket.url",
+  unix = "socket.unix"}
 
 setmetatable(M, {__index = function(t, k)
   if lazy[k] then

@@ -3,6 +3,7 @@
 --   printf 'hello\n' | netsh -m tcp_client localhost 12345
 --   netsh -m tcp_client -n localhost 12345 'Bonjour serveur'
 --   netsh -m tcp_client --tls example.com 443 < request.txt
+--   netsh -m tcp_client unix:/run/app.sock 'PING'
 --
 -- Connects, sends the message (with a newline unless -n) or else standard
 -- input, and copies what the server sends to standard output until it
@@ -14,9 +15,10 @@ local exitcodes = require "netsh.exitcodes"
 
 local opts, args = getopt.parse(arg, {
   name = "tcp_client",
-  usage = "HOST PORT [MESSAGE]",
-  summary = "Send MESSAGE (or stdin) to HOST:PORT and copy the replies to "
-    .. "stdout until the server closes.",
+  usage = "HOST PORT [MESSAGE] | unix:PATH [MESSAGE]",
+  summary = "Send MESSAGE (or stdin) to HOST:PORT (or the Unix socket "
+    .. "PATH, as nc -U) and copy the replies to stdout until the server "
+    .. "closes.",
   options = {
     {"n", "no-newline", help = "do not add a newline to MESSAGE"},
     {"t", "timeout", arg = "SECONDS", type = "number", default = 30,
@@ -28,20 +30,30 @@ local opts, args = getopt.parse(arg, {
     {nil, "curl-codes", help = "exit with curl's codes on failure "
       .. "(6 resolve, 7 connect, 28 timeout, 35 TLS, 60 certificate)"},
   },
-  min_args = 2, max_args = 3,
+  min_args = 1, max_args = 3,
   min_message = "HOST and PORT are required",
   exit_codes = {"0  the server closed the connection normally",
     "1  the connection failed", "2  usage error",
     "6 7 28 35 60  with --curl-codes: curl's meaning"},
 })
 
-local host, port = args[1], tonumber(args[2])
-if not port or port < 1 or port > 65535 then die("bad PORT (try --help)", 2) end
+local host, port, message = args[1], nil, nil
+if host:match("^unix:") then                  -- unix:PATH [MESSAGE]
+  if #args > 2 then die("unix:PATH takes no PORT (try --help)", 2) end
+  message = args[2]
+else
+  if #args < 2 then die("HOST and PORT are required (try --help)", 2) end
+  port, message = tonumber(args[2]), args[3]
+  if not port or port < 1 or port > 65535 then
+    die("bad PORT (try --help)", 2)
+  end
+end
 local newline = opts.no_newline and "" or "\n"
 local idle = opts.timeout
 
 local function fail(err)
-  io.stderr:write(("tcp_client: %s:%d: %s\n"):format(host, port, err))
+  io.stderr:write(("tcp_client: %s%s: %s\n"):format(host,
+    port and ":" .. port or "", err))
   os.exit(opts.curl_codes and exitcodes.curl(err) or 1)
 end
 
@@ -49,8 +61,12 @@ local tls
 if opts.tls then
   tls = {verify = not opts.insecure, cafile = opts.cafile}
 end
-local conn, err = socket.create_connection({host, port},
-  idle > 0 and idle or nil)
+local conn, err
+if port then
+  conn, err = socket.create_connection({host, port}, idle > 0 and idle or nil)
+else
+  conn, err = socket.connect(host, {timeout = idle > 0 and idle or nil})
+end
 if not conn then fail(err) end
 if tls then
   local ok, terr = conn:starttls(tls)
@@ -60,8 +76,8 @@ conn:settimeout(idle > 0 and idle or nil)
 
 -- one task sends, this one receives: the connection is full duplex
 local sender = spawn(function()
-  if args[3] then
-    assert(conn:sendall(args[3] .. newline))
+  if message then
+    assert(conn:sendall(message .. newline))
   else
     local stdin = require "netsh.stdin"
     while true do

@@ -12,7 +12,7 @@ local socket = require "socket"
 
 local opts, args = getopt.parse(arg, {
   name = "tcp_echo",
-  usage = "[HOST] [PORT]",
+  usage = "[HOST] [PORT] | unix:PATH",
   summary = "Echo back every byte each client sends, every client in its "
     .. "own task. HOST defaults to localhost (\"*\": every address), PORT "
     .. "to 12345 (0: any free port, printed on stderr).",
@@ -29,8 +29,12 @@ local opts, args = getopt.parse(arg, {
 })
 
 local host = args[1] or "localhost"
-local port = tonumber(args[2] or 12345)
-if not port or port < 0 or port > 65535 then die("bad PORT (try --help)", 2) end
+local unix = host:match("^unix:") ~= nil       -- unix:PATH, no port
+local port = not unix and tonumber(args[2] or 12345) or nil
+if unix and args[2] then die("unix:PATH takes no PORT (try --help)", 2) end
+if not unix and (not port or port < 0 or port > 65535) then
+  die("bad PORT (try --help)", 2)
+end
 local tls = opts.tls and {certfile = opts.tls[1], keyfile = opts.tls[2]}
 local quiet = opts.quiet
 
@@ -41,22 +45,29 @@ end
 
 local server, err = socket.bind(host, port, {backlog = 1024, tls = tls})
 if not server then
-  log("cannot listen on %s:%d: %s", host, port, err)
+  log("cannot listen on %s%s: %s", host, port and ":" .. port or "", err)
   os.exit(1)
 end
 local ip, bound = server:getsockname()
-log("echo server listening on %s port %d%s", ip, bound,
-  tls and " (TLS)" or "")
+if unix then
+  log("echo server listening on unix:%s%s", ip, tls and " (TLS)" or "")
+else
+  log("echo server listening on %s port %d%s", ip, bound,
+    tls and " (TLS)" or "")
+end
 
 local live, total = 0, 0
 local function echo(client)
   local peer, pport = client:getpeername()
   -- echo each chunk at once: Nagle would hold a partial echo back until
   -- the peer ACKs (up to 40 ms), as every low-latency server knows
-  client:setoption("tcp-nodelay", true)
+  if not unix then client:setoption("tcp-nodelay", true) end
   if opts.idle > 0 then client:settimeout(opts.idle) end
   live, total = live + 1, total + 1
-  if not quiet then log("+ %s:%s (%d connected)", peer, pport, live) end
+  -- a Unix client has no name: number them
+  local who = unix and ("unix client #" .. total)
+    or (tostring(peer) .. ":" .. tostring(pport))
+  if not quiet then log("+ %s (%d connected)", who, live) end
   local why
   while true do
     local data, e = client:receiveany(65536)
@@ -66,7 +77,7 @@ local function echo(client)
   live = live - 1
   if not quiet then
     local received, sent, age = client:getstats()
-    log("- %s:%s in=%d out=%d %.1fs (%d connected)%s", peer, pport,
+    log("- %s in=%d out=%d %.1fs (%d connected)%s", who,
       received, sent, age, live,
       why and why ~= "closed" and ": " .. why or "")
   end

@@ -41,6 +41,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include "netsh.h"
 #include "tls.h"
 
@@ -1120,16 +1121,136 @@ static int connect_resolved(lua_State *L, int n, const ns_addr_t *addrs,
   return connect_wait(L, t);
 }
 
+/* ---- Unix domain sockets ----
+** A stream socket on a path ("unix:/run/x.sock" given to connect or bind,
+** or any host given to a socket.unix() object) is the same tcp_t: libuv's
+** stream code moves the bytes of any connected socket, so the socket is
+** made here and handed over with uv_tcp_open (as setfd does), and every
+** pattern, timeout, select and TLS path works unchanged. Paths starting
+** with "@" are Linux's abstract names. */
+
+/* The path meant by host: after "unix:", or all of it on a unix() socket;
+** NULL for a network host. */
+static const char *unix_path(tcp_t *t, const char *host) {
+  if (strncmp(host, "unix:", 5) == 0) return host + 5;
+  if (t->want_family == AF_UNIX) return host;
+  return NULL;
+}
+
+static int unix_addr(const char *path, struct sockaddr_un *sa,
+                     socklen_t *len) {
+  size_t n = strlen(path);
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  if (n == 0) return UV_EINVAL;
+  if (n >= sizeof sa->sun_path) return UV_ENAMETOOLONG;
+  memcpy(sa->sun_path, path, n);
+  if (path[0] == '@') sa->sun_path[0] = '\0';    /* abstract */
+  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+                     (path[0] == '@' ? 0 : 1));
+  return 0;
+}
+
+/* ip, port, family of a socket name; a Unix name is path, nil, "unix"
+** (unnamed: "", abstract: "@name"). */
+static void push_sockaddr(lua_State *L, const struct sockaddr_storage *ss,
+                          socklen_t len) {
+  if (ss->ss_family == AF_UNIX) {
+    const struct sockaddr_un *u = (const struct sockaddr_un *)ss;
+    size_t off = offsetof(struct sockaddr_un, sun_path);
+    size_t n = len > off ? len - off : 0;
+    if (n > 0 && u->sun_path[0] == '\0') {
+      lua_pushliteral(L, "@");
+      lua_pushlstring(L, u->sun_path + 1, n - 1);
+      lua_concat(L, 2);
+    } else {
+      lua_pushlstring(L, u->sun_path, strnlen(u->sun_path, n));
+    }
+    lua_pushnil(L);
+    lua_pushliteral(L, "unix");
+    return;
+  }
+  ns_addr_push(L, (const struct sockaddr *)ss);
+}
+
+/* A new AF_UNIX stream socket as the socket's handle. */
+static int unix_handle(tcp_t *t) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  uv_tcp_t *h;
+  int rc;
+  if (fd < 0) return -errno;
+  if ((h = malloc(sizeof *h)) == NULL) {
+    close(fd);
+    return UV_ENOMEM;
+  }
+  uv_tcp_init(ns_loop(), h);
+  if ((rc = uv_tcp_open(h, (uv_os_sock_t)fd)) != 0) {
+    close(fd);
+    uv_close((uv_handle_t *)h, free_handle_cb);
+    return rc;
+  }
+  h->data = t;
+  t->h = h;
+  t->family = AF_UNIX;
+  return 0;
+}
+
+/* connect("unix:PATH"): a local connect ends at once (or fails). */
+static int unix_connect(lua_State *L, tcp_t *t, const char *path) {
+  struct sockaddr_un sa;
+  socklen_t len;
+  uv_os_fd_t fd;
+  int rc;
+  if (t->h && t->family != AF_UNIX) return ns_fail(L, UV_EAFNOSUPPORT);
+  if ((rc = unix_addr(path, &sa, &len)) != 0) return ns_fail(L, rc);
+  if (t->h == NULL && (rc = unix_handle(t)) != 0) return ns_fail(L, rc);
+  t->t_start = ns_now();
+  t->t_dns = 0;
+  uv_fileno((uv_handle_t *)t->h, &fd);
+  if (connect(fd, (struct sockaddr *)&sa, len) != 0) {
+    rc = -errno;
+    /* EAGAIN: the listener's queue is full; the socket stays a master */
+    return ns_fail(L, rc == -EAGAIN ? UV_EAGAIN : rc);
+  }
+  t->state = S_CLIENT;
+  t->t_conn = ns_now() - t->t_start;
+  free(t->peer);
+  t->peer = NULL;                    /* no host name to verify */
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+/* bind("unix:PATH"): the socket file is made; an existing one is an
+** error ("address already in use"), as everywhere. */
+static int unix_bind(lua_State *L, tcp_t *t, const char *path) {
+  struct sockaddr_un sa;
+  socklen_t len;
+  uv_os_fd_t fd;
+  int rc;
+  if (t->h && t->family != AF_UNIX) return ns_fail(L, UV_EAFNOSUPPORT);
+  if ((rc = unix_addr(path, &sa, &len)) != 0) return ns_fail(L, rc);
+  if (t->h == NULL && (rc = unix_handle(t)) != 0) return ns_fail(L, rc);
+  uv_fileno((uv_handle_t *)t->h, &fd);
+  if (bind(fd, (struct sockaddr *)&sa, len) != 0) return ns_fail(L, -errno);
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
 /* connect(host, port) -> 1 | nil, err */
 static int meth_connect(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   const char *host = luaL_checkstring(L, 2);
-  lua_Integer port = luaL_checkinteger(L, 3);
+  const char *path = unix_path(t, host);
+  lua_Integer port = path ? 0 : luaL_checkinteger(L, 3);
   double dns_timeout;
   luaL_argcheck(L, port >= 0 && port <= 65535, 3, "invalid port");
   if (t->closed) return ns_fail(L, UV_ECANCELED);
   if (t->state == S_CLIENT) return ns_fail(L, UV_EISCONN);
   if (t->state == S_SERVER) return ns_fail(L, UV_EINVAL);
+  if (path) {
+    if (t->he || t->wr.task) return ns_fail_str(L, "busy");
+    return unix_connect(L, t, path);
+  }
   if (t->wr.task) return ns_fail_str(L, "busy");
   if (t->he) {                       /* a non-blocking connect goes on */
     return connect_wait(L, t);
@@ -1195,10 +1316,12 @@ static int bind_resolved(lua_State *L, int n, const ns_addr_t *addrs,
 static int meth_bind(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_MASTER);
   const char *host = luaL_checkstring(L, 2);
-  lua_Integer port = luaL_checkinteger(L, 3);
+  const char *path = unix_path(t, host);
+  lua_Integer port = path ? 0 : luaL_checkinteger(L, 3);
   luaL_argcheck(L, port >= 0 && port <= 65535, 3, "invalid port");
   if (t->closed) return ns_fail(L, UV_ECANCELED);
   if (t->he) return ns_fail_str(L, "busy");
+  if (path) return unix_bind(L, t, path);
   lua_settop(L, 3);
   return ns_resolve(L, host, (int)port, t->want_family, 1, -1,
                     bind_resolved, (lua_KContext)t);
@@ -1249,6 +1372,8 @@ static int meth_listen(lua_State *L) {
   lua_Integer backlog = luaL_optinteger(L, 2, DEFAULT_BACKLOG);
   int rc;
   if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->h == NULL && t->want_family == AF_UNIX)
+    return ns_fail_str(L, "bind a path first");
   if (t->h == NULL) {
     /* LuaSocket listens on an unbound socket: the kernel picks a port */
     int family = t->want_family == AF_INET ? AF_INET : AF_INET6;
@@ -1299,7 +1424,7 @@ static int accept_try(lua_State *L, tcp_t *t) {
     if (!t->pyaccept) return 1;
     len = sizeof ss;
     if (uv_tcp_getpeername(c, (struct sockaddr *)&ss, &len) != 0) return 1;
-    ns_addr_push(L, (struct sockaddr *)&ss);
+    push_sockaddr(L, &ss, (socklen_t)len);
     lua_pop(L, 1);
     return 3;                        /* conn, ip, port */
   }
@@ -1366,7 +1491,7 @@ static int push_name(lua_State *L, tcp_t *t, int peer) {
   rc = peer ? uv_tcp_getpeername(t->h, (struct sockaddr *)&ss, &len)
             : uv_tcp_getsockname(t->h, (struct sockaddr *)&ss, &len);
   if (rc != 0) return ns_fail(L, rc);
-  ns_addr_push(L, (struct sockaddr *)&ss);
+  push_sockaddr(L, &ss, (socklen_t)len);
   return 3;
 }
 
@@ -1382,7 +1507,7 @@ static int meth_getfamily(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   int f = t->family != AF_UNSPEC ? t->family : t->want_family;
   lua_pushstring(L, f == AF_INET ? "inet" : f == AF_INET6 ? "inet6"
-                                                          : "unspec");
+                  : f == AF_UNIX ? "unix" : "unspec");
   return 1;
 }
 
@@ -1622,10 +1747,39 @@ static int meta_tostring(lua_State *L) {
   int la = sizeof a, lb = sizeof b;
   luaL_Buffer buf;
   luaL_buffinit(L, &buf);
-  lua_pushfstring(L, "tcp{%s}: %p", state_names[t->state], (void *)t);
+  lua_pushfstring(L, "%s{%s}: %p", t->family == AF_UNIX ||
+                  t->want_family == AF_UNIX ? "unix" : "tcp",
+                  state_names[t->state], (void *)t);
   luaL_addvalue(&buf);
   if (t->closed) {
     luaL_addstring(&buf, " (closed)");
+  } else if (t->h && t->family == AF_UNIX) {
+    la = sizeof a;
+    if (uv_tcp_getsockname(t->h, (struct sockaddr *)&a, &la) == 0) {
+      push_sockaddr(L, &a, (socklen_t)la);
+      lua_pop(L, 2);
+      if (lua_rawlen(L, -1) > 0) {
+        lua_pushliteral(L, " ");
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+        luaL_addvalue(&buf);
+      } else {
+        lua_pop(L, 1);
+      }
+    }
+    if (t->state == S_CLIENT &&
+        uv_tcp_getpeername(t->h, (struct sockaddr *)&b, &lb) == 0) {
+      push_sockaddr(L, &b, (socklen_t)lb);
+      lua_pop(L, 2);
+      if (lua_rawlen(L, -1) > 0) {     /* an accepted peer is unnamed */
+        lua_pushliteral(L, " -> ");
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+        luaL_addvalue(&buf);
+      } else {
+        lua_pop(L, 1);
+      }
+    }
   } else if (t->h &&
              uv_tcp_getsockname(t->h, (struct sockaddr *)&a, &la) == 0) {
     ns_addr_push(L, (struct sockaddr *)&a);      /* ip, port, family */
@@ -2149,6 +2303,13 @@ static int lib_tcp(lua_State *L) { return new_master(L, AF_UNSPEC); }
 static int lib_tcp4(lua_State *L) { return new_master(L, AF_INET); }
 static int lib_tcp6(lua_State *L) { return new_master(L, AF_INET6); }
 
+/* unix() -> a master whose connect/bind take a path (socket.unix) */
+static int lib_unix(lua_State *L) {
+  tcp_t *t = tcp_new(L, S_MASTER);
+  t->want_family = AF_UNIX;
+  return 1;
+}
+
 static int lib_gettime(lua_State *L) {
   uv_timeval64_t tv;
   uv_gettimeofday(&tv);
@@ -2200,6 +2361,7 @@ static const luaL_Reg lib[] = {
   {"tcp", lib_tcp},
   {"tcp4", lib_tcp4},
   {"tcp6", lib_tcp6},
+  {"unix", lib_unix},
   {"select", lib_select},
   {"gettime", lib_gettime},
   {"pyaccept", lib_pyaccept},

@@ -61,6 +61,31 @@ check "tcp_echo exits 0 on Ctrl-C" 0 $?
 grep -q 'stopped after 3 connection(s)' "$tmp/echo.log"
 check "tcp_echo says goodbye" 0 $?
 
+# 2b. the same over a Unix socket (unix:PATH, as nc -U)
+sock="$tmp/echo.sock"
+timeout --foreground 60 "$NETSH" -m tcp_echo "unix:$sock" \
+  2>"$tmp/uecho.log" & pids+=($!)
+uecho_pid=$!
+for _ in $(seq 50); do
+  grep -q 'listening on unix:' "$tmp/uecho.log" && break
+  sleep 0.1
+done
+out=$(printf 'over\nunix\n' | timeout 10 "$NETSH" -m tcp_client "unix:$sock")
+check "tcp_client unix:PATH pipes stdin through tcp_echo unix:PATH" \
+  $'over\nunix' "$out"
+out=$(timeout 10 "$NETSH" -m tcp_client "unix:$sock" 'Bonjour serveur')
+check "tcp_client unix:PATH MESSAGE" "Bonjour serveur" "$out"
+grep -q '^\[.*\] + unix client #1 ' "$tmp/uecho.log"
+check "tcp_echo numbers its Unix clients" 0 $?
+kill -INT "$uecho_pid"
+wait "$uecho_pid"
+check "tcp_echo unix:PATH exits 0 on Ctrl-C" 0 $?
+err=$("$NETSH" -m tcp_client "unix:$tmp/none.sock" x 2>&1 >/dev/null)
+check "tcp_client reports a missing socket file" \
+  "tcp_client: unix:$tmp/none.sock: no such file or directory" "$err"
+"$NETSH" -m tcp_client "unix:$sock" a b >/dev/null 2>&1
+check "tcp_client unix:PATH with a PORT exits 2" 2 $?
+
 # 3. help and errors
 "$NETSH" -m tcp_echo --help | grep -q '^usage: tcp_echo'
 check "tcp_echo --help" 0 $?

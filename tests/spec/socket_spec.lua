@@ -686,6 +686,119 @@ describe("connect by name", function()
   end)
 end)
 
+describe("unix domain sockets", function()
+  local function tmp_path()
+    local p = os.tmpname()
+    os.remove(p)
+    return p
+  end
+
+  it("echo over a path: unix: in bind and connect, every pattern",
+     function()
+    local path = tmp_path()
+    local srv = assert(socket.bind("unix:" .. path))
+    assert.same({path, nil, "unix"}, {srv:getsockname()})
+    assert.matches("^unix{server}: 0x%x+ " .. path:gsub("%p", "%%%0") .. "$",
+      tostring(srv))
+    local served = spawn(function()
+      srv:serve(function(c)
+        assert.equal("unix", c:getfamily())
+        assert.same({"", nil, "unix"}, {c:getpeername()})  -- unnamed
+        while true do
+          local line = c:receive()
+          if not line then return end
+          c:send("Recu: " .. line .. "\n")
+        end
+      end)
+    end)
+    local c = assert(socket.connect("unix:" .. path))
+    assert.same({path, nil, "unix"}, {c:getpeername()})
+    assert.matches("^unix{client}: 0x%x+ %-> ", tostring(c))
+    assert.equal(6, c:send("hello\n"))
+    assert.equal("Recu: hello", c:receive())
+    assert(c:send({"a", {"b"}, "\n"}))
+    assert.equal("Recu: ", c:receive(6))
+    assert.equal("ab", c:receive("*l"))
+    c:settimeout(0.05)
+    local dt, data, err = elapsed(c.receive, c)
+    assert.same({nil, "timeout"}, {data, err})
+    assert.is_true(dt < 1)
+    local r = socket.select({c}, nil, 0.05)
+    assert.same({}, r)
+    c:settimeout(nil)
+    c:send("x\n")
+    r = socket.select({c}, nil, 5)
+    assert.equal(c, r[1])
+    assert.equal("Recu: x", c:receive())
+    c:send("last\n")
+    c:shutdown("send")                  -- the server sees the end, closes
+    assert.equal("Recu: last\n", c:receive("*a"))
+    c:close()
+    srv:close()
+    served:join()
+    os.remove(path)
+  end)
+
+  it("LuaSocket's socket.unix: unix(), stream(), connect/bind by path",
+     function()
+    local unix = require "socket.unix"
+    assert.equal(unix, socket.unix)
+    local path = tmp_path()
+    local m = assert(unix())
+    assert.equal("unix", m:getfamily())
+    assert.same({nil, "bind a path first"}, {m:listen()})
+    assert.equal(1, m:bind(path))
+    assert.equal(1, m:listen(8))
+    local c = assert(unix.stream())
+    assert.equal(1, c:connect(path))
+    local a = assert(m:accept())
+    a:send("over unix\n")
+    assert.equal("over unix", c:receive())
+    a:close(); c:close(); m:close()
+    os.remove(path)
+  end)
+
+  it("says clearly what went wrong", function()
+    local path = tmp_path()
+    assert.same({nil, "no such file or directory"},
+      {socket.connect("unix:" .. path)})
+    -- a socket file nobody listens on
+    local m = assert(require("socket.unix")())
+    assert(m:bind(path))
+    assert.same({nil, "connection refused"}, {socket.connect("unix:" .. path)})
+    assert.same({nil, "address already in use"},
+      {socket.bind("unix:" .. path)})
+    m:close()
+    os.remove(path)
+    local long = "unix:/tmp/" .. ("x"):rep(200)
+    local ok, err = socket.connect(long)
+    assert.is_nil(ok)
+    assert.matches("too long", err)
+    assert.same({nil, "invalid argument"}, {socket.connect("unix:")})
+    -- a network socket cannot become a unix one
+    local t = socket.tcp()
+    assert(t:bind("127.0.0.1", 0))
+    assert.is_nil((t:connect("unix:" .. path)))
+    t:close()
+  end)
+
+  it("abstract names (@name) and no fd leak", function()
+    local before = fdcount()
+    for i = 1, 20 do
+      local name = "unix:@netsh-spec-" .. i .. "-" .. math.random(1e9)
+      local srv = assert(socket.bind(name))
+      local c = assert(socket.connect(name))
+      local a = assert(srv:accept())
+      assert(c:send("ping\n"))
+      assert.equal("ping", a:receive())
+      assert.equal(name:sub(6), (srv:getsockname()))
+      a:close(); c:close(); srv:close()
+    end
+    assert.is_true(fdcount() <= before, "fds: " .. before .. " -> "
+      .. fdcount())
+  end)
+end)
+
 describe("python-style aliases", function()
   it("create_server, create_connection, sendall, recv, accept", function()
     local s = assert(socket.create_server({"127.0.0.1", 0}))
