@@ -1195,18 +1195,26 @@ static int unix_handle(tcp_t *t) {
   return 0;
 }
 
+/* The steps connect and bind share: the address, a socket if there is
+** none yet (a network socket cannot take a path). 0 or a UV_E* code. */
+static int unix_prepare(tcp_t *t, const char *path, struct sockaddr_un *sa,
+                        socklen_t *len, uv_os_fd_t *fd) {
+  int rc;
+  if (t->h && t->family != AF_UNIX) return UV_EAFNOSUPPORT;
+  if ((rc = unix_addr(path, sa, len)) != 0) return rc;
+  if (t->h == NULL && (rc = unix_handle(t)) != 0) return rc;
+  return uv_fileno((uv_handle_t *)t->h, fd);
+}
+
 /* connect("unix:PATH"): a local connect ends at once (or fails). */
 static int unix_connect(lua_State *L, tcp_t *t, const char *path) {
   struct sockaddr_un sa;
   socklen_t len;
   uv_os_fd_t fd;
-  int rc;
-  if (t->h && t->family != AF_UNIX) return ns_fail(L, UV_EAFNOSUPPORT);
-  if ((rc = unix_addr(path, &sa, &len)) != 0) return ns_fail(L, rc);
-  if (t->h == NULL && (rc = unix_handle(t)) != 0) return ns_fail(L, rc);
+  int rc = unix_prepare(t, path, &sa, &len, &fd);
+  if (rc != 0) return ns_fail(L, rc);
   t->t_start = ns_now();
   t->t_dns = 0;
-  uv_fileno((uv_handle_t *)t->h, &fd);
   if (connect(fd, (struct sockaddr *)&sa, len) != 0) {
     rc = -errno;
     /* EAGAIN: the listener's queue is full; the socket stays a master */
@@ -1226,11 +1234,8 @@ static int unix_bind(lua_State *L, tcp_t *t, const char *path) {
   struct sockaddr_un sa;
   socklen_t len;
   uv_os_fd_t fd;
-  int rc;
-  if (t->h && t->family != AF_UNIX) return ns_fail(L, UV_EAFNOSUPPORT);
-  if ((rc = unix_addr(path, &sa, &len)) != 0) return ns_fail(L, rc);
-  if (t->h == NULL && (rc = unix_handle(t)) != 0) return ns_fail(L, rc);
-  uv_fileno((uv_handle_t *)t->h, &fd);
+  int rc = unix_prepare(t, path, &sa, &len, &fd);
+  if (rc != 0) return ns_fail(L, rc);
   if (bind(fd, (struct sockaddr *)&sa, len) != 0) return ns_fail(L, -errno);
   lua_pushinteger(L, 1);
   return 1;
