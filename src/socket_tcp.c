@@ -521,10 +521,43 @@ static int he_start(tcp_t *t, const ns_addr_t *addrs, int n) {
 /* Reads land in one shared buffer; read_cb keeps only the unread bytes.
 ** (Reading straight into t->in, sized per read, was tried: the malloc
 ** churn of 64 KiB buffers cost more than the 16 KiB copy it saved.) */
+/* Reads land in the shared buffer (one loop thread: one buffer for all)
+** and are copied to the socket's t->in. When a task waits on the socket
+** and nothing is buffered, the read goes straight into t->in instead
+** (read_cb shrinks it to what came): one copy less per message, and an
+** idle socket still holds no buffer. */
+#define INPLACE_READ (64 * 1024)
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h; (void)suggested;
-  buf->base = shared_rbuf;   /* one loop thread: one buffer for all */
+  tcp_t *t = h->data;
+  (void)suggested;
+  if (t && !t->tls && t->rd.task && t->in.len == 0 &&
+      ns_buf_reserve(&t->in, INPLACE_READ) == 0) {
+    buf->base = t->in.data + t->in.off;
+    buf->len = t->in.cap - t->in.off;
+    return;
+  }
+  buf->base = shared_rbuf;
   buf->len = sizeof shared_rbuf;
+}
+
+/* After a read into t->in itself (see alloc_cb): keep the n bytes, give
+** the rest of the buffer back (realloc shrinks in place), or all of it
+** when nothing came. */
+static void inplace_done(tcp_t *t, ssize_t n) {
+  if (n > 0) {
+    size_t keep = (size_t)n < 256 ? 256 : (size_t)n;
+    t->in.len = (size_t)n;
+    if (t->in.off == 0 && t->in.cap - keep >= 4096) {
+      char *p = realloc(t->in.data, keep);
+      if (p) {
+        t->in.data = p;
+        t->in.cap = keep;
+      }
+    }
+  } else if (t->in.len == 0 && t->in.cap > KEEP_BUF) {
+    ns_buf_free(&t->in);
+  }
 }
 
 /* Could the parked reader's pattern complete now? (avoid useless wakes) */
@@ -546,12 +579,16 @@ static int reader_ready(tcp_t *t, size_t fresh) {
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   tcp_t *t = s->data;
   size_t before;
-  int rc;
-  if (t == NULL || n == 0) return;
-  before = t->in.len;
+  int rc, inplace;
+  if (t == NULL) return;
+  inplace = buf->base != shared_rbuf && buf->base != NULL;
+  if (inplace) inplace_done(t, n);   /* t->in holds the bytes already */
+  if (n == 0) return;
+  before = inplace ? 0 : t->in.len;
   if (n > 0) {
-    rc = t->tls ? tls_input(t, buf->base, (size_t)n)   /* plaintext */
-                : ns_buf_append(&t->in, buf->base, (size_t)n);
+    rc = inplace ? 0
+       : t->tls ? tls_input(t, buf->base, (size_t)n)   /* plaintext */
+       : ns_buf_append(&t->in, buf->base, (size_t)n);
     if (rc != 0) {
       t->rd_err = rc;
       uv_read_stop(s);
