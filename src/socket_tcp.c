@@ -542,18 +542,26 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 /* After a read into t->in itself (see alloc_cb): keep the n bytes, give
-** the rest of the buffer back (realloc shrinks in place), or all of it
-** when nothing came. */
+** the rest of the buffer back, or all of it when nothing came. A big read
+** shrinks in place (realloc), and its buffer goes when drained; a small
+** one moves to a buffer of its size: the small buffer a socket keeps
+** (KEEP_BUF) must not pin a 64 KiB block, or every connection would. */
 static void inplace_done(tcp_t *t, ssize_t n) {
   if (n > 0) {
     size_t keep = (size_t)n < 256 ? 256 : (size_t)n;
+    char *p;
     t->in.len = (size_t)n;
-    if (t->in.off == 0 && t->in.cap - keep >= 4096) {
-      char *p = realloc(t->in.data, keep);
-      if (p) {
+    if (keep <= KEEP_BUF) {
+      if ((p = malloc(keep)) != NULL) {
+        memcpy(p, t->in.data, (size_t)n);
+        free(t->in.data);
         t->in.data = p;
         t->in.cap = keep;
       }
+    } else if (t->in.cap - keep >= 4096 &&
+               (p = realloc(t->in.data, keep)) != NULL) {
+      t->in.data = p;
+      t->in.cap = keep;
     }
   } else if (t->in.len == 0 && t->in.cap > KEEP_BUF) {
     ns_buf_free(&t->in);
