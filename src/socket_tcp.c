@@ -1251,26 +1251,54 @@ static int unix_prepare(tcp_t *t, const char *path, struct sockaddr_un *sa,
   return uv_fileno((uv_handle_t *)t->h, fd);
 }
 
-/* connect("unix:PATH"): a local connect ends at once (or fails). */
-static int unix_connect(lua_State *L, tcp_t *t, const char *path) {
+static int unix_connect_k(lua_State *L, int status, lua_KContext ctx);
+
+/* connect("unix:PATH"): a local connect ends at once, or fails, or finds
+** the listener's queue full (EAGAIN). The kernel says nothing when room
+** comes, so the task then retries after a short sleep (1 ms, doubling up
+** to 50 ms), within the connect timeout (the socket's, else 30 s), as a
+** TCP SYN would be retried. Stack: self, "unix:PATH". */
+static int unix_connect_try(lua_State *L, tcp_t *t, const char *path,
+                            int attempt) {
   struct sockaddr_un sa;
   socklen_t len;
   uv_os_fd_t fd;
+  double limit, left, nap;
   int rc = unix_prepare(t, path, &sa, &len, &fd);
   if (rc != 0) return ns_fail(L, rc);
+  if (connect(fd, (struct sockaddr *)&sa, len) == 0) {
+    t->state = S_CLIENT;
+    t->t_conn = ns_now() - t->t_start;
+    free(t->peer);
+    t->peer = NULL;                  /* no host name to verify */
+    lua_pushinteger(L, 1);
+    return 1;
+  }
+  rc = -errno;
+  if (rc != -EAGAIN) return ns_fail(L, rc);
+  limit = t->to_conn != TO_UNSET ? t->to_conn : op_timeout(t, t->t_start);
+  if (limit < 0) limit = CONNECT_TIMEOUT;
+  left = limit - (ns_now() - t->t_start);
+  if (left <= 0) return ns_fail(L, UV_ETIMEDOUT);
+  nap = attempt < 6 ? 0.001 * (1 << attempt) : 0.05;
+  t->wr.data = t;
+  t->wr.cancel = NULL;
+  return ns_wait(L, &t->wr, nap < left ? nap : left, unix_connect_k,
+                 (lua_KContext)(attempt + 1));
+}
+
+static int unix_connect_k(lua_State *L, int status, lua_KContext ctx) {
+  tcp_t *t = check_tcp(L, 1);
+  (void)status;
+  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  return unix_connect_try(L, t, unix_path(t, lua_tostring(L, 2)), (int)ctx);
+}
+
+static int unix_connect(lua_State *L, tcp_t *t, const char *path) {
+  lua_settop(L, 2);                  /* the path stays for the retries */
   t->t_start = ns_now();
   t->t_dns = 0;
-  if (connect(fd, (struct sockaddr *)&sa, len) != 0) {
-    rc = -errno;
-    /* EAGAIN: the listener's queue is full; the socket stays a master */
-    return ns_fail(L, rc == -EAGAIN ? UV_EAGAIN : rc);
-  }
-  t->state = S_CLIENT;
-  t->t_conn = ns_now() - t->t_start;
-  free(t->peer);
-  t->peer = NULL;                    /* no host name to verify */
-  lua_pushinteger(L, 1);
-  return 1;
+  return unix_connect_try(L, t, path, 0);
 }
 
 /* bind("unix:PATH"): the socket file is made; an existing one is an

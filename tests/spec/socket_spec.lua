@@ -782,6 +782,60 @@ describe("unix domain sockets", function()
     t:close()
   end)
 
+  it("clients beyond the listener's queue wait for room, not fail",
+     function()
+    local path = tmp_path()
+    local srv = assert(socket.bind("unix:" .. path, 4))   -- a short queue
+    local served = spawn(function()
+      srv:serve(function(c)
+        local line = c:receive()
+        if line then c:send(line .. "!\n") end
+      end)
+    end)
+    local ok, errs, tasks = 0, {}, {}
+    for i = 1, 100 do
+      tasks[i] = spawn(function()
+        local c, err = socket.connect("unix:" .. path)
+        if not c then errs[#errs + 1] = err return end
+        c:send(i .. "\n")
+        if c:receive() == i .. "!" then ok = ok + 1 end
+        c:close()
+      end)
+    end
+    for _, t in ipairs(tasks) do t:join() end
+    assert.equal("", table.concat(errs, ", "))
+    assert.equal(100, ok)
+    srv:close(); served:join()
+    -- a full queue nobody drains (a listener outside netsh, which never
+    -- accepts): the connect timeout ends the wait
+    local p2 = path .. "2"
+    local py = io.popen("exec python3 -c 'import socket, sys, time\n"
+      .. "s = socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\n"
+      .. "s.listen(0)\nprint(\"ready\", flush=True)\ntime.sleep(20)' "
+      .. p2, "r")
+    assert.equal("ready", py:read("l"))
+    local held, err = {}, nil
+    for _ = 1, 10 do
+      local c = socket.tcp()
+      c:settimeout(0.2)
+      local dt, r
+      dt, r, err = elapsed(c.connect, c, "unix:" .. p2)
+      if not r then
+        assert.equal("timeout", err)
+        assert.is_true(dt >= 0.15 and dt < 2, dt)
+        c:close()
+        break
+      end
+      held[#held + 1] = c
+    end
+    assert.equal("timeout", err)
+    assert.is_true(#held >= 1)
+    for _, h in ipairs(held) do h:close() end
+    os.execute("pkill -f '" .. p2 .. "' 2>/dev/null")
+    py:close()
+    os.remove(path); os.remove(p2)
+  end)
+
   it("abstract names (@name) and no fd leak", function()
     local before = fdcount()
     for i = 1, 20 do
