@@ -837,7 +837,7 @@ describe("unix domain sockets", function()
   end)
 
   it("abstract names (@name) and no fd leak", function()
-    local before = fdcount()
+    local before = fds.settled()
     for i = 1, 20 do
       local name = "unix:@netsh-spec-" .. i .. "-" .. math.random(1e9)
       local srv = assert(socket.bind(name))
