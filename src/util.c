@@ -38,7 +38,7 @@ const char *ns_strerror(int code) {
       static char buf[128];
       const char *s = uv_strerror(code);
       size_t i;
-      for (i = 0; s[i] && i < sizeof buf - 1; i++)
+      for (i = 0; i < sizeof buf - 1 && s[i]; i++)
         buf[i] = (char)tolower((unsigned char)s[i]);
       buf[i] = '\0';
       return buf;
