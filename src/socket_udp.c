@@ -40,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <arpa/inet.h>
 #include "netsh.h"
 
@@ -96,6 +98,9 @@ struct udp_s {
   reader_t *readers, **rtail;
   sendop_t *sends;
   ns_selnode_t *sel;     /* select()s waiting on this socket */
+  ns_addr_t upeer;       /* a Unix socket's peer: libuv cannot connect
+                            one, so the fd is connected here and every
+                            send names the peer */
 };
 
 /* Header of a queued datagram (or of a receive error). */
@@ -106,6 +111,7 @@ typedef struct {
     struct sockaddr sa;
     struct sockaddr_in in;
     struct sockaddr_in6 in6;
+    struct sockaddr_un un;
   } from;
 } dgram_t;
 
@@ -157,9 +163,34 @@ static int parse_numeric(const char *host, int port, int family,
 /* ns_resolve() with a fast path for numeric addresses; names, "*" and
 ** "localhost" go to dns.c (names park the task). k gets the first
 ** address the resolver prefers. */
+/* "unix:PATH": a Unix datagram address. Paths only: libuv sends with the
+** whole sockaddr_un as the address length, which would change an abstract
+** (@name) address. 0 or a UV_E* code. */
+static int unix_addr(const char *path, ns_addr_t *a) {
+  struct sockaddr_un *sa = (struct sockaddr_un *)&a->ss;
+  size_t n = strlen(path);
+  memset(a, 0, sizeof *a);
+  if (n == 0 || path[0] == '@') return UV_EINVAL;
+  if (n >= sizeof sa->sun_path) return UV_ENAMETOOLONG;
+  sa->sun_family = AF_UNIX;
+  memcpy(sa->sun_path, path, n);
+  a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+  return 0;
+}
+
+static int is_unix(const char *host) {
+  return strncmp(host, "unix:", 5) == 0;
+}
+
 static int resolve(lua_State *L, const char *host, int port, int family,
                    int passive, ns_resolve_k k, lua_KContext ctx) {
   ns_addr_t a;
+  if (is_unix(host) || family == AF_UNIX) {  /* a Unix socket: all paths */
+    int rc = unix_addr(is_unix(host) ? host + 5 : host, &a);
+    if (rc == 0 && family != AF_UNSPEC && family != AF_UNIX)
+      rc = UV_EAFNOSUPPORT;          /* an IP socket cannot take a path */
+    return rc ? k(L, rc, NULL, ctx) : k(L, 1, &a, ctx);
+  }
   if (parse_numeric(host, port, family, &a) == 0) return k(L, 1, &a, ctx);
   return ns_resolve(L, host, port, family, passive, -1, k, ctx);
 }
@@ -256,9 +287,12 @@ static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   memset(&d, 0, sizeof d);
   d.n = (int32_t)nread;
   d.partial = (flags & UV_UDP_PARTIAL) != 0;
-  if (addr) {
-    memcpy(&d.from, addr, addr->sa_family == AF_INET6 ?
-           sizeof d.from.in6 : sizeof d.from.in);
+  if (u->family == AF_UNIX && (addr == NULL || addr->sa_family != AF_UNIX)) {
+    d.from.un.sun_family = AF_UNIX;  /* an unnamed sender: path "" */
+  } else if (addr) {
+    memcpy(&d.from, addr, addr->sa_family == AF_INET6 ? sizeof d.from.in6
+           : addr->sa_family == AF_UNIX ? sizeof d.from.un
+           : sizeof d.from.in);
   }
   if (u->q.data == NULL ||
       buf->base != u->q.data + u->q.off + u->q.len + sizeof d) {
@@ -317,8 +351,21 @@ static int ensure_handle(lua_State *L, udp_t *u, int ui, int family) {
   if (family == AF_UNSPEC) family = AF_INET;
   h = malloc(sizeof *h);
   if (h == NULL) return UV_ENOMEM;
-  rc = uv_udp_init_ex(ns_loop(), h, (unsigned)family | UV_UDP_RECVMMSG);
-  if (rc != 0) {
+  if (family == AF_UNIX) {
+    /* libuv makes only IP sockets; it reads and sends on any */
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+      free(h);
+      return -errno;
+    }
+    uv_udp_init(ns_loop(), h);
+    if ((rc = uv_udp_open(h, (uv_os_sock_t)fd)) != 0) {
+      close(fd);
+      uv_close((uv_handle_t *)h, free_handle_cb);
+      return rc;
+    }
+  } else if ((rc = uv_udp_init_ex(ns_loop(), h,
+                                  (unsigned)family | UV_UDP_RECVMMSG)) != 0) {
     free(h);
     return rc;
   }
@@ -436,10 +483,27 @@ static int recv_fail(lua_State *L, int mode, int code) {
   return mode == R_ITER ? iter_fail(L, code) : ns_fail(L, code);
 }
 
+/* ip, port, family of a name; a Unix one is path ("" unnamed), nil,
+** "unix". The sockaddr must have been zeroed before the kernel filled it. */
+static void push_name(lua_State *L, const struct sockaddr *sa) {
+  if (sa->sa_family == AF_UNIX) {
+    const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+    lua_pushlstring(L, un->sun_path, strnlen(un->sun_path,
+                                             sizeof un->sun_path));
+    lua_pushnil(L);
+    lua_pushliteral(L, "unix");
+  } else {
+    ns_addr_push(L, sa);
+  }
+}
+
 /* Pushes ip, port of a sender. IPv4 is formatted here: inet_ntop goes
 ** through snprintf, a tenth of a busy server's user time. */
 static void push_peer(lua_State *L, const struct sockaddr *sa) {
-  if (sa->sa_family == AF_INET) {
+  if (sa->sa_family == AF_UNIX) {
+    push_name(L, sa);
+    lua_pop(L, 1);                  /* path, nil */
+  } else if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
     const unsigned char *b = (const unsigned char *)&in->sin_addr;
     char ip[16], *q = ip;
@@ -510,6 +574,7 @@ static void drain(udp_t *u) {
   if (b.len == 0) return;
   while (!u->closed && !queue_full(u) && rounds++ < 4) {
     memset(mm, 0, sizeof mm);
+    if (u->family == AF_UNIX) memset(from, 0, sizeof from);  /* unnamed */
     for (i = 0; i < RCHUNKS; i++) {
       iov[i].iov_base = b.base + (size_t)i * MAXDGRAM;
       iov[i].iov_len = MAXDGRAM;
@@ -710,7 +775,8 @@ static int meth_send(lua_State *L) {
   lua_settop(L, 2);
   if (u->closed) return ns_fail(L, UV_ECANCELED);
   if (u->h == NULL || !u->connected) return ns_fail(L, UV_EDESTADDRREQ);
-  return do_send(L, u, p, n, NULL);
+  return do_send(L, u, p, n, u->family == AF_UNIX
+                 ? (const struct sockaddr *)&u->upeer.ss : NULL);
 }
 
 static int sendto_k(lua_State *L, int n, const ns_addr_t *a,
@@ -723,6 +789,8 @@ static int sendto_k(lua_State *L, int n, const ns_addr_t *a,
   if (n < 0) return ns_fail(L, n);
   if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0)
     return ns_fail(L, rc);
+  if ((u->family == AF_UNIX) != (a->ss.ss_family == AF_UNIX))
+    return ns_fail(L, UV_EAFNOSUPPORT);
   p = lua_tolstring(L, 2, &len);
   return do_send(L, u, p, len, (const struct sockaddr *)&a->ss);
 }
@@ -734,7 +802,7 @@ static int meth_sendto(lua_State *L) {
   int port;
   luaL_checkstring(L, 2);
   host = luaL_checkstring(L, 3);
-  port = check_port(L, 4);
+  port = is_unix(host) || u->family == AF_UNIX ? 0 : check_port(L, 4);
   lua_settop(L, 4);
   if (u->closed) return ns_fail(L, UV_ECANCELED);
   if (u->connected) return ns_fail(L, UV_EISCONN);
@@ -750,9 +818,18 @@ static int setsockname_k(lua_State *L, int n, const ns_addr_t *a,
   (void)ctx;
   if (n < 0) return ns_fail(L, n);
   if (u->closed) return ns_fail(L, UV_ECANCELED);
-  if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0 ||
-      (rc = uv_udp_bind(u->h, (const struct sockaddr *)&a->ss, 0)) != 0)
+  if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0)
     return ns_fail(L, rc);
+  if (u->family != a->ss.ss_family) return ns_fail(L, UV_EAFNOSUPPORT);
+  if (a->ss.ss_family == AF_UNIX) {   /* uv_udp_bind takes IP only */
+    uv_os_fd_t fd;
+    uv_fileno((uv_handle_t *)u->h, &fd);
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0)
+      return ns_fail(L, -errno);
+  } else if ((rc = uv_udp_bind(u->h, (const struct sockaddr *)&a->ss,
+                               0)) != 0) {
+    return ns_fail(L, rc);
+  }
   lua_pushinteger(L, 1);
   return 1;
 }
@@ -761,7 +838,7 @@ static int setsockname_k(lua_State *L, int n, const ns_addr_t *a,
 static int meth_setsockname(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   const char *host = luaL_checkstring(L, 2);
-  int port = check_port(L, 3);
+  int port = is_unix(host) || u->family == AF_UNIX ? 0 : check_port(L, 3);
   lua_settop(L, 3);
   if (u->closed) return ns_fail(L, UV_ECANCELED);
   return resolve(L, host, port, u->family, 1, setsockname_k, 0);
@@ -776,6 +853,17 @@ static int setpeername_k(lua_State *L, int n, const ns_addr_t *a,
   if (u->closed) return ns_fail(L, UV_ECANCELED);
   if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0)
     return ns_fail(L, rc);
+  if (u->family != a->ss.ss_family) return ns_fail(L, UV_EAFNOSUPPORT);
+  if (a->ss.ss_family == AF_UNIX) {  /* see upeer */
+    uv_os_fd_t fd;
+    uv_fileno((uv_handle_t *)u->h, &fd);
+    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) != 0)
+      return ns_fail(L, -errno);
+    u->upeer = *a;
+    u->connected = 1;
+    lua_pushinteger(L, 1);
+    return 1;
+  }
   if (u->connected) {               /* LuaSocket allows a new peer */
     uv_udp_connect(u->h, NULL);
     u->connected = 0;
@@ -794,7 +882,15 @@ static int meth_setpeername(lua_State *L) {
   int port;
   if (u->closed) return ns_fail(L, UV_ECANCELED);
   if (strcmp(host, "*") == 0) {
-    if (u->connected) {
+    if (u->connected && u->family == AF_UNIX) {
+      struct sockaddr none;
+      uv_os_fd_t fd;
+      memset(&none, 0, sizeof none);
+      none.sa_family = AF_UNSPEC;       /* dissolves the association */
+      uv_fileno((uv_handle_t *)u->h, &fd);
+      connect(fd, &none, sizeof none);
+      u->connected = 0;
+    } else if (u->connected) {
       int rc = uv_udp_connect(u->h, NULL);
       if (rc != 0) return ns_fail(L, rc);
       u->connected = 0;
@@ -802,7 +898,7 @@ static int meth_setpeername(lua_State *L) {
     lua_pushinteger(L, 1);
     return 1;
   }
-  port = check_port(L, 3);
+  port = is_unix(host) || u->family == AF_UNIX ? 0 : check_port(L, 3);
   lua_settop(L, 3);
   return resolve(L, host, port, u->family, 0, setpeername_k, 0);
 }
@@ -814,9 +910,10 @@ static int meth_getsockname(lua_State *L) {
   int len = sizeof ss, rc;
   if (u->closed) return ns_fail(L, UV_ECANCELED);
   if (u->h == NULL) return ns_fail_str(L, "not bound");
+  memset(&ss, 0, sizeof ss);
   rc = uv_udp_getsockname(u->h, (struct sockaddr *)&ss, &len);
   if (rc != 0) return ns_fail(L, rc);
-  ns_addr_push(L, (struct sockaddr *)&ss);
+  push_name(L, (struct sockaddr *)&ss);
   return 3;
 }
 
@@ -827,6 +924,10 @@ static int meth_getpeername(lua_State *L) {
   int len = sizeof ss, rc;
   if (u->closed) return ns_fail(L, UV_ECANCELED);
   if (!u->connected) return ns_fail_str(L, "not connected");
+  if (u->family == AF_UNIX) {
+    push_name(L, (struct sockaddr *)&u->upeer.ss);
+    return 3;
+  }
   rc = uv_udp_getpeername(u->h, (struct sockaddr *)&ss, &len);
   if (rc != 0) return ns_fail(L, rc);
   ns_addr_push(L, (struct sockaddr *)&ss);
@@ -1074,7 +1175,8 @@ static int meth_getfd(lua_State *L) {
 static int meth_getfamily(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   lua_pushstring(L, u->family == AF_INET ? "inet" :
-                 u->family == AF_INET6 ? "inet6" : "unspec");
+                 u->family == AF_INET6 ? "inet6" :
+                 u->family == AF_UNIX ? "unix" : "unspec");
   return 1;
 }
 

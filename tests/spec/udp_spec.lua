@@ -309,6 +309,74 @@ describe("udp names and Python-style calls", function()
   end)
 end)
 
+describe("unix datagram sockets", function()
+  local function tmp_path()
+    local p = os.tmpname()
+    os.remove(p)
+    return p
+  end
+
+  it("bind, sendto, receivefrom by path; replies; unnamed senders",
+     function()
+    local p1, p2 = tmp_path(), tmp_path()
+    local s <close> = assert(udp.bind("unix:" .. p1))
+    assert.same({p1, nil, "unix"}, {s:getsockname()})
+    assert.equal("unix", s:getfamily())
+    local anon <close> = udp.udp()
+    assert.equal(5, anon:sendto("hello", "unix:" .. p1))
+    assert.same({"hello", "", nil}, {s:receivefrom()})   -- unnamed sender
+    local named <close> = assert(udp.bind("unix:" .. p2))
+    assert(named:sendto("from p2", p1))        -- a Unix socket: plain paths
+    local data, from = s:receivefrom()
+    assert.equal("from p2", data)
+    assert.equal(p2, from)
+    assert.equal(5, s:sendto("reply", from))
+    assert.equal("reply", named:receive())
+    -- datagrams keep their bounds, and truncation is said
+    assert(named:sendto(("x"):rep(100), p1))
+    assert.same({("x"):rep(10), p2, nil, "truncated", 100},
+      {s:receivefrom(10)})
+    os.remove(p1); os.remove(p2)
+  end)
+
+  it("connected mode, select and iteration", function()
+    local p = tmp_path()
+    local s <close> = assert(udp.bind("unix:" .. p))
+    local c <close> = assert(udp.connect("unix:" .. p))
+    assert.same({p, nil, "unix"}, {c:getpeername()})
+    assert.equal(4, c:send("ping"))
+    assert.equal("ping", s:receive())
+    spawn(function() sleep(0.05); c:send("late") end)
+    local r, _, err = socket.select({s}, nil, 5)
+    assert.is_nil(err)
+    assert.equal(s, r[1])
+    assert.equal("late", s:receive())
+    for i = 1, 3 do c:send("d" .. i) end
+    s:settimeout(0.1)
+    local got = {}
+    for d in s:datagrams() do got[#got + 1] = d end
+    assert.same({"d1", "d2", "d3"}, got)
+    assert.equal(1, c:setpeername("*"))
+    assert.same({nil, "not connected"}, {c:getpeername()})
+    assert.same({nil, "destination address required"}, {c:send("x")})
+    os.remove(p)
+  end)
+
+  it("says clearly what went wrong", function()
+    local p = tmp_path()
+    assert.same({nil, "no such file or directory"},
+      {udp.udp():sendto("x", "unix:" .. p)})
+    assert.same({nil, "invalid argument"}, {udp.bind("unix:@abstract")})
+    local ip <close> = assert(udp.bind("127.0.0.1", 0))
+    assert.same({nil, "address family not supported"},
+      {ip:sendto("x", "unix:" .. p)})
+    local s <close> = assert(udp.bind("unix:" .. p))
+    assert.same({nil, "address already in use"}, {udp.bind("unix:" .. p)})
+    assert.same({nil, "invalid argument"}, {s:sendto("x", "")})
+    os.remove(p)
+  end)
+end)
+
 describe("udp sockets shared by tasks", function()
   it("readers are served in the order they started waiting", function()
     local s <close>, _, port = server("127.0.0.1")
