@@ -85,5 +85,6 @@ end
 
 local ok, why = pcall(server.serve, server, echo)
 server:close()
+if unix then os.remove(ip) end           -- the socket file we made
 if not ok and why ~= "interrupted" then error(why, 0) end
 log("stopped after %d connection(s)", total)

@@ -6,7 +6,7 @@
 local getopt = require "getopt"
 
 local opts, args = getopt.parse(arg, {
-  name = "udp_echo", usage = "[host] [port]",
+  name = "udp_echo", usage = "[host] [port] | unix:PATH",
   summary = "A UDP echo server: every datagram goes back to its sender.",
   options = {
     {"n", "count", arg = "N", type = "integer",
@@ -21,22 +21,34 @@ local opts, args = getopt.parse(arg, {
 })
 
 local host = args[1] or "localhost"
-local port = tonumber(args[2] or 12345)
-if not port then
+local unix = host:match("^unix:") ~= nil    -- unix:PATH, no port
+local port = not unix and tonumber(args[2] or 12345) or nil
+if unix and args[2] then
+  io.stderr:write("udp_echo: unix:PATH takes no port\n")
+  os.exit(2)
+end
+if not unix and not port then
   io.stderr:write("udp_echo: port must be a number\n")
   os.exit(2)
 end
 
 local sock, err = udp.bind(host, port)
 if not sock then
-  io.stderr:write(("udp_echo: cannot bind %s:%s: %s\n"):format(host, port,
-    err))
+  io.stderr:write(("udp_echo: cannot bind %s%s: %s\n"):format(host,
+    port and ":" .. port or "", err))
   os.exit(1)
 end
+-- the socket file we make goes when we end, also on Ctrl-C (an error
+-- unwinding through this to-be-closed variable)
+local name = unix and sock:getsockname()
+local remove_file <close> = setmetatable({}, {__close = function()
+  if name then os.remove(name) end
+end})
 if opts.idle then sock:settimeout(opts.idle) end
 if not opts.quiet then
   local ip, p = sock:getsockname()
-  io.stderr:write(("udp_echo: listening on %s port %d\n"):format(ip, p))
+  io.stderr:write(unix and ("udp_echo: listening on unix:%s\n"):format(ip)
+    or ("udp_echo: listening on %s port %d\n"):format(ip, p))
 end
 
 -- Every datagram becomes a Lua string that dies at once: the generational

@@ -80,6 +80,8 @@ check "tcp_echo numbers its Unix clients" 0 $?
 kill -INT "$uecho_pid"
 wait "$uecho_pid"
 check "tcp_echo unix:PATH exits 0 on Ctrl-C" 0 $?
+[ -e "$sock" ]
+check "tcp_echo unix:PATH removes its socket file" 1 $?
 err=$("$NETSH" -m tcp_client "unix:$tmp/none.sock" x 2>&1 >/dev/null)
 check "tcp_client reports a missing socket file" \
   "tcp_client: unix:$tmp/none.sock: no such file or directory" "$err"

@@ -761,6 +761,30 @@ describe("udp examples and scripts", function()
     assert.is_true(echo:close())
   end)
 
+  it("udp_echo and udp_send on a Unix datagram socket (unix:PATH)",
+     function()
+    local path = os.tmpname()
+    os.remove(path)
+    local echo = io.popen(netsh(("%q -n 2 unix:%s 2>&1"):format(
+      SRC .. "/scripts/udp_echo.lua", path)))
+    for _ = 1, 100 do
+      if io.open(path) then break end
+      sleep(0.02)
+    end
+    local send = SRC .. "/scripts/udp_send.lua"
+    local out, code = run(netsh(("%q unix:%s 'over unix'"):format(send, path)))
+    assert.same({"over unix", 0}, {out, code})
+    out, code = run(netsh(("%q --no-reply unix:%s fire"):format(send, path)))
+    assert.same({"", 0}, {out, code})
+    assert.matches("listening on unix:" .. path:gsub("%p", "%%%0"),
+      echo:read("a"))
+    assert.is_true(echo:close())
+    assert.is_nil(io.open(path))              -- it removed its socket file
+    out, code = run(netsh(("%q -t 0.5 unix:%s x 2>&1"):format(send, path)))
+    assert.equal(1, code)
+    assert.matches("no such file or directory", out)
+  end)
+
   it("udp_echo.lua --idle ends a quiet server; IPv6 works too", function()
     local port = closed_port("::1")
     local d = elapsed(function()
