@@ -554,19 +554,24 @@ M.source = M.choose(sourcet)
 local lazy = {headers = "socket.headers", url = "socket.url",
   unix = "socket.unix"}
 
-setmetatable(M, {__index = function(t, k)
-  if lazy[k] then
-    local m = require(lazy[k])
-    rawset(t, k, m)
-    return m
-  end
-  if k == "udp" or k == "udp4" or k == "udp6" then
-    local ok, udp = pcall(require, "udp")
-    if ok and type(udp) == "table" and udp[k] then
-      rawset(t, k, udp[k])
-      return udp[k]
+setmetatable(M, {
+  -- what __index makes, for the REPL's completion (lua/netsh/repl.lua)
+  __fields = {headers = "table", url = "table", unix = "table",
+    udp = "function", udp4 = "function", udp6 = "function"},
+  __index = function(t, k)
+    if lazy[k] then
+      local m = require(lazy[k])
+      rawset(t, k, m)
+      return m
     end
-  end
-end})
+    if k == "udp" or k == "udp4" or k == "udp6" then
+      local ok, udp = pcall(require, "udp")
+      if ok and type(udp) == "table" and udp[k] then
+        rawset(t, k, udp[k])
+        return udp[k]
+      end
+    end
+  end,
+})
 
 return M

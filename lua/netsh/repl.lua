@@ -45,6 +45,11 @@ end
 -- completion: reads tables only (next, rawget, metatables' __index tables)
 
 -- value -> each string key of it and of its __index tables, once
+-- A module whose __index function makes fields on first use (socket.url,
+-- socket.unix...) lists them in its metatable's __fields (name -> "table"
+-- or "function"): they complete without running the module's code.
+local stub = {table = {}, ["function"] = function() end}
+
 local function each_field(v, fn)
   local seen, hops = {}, 0
   while v ~= nil and hops < 8 do
@@ -57,6 +62,15 @@ local function each_field(v, fn)
       end
     end
     local mt = debug.getmetatable(v)
+    local later = mt and rawget(mt, "__fields")
+    if type(later) == "table" then
+      for k, kind in pairs(later) do
+        if type(k) == "string" and not seen[k] then
+          seen[k] = true
+          fn(k, stub[kind] or true)
+        end
+      end
+    end
     local idx = mt and rawget(mt, "__index")
     if type(idx) ~= "table" then break end
     v, hops = idx, hops + 1

@@ -147,6 +147,20 @@ describe("repl.complete", function()
     _G.spec_lazy = nil
   end)
 
+  it("completes the fields a module makes on first use (__fields)",
+     function()
+    local fresh = setmetatable({}, getmetatable(socket))  -- none loaded
+    _G.spec_mod = fresh
+    assert.same({"udp", "udp4", "udp6", "unix", "url"},
+      (complete("spec_mod.u")))
+    local words, append = complete("spec_mod.ur")
+    assert.same({"url"}, words)
+    assert.equal(".", append)
+    assert.equal("(", select(2, complete("spec_mod.udp6")))
+    assert.is_nil(rawget(fresh, "url"))      -- nothing was loaded
+    _G.spec_mod = nil
+  end)
+
   it("does not complete after a call or a number", function()
     assert.same({}, (complete("f().")))
     assert.same({}, (complete("1.")))
