@@ -32,8 +32,10 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <sys/un.h>
 #include <ares.h>
 #include "netsh.h"
 
@@ -538,6 +540,47 @@ void ns_addr_push(lua_State *L, const struct sockaddr *sa) {
     lua_pushnil(L);
     lua_pushliteral(L, "unknown");
   }
+}
+
+void ns_addr_push_len(lua_State *L, const struct sockaddr *sa,
+                      socklen_t len) {
+  const struct sockaddr_un *u = (const struct sockaddr_un *)sa;
+  size_t off = offsetof(struct sockaddr_un, sun_path), n;
+  if (sa->sa_family != AF_UNIX) {
+    ns_addr_push(L, sa);
+    return;
+  }
+  n = len > off ? len - off : 0;
+  if (n > sizeof u->sun_path) n = sizeof u->sun_path;
+  if (n > 0 && u->sun_path[0] == '\0') {       /* abstract */
+    size_t m = n - 1;
+    while (m > 0 && u->sun_path[m] == '\0') m--;   /* zeroed tail */
+    if (m == 0 && n == sizeof u->sun_path) {
+      lua_pushliteral(L, "");      /* length unknown, all zero: unnamed */
+    } else {
+      lua_pushliteral(L, "@");
+      lua_pushlstring(L, u->sun_path + 1, m);
+      lua_concat(L, 2);
+    }
+  } else {
+    lua_pushlstring(L, u->sun_path, strnlen(u->sun_path, n));
+  }
+  lua_pushnil(L);
+  lua_pushliteral(L, "unix");
+}
+
+int ns_unix_addr(const char *path, ns_addr_t *a) {
+  struct sockaddr_un *sa = (struct sockaddr_un *)&a->ss;
+  size_t n = strlen(path);
+  memset(a, 0, sizeof *a);
+  sa->sun_family = AF_UNIX;
+  if (n == 0) return UV_EINVAL;
+  if (n >= sizeof sa->sun_path) return UV_ENAMETOOLONG;
+  memcpy(sa->sun_path, path, n);
+  if (path[0] == '@') sa->sun_path[0] = '\0';    /* abstract: no NUL */
+  a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+                     (path[0] == '@' ? 0 : 1));
+  return 0;
 }
 
 /* ---- Lua: socket.dns.core ---- */

@@ -129,6 +129,14 @@ int ns_resolve_tracked(lua_State *L, const char *host, int port, int family,
                        lua_KContext ctx, ns_waiter_t **track);
 /* "1.2.3.4" / "::1" and the port of a sockaddr; family "inet"/"inet6". */
 void ns_addr_push(lua_State *L, const struct sockaddr *sa); /* ip, port, family */
+/* The same for a name of len bytes as the kernel gave it, which a Unix
+** socket name needs: path, nil, "unix" ("" unnamed, "@name" abstract).
+** With len unknown, pass the whole size of a zeroed sockaddr_un. */
+void ns_addr_push_len(lua_State *L, const struct sockaddr *sa,
+                      socklen_t len);
+/* "PATH", or "@name" (Linux's abstract namespace), as a Unix socket
+** address. 0, or UV_EINVAL (empty), UV_ENAMETOOLONG. */
+int ns_unix_addr(const char *path, ns_addr_t *a);
 
 /* ---- select() across socket kinds (socket_tcp.c runs it) ---- */
 

@@ -1182,42 +1182,6 @@ static const char *unix_path(tcp_t *t, const char *host) {
   return NULL;
 }
 
-static int unix_addr(const char *path, struct sockaddr_un *sa,
-                     socklen_t *len) {
-  size_t n = strlen(path);
-  memset(sa, 0, sizeof *sa);
-  sa->sun_family = AF_UNIX;
-  if (n == 0) return UV_EINVAL;
-  if (n >= sizeof sa->sun_path) return UV_ENAMETOOLONG;
-  memcpy(sa->sun_path, path, n);
-  if (path[0] == '@') sa->sun_path[0] = '\0';    /* abstract */
-  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
-                     (path[0] == '@' ? 0 : 1));
-  return 0;
-}
-
-/* ip, port, family of a socket name; a Unix name is path, nil, "unix"
-** (unnamed: "", abstract: "@name"). */
-static void push_sockaddr(lua_State *L, const struct sockaddr_storage *ss,
-                          socklen_t len) {
-  if (ss->ss_family == AF_UNIX) {
-    const struct sockaddr_un *u = (const struct sockaddr_un *)ss;
-    size_t off = offsetof(struct sockaddr_un, sun_path);
-    size_t n = len > off ? len - off : 0;
-    if (n > 0 && u->sun_path[0] == '\0') {
-      lua_pushliteral(L, "@");
-      lua_pushlstring(L, u->sun_path + 1, n - 1);
-      lua_concat(L, 2);
-    } else {
-      lua_pushlstring(L, u->sun_path, strnlen(u->sun_path, n));
-    }
-    lua_pushnil(L);
-    lua_pushliteral(L, "unix");
-    return;
-  }
-  ns_addr_push(L, (const struct sockaddr *)ss);
-}
-
 /* A new AF_UNIX stream socket as the socket's handle. */
 static int unix_handle(tcp_t *t) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -1242,11 +1206,11 @@ static int unix_handle(tcp_t *t) {
 
 /* The steps connect and bind share: the address, a socket if there is
 ** none yet (a network socket cannot take a path). 0 or a UV_E* code. */
-static int unix_prepare(tcp_t *t, const char *path, struct sockaddr_un *sa,
-                        socklen_t *len, uv_os_fd_t *fd) {
+static int unix_prepare(tcp_t *t, const char *path, ns_addr_t *a,
+                        uv_os_fd_t *fd) {
   int rc;
   if (t->h && t->family != AF_UNIX) return UV_EAFNOSUPPORT;
-  if ((rc = unix_addr(path, sa, len)) != 0) return rc;
+  if ((rc = ns_unix_addr(path, a)) != 0) return rc;
   if (t->h == NULL && (rc = unix_handle(t)) != 0) return rc;
   return uv_fileno((uv_handle_t *)t->h, fd);
 }
@@ -1260,13 +1224,12 @@ static int unix_connect_k(lua_State *L, int status, lua_KContext ctx);
 ** TCP SYN would be retried. Stack: self, "unix:PATH". */
 static int unix_connect_try(lua_State *L, tcp_t *t, const char *path,
                             int attempt) {
-  struct sockaddr_un sa;
-  socklen_t len;
+  ns_addr_t a;
   uv_os_fd_t fd;
   double limit, left, nap;
-  int rc = unix_prepare(t, path, &sa, &len, &fd);
+  int rc = unix_prepare(t, path, &a, &fd);
   if (rc != 0) return ns_fail(L, rc);
-  if (connect(fd, (struct sockaddr *)&sa, len) == 0) {
+  if (connect(fd, (struct sockaddr *)&a.ss, a.len) == 0) {
     t->state = S_CLIENT;
     t->t_conn = ns_now() - t->t_start;
     free(t->peer);
@@ -1304,12 +1267,12 @@ static int unix_connect(lua_State *L, tcp_t *t, const char *path) {
 /* bind("unix:PATH"): the socket file is made; an existing one is an
 ** error ("address already in use"), as everywhere. */
 static int unix_bind(lua_State *L, tcp_t *t, const char *path) {
-  struct sockaddr_un sa;
-  socklen_t len;
+  ns_addr_t a;
   uv_os_fd_t fd;
-  int rc = unix_prepare(t, path, &sa, &len, &fd);
+  int rc = unix_prepare(t, path, &a, &fd);
   if (rc != 0) return ns_fail(L, rc);
-  if (bind(fd, (struct sockaddr *)&sa, len) != 0) return ns_fail(L, -errno);
+  if (bind(fd, (struct sockaddr *)&a.ss, a.len) != 0)
+    return ns_fail(L, -errno);
   lua_pushinteger(L, 1);
   return 1;
 }
@@ -1502,7 +1465,7 @@ static int accept_try(lua_State *L, tcp_t *t) {
     if (!t->pyaccept) return 1;
     len = sizeof ss;
     if (uv_tcp_getpeername(c, (struct sockaddr *)&ss, &len) != 0) return 1;
-    push_sockaddr(L, &ss, (socklen_t)len);
+    ns_addr_push_len(L, (struct sockaddr *)&ss, (socklen_t)len);
     lua_pop(L, 1);
     return 3;                        /* conn, ip, port */
   }
@@ -1569,7 +1532,7 @@ static int push_name(lua_State *L, tcp_t *t, int peer) {
   rc = peer ? uv_tcp_getpeername(t->h, (struct sockaddr *)&ss, &len)
             : uv_tcp_getsockname(t->h, (struct sockaddr *)&ss, &len);
   if (rc != 0) return ns_fail(L, rc);
-  push_sockaddr(L, &ss, (socklen_t)len);
+  ns_addr_push_len(L, (struct sockaddr *)&ss, (socklen_t)len);
   return 3;
 }
 
@@ -1834,7 +1797,7 @@ static int meta_tostring(lua_State *L) {
   } else if (t->h && t->family == AF_UNIX) {
     la = sizeof a;
     if (uv_tcp_getsockname(t->h, (struct sockaddr *)&a, &la) == 0) {
-      push_sockaddr(L, &a, (socklen_t)la);
+      ns_addr_push_len(L, (struct sockaddr *)&a, (socklen_t)la);
       lua_pop(L, 2);
       if (lua_rawlen(L, -1) > 0) {
         lua_pushliteral(L, " ");
@@ -1847,7 +1810,7 @@ static int meta_tostring(lua_State *L) {
     }
     if (t->state == S_CLIENT &&
         uv_tcp_getpeername(t->h, (struct sockaddr *)&b, &lb) == 0) {
-      push_sockaddr(L, &b, (socklen_t)lb);
+      ns_addr_push_len(L, (struct sockaddr *)&b, (socklen_t)lb);
       lua_pop(L, 2);
       if (lua_rawlen(L, -1) > 0) {     /* an accepted peer is unnamed */
         lua_pushliteral(L, " -> ");

@@ -41,7 +41,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <stddef.h>
 #include <arpa/inet.h>
 #include "netsh.h"
 
@@ -135,6 +134,13 @@ static int check_port(lua_State *L, int i) {
 
 static void free_handle_cb(uv_handle_t *h) { free(h); }
 
+/* The socket's descriptor, -1 when it has none. */
+static uv_os_fd_t udp_fd(udp_t *u) {
+  uv_os_fd_t fd;
+  return u->h && uv_fileno((uv_handle_t *)u->h, &fd) == 0 ? fd : -1;
+}
+
+
 static int family_of(const char *s) {
   if (s == NULL) return AF_UNSPEC;
   if (strcmp(s, "inet") == 0) return AF_INET;
@@ -167,19 +173,17 @@ static int parse_numeric(const char *host, int port, int family,
 ** whole sockaddr_un as the address length, which would change an abstract
 ** (@name) address. 0 or a UV_E* code. */
 static int unix_addr(const char *path, ns_addr_t *a) {
-  struct sockaddr_un *sa = (struct sockaddr_un *)&a->ss;
-  size_t n = strlen(path);
-  memset(a, 0, sizeof *a);
-  if (n == 0 || path[0] == '@') return UV_EINVAL;
-  if (n >= sizeof sa->sun_path) return UV_ENAMETOOLONG;
-  sa->sun_family = AF_UNIX;
-  memcpy(sa->sun_path, path, n);
-  a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-  return 0;
+  if (path[0] == '@') return UV_EINVAL;
+  return ns_unix_addr(path, a);
 }
 
 static int is_unix(const char *host) {
   return strncmp(host, "unix:", 5) == 0;
+}
+
+/* The port argument i of a call given host: none for a Unix path. */
+static int port_arg(lua_State *L, udp_t *u, const char *host, int i) {
+  return is_unix(host) || u->family == AF_UNIX ? 0 : check_port(L, i);
 }
 
 static int resolve(lua_State *L, const char *host, int port, int family,
@@ -483,18 +487,10 @@ static int recv_fail(lua_State *L, int mode, int code) {
   return mode == R_ITER ? iter_fail(L, code) : ns_fail(L, code);
 }
 
-/* ip, port, family of a name; a Unix one is path ("" unnamed), nil,
-** "unix". The sockaddr must have been zeroed before the kernel filled it. */
+/* ip, port, family of a name; a Unix one is path, nil, "unix" (see
+** ns_addr_push_len; the sockaddr was zeroed before the kernel filled it). */
 static void push_name(lua_State *L, const struct sockaddr *sa) {
-  if (sa->sa_family == AF_UNIX) {
-    const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
-    lua_pushlstring(L, un->sun_path, strnlen(un->sun_path,
-                                             sizeof un->sun_path));
-    lua_pushnil(L);
-    lua_pushliteral(L, "unix");
-  } else {
-    ns_addr_push(L, sa);
-  }
+  ns_addr_push_len(L, sa, sizeof(struct sockaddr_un));
 }
 
 /* Pushes ip, port of a sender. IPv4 is formatted here: inet_ntop goes
@@ -802,7 +798,7 @@ static int meth_sendto(lua_State *L) {
   int port;
   luaL_checkstring(L, 2);
   host = luaL_checkstring(L, 3);
-  port = is_unix(host) || u->family == AF_UNIX ? 0 : check_port(L, 4);
+  port = port_arg(L, u, host, 4);
   lua_settop(L, 4);
   if (u->closed) return ns_fail(L, UV_ECANCELED);
   if (u->connected) return ns_fail(L, UV_EISCONN);
@@ -811,20 +807,24 @@ static int meth_sendto(lua_State *L) {
 
 /* ---- addresses ---- */
 
+/* What setsockname and setpeername do once the address is known: a
+** socket of its family. 0 or a UV_E* code. */
+static int addr_handle(lua_State *L, udp_t *u, int n, const ns_addr_t *a) {
+  int rc;
+  if (n < 0) return n;
+  if (u->closed) return UV_ECANCELED;
+  if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0) return rc;
+  return u->family != a->ss.ss_family ? UV_EAFNOSUPPORT : 0;
+}
+
 static int setsockname_k(lua_State *L, int n, const ns_addr_t *a,
                          lua_KContext ctx) {
   udp_t *u = lua_touserdata(L, 1);
-  int rc;
+  int rc = addr_handle(L, u, n, a);
   (void)ctx;
-  if (n < 0) return ns_fail(L, n);
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
-  if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0)
-    return ns_fail(L, rc);
-  if (u->family != a->ss.ss_family) return ns_fail(L, UV_EAFNOSUPPORT);
+  if (rc != 0) return ns_fail(L, rc);
   if (a->ss.ss_family == AF_UNIX) {   /* uv_udp_bind takes IP only */
-    uv_os_fd_t fd;
-    uv_fileno((uv_handle_t *)u->h, &fd);
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0)
+    if (bind(udp_fd(u), (const struct sockaddr *)&a->ss, a->len) != 0)
       return ns_fail(L, -errno);
   } else if ((rc = uv_udp_bind(u->h, (const struct sockaddr *)&a->ss,
                                0)) != 0) {
@@ -838,7 +838,7 @@ static int setsockname_k(lua_State *L, int n, const ns_addr_t *a,
 static int meth_setsockname(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   const char *host = luaL_checkstring(L, 2);
-  int port = is_unix(host) || u->family == AF_UNIX ? 0 : check_port(L, 3);
+  int port = port_arg(L, u, host, 3);
   lua_settop(L, 3);
   if (u->closed) return ns_fail(L, UV_ECANCELED);
   return resolve(L, host, port, u->family, 1, setsockname_k, 0);
@@ -847,17 +847,11 @@ static int meth_setsockname(lua_State *L) {
 static int setpeername_k(lua_State *L, int n, const ns_addr_t *a,
                          lua_KContext ctx) {
   udp_t *u = lua_touserdata(L, 1);
-  int rc;
+  int rc = addr_handle(L, u, n, a);
   (void)ctx;
-  if (n < 0) return ns_fail(L, n);
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
-  if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0)
-    return ns_fail(L, rc);
-  if (u->family != a->ss.ss_family) return ns_fail(L, UV_EAFNOSUPPORT);
+  if (rc != 0) return ns_fail(L, rc);
   if (a->ss.ss_family == AF_UNIX) {  /* see upeer */
-    uv_os_fd_t fd;
-    uv_fileno((uv_handle_t *)u->h, &fd);
-    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) != 0)
+    if (connect(udp_fd(u), (const struct sockaddr *)&a->ss, a->len) != 0)
       return ns_fail(L, -errno);
     u->upeer = *a;
     u->connected = 1;
@@ -884,11 +878,9 @@ static int meth_setpeername(lua_State *L) {
   if (strcmp(host, "*") == 0) {
     if (u->connected && u->family == AF_UNIX) {
       struct sockaddr none;
-      uv_os_fd_t fd;
       memset(&none, 0, sizeof none);
       none.sa_family = AF_UNSPEC;       /* dissolves the association */
-      uv_fileno((uv_handle_t *)u->h, &fd);
-      connect(fd, &none, sizeof none);
+      connect(udp_fd(u), &none, sizeof none);
       u->connected = 0;
     } else if (u->connected) {
       int rc = uv_udp_connect(u->h, NULL);
@@ -898,7 +890,7 @@ static int meth_setpeername(lua_State *L) {
     lua_pushinteger(L, 1);
     return 1;
   }
-  port = is_unix(host) || u->family == AF_UNIX ? 0 : check_port(L, 3);
+  port = port_arg(L, u, host, 3);
   lua_settop(L, 3);
   return resolve(L, host, port, u->family, 0, setpeername_k, 0);
 }
@@ -1165,10 +1157,7 @@ static int meth_close(lua_State *L) {
 }
 
 static int meth_getfd(lua_State *L) {
-  udp_t *u = check_udp(L, 1);
-  uv_os_fd_t fd;
-  if (u->h == NULL || uv_fileno((uv_handle_t *)u->h, &fd) != 0) fd = -1;
-  lua_pushinteger(L, fd);
+  lua_pushinteger(L, udp_fd(check_udp(L, 1)));
   return 1;
 }
 
