@@ -520,11 +520,19 @@ static void set_ms(CURL *e, CURLoption o, double s) {
   }
 }
 
+/* What lib_new reads of a spec once, for setup to use. */
+typedef struct {
+  const char *url, *method, *body;   /* body: NULL for none */
+  size_t bodylen;
+  long ver;                          /* CURL_HTTP_VERSION_* */
+  session_t *sess;                   /* NULL: a plain call */
+  int cookies, decompress;
+  double timeout;                    /* < 0: none */
+} req_t;
+
 /* The options of spec (at index 1) on a fresh or reset handle. */
-static int setup(lua_State *L, xfer_t *x, CURL *e, const char *url,
-                 const char *method, const char *body, size_t bodylen,
-                 long ver, session_t *sess, int cookies) {
-  const char *s;
+static int setup(lua_State *L, xfer_t *x, CURL *e, const req_t *r) {
+  const char *s, *method = r->method, *body = r->body;
   int i, n;
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
@@ -532,9 +540,10 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const char *url,
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
-  if (sess) curl_easy_setopt(e, CURLOPT_SHARE, sess->sh);
-  if (cookies) curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");  /* in memory */
-  if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
+  if (r->sess) curl_easy_setopt(e, CURLOPT_SHARE, r->sess->sh);
+  if (r->cookies)
+    curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");  /* in memory */
+  if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK)
     return luaL_argerror(L, 1, "bad 'url'");
   /* only http(s), also after redirects: no file://, gopher://... */
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -544,7 +553,8 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const char *url,
   if (strcmp(method, "HEAD") == 0)
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   if (body) {
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)r->bodylen);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
   }
   if (strcmp(method, "HEAD") != 0 &&
@@ -578,8 +588,7 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const char *url,
 
   /* time limits: a streamed transfer has no total limit (the reader may
   ** be slow on purpose); its timeout bounds each wait instead */
-  if (!x->stream) set_ms(e, CURLOPT_TIMEOUT_MS, opt_number(L, 1, "timeout",
-                                                          -1));
+  if (!x->stream) set_ms(e, CURLOPT_TIMEOUT_MS, r->timeout);
   set_ms(e, CURLOPT_CONNECTTIMEOUT_MS, opt_number(L, 1, "connect_timeout",
                                                  -1));
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, (long)x->follow);
@@ -618,9 +627,9 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const char *url,
     curl_easy_setopt(e, CURLOPT_PROXY, "");
   lua_pop(L, 1);
 
-  if (ver != CURL_HTTP_VERSION_NONE)
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, ver);
-  if (opt_bool(L, 1, "decompress", 1))
+  if (r->ver != CURL_HTTP_VERSION_NONE)
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, r->ver);
+  if (r->decompress)
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  /* all built in */
   if (x->max_size > 0)
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, x->max_size);
@@ -640,20 +649,16 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const char *url,
 static int lib_new(lua_State *L) {
   xfer_t *x;
   CURL *e;
-  const char *url, *method;
-  size_t bodylen = 0;
-  const char *body;
-  double timeout;
-  int cookies, same;
-  long ver;
-  session_t *sess = NULL;
+  req_t r;
+  int same;
   luaL_checktype(L, 1, LUA_TTABLE);
-  url = luaL_optstring(L, 2, opt_string(L, 1, "url"));
-  if (url == NULL) return luaL_argerror(L, 1, "'url' missing");
-  method = luaL_optstring(L, 3, opt_string(L, 1, "method"));
-  if (method == NULL) method = "GET";
-  ver = http_version_code(opt_string(L, 1, "http_version"));
-  if (ver < 0) return luaL_argerror(L, 1, "bad 'http_version'");
+  memset(&r, 0, sizeof r);
+  r.url = luaL_optstring(L, 2, opt_string(L, 1, "url"));
+  if (r.url == NULL) return luaL_argerror(L, 1, "'url' missing");
+  r.method = luaL_optstring(L, 3, opt_string(L, 1, "method"));
+  if (r.method == NULL) r.method = "GET";
+  r.ver = http_version_code(opt_string(L, 1, "http_version"));
+  if (r.ver < 0) return luaL_argerror(L, 1, "bad 'http_version'");
 
   x = lua_newuserdatauv(L, sizeof *x, 2);   /* uv1: body, uv2: session */
   memset(x, 0, sizeof *x);
@@ -664,40 +669,41 @@ static int lib_new(lua_State *L) {
   lua_getfield(L, 1, "_id");
   x->spec_id = lua_tointeger(L, -1);
   lua_pop(L, 1);
-  snprintf(x->method, sizeof x->method, "%s", method);
-  if (strlen(method) >= sizeof x->method) x->spec_id = 0;  /* cut: no reuse */
+  snprintf(x->method, sizeof x->method, "%s", r.method);
+  if (strlen(r.method) >= sizeof x->method) x->spec_id = 0;  /* cut */
 
   /* a session: shared cookies, DNS, TLS sessions and connections */
   lua_getfield(L, 1, "session");
-  cookies = opt_bool(L, 1, "cookies", 0);
+  r.cookies = opt_bool(L, 1, "cookies", 0);
   if (!lua_isnil(L, -1)) {
-    sess = luaL_testudata(L, -1, SHARE_MT);
-    if (sess == NULL || sess->sh == NULL)
+    r.sess = luaL_testudata(L, -1, SHARE_MT);
+    if (r.sess == NULL || r.sess->sh == NULL)
       return luaL_argerror(L, 1, "bad 'session'");
-    if (cookies) x->pool = &sess->pool;
-  } else if (!cookies) {
+    if (r.cookies) x->pool = &r.sess->pool;
+  } else if (!r.cookies) {
     x->pool = &plain_pool;
   }
   lua_setiuservalue(L, -2, 2);
 
   /* the body; POST, PUT and PATCH without one send Content-Length: 0 */
   lua_getfield(L, 1, "body");
-  body = lua_tolstring(L, -1, &bodylen);
+  r.body = lua_tolstring(L, -1, &r.bodylen);
   lua_setiuservalue(L, -2, 1);
-  if (body == NULL && (strcmp(method, "POST") == 0 ||
-      strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0))
-    body = "";
+  if (r.body == NULL && (strcmp(r.method, "POST") == 0 ||
+      strcmp(r.method, "PUT") == 0 || strcmp(r.method, "PATCH") == 0))
+    r.body = "";
 
   /* the transfer's own fields */
-  timeout = opt_number(L, 1, "timeout", -1);
+  r.timeout = opt_number(L, 1, "timeout", -1);
+  r.decompress = opt_bool(L, 1, "decompress", 1);
   if (opt_bool(L, 1, "stream", 0)) {
     x->stream = 1;
-    x->wait_timeout = timeout > 0 ? timeout : -1;
+    x->wait_timeout = r.timeout > 0 ? r.timeout : -1;
     x->stream_cap = (size_t)opt_number(L, 1, "chunk_size", 256 * 1024);
     if (x->stream_cap < 1) x->stream_cap = 1;
   }
   x->follow = opt_bool(L, 1, "follow", 1) ? 1 : 0;
-  if (opt_bool(L, 1, "decompress", 1))
+  if (r.decompress)
     x->max_decoded = (curl_off_t)opt_number(L, 1, "max_decoded", 0);
   x->max_size = (curl_off_t)opt_number(L, 1, "max_size", 0);
 
@@ -708,12 +714,12 @@ static int lib_new(lua_State *L) {
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   if (same) {
-    if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
+    if (curl_easy_setopt(e, CURLOPT_URL, r.url) != CURLE_OK)
       return luaL_argerror(L, 1, "bad 'url'");
-    if (body) curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);  /* anchored */
+    if (r.body) curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body);  /* kept */
     return 1;
   }
-  setup(L, x, e, url, method, body, bodylen, ver, sess, cookies);
+  setup(L, x, e, &r);
   return 1;
 }
 
