@@ -107,9 +107,11 @@ function source.empty()
   return empty
 end
 
-function source.error(err)
+-- error(err): a source (or sink) that fails with err at once
+local function failing(err)
   return function() return nil, err end
 end
+source.error = failing
 
 -- file(handle [, io_err]): the file's contents in BLOCKSIZE chunks; the
 -- file is closed at its end. With no handle (io.open failed): a source
@@ -279,9 +281,7 @@ function sink.null()
   return null
 end
 
-function sink.error(err)
-  return function() return nil, err end
-end
+sink.error = failing
 
 -- chain(f [, f2, ...], snk): a sink filtering data before snk gets it.
 function sink.chain(f, snk, ...)

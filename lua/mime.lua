@@ -419,18 +419,8 @@ end
 
 local cycle = ltn12.filter.cycle
 
--- name, ... -> t[name](...); a first argument that is not a string
--- picks t.default
-local function choose(t)
-  return function(name, opt1, opt2)
-    if type(name) ~= "string" then
-      name, opt1, opt2 = "default", name, opt1
-    end
-    local f = t[name or "nil"]
-    if not f then error("unknown key (" .. tostring(name) .. ")", 3) end
-    return f(opt1, opt2)
-  end
-end
+-- name, ... -> t[name](...) (t.default when name is not a string)
+local choose = require("socket").choose
 
 local encodet, decodet, wrapt = {}, {}, {}
 M.encodet, M.decodet, M.wrapt = encodet, decodet, wrapt

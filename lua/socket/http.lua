@@ -15,6 +15,7 @@
 -- chunk, both ways.
 -- headers are keyed by lowercased names, status is the status line.
 local client = require "http"
+local pump = require("ltn12").pump
 
 local M = {
   TIMEOUT = 60,                         -- seconds, whole request
@@ -28,29 +29,10 @@ local function lowered(res)
   return h
 end
 
--- LTN12's pump.step, so http needs no ltn12 unless the caller brings it
-local function pump_step(src, snk)
-  local chunk, serr = src()
-  local ok, kerr = snk(chunk, serr)
-  if chunk ~= nil and ok then return 1 end
-  return nil, serr or kerr
-end
-
--- Pumps src into snk with step (reqt.step) until the end -> 1 | nil, err
-local function pump_all(src, snk, step)
-  while true do
-    local ok, err = step(src, snk)
-    if not ok then
-      if err ~= nil then return nil, err end
-      return 1
-    end
-  end
-end
-
 -- The request body: the source's chunks, gathered (curl sends it).
 local function source_body(source, step)
   local parts = {}
-  local ok, err = pump_all(source, function(chunk)
+  local ok, err = pump.all(source, function(chunk)
     if chunk then parts[#parts + 1] = chunk end
     return 1
   end, step)
@@ -81,7 +63,7 @@ local function generic(reqt)
     end
     opts.headers = h
   end
-  local step = reqt.step or pump_step
+  local step = reqt.step or pump.step
   if reqt.source then
     local body, err = source_body(reqt.source, step)
     if not body then return nil, err end
@@ -93,7 +75,7 @@ local function generic(reqt)
   if not res then return nil, err end
   if sink then
     -- the response body as a source: read() -> chunk | nil | nil, err
-    local ok, perr = pump_all(function() return res:read() end, sink, step)
+    local ok, perr = pump.all(function() return res:read() end, sink, step)
     if not ok then
       res:close()
       return nil, perr

@@ -22,22 +22,34 @@ function M.unescape(s)
   return (s:gsub("%%(%x%x)", function(h) return char(tonumber(h, 16)) end))
 end
 
+-- The five components of RFC 3986's appendix B (nil when absent).
+local function split(u)
+  local r = {}
+  local rest = u
+  local scheme, after = rest:match("^(%a[%w+%-.]*):(.*)$")
+  if scheme then r.scheme, rest = scheme, after end
+  local authority
+  authority, after = rest:match("^//([^/?#]*)(.*)$")
+  if authority then r.authority, rest = authority, after end
+  local f = rest:find("#", 1, true)
+  if f then r.fragment, rest = rest:sub(f + 1), rest:sub(1, f - 1) end
+  local q = rest:find("?", 1, true)
+  if q then r.query, rest = rest:sub(q + 1), rest:sub(1, q - 1) end
+  r.path = rest
+  return r
+end
+
 -- parse(url [, default]) -> parts | nil, "invalid url"
 -- default: a table whose fields fill the parts the url lacks.
 function M.parse(url, default)
   local p = {}
   for k, v in pairs(default or p) do p[k] = v end
   if url == nil or url == "" then return nil, "invalid url" end
-  local rest = url
-  local scheme, after = rest:match("^(%a[%w+%-.]*):(.*)$")
-  if scheme then p.scheme, rest = scheme, after end
-  local authority
-  authority, after = rest:match("^//([^/?#]*)(.*)$")
-  if authority then p.authority, rest = authority, after end
-  local f = rest:find("#", 1, true)
-  if f then p.fragment, rest = rest:sub(f + 1), rest:sub(1, f - 1) end
-  local q = rest:find("?", 1, true)
-  if q then p.query, rest = rest:sub(q + 1), rest:sub(1, q - 1) end
+  local r = split(url)
+  local authority, rest = r.authority, r.path
+  for _, k in ipairs{"scheme", "authority", "fragment", "query"} do
+    if r[k] then p[k] = r[k] end
+  end
   local s = rest:find(";", 1, true)
   if s then p.params, rest = rest:sub(s + 1), rest:sub(1, s - 1) end
   if rest ~= "" then p.path = rest end
@@ -83,23 +95,6 @@ end
 
 ---------------------------------------------------------------------------
 -- absolute(): RFC 3986, section 5.2
-
--- The five components of RFC 3986's appendix B (nil when absent).
-local function split(u)
-  local r = {}
-  local rest = u
-  local scheme, after = rest:match("^(%a[%w+%-.]*):(.*)$")
-  if scheme then r.scheme, rest = scheme, after end
-  local authority
-  authority, after = rest:match("^//([^/?#]*)(.*)$")
-  if authority then r.authority, rest = authority, after end
-  local f = rest:find("#", 1, true)
-  if f then r.fragment, rest = rest:sub(f + 1), rest:sub(1, f - 1) end
-  local q = rest:find("?", 1, true)
-  if q then r.query, rest = rest:sub(q + 1), rest:sub(1, q - 1) end
-  r.path = rest
-  return r
-end
 
 -- remove_dot_segments (5.2.4), done on whole segments: "." goes, ".."
 -- takes the segment before it along; either one last leaves a "/".
