@@ -2182,7 +2182,8 @@ static void sel_target(lua_State *L, tcp_t **t, void **u) {
   *t = NULL;
   *u = NULL;
   if (lua_type(L, -1) == LUA_TTABLE) {
-    lua_getfield(L, -1, "_socket");
+    lua_pushliteral(L, "_socket");
+    lua_rawget(L, -2);             /* raw: no __index code runs in select */
     pushed = 1;
   }
   if ((*t = luaL_testudata(L, -1, TCP_MT)) == NULL)
