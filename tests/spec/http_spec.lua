@@ -303,6 +303,34 @@ describe("failures", function()
     assert.is_true(task.now() - t0 < 2)
   end)
 
+  it("connect_timeout bounds the connection and TLS handshake only",
+     function()
+    -- a server that accepts and never speaks: the TLS handshake stalls
+    local srv = assert(require("socket").bind("127.0.0.1", 0))
+    local _, port = srv:getsockname()
+    local held = {}
+    local acceptor = spawn(function()
+      while true do
+        local c = srv:accept()
+        if not c then return end
+        held[#held + 1] = c
+      end
+    end)
+    local t0 = task.now()
+    local res, err = http.get("https://127.0.0.1:" .. port .. "/",
+      {connect_timeout = 0.3, verify = false})
+    local dt = task.now() - t0
+    assert.is_nil(res)
+    assert.are.equal("timeout", err)
+    assert.is_true(dt >= 0.25 and dt < 2, "took " .. dt)
+    -- once connected, a slow answer is not the connect timeout's business
+    res = assert(http.get(O .. "/slow?delay=0.5", {connect_timeout = 0.2}))
+    assert.are.equal("slow\n", res.body)
+    srv:close()
+    acceptor:join()
+    for _, c in ipairs(held) do c:close() end
+  end)
+
   it("ends at a task.timeout deadline and removes the transfer", function()
     local t0 = task.now()
     local res, err = task.timeout(0.2, http.get, O .. "/slow?delay=3")
