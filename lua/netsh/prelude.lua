@@ -81,8 +81,8 @@ end
 ---------------------------------------------------------------------------
 -- stdin without blocking the loop: io.read, io.lines() and io.stdin's
 -- read/lines go through netsh.stdin (src/stdin.c), which suspends only the
--- calling task. Every stdin read takes this path, so no bytes hide in C
--- stdio's buffer. The "n" format keeps Lua's own reader.
+-- calling task and reads every format as lua5.4 does. Every stdin read
+-- takes this path, so no bytes hide in C stdio's buffer.
 do
   local fmeta = getmetatable(io.stdin).__index
   local f_read, f_lines = fmeta.read, fmeta.lines
@@ -90,30 +90,40 @@ do
   local stdin_file = io.stdin
   local sin
 
-  local function read_formats(n, ...)
-    sin = sin or require "netsh.stdin"
-    if n == 0 then return sin.read("l") end
-    local out = {}
+  -- formats are checked before any byte is read, so a bad one raises at
+  -- the caller's line, naming read as lua5.4 does
+  local function check_formats(n, ...)
     for i = 1, n do
       local f = select(i, ...)
-      if type(f) == "string" and f:gsub("^%*", ""):sub(1, 1) == "n" then
-        out[i] = f_read(stdin_file, "n")
-      else
-        out[i] = sin.read(f)
+      local tf = type(f)
+      if tf == "number" then
+        if not math.tointeger(f) then
+          error(("bad argument #%d to 'read' (number has no integer "
+            .. "representation)"):format(i), 3)
+        end
+      elseif tf ~= "string" then
+        error(("bad argument #%d to 'read' (string expected, got %s)")
+          :format(i, f == nil and "no value" or tf), 3)
+      elseif not f:find("^%*?[nlLa]") then
+        error(("bad argument #%d to 'read' (invalid format)"):format(i), 3)
       end
-      if out[i] == nil then return unpack(out, 1, i) end
     end
-    return unpack(out, 1, n)
+  end
+
+  local function stdin_read(...)
+    check_formats(select("#", ...), ...)
+    sin = sin or require "netsh.stdin"
+    return sin.read(...)
   end
 
   function fmeta.read(f, ...)
-    if f == stdin_file then return read_formats(select("#", ...), ...) end
+    if f == stdin_file then return stdin_read(...) end
     return f_read(f, ...)
   end
 
   local function stdin_lines(...)
     local fmts = pack(...)
-    return function() return read_formats(fmts.n, unpack(fmts, 1, fmts.n)) end
+    return function() return stdin_read(unpack(fmts, 1, fmts.n)) end
   end
 
   function fmeta.lines(f, ...)
@@ -122,9 +132,7 @@ do
   end
 
   function io.read(...)
-    if io_input() == stdin_file then
-      return read_formats(select("#", ...), ...)
-    end
+    if io_input() == stdin_file then return stdin_read(...) end
     return io_read(...)
   end
 
