@@ -56,7 +56,13 @@ function M.help(spec)
   if spec.exit_codes then
     add("")
     add("Exit codes:")
-    for _, line in ipairs(spec.exit_codes) do add("  " .. line) end
+    local ctrlc
+    for _, line in ipairs(spec.exit_codes) do
+      add("  " .. line)
+      ctrlc = ctrlc or line:find("Ctrl-C", 1, true)
+    end
+    -- what every script does on Ctrl-C unless it says otherwise
+    if not ctrlc then add("  130  interrupted (Ctrl-C)") end
   end
   if spec.epilog then add("") add(spec.epilog) end
   return table.concat(out, "\n") .. "\n"

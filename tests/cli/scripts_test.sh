@@ -87,7 +87,34 @@ sleep 0.2
 [ "$body" = "300000 200" ] && grep -q "down 3[0-9][0-9][0-9][0-9][0-9] B" "$T/proxy.log" && ok "tcp_proxy forwards and logs bytes" \
   || ko "tcp_proxy ($body)" "$(cat "$T/proxy.log")"
 kill -INT $PXPID; wait $PXPID; rc=$?
-[ $rc = 130 ] && ok "tcp_proxy stops on Ctrl-C with 130" || ko "tcp_proxy Ctrl-C (rc=$rc)"
+[ $rc = 0 ] && ok "tcp_proxy stops on Ctrl-C with 0, as its --help says" \
+  || ko "tcp_proxy Ctrl-C (rc=$rc)"
+
+# every long-running script: Ctrl-C exits with the code its --help gives
+ctrlc_code() {   # the number on the --help exit-code line naming Ctrl-C
+  "$N" -m "$1" --help | sed -n 's/^ *\([0-9][0-9]*\) .*Ctrl-C.*/\1/p' | head -1
+}
+ctrlc() {        # ctrlc NAME ARGS...: start, Ctrl-C after 0.5 s, compare
+  local name=$1 want got
+  shift
+  want=$(ctrlc_code "$name")
+  "$N" -m "$name" "$@" >/dev/null 2>"$T/ctrlc.err" < <(sleep 20) & local pid=$!
+  sleep 0.5
+  kill -INT $pid; wait $pid; got=$?
+  if [ -n "$want" ] && [ "$got" = "$want" ]; then
+    ok "$name: Ctrl-C exits $got, as its --help says"
+  else
+    ko "$name: Ctrl-C exits $got, --help says '${want:-nothing}'" \
+      "$(head -3 "$T/ctrlc.err")"
+  fi
+}
+ctrlc tcp_proxy 0 "127.0.0.1:$HP"
+ctrlc tcp_echo 127.0.0.1 0
+ctrlc udp_echo 127.0.0.1 0
+ctrlc http_bench "http://127.0.0.1:$HP/json" -c 1 -d 30
+ctrlc wait_for "127.0.0.1:$CLOSED2" -t 30 -i 0.1
+ctrlc tcp_client 127.0.0.1 "$HP"
+ctrlc http_check "http://127.0.0.1:$HP/slow?delay=3"
 
 # http_bench: counts and percentiles; 404s make it exit 1
 out=$("$N" -m http_bench "http://127.0.0.1:$HP/json" -c 4 -n 40 --json); rc=$?
