@@ -1349,5 +1349,7 @@ int luaopen_http_core(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   luaL_newlib(L, lib);
+  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+  lua_setfield(L, -2, "curl");                  /* the libcurl running */
   return 1;
 }

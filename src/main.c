@@ -55,10 +55,33 @@ static void usage(FILE *f) {
     progname, progname, progname);
 }
 
-static void print_version(void) {
+/* A string field of a native module (http.core, tls.core load lazily),
+** or the fallback when the module cannot be loaded. */
+static const char *module_field(lua_State *L, const char *mod,
+                                const char *field, const char *fallback) {
+  const char *v = fallback;
+  lua_getglobal(L, "require");
+  lua_pushstring(L, mod);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1) &&
+      lua_getfield(L, -1, field) == LUA_TSTRING) {
+    v = lua_tostring(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, field);   /* keeps it alive */
+  } else if (lua_istable(L, -1)) {
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* The versions of the libraries running, not the headers built against
+** (a newer OpenSSL or libcurl may be loaded than the one compiled with). */
+static void print_version(lua_State *L) {
+  const char *curl = module_field(L, "http.core", "curl", LIBCURL_VERSION);
+  const char *ssl = module_field(L, "tls.core", "openssl",
+                                 OPENSSL_VERSION_TEXT);
   printf("netsh %s (%s, libuv %s, c-ares %s, libcurl %s, %s)\n",
          NETSH_VERSION, LUA_RELEASE, uv_version_string(),
-         ares_version(NULL), LIBCURL_VERSION, OPENSSL_VERSION_TEXT);
+         ares_version(NULL), curl, ssl);
   fflush(stdout);
 }
 
@@ -231,7 +254,7 @@ int main(int argc, char **argv) {
     }
     if (init) add_step(L, "init", init, name);
   }
-  if (version && !interactive) print_version();
+  if (version && !interactive) print_version(L);
   for (i = 1; i < script && i < argc; i++) {
     const char *a = argv[i];
     if (a[0] != '-') break;
