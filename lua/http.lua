@@ -498,6 +498,19 @@ function Response:close()
 end
 Response.__close = Response.close
 
+-- what the REPL completes on a response (its __index is a function): the
+-- documented fields, the lazy ones without computing them, and methods
+Response.__fields = {status = "field", reason = "field", ok = "field",
+  url = "field", method = "field", body = "field", elapsed = "field",
+  http_version = "field", redirects = "field", reused = "field",
+  size = "field", headers = "table", header_list = "table",
+  timings = "table", ip = "field", port = "field", local_port = "field"}
+for k, v in pairs(Response) do
+  if type(v) == "function" and k:sub(1, 1) ~= "_" then
+    Response.__fields[k] = "function"
+  end
+end
+
 ---------------------------------------------------------------------------
 -- Requests
 

@@ -165,7 +165,10 @@ end
 
 local lazy = {socket = "socket", udp = "udp", http = "http", json = "json",
   getopt = "getopt"}
-setmetatable(_G, {__index = function(t, k)
+-- __fields: the REPL completes them before they are loaded
+local fields = {}
+for k in pairs(lazy) do fields[k] = "table" end
+setmetatable(_G, {__fields = fields, __index = function(t, k)
   local mod = lazy[k]
   if mod then
     local m = require(mod)

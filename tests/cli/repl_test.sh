@@ -367,6 +367,13 @@ check "Ctrl-R shows the match" \
 key Enter
 enter 'hist_token * 2'
 check "Ctrl-R finds and runs an older line" wait_line '24690'
+key C-r
+type_text 'token = 1'
+wait_re "reverse-i-search\)\`token = 1': hist_token = 1"
+key C-c
+wait_prompt
+check "Ctrl-C during Ctrl-R leaves no old line drawn" \
+  test "$(screen | grep -v '^$' | tail -2 | head -1)" = "> ^C"
 key C-d
 wait_rc >/dev/null
 export NETSH_HISTSIZE=3
