@@ -325,6 +325,22 @@ if [ "$has_socket" = 1 ]; then
   key C-c
 fi
 
+if "$NETSH" -e 'require "http"' >/dev/null 2>&1; then
+  enter 'r = setmetatable({status = 200, reason = "OK", elapsed = 0, body = "[1]", _head = "", _more = {}}, http.Response)'
+  type_text 'r:j'
+  key Tab
+  check "Tab completes an HTTP response method" wait_re '^> r:json\($'
+  type_text ')'
+  key Enter
+  check "... and it runs" wait_line '{1}'
+  type_text 'r.timi'
+  key Tab
+  check "Tab completes a lazy response field" wait_re '^> r\.timings\.$'
+  key C-c
+  enter 'json.null'
+  check "json.null prints as json.null" wait_line 'json.null'
+fi
+
 echo "# helpers"
 enter 'help()'
 check "help() prints the overview" wait_re '^ +tasks\(\) +the live tasks'
