@@ -36,6 +36,9 @@ out=$("$N" -m)
 if echo "$out" | grep -q "wait_for .*wait until TCP ports" && echo "$out" | grep -q "port_scan"; then
   ok "netsh -m lists the bundled scripts"
 else ko "netsh -m lists the bundled scripts" "$out"; fi
+echo "$out" | grep -q "tls_expiry .*expire; a cron/pipeline check$" \
+  && ok "netsh -m shows the whole first sentence" \
+  || ko "netsh -m shows the whole first sentence" "$(echo "$out" | grep tls_expiry)"
 out=$("$N" -m no_such_script 2>&1); rc=$?
 [ $rc = 2 ] && echo "$out" | grep -q "no bundled script" && ok "unknown script: exit 2" \
   || ko "unknown script: exit 2 (rc=$rc)" "$out"
