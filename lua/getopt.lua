@@ -46,8 +46,9 @@ function M.help(spec)
     rows[#rows + 1] = {left, help}
     if #left > width then width = #left end
   end
-  rows[#rows + 1] = {"--trace", "log every socket operation on stderr"}
-  rows[#rows + 1] = {"--hexdump", "--trace, with the bytes"}
+  rows[#rows + 1] = {"--trace",
+    "log every socket operation and HTTP exchange on stderr"}
+  rows[#rows + 1] = {"--hexdump", "--trace, with the bytes and bodies"}
   rows[#rows + 1] = {"-h, --help", "show this help and exit"}
   if #"-h, --help" > width then width = #"-h, --help" end
   for _, r in ipairs(rows) do

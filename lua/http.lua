@@ -11,6 +11,7 @@
 -- Failures (no response at all) return nil, err; HTTP error statuses are
 -- responses with res.ok == false (res:raise_for_status() raises).
 local core = require "http.core"
+local task = require "task"
 
 local M = {}
 
@@ -118,6 +119,7 @@ local known = {
   proxy = true, http_version = "string", decompress = true,
   max_size = "number", stream = "boolean", chunk_size = "number",
   user_agent = "string", cookies = "boolean", unix_socket = "string",
+  verbose = true,
   -- download only
   progress = "function", progress_bar = "boolean",
 }
@@ -210,7 +212,7 @@ local function build(method, url, opts, session, level)
     unix_socket = opts.unix_socket,
     http_version = opts.http_version, stream = opts.stream,
     chunk_size = opts.chunk_size, user_agent = opts.user_agent,
-    max_size = opts.max_size,
+    max_size = opts.max_size, verbose = opts.verbose,
   }
   if opts.params then url = add_params(url, opts.params) end
   spec.url = url
@@ -543,10 +545,25 @@ local function request(method, url, opts, session, level)
     spec = build(method, url, opts, session, level + 1)
     url, method = spec.url, spec.method
   end
-  local x = core.new(spec, url, method)
+  -- verbose = true (or "hex"), --trace or NETSH_TRACE: curl -v on stderr
+  local trace = package.loaded["netsh.trace"]
+  local verbose = spec.verbose or (trace and trace.enabled)
+  local x, tname
+  if verbose then
+    local t = task.current()
+    tname = t and t:name() or "-"
+    x = core.new(spec, url, method, tname,
+      spec.verbose == "hex" or (trace and trace.enabled and trace.hexdump))
+  else
+    x = core.new(spec, url, method)
+  end
   local ok, err = x:perform()
   if not ok then
     x:close()
+    if verbose then
+      io.stderr:write(fmt("netsh trace: [%s] http * %s %s -> nil, %s\n",
+        tname, method, url, tostring(err)))
+    end
     return nil, err
   end
   local res
@@ -562,6 +579,15 @@ local function request(method, url, opts, session, level)
   if session then
     session.requests = session.requests + 1
     session.connections = session.connections + res.connects
+  end
+  if verbose then
+    local t = res.timings
+    io.stderr:write(fmt("netsh trace: [%s] http * %d %s, %s%s: dns %s, "
+      .. "connect %s, tls %s, first byte %s, total %s\n", tname, res.status,
+      res.reason, res.reused and "reused connection" or "new connection",
+      res.ip and (" to " .. res.ip .. ":" .. tostring(res.port)) or "",
+      human_ms(t.dns), human_ms(t.connect), human_ms(t.tls),
+      human_ms(t.first_byte), human_ms(t.total)))
   end
   return res
 end

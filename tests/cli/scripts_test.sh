@@ -158,5 +158,33 @@ NETSH_TRACE=hex "$N" -e 'local s = assert(socket.connect("127.0.0.1", '"$HP"')) 
 grep -q "send 22 B" "$T/trace" && grep -q "00000000  47 45 54 20 2f 6a 73 6f 6e" "$T/trace" && grep -q "receive [0-9]* B" "$T/trace" \
   && ok "NETSH_TRACE=hex logs byte counts and a hex dump" || ko "NETSH_TRACE=hex" "$(head -5 "$T/trace")"
 
+# HTTP you can see: --trace, verbose = true and NETSH_TRACE log the exchange
+# as curl -v does (connection, request, response, timings); --hexdump adds
+# the bodies
+has_http_trace() {   # has_http_trace FILE TASK-REGEX
+  grep -q "netsh trace: \[$2\] http \* .*Connected to 127.0.0.1" "$1" &&
+  grep -q "netsh trace: \[$2\] http > GET /json HTTP/1.1" "$1" &&
+  grep -q "netsh trace: \[$2\] http > Host: 127.0.0.1:$HP" "$1" &&
+  grep -q "netsh trace: \[$2\] http < HTTP/1.1 200 OK" "$1" &&
+  grep -q "netsh trace: \[$2\] http < Content-Type: application/json" "$1" &&
+  grep -q "netsh trace: \[$2\] http \* 200 OK, new connection to 127.0.0.1:$HP: dns .*, total" "$1"
+}
+"$N" -m http_check --trace "http://127.0.0.1:$HP/json" 2>"$T/trace" >/dev/null
+has_http_trace "$T/trace" "scripts/http_check.lua:[0-9]*" \
+  && ok "http_check --trace logs the HTTP exchange" || ko "http_check --trace" "$(cat "$T/trace")"
+"$N" -m http_bench --trace "http://127.0.0.1:$HP/json" -c 1 -n 2 2>"$T/trace" >/dev/null
+has_http_trace "$T/trace" "[^]]*" && grep -q "http \* Re-using existing connection" "$T/trace" \
+  && ok "http_bench --trace logs the HTTP exchange and reuse" || ko "http_bench --trace" "$(cat "$T/trace")"
+"$N" -e 'local r = http.get("http://127.0.0.1:'"$HP"'/json", {verbose = true})' 2>"$T/trace"
+has_http_trace "$T/trace" main && ! grep -q "00000000" "$T/trace" \
+  && ok "verbose = true logs the HTTP exchange" || ko "verbose = true" "$(cat "$T/trace")"
+NETSH_TRACE=hex "$N" -e 'spawn{name = "getter", function() http.get("http://127.0.0.1:'"$HP"'/json") end}' 2>"$T/trace"
+has_http_trace "$T/trace" getter && grep -q "http < 60 B body" "$T/trace" \
+  && grep -q '00000000  7b 22 6e 61 6d 65 22 3a' "$T/trace" \
+  && ok "NETSH_TRACE=hex logs HTTP with the bodies" || ko "NETSH_TRACE=hex http" "$(cat "$T/trace")"
+"$N" -e 'print(http.get("http://127.0.0.1:'"$CLOSED"'/", {verbose = true}))' 2>"$T/trace" >/dev/null
+grep -q "http \* GET http://127.0.0.1:$CLOSED/ -> nil, connection refused" "$T/trace" \
+  && ok "verbose = true logs a failed request" || ko "verbose failure" "$(cat "$T/trace")"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
