@@ -77,6 +77,22 @@ check "runtime error: message, traceback, exit 1" 1 "" \
   "^netsh: \(command line\):1: boom" "$N" -e "error('boom')"
 grep -q "stack traceback" "$T/err" && { echo "ok   traceback on stderr"; pass=$((pass+1)); } \
   || { echo "FAIL traceback on stderr"; fail=$((fail+1)); }
+printf 'local function f()\n  error("boom")\nend\nf()\n' > "$T/boom.lua"
+check "uncaught error: the user's frames" 1 "" \
+  "^	.*boom.lua:4: in main chunk" "$N" "$T/boom.lua"
+if grep -q "prelude.lua\|tail calls" "$T/err"; then
+  echo "FAIL uncaught error shows netsh's own frames"; sed 's/^/  err: /' "$T/err"
+  fail=$((fail + 1))
+else
+  echo "ok   uncaught error hides netsh's own frames"; pass=$((pass + 1))
+fi
+"$N" "$T/nope.lua" 2>"$T/err"
+if [ "$(cat "$T/err")" = "netsh: cannot open $T/nope.lua: No such file or directory" ]; then
+  echo "ok   missing script: one line, as lua5.4"; pass=$((pass + 1))
+else
+  echo "FAIL missing script: one line"; sed 's/^/  err: /' "$T/err"
+  fail=$((fail + 1))
+fi
 check "syntax error exits 1" 1 "" "netsh: .*unexpected symbol|netsh: .*expected" "$N" -e "x = = 1"
 check "missing script exits 1" 1 "" "cannot open $T/nope.lua" "$N" "$T/nope.lua"
 check "os.exit(n) is honoured" 7 "" "" "$N" -e "os.exit(7)"
