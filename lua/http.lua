@@ -47,10 +47,14 @@ local function json_decode(s)
   return v
 end
 
-local function json_encode(v)
+-- a value json cannot encode is the caller's mistake: raised at the
+-- user's line (level as build's), naming the option
+local function json_encode(v, level)
   local ok, s, err = pcall(json().encode, v)
-  if not ok then error("json: " .. tostring(s), 3) end
-  if s == nil then error("json: " .. tostring(err), 3) end
+  if not ok or s == nil then
+    local msg = tostring(ok and err or s):gsub("^[^:]*%.lua:%d+: ", "")
+    error(fmt("bad option 'json' (%s)", msg), level + 2)
+  end
   return s
 end
 
@@ -247,7 +251,7 @@ local function build(method, url, opts, session, level)
   if opts.body then
     spec.body = opts.body
   elseif opts.json ~= nil then
-    spec.body = json_encode(opts.json)
+    spec.body = json_encode(opts.json, level)
     ctype = "application/json"
   elseif opts.form then
     spec.body = type(opts.form) == "string" and opts.form
@@ -601,13 +605,17 @@ function M.request(method, url, opts)
     t.method, t.url = nil, nil
     opts = t
   end
-  return request(method, url, opts, nil, 2)
+  local res, err = request(method, url, opts, nil, 2)  -- not a tail call:
+  return res, err                     -- errors point at the user's line
 end
 
 for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
                    "options"} do
   local METHOD = m:upper()
-  M[m] = function(url, opts) return request(METHOD, url, opts, nil, 2) end
+  M[m] = function(url, opts)
+    local res, err = request(METHOD, url, opts, nil, 2)
+    return res, err
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -633,7 +641,8 @@ end
 
 function Session:request(method, url, opts)
   if not self.share then error("session is closed", 2) end
-  return request(method, url, opts, self, 2)
+  local res, err = request(method, url, opts, self, 2)
+  return res, err
 end
 
 for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
@@ -641,7 +650,8 @@ for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
   local METHOD = m:upper()
   Session[m] = function(self, url, opts)
     if not self.share then error("session is closed", 2) end
-    return request(METHOD, url, opts, self, 2)
+    local res, err = request(METHOD, url, opts, self, 2)
+    return res, err
   end
 end
 

@@ -206,9 +206,9 @@ static tcp_t *check_tcp(lua_State *L, int i) {
 static tcp_t *check_state(lua_State *L, int i, int state) {
   tcp_t *t = check_tcp(L, i);
   if (t->state != state) {
-    const char *msg = lua_pushfstring(L, "tcp{%s} expected, got tcp{%s}",
-                                      state_names[state],
-                                      state_names[t->state]);
+    const char *msg = lua_pushfstring(L, "%stcp{%s} expected, got tcp{%s}",
+        state == S_CLIENT ? "socket is not connected: " : "",
+        state_names[state], state_names[t->state]);
     luaL_argerror(L, i, msg);
   }
   return t;

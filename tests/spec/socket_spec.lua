@@ -46,6 +46,14 @@ local function echo_server(host)
   return s, port, t
 end
 
+-- the message of the error f raises, position included (busted's
+-- error_matches drops positions)
+local function raised(f)
+  local ok, e = pcall(f)
+  assert.is_false(ok)
+  return e
+end
+
 describe("socket objects", function()
   it("are LuaSocket's master, client and server", function()
     local m = socket.tcp()
@@ -454,6 +462,26 @@ describe("errors", function()
     assert.matches("^tcp{client}", tostring(c))
     c:close()
     assert.same({nil, "closed"}, {c:getpeername()})
+  end)
+
+  it("argument errors name what the user called, at the user's line",
+     function()
+    local c, p = pair()
+    assert.matches("^[^:]*socket_spec%.lua:%d+: bad argument #1 to 'recv' "
+      .. "%(positive size expected%)$", raised(function() c:recv(-1) end))
+    local m = socket.tcp()
+    assert.matches("^[^:]*socket_spec%.lua:%d+: calling 'sendall' on bad "
+      .. "self %(socket is not connected: tcp{client} expected, got "
+      .. "tcp{master}%)$", raised(function() m:sendall("x") end))
+    assert.matches("calling 'send' on bad self %(socket is not connected",
+      raised(function() m:send("x") end))
+    assert.matches("^[^:]*socket_spec%.lua:%d+: bad argument #2 to "
+      .. "'connect' %(port expected, got no value: host and port are two "
+      .. 'arguments, connect%("127%.0%.0%.1", 18080%)%)$',
+      raised(function() socket.connect("127.0.0.1:18080") end))
+    assert.matches('connect6%("::1", 80%)',
+      raised(function() socket.connect6("[::1]:80") end))
+    m:close(); c:close(); p:close()
   end)
 
   it("full duplex: one reader and one writer share a socket", function()
