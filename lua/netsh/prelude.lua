@@ -248,8 +248,12 @@ function steps.run(s)
   end
   local chunk = embed.load_script(s.a)
   if not chunk then
-    io.stderr:write(("netsh: no bundled script '%s' (netsh -m lists them)\n")
-      :format(s.a))
+    local names = {}
+    for name in pairs(embed.scripts()) do names[#names + 1] = name end
+    table.sort(names)
+    local near = require("getopt").nearest(s.a, names)
+    io.stderr:write(("netsh: no bundled script '%s'%s (netsh -m lists them)\n")
+      :format(s.a, near and ("; did you mean '%s'?"):format(near) or ""))
     os.exit(2)
   end
   arg[0] = s.a

@@ -42,6 +42,12 @@ echo "$out" | grep -q "tls_expiry .*expire; a cron/pipeline check$" \
 out=$("$N" -m no_such_script 2>&1); rc=$?
 [ $rc = 2 ] && echo "$out" | grep -q "no bundled script" && ok "unknown script: exit 2" \
   || ko "unknown script: exit 2 (rc=$rc)" "$out"
+out=$("$N" -m http_chek 2>&1); rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "did you mean 'http_check'?" \
+  && ok "a mistyped script name gets a suggestion" || ko "http_chek (rc=$rc)" "$out"
+out=$("$N" -m http_check --expect-staus 200 http://127.0.0.1:1/ 2>&1); rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "unknown option '--expect-staus'; did you mean '--expect-status'?" \
+  && ok "a mistyped option gets a suggestion" || ko "--expect-staus (rc=$rc)" "$out"
 
 # usage errors exit 2
 "$N" -m port_scan --ports 1-10 >/dev/null 2>"$T/err"; rc=$?
