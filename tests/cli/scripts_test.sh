@@ -125,6 +125,14 @@ ctrlc wait_for "127.0.0.1:$CLOSED2" -t 30 -i 0.1
 ctrlc tcp_client 127.0.0.1 "$HP"
 ctrlc http_check "http://127.0.0.1:$HP/slow?delay=3"
 
+# http_check prints as URLs complete; --ordered in input order
+out=$("$N" -m http_check -c 2 "http://127.0.0.1:$HP/slow?delay=0.5" "http://127.0.0.1:$HP/json" | awk '{print $NF}' | tr '\n' ' ')
+[ "$out" = "http://127.0.0.1:$HP/json http://127.0.0.1:$HP/slow?delay=0.5 " ] \
+  && ok "http_check prints as the URLs complete" || ko "http_check completion order" "$out"
+out=$("$N" -m http_check -c 2 --ordered "http://127.0.0.1:$HP/slow?delay=0.5" "http://127.0.0.1:$HP/json" | awk '{print $NF}' | tr '\n' ' ')
+[ "$out" = "http://127.0.0.1:$HP/slow?delay=0.5 http://127.0.0.1:$HP/json " ] \
+  && ok "http_check --ordered prints in input order" || ko "http_check --ordered" "$out"
+
 # http_bench: counts and percentiles; 404s make it exit 1
 out=$("$N" -m http_bench "http://127.0.0.1:$HP/json" -c 4 -n 40 --json); rc=$?
 echo "$out" | "$N" -e 'local r = json.decode(io.read("l")) assert(r.requests == 40 and r.failed == 0 and r.statuses["200"] == 40 and r.p50 > 0 and r.p99 >= r.p50, "bad report")' \
