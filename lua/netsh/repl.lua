@@ -185,7 +185,8 @@ local docs = {
   ["socket.sleep"] = "sleep(seconds)",
   ["socket.gettime"] = "gettime() -> seconds since the epoch",
   ["json.encode"] = "encode(value) -> string",
-  ["json.decode"] = "decode(string) -> value | nil, err",
+  ["json.decode"] = "decode(string) -> value; raises on invalid JSON",
+  ["json.try_decode"] = "try_decode(string) -> value | nil, err",
 }
 
 -- name under which v is known: a global, a loaded module, a global's field

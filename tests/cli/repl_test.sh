@@ -347,6 +347,9 @@ check "help() prints the overview" wait_re '^ +tasks\(\) +the live tasks'
 enter 'help(task)'
 check "help(module) lists its functions" \
   wait_re '^ +timeout\(seconds, fn, \.\.\.\) -> '
+enter 'help(json)'
+check "help(json): decode raises, try_decode returns nil, err" \
+  wait_re '^ +decode\(string\) -> value; raises on invalid JSON$'
 enter 'ls({b = 1, a = "x"})'
 check "ls(t) lists fields sorted" wait_re '^ +a +"x"$'
 
