@@ -37,7 +37,12 @@ local stderr = io.stderr
 
 -- sleep(seconds): parks the task (LuaSocket's blocks the process)
 function M.sleep(s)
-  return task.sleep(s)
+  local n = tonumber(s)
+  if type(s) ~= "number" and (type(s) ~= "string" or not n) then
+    error(("bad argument #1 to 'sleep' (number expected, got %s)"):format(
+      s == nil and "no value" or type(s)), 2)      -- at the user's line
+  end
+  task.sleep(n)
 end
 
 local function master(family)

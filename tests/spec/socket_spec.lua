@@ -481,6 +481,9 @@ describe("errors", function()
       raised(function() socket.connect("127.0.0.1:18080") end))
     assert.matches('connect6%("::1", 80%)',
       raised(function() socket.connect6("[::1]:80") end))
+    assert.matches("^[^:]*socket_spec%.lua:%d+: bad argument #1 to 'sleep' "
+      .. "%(number expected, got string%)$",
+      raised(function() socket.sleep("x") end))
     m:close(); c:close(); p:close()
   end)
 
