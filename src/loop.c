@@ -309,19 +309,31 @@ static void reset_coroutine(lua_State *co) {
 #endif
 }
 
-/* Pushes a printable form of the error at the top of co onto L0. */
+/* Protected: the value at 1 through its __tostring, or nothing. */
+static int tostring_call(lua_State *L) {
+  if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+    return 1;
+  return 0;
+}
+
+/* Pushes a printable form of the error at the top of co onto L0. The
+** object's __tostring is user code: it runs protected on L0 (outside any
+** task, so it can neither wait nor yield), and when it raises, waits or
+** returns no string the text is the value's type, as lua.c says it. */
 static const char *error_text(lua_State *co) {
-  if (lua_type(co, -1) == LUA_TSTRING) {
-    lua_pushvalue(co, -1);
-  } else if (luaL_callmeta(co, -1, "__tostring") &&
-             lua_type(co, -1) == LUA_TSTRING) {
-    /* pushed by callmeta */
-  } else {
-    lua_pushfstring(co, "(error object is a %s value)",
-                    luaL_typename(co, -1));
-  }
+  int top = lua_gettop(L0);
+  lua_pushcfunction(L0, tostring_call);
+  lua_pushvalue(co, -1);
   lua_xmove(co, L0, 1);
-  return lua_tostring(L0, -1);
+  if (lua_type(L0, -1) == LUA_TSTRING) {
+    lua_remove(L0, -2);
+    return lua_tostring(L0, -1);
+  }
+  if (lua_pcall(L0, 1, 1, 0) == LUA_OK && lua_type(L0, -1) == LUA_TSTRING)
+    return lua_tostring(L0, -1);
+  lua_settop(L0, top);
+  return lua_pushfstring(L0, "(error object is a %s value)",
+                         luaL_typename(co, -1));
 }
 
 /* Failed tasks nobody has joined yet sit in `orphans` with their report
