@@ -99,7 +99,9 @@ do
       if type(f) == "string" and f:gsub("^%*", ""):sub(1, 1) == "n" then
         out[i] = f_read(stdin_file, "n")
       else
-        out[i] = sin.read(f)
+        local err, code
+        out[i], err, code = sin.read(f)
+        if err then return nil, err, code end   -- as Lua's: nil, msg, errno
       end
       if out[i] == nil then return unpack(out, 1, i) end
     end
@@ -113,7 +115,11 @@ do
 
   local function stdin_lines(...)
     local fmts = pack(...)
-    return function() return read_formats(fmts.n, unpack(fmts, 1, fmts.n)) end
+    return function()
+      local r = pack(read_formats(fmts.n, unpack(fmts, 1, fmts.n)))
+      if r[1] == nil and r[2] then error(r[2], 2) end  -- as Lua's lines
+      return unpack(r, 1, r.n)
+    end
   end
 
   function fmeta.lines(f, ...)
@@ -192,7 +198,9 @@ end
 
 local function read_stdin_all()
   local stdin = require "netsh.stdin"
-  return stdin.read("a") or ""
+  local s, err = stdin.read("a")
+  if err then error("cannot read stdin: " .. err, 0) end
+  return s or ""
 end
 
 local steps = {}
