@@ -75,6 +75,25 @@ check "group: error(nil) in a child is a failure" 1 "" \
   "task.group(function(g) g:spawn(function() error(nil) end)
      g:spawn(function() sleep(5) end) end) print('not reached')"
 
+# cancellation rules (docs/reliability.md): errors of <close> handlers
+# are reported, never dropped
+closer='setmetatable({}, {__close = function() error("cleanup", 0) end})'
+check "handler error in a cancelled task: reported, exit 1" 1 "^main done$" \
+  "task 'w' failed: cleanup" "$N" -e "
+  local t = spawn{name = 'w', function() local c <close> = $closer
+    sleep(5) end}
+  sleep(0.01) t:cancel() t = nil print('main done')"
+check "handler error in a failing task: both errors reported" 1 "" \
+  "<close> handler raised: cleanup" "$N" -e "
+  spawn{name = 'w', function() local c <close> = $closer error('first') end}"
+grep -q "task 'w' failed: .*first" "$T/err" &&
+  ok "  ... and the first error with its traceback" ||
+  ko "  ... and the first error with its traceback" "$(cat "$T/err")"
+check "handler waiting in a failing main task: said why" 1 "" \
+  "attempt to wait in a <close> handler of a failed task" "$N" -e "
+  local c <close> = setmetatable({}, {__close = function() sleep(0.01) end})
+  error('first')"
+
 # stdin that is a directory
 check "directory as stdin script: EISDIR, exit 1" 1 "" \
   "cannot read stdin: Is a directory" sh -c "'$N' < /"
