@@ -236,7 +236,8 @@ int main(int argc, char **argv) {
   lua_getglobal(L, "require");
   lua_pushliteral(L, "netsh.prelude");
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
+    const char *msg = lua_tostring(L, -1);   /* NETSH_LUA_DIR's may be odd */
+    fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(no message)");
     return 1;
   }
   lua_getfield(L, -1, "main");
