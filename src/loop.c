@@ -440,15 +440,17 @@ static void finish(ns_task_t *t, int state) {
 /* Ends t as failed with the error at index 1 of its coroutine. The text
 ** on L0's top (or nil) is the report: kept for an unjoined task, printed
 ** by main.c for the main one; popped. A nil error becomes NIL_ERROR, so
-** join, task.all and task.group see a failure whatever the value. */
-static void end_failed(ns_task_t *t, int had_joiners) {
+** join, task.all and task.group see a failure whatever the value. `loud`
+** reports even a quiet task (a group's child), whose group cannot see a
+** failure that happens while it is being cancelled. */
+static void end_failed(ns_task_t *t, int had_joiners, int loud) {
   lua_State *co = t->co;
   char *report = NULL;
   if (lua_type(L0, -1) == LUA_TSTRING) {
     if (t->is_main) {
       lua_pushvalue(L0, -1);
       lua_setfield(L0, LUA_REGISTRYINDEX, "netsh.main_traceback");
-    } else if (!had_joiners && !t->quiet) {
+    } else if (!had_joiners && (loud || !t->quiet)) {
       report = strdup(lua_tostring(L0, -1));
     }
   }
@@ -497,7 +499,7 @@ static void fail(ns_task_t *t) {
   lua_settop(L0, base + 3);
   lua_replace(L0, base + 1);                    /* L0: tb, err */
   lua_pop(L0, 1);                               /* L0: tb */
-  end_failed(t, had_joiners);
+  end_failed(t, had_joiners, 0);
 }
 
 /* Cancels t: its pending wait is undone and it never resumes; its <close>
@@ -519,7 +521,7 @@ static void do_cancel(ns_task_t *t) {
     lua_pushfstring(L0, "%s\n(raised by a <close> handler of the task, "
                     "which was being cancelled)", error_text(co));
     lua_remove(L0, -2);                         /* L0: report */
-    end_failed(t, had_joiners);
+    end_failed(t, had_joiners, 1);
     return;
   }
   lua_settop(co, 0);

@@ -83,6 +83,12 @@ check "handler error in a cancelled task: reported, exit 1" 1 "^main done$" \
   local t = spawn{name = 'w', function() local c <close> = $closer
     sleep(5) end}
   sleep(0.01) t:cancel() t = nil print('main done')"
+check "handler error in a group child cancelled by a sibling: reported" 1 \
+  "" "task '.*' failed: cleanup" "$N" -e "
+  pcall(task.group, function(g)
+    g:spawn(function() local c <close> = $closer sleep(5) end)
+    g:spawn(function() sleep(0.01) error('first') end)
+  end)"
 check "handler error in a failing task: both errors reported" 1 "" \
   "<close> handler raised: cleanup" "$N" -e "
   spawn{name = 'w', function() local c <close> = $closer error('first') end}"
