@@ -36,6 +36,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/un.h>
+#include <net/if.h>
 #include <ares.h>
 #include "netsh.h"
 
@@ -417,6 +418,39 @@ static void make_addr(ns_addr_t *a, int family, const char *ip) {
   }
 }
 
+/* "ADDR%ZONE": an IPv6 literal with a scope id (RFC 4007), the zone an
+** interface name or number. glibc's getaddrinfo takes names only for
+** link-local addresses (so "::1%lo" failed) and libuv's uv_ip6_addr
+** drops an unknown name silently; this takes both forms for any address.
+** 0; UV_EAI_NONAME for an unknown interface; UV_EINVAL when host is not
+** of that form. */
+int ns_ip6_scoped(const char *host, int port, ns_addr_t *a) {
+  char ip[INET6_ADDRSTRLEN];
+  const char *zone = strchr(host, '%');
+  struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a->ss;
+  unsigned long idx;
+  size_t n;
+  if (zone == NULL || (n = (size_t)(zone - host)) >= sizeof ip ||
+      *++zone == '\0')
+    return UV_EINVAL;
+  memcpy(ip, host, n);
+  ip[n] = '\0';
+  memset(a, 0, sizeof *a);
+  if (uv_inet_pton(AF_INET6, ip, &s->sin6_addr) != 0) return UV_EINVAL;
+  if (*zone >= '0' && *zone <= '9') {
+    char *end;
+    idx = strtoul(zone, &end, 10);
+    if (*end != '\0' || idx > 0xffffffffUL) return UV_EINVAL;
+  } else if ((idx = if_nametoindex(zone)) == 0) {
+    return UV_EAI_NONAME;
+  }
+  s->sin6_family = AF_INET6;
+  s->sin6_port = htons((uint16_t)port);
+  s->sin6_scope_id = (uint32_t)idx;
+  a->len = sizeof *s;
+  return 0;
+}
+
 /* Fills a[] (room for 2) for hosts that need no lookup: > 0 addresses,
 ** 0 "ask c-ares", < 0 an error. */
 static int numeric(const char *host, int port, int family, int passive,
@@ -440,6 +474,12 @@ static int numeric(const char *host, int port, int family, int passive,
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0 && strchr(host, '%')) {
+      rc = ns_ip6_scoped(host, port, a);
+      if (rc == UV_EINVAL) return 0;     /* not ADDR%ZONE: ask c-ares */
+      if (rc == 0 && family == AF_INET) rc = UV_EAI_ADDRFAMILY;
+      return rc == 0 ? 1 : rc;
+    }
     if (rc != 0) return 0;
     if ((family == AF_UNSPEC || family == res->ai_family) &&
         res->ai_addrlen <= sizeof a->ss) {

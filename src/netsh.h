@@ -137,6 +137,9 @@ void ns_addr_push_len(lua_State *L, const struct sockaddr *sa,
 /* "PATH", or "@name" (Linux's abstract namespace), as a Unix socket
 ** address. 0, or UV_EINVAL (empty), UV_ENAMETOOLONG. */
 int ns_unix_addr(const char *path, ns_addr_t *a);
+/* "ADDR%ZONE" (IPv6 literal, interface name or number) with port. 0,
+** UV_EAI_NONAME (no such interface), UV_EINVAL (not of that form). */
+int ns_ip6_scoped(const char *host, int port, ns_addr_t *a);
 
 /* ---- select() across socket kinds (socket_tcp.c runs it) ---- */
 

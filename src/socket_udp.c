@@ -158,6 +158,8 @@ static int parse_numeric(const char *host, int port, int family,
     a->len = sizeof(struct sockaddr_in);
     return 0;
   }
+  if (family != AF_INET && strchr(host, '%'))   /* uv_ip6_addr would drop */
+    return ns_ip6_scoped(host, port, a) == 0 ? 0 : -1; /* unknown zones */
   if (family != AF_INET && strchr(host, ':') &&
       uv_ip6_addr(host, port, (struct sockaddr_in6 *)&a->ss) == 0) {
     a->len = sizeof(struct sockaddr_in6);

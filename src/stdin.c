@@ -77,9 +77,19 @@ static int pollable(void) {
 typedef struct { int mode; size_t count; } req_t;
 static req_t req;
 
-/* Tries to satisfy the request from the buffer. 1 pushed result, 0 no. */
+/* At a read error with nothing left to return: nil, message, errno, as
+** Lua's io.read says it ("Is a directory" for a directory as stdin). */
+static int take_error(lua_State *L) {
+  lua_pushnil(L);
+  lua_pushstring(L, strerror(-in_.err));
+  lua_pushinteger(L, -in_.err);
+  return 3;
+}
+
+/* Tries to satisfy the request from the buffer: results pushed, 0 none. */
 static int take(lua_State *L) {
   ns_buf_t *b = &in_.in;
+  if (in_.err && b->len == 0) return take_error(L);
   if (req.mode == 'l' || req.mode == 'L') {
     char *nl = b->len ? memchr(ns_buf_ptr(b), '\n', b->len) : NULL;
     if (nl) {
@@ -123,7 +133,8 @@ static int read_k(lua_State *L, int status, lua_KContext ctx);
 
 static int read_more(lua_State *L) {
   for (;;) {
-    if (take(L)) return 1;
+    int n = take(L);
+    if (n) return n;
     if (!pollable() || ns_current() == NULL || !lua_isyieldable(L)) {
       int n = fill_once();             /* plain blocking read */
       if (n < 0 && n != UV_EAGAIN) in_.err = n;
@@ -149,8 +160,12 @@ static int lib_read(lua_State *L) {
     req.mode = 'n';
     req.count = (size_t)n;
     if (n == 0) {               /* io.read(0): "" unless at EOF */
-      if (in_.in.len == 0 && !in_.eof) fill_once();
+      if (in_.in.len == 0 && !in_.eof && !in_.err) {
+        int r = fill_once();
+        if (r < 0 && r != UV_EAGAIN) in_.err = r;
+      }
       if (in_.in.len) lua_pushliteral(L, "");
+      else if (in_.err) return take_error(L);
       else lua_pushnil(L);
       return 1;
     }

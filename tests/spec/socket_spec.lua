@@ -111,6 +111,24 @@ describe("socket objects", function()
     s:close()
   end)
 
+  it("IPv6 scope ids (RFC 4007): %name and %number in connect and bind",
+    function()
+    local s, port = listen("::1")
+    for _, host in ipairs{"::1%lo", "::1%1"} do
+      local c = assert(socket.connect(host, port))
+      assert.equal("::1", (c:getpeername()))
+      assert(s:accept()):close()
+      c:close()
+    end
+    s:close()
+    s = assert(socket.bind("::1%lo", 0))
+    s:close()
+    assert.same({nil, "host not found"},
+      {socket.connect("::1%no_such_if0", port)})
+    assert.same({nil, "address family not supported"},
+      {socket.connect4("::1%lo", port)})
+  end)
+
   it("connect4 and connect6 keep to their family", function()
     local s, port = listen("::1")
     assert.same({nil, "address family not supported"},

@@ -25,6 +25,29 @@ local function elapsed(f)
   return task.now() - t0, table.unpack(r, 1, r.n)
 end
 
+describe("udp and IPv6 scope ids (RFC 4007)", function()
+  it("sendto, setpeername and setsockname take %name and %number",
+    function()
+    local s <close>, _, port = server("::1")
+    local c <close> = udp.udp6()
+    for i, host in ipairs{"::1%lo", "::1%1"} do
+      assert.equal(1, c:sendto(tostring(i), host, port))
+      assert.equal(tostring(i), (s:receivefrom(nil)))
+    end
+    local p <close> = udp.udp6()
+    assert.equal(1, p:setpeername("::1%lo", port))
+    assert.equal(2, p:send("p1"))
+    assert.equal("p1", (s:receivefrom()))
+    local b <close> = udp.udp6()
+    assert.equal(1, b:setsockname("::1%lo", 0))
+    -- an interface that does not exist is an error, not ignored
+    assert.same({nil, "host not found"},
+      {c:sendto("x", "::1%no_such_if0", port)})
+    assert.same({nil, "host not found"},
+      {udp.udp6():setpeername("::1%no_such_if0", port)})
+  end)
+end)
+
 for _, fam in ipairs{{name = "IPv4", host = "127.0.0.1", new = "udp4"},
                      {name = "IPv6", host = "::1", new = "udp6"}} do
   local HOST = fam.host
