@@ -186,6 +186,9 @@ static int channel_get(lua_State *L) {
   return 0;
 }
 
+/* set while setservers ends the lookups in flight (see there) */
+static int servers_changing;
+
 static int ares_to_uv(int st) {
   switch (st) {
     case ARES_ENOTFOUND: case ARES_ENONAME: case ARES_ENODATA:
@@ -213,6 +216,9 @@ static void lookup_free(lookup_t *lk) {
 /* Common head of every c-ares callback: 1 when someone still waits. */
 static int lookup_claim(lookup_t *lk, int status) {
   if (lk->owner && !shutting_down) {
+    /* ended by setservers: as if its server had gone away */
+    if (servers_changing && status == ARES_ECANCELLED)
+      status = ARES_ECONNREFUSED;
     lk->status = status;
     return 1;
   }
@@ -1078,6 +1084,15 @@ static int lib_setservers(lua_State *L) {
     lua_pushvalue(L, 1);
   }
   rc = ares_set_servers_ports_csv(channel, lua_tostring(L, -1));
+  if (rc == ARES_ENOTIMP) {
+    /* c-ares cannot change servers under lookups in flight (often only
+    ** those of cancelled tasks, still retrying): end them, as a lookup
+    ** whose server went away ("temporary failure"), then change */
+    servers_changing = 1;
+    ares_cancel(channel);
+    servers_changing = 0;
+    rc = ares_set_servers_ports_csv(channel, lua_tostring(L, -1));
+  }
   if (rc != ARES_SUCCESS) return ns_fail_str(L, ares_strerror(rc));
   lua_pushboolean(L, 1);
   return 1;
