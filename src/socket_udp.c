@@ -797,7 +797,8 @@ static int meth_sendto(lua_State *L) {
   const char *host;
   int port;
   luaL_checkstring(L, 2);
-  host = luaL_checkstring(L, 3);
+  host = ns_checkcstring(L, 3, NULL);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   port = port_arg(L, u, host, 4);
   lua_settop(L, 4);
   if (u->closed) return ns_fail(L, UV_ECANCELED);
@@ -837,7 +838,8 @@ static int setsockname_k(lua_State *L, int n, const ns_addr_t *a,
 /* setsockname(host, port) -> 1 | nil, err ("*": any address) */
 static int meth_setsockname(lua_State *L) {
   udp_t *u = check_udp(L, 1);
-  const char *host = luaL_checkstring(L, 2);
+  const char *host = ns_checkcstring(L, 2, NULL);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   int port = port_arg(L, u, host, 3);
   lua_settop(L, 3);
   if (u->closed) return ns_fail(L, UV_ECANCELED);
@@ -872,7 +874,8 @@ static int setpeername_k(lua_State *L, int n, const ns_addr_t *a,
 /* setpeername(host, port) -> 1 | nil, err; setpeername("*") disconnects */
 static int meth_setpeername(lua_State *L) {
   udp_t *u = check_udp(L, 1);
-  const char *host = luaL_checkstring(L, 2);
+  const char *host = ns_checkcstring(L, 2, NULL);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   int port;
   if (u->closed) return ns_fail(L, UV_ECANCELED);
   if (strcmp(host, "*") == 0) {
