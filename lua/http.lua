@@ -122,6 +122,17 @@ local known = {
   progress = "function", progress_bar = "boolean",
 }
 
+-- CR or LF would end a line of the request head (and add lines of the
+-- caller's choosing to it); NUL would cut the string where C reads it.
+local function unsafe(s)
+  return type(s) == "string" and s:find("[\r\n\0]") ~= nil
+end
+
+-- The options whose strings reach the request head or C (the body and
+-- form, sent as bytes, may hold anything).
+local cstrings = {user_agent = true, cafile = true, unix_socket = true,
+  http_version = true, proxy = true}
+
 local function check_opts(opts, level)
   for k, v in pairs(opts) do
     local want = known[k]
@@ -132,12 +143,29 @@ local function check_opts(opts, level)
       error(fmt("bad option '%s' (%s expected, got %s)", k, want, type(v)),
         level + 1)
     end
+    local bad = cstrings[k] and unsafe(v)
+    if k == "auth" then
+      for _, f in pairs(v) do bad = bad or unsafe(f) end
+    end
+    if bad then
+      error(fmt("bad option '%s' (must not contain CR, LF or NUL)", k),
+        level + 1)
+    end
   end
 end
 
 local function bad_header(s)
-  return type(s) ~= "string" or s:find("[\r\n]") ~= nil
+  return type(s) ~= "string" or unsafe(s)
 end
+
+-- RFC 9110's token: what a method may be.
+local function bad_method(m)
+  return not m:find("^[%w!#$%%&'*+%-.^_`|~]+$")
+end
+
+-- A URL with CR, LF or NUL fails as curl fails other malformed URLs
+-- (curl itself would cut it at a NUL: "/a\0/../secret" sent "GET /a").
+local BAD_URL = "URL using bad/illegal format or missing URL"
 
 -- Request header lines from default and call headers (the call wins,
 -- case-insensitively). A value may be a list (repeated header), "" (sent
@@ -203,6 +231,9 @@ local function build(method, url, opts, session, level)
   local dheaders = defaults and defaults.headers
   opts = merge(defaults, opts)
   method = method:upper()
+  if bad_method(method) then
+    error("bad argument #1 to 'request' (method must be a token)", level + 1)
+  end
   local spec = {
     method = method, timeout = opts.timeout,
     connect_timeout = opts.connect_timeout or 30,
@@ -530,6 +561,7 @@ local function request(method, url, opts, session, level)
     spec = build(method, url, opts, session, level + 1)
     url, method = spec.url, spec.method
   end
+  if unsafe(url) then return nil, BAD_URL end
   local x = core.new(spec, url, method)
   local ok, err = x:perform()
   if not ok then

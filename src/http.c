@@ -479,12 +479,27 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud) {
 
 /* ---- building a transfer from a spec table ---- */
 
+/* A string of spec t for curl, which reads it up to its first NUL: a
+** string holding one raises (lua/http.lua checks first, naming the
+** caller's option; this is the C side's own guard). */
 static const char *opt_string(lua_State *L, int t, const char *k) {
   const char *s;
   lua_getfield(L, t, k);
   s = lua_tostring(L, -1);       /* stays valid: t anchors the value */
+  if (s && ns_checkcstring(L, -1, NULL) == NULL)
+    luaL_argerror(L, 1, lua_pushfstring(L, "'%s' must not contain a NUL "
+                                        "byte", k));
   lua_pop(L, 1);
   return s;
+}
+
+/* RFC 9110's token, which a method must be: no space, CR, LF, NUL... */
+static int is_token(const char *s) {
+  if (*s == '\0') return 0;
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+      return 0;
+  return 1;
 }
 
 static double opt_number(lua_State *L, int t, const char *k, double d) {
@@ -570,6 +585,9 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const req_t *r) {
     lua_rawgeti(L, -1, i);
     s = lua_tostring(L, -1);
     if (s == NULL) return luaL_argerror(L, 1, "header lines must be strings");
+    if (ns_checkcstring(L, -1, NULL) == NULL || strpbrk(s, "\r\n"))
+      return luaL_argerror(L, 1, "header lines must not contain CR, LF or "
+                           "NUL");
     l = curl_slist_append(x->hdrs, s);
     lua_pop(L, 1);
     if (l == NULL) return luaL_error(L, "not enough memory");
@@ -622,7 +640,7 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const req_t *r) {
   ** once, at load), say "none" to curl instead */
   lua_getfield(L, 1, "proxy");
   if (lua_isstring(L, -1))
-    curl_easy_setopt(e, CURLOPT_PROXY, lua_tostring(L, -1));
+    curl_easy_setopt(e, CURLOPT_PROXY, opt_string(L, 1, "proxy"));
   else if ((lua_isboolean(L, -1) && !lua_toboolean(L, -1)) || !env_proxy)
     curl_easy_setopt(e, CURLOPT_PROXY, "");
   lua_pop(L, 1);
@@ -653,10 +671,17 @@ static int lib_new(lua_State *L) {
   int same;
   luaL_checktype(L, 1, LUA_TTABLE);
   memset(&r, 0, sizeof r);
-  r.url = luaL_optstring(L, 2, opt_string(L, 1, "url"));
+  r.url = lua_isnoneornil(L, 2) ? opt_string(L, 1, "url")
+                                 : ns_checkcstring(L, 2, "url");
   if (r.url == NULL) return luaL_argerror(L, 1, "'url' missing");
-  r.method = luaL_optstring(L, 3, opt_string(L, 1, "method"));
-  if (r.method == NULL) r.method = "GET";
+  if (lua_isnoneornil(L, 3)) {
+    r.method = opt_string(L, 1, "method");
+    if (r.method == NULL) r.method = "GET";
+    luaL_argcheck(L, is_token(r.method), 1, "'method' must be a token");
+  } else {
+    r.method = ns_checkcstring(L, 3, "method");
+    luaL_argcheck(L, is_token(r.method), 3, "method must be a token");
+  }
   r.ver = http_version_code(opt_string(L, 1, "http_version"));
   if (r.ver < 0) return luaL_argerror(L, 1, "bad 'http_version'");
 
@@ -725,8 +750,9 @@ static int lib_new(lua_State *L) {
 
 /* ---- errors: curl codes to netsh's strings, at this edge ---- */
 
-/* errbuf with its first letter lowered ("Could not..." -> "could not"),
-** without the trailing newline curl sometimes leaves. */
+/* errbuf with a capitalised first word lowered ("Could not..." -> "could
+** not"), an acronym left alone ("URL using...", "SSL..."), without the
+** trailing newline curl sometimes leaves. */
 static void push_lowered(lua_State *L, const char *prefix, const char *s) {
   luaL_Buffer b;
   size_t n = strlen(s);
@@ -734,7 +760,8 @@ static void push_lowered(lua_State *L, const char *prefix, const char *s) {
   luaL_buffinit(L, &b);
   luaL_addstring(&b, prefix);
   if (n > 0) {
-    luaL_addchar(&b, (char)tolower((unsigned char)s[0]));
+    int word = n > 1 && islower((unsigned char)s[1]);
+    luaL_addchar(&b, word ? (char)tolower((unsigned char)s[0]) : s[0]);
     luaL_addlstring(&b, s + 1, n - 1);
   }
   luaL_pushresult(&b);
@@ -767,6 +794,17 @@ static int push_error(lua_State *L, xfer_t *x) {
       return 2;
   }
   switch (x->result) {
+    case CURLE_OUT_OF_MEMORY:
+      /* what curl 7.88 says for its size limits: a response header line
+      ** over CURL_MAX_HTTP_HEADER, a request head over 1 MiB */
+      if (x->status != 0)
+        lua_pushliteral(L, "bad response: header too large (limit 100 KiB)");
+      else if (!x->errbuf[0])
+        lua_pushliteral(L, "request too large (limit 1 MiB for the request "
+                        "line and headers)");
+      else
+        push_lowered(L, "", eb);
+      break;
     case CURLE_OPERATION_TIMEDOUT:
       lua_pushliteral(L, "timeout");
       break;
@@ -809,9 +847,16 @@ static int push_error(lua_State *L, xfer_t *x) {
       }
       break;
     }
+    case CURLE_RECV_ERROR:
+      /* "Too large response headers: 350073 > 307200" */
+      if (strncmp(eb, "Too large response headers", 26) == 0) {
+        lua_pushliteral(L, "bad response: headers too large (limit 300 "
+                        "KiB)");
+        break;
+      }
+      /* fall through */
     case CURLE_PARTIAL_FILE:
     case CURLE_GOT_NOTHING:
-    case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
       push_lowered(L, "closed: ", eb);
       break;

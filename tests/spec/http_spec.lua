@@ -65,6 +65,34 @@ teardown(function()
   if dir then sh("sh " .. SRC .. "/tests/support/nginx.sh stop " .. dir) end
 end)
 
+-- A netsh server that records the raw head of every request it gets
+-- (its lines, CRLF kept) and answers 200 "ok", or reply (the raw bytes
+-- of a response). -> url, heads, stop
+local function raw_server(reply)
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  local heads = {}
+  local t = spawn(function()
+    s:serve(function(c)
+      c:settimeout(5)
+      while true do
+        local lines = {}
+        repeat
+          local line = c:receive("*l")
+          if not line then return end
+          lines[#lines + 1] = line
+        until line == ""
+        heads[#heads + 1] = table.concat(lines, "\r\n")
+        c:send(reply or "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+      end
+    end)
+  end)
+  return "http://127.0.0.1:" .. port, heads, function()
+    s:close()
+    t:join()
+  end
+end
+
 describe("http against nginx", function()
   it("GETs a file: status, reason, headers, body, timings", function()
     local res, err = http.get(H .. "/small.txt")
@@ -255,6 +283,56 @@ describe("requests", function()
     assert.has_error(function() http.post(O, {body = "a", json = {}}) end)
   end)
 
+  it("keeps CR, LF and NUL out of the request head: no injection",
+     function()
+    local url, heads, stop = raw_server()
+    local function refused(msg, f, ...)
+      local ok, err = pcall(f, ...)
+      assert.is_false(ok, "not refused: " .. msg)
+      assert.matches(msg, err, 1, true)
+    end
+    local evil = "ua\r\nX-Injected: 1"
+    refused("bad argument #1 to 'request' (method must be a token)",
+      http.request, "GET / HTTP/1.1\r\nX-Injected: 1\r\nX:", url)
+    refused("bad argument #1 to 'request' (method must be a token)",
+      http.request, "GET\0", url)
+    refused("bad argument #1 to 'request' (method must be a token)",
+      http.request, {method = "GET /x", url = url})
+    for _, o in ipairs{
+      {"user_agent", {user_agent = evil}},
+      {"user_agent", {user_agent = "ua\0"}},
+      {"auth", {auth = {"u\r\nX-Injected: 1", "p"}}},
+      {"auth", {auth = {"u", "p\0x"}}},
+      {"proxy", {proxy = url .. "\r\nX-Injected: 1"}},
+      {"cafile", {cafile = "/etc/ssl\0x"}},
+      {"unix_socket", {unix_socket = "/tmp/x\0y"}},
+      {"http_version", {http_version = "1.1\0x"}},
+    } do
+      refused("bad option '" .. o[1] .. "' (must not contain CR, LF or NUL)",
+        http.get, url, o[2])
+    end
+    refused("bad value for header 'Cookie'",
+      http.get, url, {headers = {Cookie = "a=1\r\nX-Injected: 1"}})
+    refused("bad value for header 'Referer'",
+      http.get, url, {headers = {Referer = "http://x/\0y"}})
+    refused("bad header name", http.get, url, {headers = {["X\0Y"] = "1"}})
+    -- sessions: checked when made, and their defaults cannot add a Host
+    refused("bad option 'user_agent' (must not contain CR, LF or NUL)",
+      http.session, {user_agent = "ua\r\nHost: evil.example"})
+    -- a URL is data: a bad one is a failure, as curl's other URL errors
+    local bad = "URL using bad/illegal format or missing URL"
+    assert.same({nil, bad}, {http.get(url .. "/a\0/../secret")})
+    assert.same({nil, bad}, {http.get(url .. "/a\r\nX-Injected: 1")})
+    assert.same({nil, bad}, {http.request("GET", url .. "/a\0b", {})})
+    -- nothing of the above reached the server; a good request does
+    local res = assert(http.get(url .. "/fine", {user_agent = "good"}))
+    assert.are.equal("ok", res.body)
+    assert.are.equal(1, #heads)
+    assert.matches("^GET /fine HTTP/1.1\r\n", heads[1])
+    assert.matches("\r\nUser%-Agent: good\r\n", heads[1])
+    stop()
+  end)
+
   it("uses a proxy given as an option", function()
     local res = assert(http.get("http://netsh.invalid/x", {proxy = O}))
     assert.are.equal("http://netsh.invalid/x", assert(res:json()).proxied)
@@ -371,6 +449,38 @@ describe("failures", function()
     res = assert(http.get(O .. "/redirect/3", {follow = false}))
     assert.are.equal(302, res.status)
     assert.are.equal("/redirect/2", res.headers.location)
+  end)
+
+  it("says which size limit a request or response went over", function()
+    local url, _, stop = raw_server("HTTP/1.1 200 OK\r\nX-Big: "
+      .. ("x"):rep(200 * 1024) .. "\r\nContent-Length: 2\r\n\r\nok")
+    assert.same({nil, "bad response: header too large (limit 100 KiB)"},
+      {http.get(url)})
+    stop()
+    local lines = {}
+    for i = 1, 8 do lines[i] = "X-B" .. i .. ": " .. ("x"):rep(50000) end
+    url, _, stop = raw_server("HTTP/1.1 200 OK\r\n"
+      .. table.concat(lines, "\r\n") .. "\r\nContent-Length: 2\r\n\r\nok")
+    assert.same({nil, "bad response: headers too large (limit 300 KiB)"},
+      {http.get(url)})
+    stop()
+    local heads
+    url, heads, stop = raw_server()
+    assert.same({nil, "request too large (limit 1 MiB for the request line "
+      .. "and headers)"}, {http.get(url .. "/?" .. ("q"):rep(2 ^ 21))})
+    local h = {["X-Big"] = ("y"):rep(2 ^ 21)}
+    assert.same({nil, "request too large (limit 1 MiB for the request line "
+      .. "and headers)"}, {http.get(url, {headers = h})})
+    assert.are.equal(0, #heads)
+    stop()
+  end)
+
+  it("keeps the capitals of curl's messages that start with an acronym",
+     function()
+    assert.same({nil, "URL using bad/illegal format or missing URL"},
+      {http.get("http://[::1/")})
+    assert.same({nil, "could not resolve host: netsh.invalid"},
+      {http.get("http://netsh.invalid/")})
   end)
 
   it("a malformed status line is an error", function()
