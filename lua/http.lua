@@ -666,8 +666,10 @@ Session.__close = Session.close
 
 ---------------------------------------------------------------------------
 -- download(url, path [, opts]) -> res | nil, err [, res]
--- Streams to path .. ".part-XXXX" and renames it over path at the end, so
--- path is either the old file or the complete new one. opts.progress is
+-- Streams to path .. ".part-XXXXXX" and renames it over path at the end,
+-- so path is either the old file or the complete new one; a symlink's
+-- target is replaced so, a device or FIFO written through (see
+-- core.open_download). opts.progress is
 -- called as progress(done, total|nil); a bar goes to stderr when it is a
 -- terminal (opts.progress_bar = false turns it off).
 
@@ -700,6 +702,10 @@ local function download(session, url, path, opts)
     error("bad argument #2 to 'download' (string expected, got "
       .. type(path) .. ")", 2)
   end
+  if path:find("\0", 1, true) then
+    error("bad argument #2 to 'download' (path must not contain a NUL "
+      .. "byte)", 2)
+  end
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   local progress, show = o.progress, o.progress_bar
@@ -715,17 +721,17 @@ local function download(session, url, path, opts)
   if res.headers["content-encoding"] then total = nil end
   local bar
   if show ~= false and core.isatty(2) then bar = bar_printer() end
-  local tmp = fmt("%s.part-%d%04d", path, os.time(), math.random(0, 9999))
-  local f, ferr = io.open(tmp, "wb")
+  -- tmp is nil when path is written through (a device, a FIFO)
+  local f, tmp, target = core.open_download(path)
   if not f then
     res:close()
-    return nil, ferr
+    return nil, tmp
   end
   -- on an error raised through here (deadline, interrupt): no leftovers
   local guard <close> = setmetatable({}, {__close = function(g)
     if not g.ok then
       if not g.closed then f:close() end
-      os.remove(tmp)
+      if tmp then os.remove(tmp) end
       res:close()
     end
   end})
@@ -744,8 +750,10 @@ local function download(session, url, path, opts)
   guard.closed = true
   local ok, cerr = f:close()
   if not ok then return nil, cerr end
-  ok, cerr = os.rename(tmp, path)
-  if not ok then return nil, cerr end
+  if tmp then
+    ok, cerr = os.rename(tmp, target)
+    if not ok then return nil, cerr end
+  end
   guard.ok = true
   res.path, res.size = path, done
   return res

@@ -27,10 +27,13 @@
 */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <curl/curl.h>
 #include "netsh.h"
 
@@ -1257,6 +1260,96 @@ static int share_gc(lua_State *L) {
   return 0;
 }
 
+/* ---- download targets ---- */
+
+static int file_close(lua_State *L) {
+  luaL_Stream *p = luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  return luaL_fileresult(L, fclose(p->f) == 0, NULL);
+}
+
+/* Pushes fd as a Lua file (io's own type: write, close...) for writing;
+** closes fd and returns 0 on failure. */
+static int push_file(lua_State *L, int fd) {
+  luaL_Stream *p = lua_newuserdatauv(L, sizeof *p, 0);
+  p->closef = NULL;                    /* "closed" until f is set */
+  luaL_setmetatable(L, LUA_FILEHANDLE);
+  if ((p->f = fdopen(fd, "wb")) == NULL) {
+    close(fd);
+    return 0;
+  }
+  p->closef = file_close;
+  return 1;
+}
+
+/* core.open_download(path) -> file, tmp, target | file | nil, err: where
+** http.download writes. A regular file (or none yet) is replaced
+** atomically: the body goes to a new temporary "target.part-XXXXXX"
+** (mkstemp: O_EXCL, so concurrent downloads never share one), with the
+** old file's mode (else 0666 less the umask), renamed over target at the
+** end. A symlink's target is what is replaced, the link stays (a link
+** to nothing gets its target made, written through). Anything else, a
+** device such as /dev/null or a FIFO, is written through, as curl -o
+** does: opening a FIFO no one reads fails ("no such device or address")
+** rather than blocking the loop. */
+static int lib_open_download(lua_State *L) {
+  const char *path = ns_checkcstring(L, 1, "path");
+  const char *target = path;
+  char real[PATH_MAX], *tmp;
+  struct stat st;
+  int fd, have, through = 0, err;
+  mode_t mode;
+  have = lstat(path, &st) == 0;
+  if (!have && errno != ENOENT) return ns_fail(L, -errno);
+  if (have && S_ISLNK(st.st_mode)) {
+    if (realpath(path, real) != NULL) {        /* replace what it names */
+      target = real;
+      if (stat(target, &st) != 0) return ns_fail(L, -errno);
+    } else if (errno == ENOENT) {
+      through = 1;                /* a link to nothing: open() makes it */
+    } else {
+      return ns_fail(L, -errno);
+    }
+  }
+  if (!through && have && S_ISDIR(st.st_mode)) return ns_fail(L, UV_EISDIR);
+  if (!through && have && !S_ISREG(st.st_mode)) through = 1;
+  if (through) {
+    fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK |
+              O_CLOEXEC, 0666);
+    if (fd < 0) return ns_fail(L, -errno);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (!push_file(L, fd)) return ns_fail(L, -errno);
+    return 1;
+  }
+  if (have) {
+    mode = st.st_mode & 07777;
+  } else {
+    mode = umask(0);
+    umask(mode);
+    mode = 0666 & ~mode;
+  }
+  tmp = malloc(strlen(target) + 16);
+  if (tmp == NULL) return ns_fail(L, UV_ENOMEM);
+  sprintf(tmp, "%s.part-XXXXXX", target);
+  fd = mkstemp(tmp);
+  if (fd < 0) {
+    err = -errno;
+    free(tmp);
+    return ns_fail(L, err);
+  }
+  fchmod(fd, mode);
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  if (!push_file(L, fd)) {
+    err = -errno;
+    unlink(tmp);
+    free(tmp);
+    return ns_fail(L, err);
+  }
+  lua_pushstring(L, tmp);                     /* file, tmp, target */
+  free(tmp);
+  lua_pushstring(L, target);
+  return 3;
+}
+
 /* ---- module ---- */
 
 /* core.isatty(fd) -> bool: for the download progress bar. */
@@ -1327,6 +1420,7 @@ static const luaL_Reg lib[] = {
   {"parse_head", lib_parse_head},
   {"session", lib_session},
   {"isatty", lib_isatty},
+  {"open_download", lib_open_download},
   {"version", lib_version},
   {"stats", lib_stats},
   {NULL, NULL}

@@ -693,6 +693,85 @@ describe("download", function()
   end)
 end)
 
+describe("download targets", function()
+  local function is(test, path)
+    return os.execute("test " .. test .. " " .. path) == true
+  end
+
+  it("writes through to a device or a FIFO, never replacing it", function()
+    -- a copy of /dev/null (mknod needs root; without it, that part is
+    -- skipped): the old code renamed a regular file over it
+    local null = dir .. "/null"
+    if os.execute("mknod " .. null .. " c 1 3 2>/dev/null") then
+      local res = assert(http.download(H .. "/small.txt", null))
+      assert.are.equal(17, res.size)
+      assert.is_true(is("-c", null), "no longer a character device")
+    end
+    -- a FIFO with a reader: the body goes to the reader
+    local fifo, out = dir .. "/fifo", dir .. "/fifo.out"
+    assert(os.execute("mkfifo " .. fifo))
+    os.execute("timeout 10 cat " .. fifo .. " > " .. out .. " &")
+    local res, err
+    for _ = 1, 100 do      -- until cat has opened it (a FIFO with no
+      res, err = http.download(H .. "/small.txt", fifo)   -- reader fails)
+      if res or err ~= "no such device or address" then break end
+      sleep(0.05)
+    end
+    assert.is_nil(err)
+    assert.is_true(is("-p", fifo), "no longer a FIFO")
+    for _ = 1, 100 do
+      if slurp(out) ~= "" then break end
+      sleep(0.05)
+    end
+    assert.are.equal("hello from nginx\n", slurp(out))
+    assert.are.equal("", sh("ls " .. dir .. " | grep part || true"))
+  end)
+
+  it("replaces a symlink's target atomically, keeping the link", function()
+    local real, link = dir .. "/real.txt", dir .. "/link.txt"
+    local f = assert(io.open(real, "w"))
+    f:write("old")
+    f:close()
+    os.execute("chmod 640 " .. real .. " && ln -s real.txt " .. link)
+    assert(http.download(H .. "/small.txt", link))
+    assert.is_true(is("-L", link), "the link was replaced")
+    assert.are.equal("hello from nginx\n", slurp(real))
+    assert.are.equal("640\n", sh("stat -c %a " .. real))  -- mode kept
+    -- a dangling link: its target is made
+    os.execute("ln -s made.txt " .. dir .. "/dangling")
+    assert(http.download(H .. "/small.txt", dir .. "/dangling"))
+    assert.is_true(is("-L", dir .. "/dangling"))
+    assert.are.equal("hello from nginx\n", slurp(dir .. "/made.txt"))
+    assert.are.equal("", sh("ls " .. dir .. " | grep part || true"))
+  end)
+
+  it("300 concurrent downloads to one path: one complete copy", function()
+    local src = dir .. "/www/mid.bin"
+    assert(os.execute("head -c 262144 /dev/urandom > " .. src
+      .. " && chmod 644 " .. src))
+    local path = dir .. "/same.bin"
+    local errs, tasks = {}, {}
+    for i = 1, 300 do
+      tasks[i] = spawn(function()
+        local res, err = http.download(H .. "/mid.bin", path,
+          {chunk_size = 4096})   -- many waits: the downloads overlap
+        if not res then errs[#errs + 1] = err end
+      end)
+    end
+    for _, t in ipairs(tasks) do t:join() end
+    assert.same({}, errs)
+    assert.is_true(slurp(path) == slurp(src))
+    assert.are.equal("", sh("ls " .. dir .. " | grep part || true"))
+  end)
+
+  it("refuses a path with a NUL byte, which C would cut", function()
+    assert.has_error(function()
+      http.download(H .. "/small.txt", dir .. "/cut\0.txt")
+    end, "bad argument #2 to 'download' (path must not contain a NUL byte)")
+    assert.is_nil(slurp(dir .. "/cut"))
+  end)
+end)
+
 describe("sessions", function()
   it("reuse connections (keep-alive), visibly", function()
     local s = http.session{timeout = 5}
