@@ -1631,7 +1631,7 @@ static int meth_timings(lua_State *L) {
 }
 
 static const optdef_t *find_opt(lua_State *L, int i) {
-  const char *name = luaL_checkstring(L, i);
+  const char *name = ns_checkcstring(L, i, "option name");
   int k;
   for (k = 0; optdefs[k].name; k++)
     if (strcmp(optdefs[k].name, name) == 0) return &optdefs[k];

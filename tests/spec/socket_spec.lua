@@ -423,6 +423,13 @@ describe("errors", function()
     assert.same(inval, {dns.getaddrinfo("localhost\0.evil.com")})
     assert.same(inval, {dns.tohostname("localhost\0.evil.com")})
     assert.same(inval, {dns.query("localhost\0.evil.com", "A", 1)})
+    -- programmer errors raise: option names, module names
+    local c = assert(socket.connect("127.0.0.1", port))
+    assert.has_error(function() c:setoption("tcp-nodelay\0x", true) end,
+      "bad argument #1 to 'setoption' (option name must not contain a NUL "
+      .. "byte)")
+    c:close()
+    assert.is_false((pcall(require, "socket\0.evil")))
     s:close()
   end)
 
