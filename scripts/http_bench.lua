@@ -17,7 +17,7 @@ local opts, args = getopt.parse(arg, {
     .. "throughput and latency percentiles.",
   options = {
     {"c", "concurrency", arg = "N", type = "integer", default = 10,
-     help = "requests in flight (at most 10000, and -n)"},
+     help = "requests in flight (at most 10000; never more than -n)"},
     {"n", "requests", arg = "N", type = "integer",
      help = "total requests (default 1000 unless -d is given)"},
     {"d", "duration", arg = "TIME",
