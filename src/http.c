@@ -763,7 +763,8 @@ static void push_lowered(lua_State *L, const char *prefix, const char *s) {
   luaL_buffinit(L, &b);
   luaL_addstring(&b, prefix);
   if (n > 0) {
-    int word = n > 1 && islower((unsigned char)s[1]);
+    int word = !(n > 1 && (isupper((unsigned char)s[1]) ||
+                           isdigit((unsigned char)s[1])));
     luaL_addchar(&b, word ? (char)tolower((unsigned char)s[0]) : s[0]);
     luaL_addlstring(&b, s + 1, n - 1);
   }
