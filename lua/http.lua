@@ -727,6 +727,9 @@ local function download(session, url, path, opts)
     res:close()
     return nil, tmp
   end
+  -- written through, f may be our own stdout (/dev/stdout): what the
+  -- script printed so far goes first
+  if not tmp then pcall(io.stdout.flush, io.stdout) end
   -- on an error raised through here (deadline, interrupt): no leftovers
   local guard <close> = setmetatable({}, {__close = function(g)
     if not g.ok then

@@ -1291,7 +1291,25 @@ static int push_file(lua_State *L, int fd) {
 ** to nothing gets its target made, written through). Anything else, a
 ** device such as /dev/null or a FIFO, is written through, as curl -o
 ** does: opening a FIFO no one reads fails ("no such device or address")
-** rather than blocking the loop. */
+** rather than blocking the loop. So are links under /dev and /proc, and
+** /dev/stdout and the like are a dup of the descriptor (fd_path). */
+/* The descriptor that /dev/stdout, /dev/stderr, /dev/fd/N or
+** /proc/self/fd/N stands for, else -1. Writing through a dup of it
+** shares the offset (and O_APPEND) with the script's own output, where
+** opening the path anew would write over it, or replace a file. */
+static int fd_path(const char *p) {
+  const char *n = NULL;
+  char *end;
+  long fd;
+  if (strcmp(p, "/dev/stdout") == 0) return 1;
+  if (strcmp(p, "/dev/stderr") == 0) return 2;
+  if (strncmp(p, "/dev/fd/", 8) == 0) n = p + 8;
+  else if (strncmp(p, "/proc/self/fd/", 14) == 0) n = p + 14;
+  if (n == NULL || !isdigit((unsigned char)*n)) return -1;
+  fd = strtol(n, &end, 10);
+  return *end == '\0' && fd <= INT_MAX ? (int)fd : -1;
+}
+
 static int lib_open_download(lua_State *L) {
   const char *path = ns_checkcstring(L, 1, "path");
   const char *target = path;
@@ -1299,10 +1317,17 @@ static int lib_open_download(lua_State *L) {
   struct stat st;
   int fd, have, through = 0, err;
   mode_t mode;
+  if ((fd = fd_path(path)) >= 0) {
+    if ((fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) return ns_fail(L, -errno);
+    if (!push_file(L, fd)) return ns_fail(L, -errno);
+    return 1;
+  }
   have = lstat(path, &st) == 0;
   if (!have && errno != ENOENT) return ns_fail(L, -errno);
   if (have && S_ISLNK(st.st_mode)) {
-    if (realpath(path, real) != NULL) {        /* replace what it names */
+    if (strncmp(path, "/dev/", 5) == 0 || strncmp(path, "/proc/", 6) == 0) {
+      through = 1;                /* the system's links: never resolved */
+    } else if (realpath(path, real) != NULL) {   /* replace its target */
       target = real;
       if (stat(target, &st) != 0) return ns_fail(L, -errno);
     } else if (errno == ENOENT) {

@@ -745,6 +745,22 @@ describe("download targets", function()
     assert.are.equal("", sh("ls " .. dir .. " | grep part || true"))
   end)
 
+  it("to /dev/stdout shares the script's own output (>> appends)",
+     function()
+    local out = dir .. "/stdout.txt"
+    local f = assert(io.open(out, "w"))
+    f:write("old\n")
+    f:close()
+    local code = ("%q"):format('print("before") assert(http.download("'
+      .. H .. '/small.txt", "/dev/stdout")) print("after")')
+    sh(NETSH .. " -e " .. code .. " >> " .. out)
+    assert.are.equal("old\nbefore\nhello from nginx\nafter\n", slurp(out))
+    sh(NETSH .. " -e " .. code .. " > " .. out)
+    assert.are.equal("before\nhello from nginx\nafter\n", slurp(out))
+    assert.are.equal("before\nhello from nginx\nafter\n",
+      sh(NETSH .. " -e " .. code .. " | cat"))
+  end)
+
   it("300 concurrent downloads to one path: one complete copy", function()
     local src = dir .. "/www/mid.bin"
     assert(os.execute("head -c 262144 /dev/urandom > " .. src
