@@ -705,11 +705,12 @@ static int push_addr_list(lua_State *L, const ns_addr_t *a, int n) {
 }
 
 static int lib_getaddrinfo(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
+  const char *host = ns_checkcstring(L, 1, NULL);
   int family = family_arg(L, 2), n, err;
   ns_addr_t a[2];
   req_t *r;
   lua_settop(L, 2);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   n = numeric(host, 0, family, 0, a);
   if (n < 0) return ns_fail(L, n);
   if (n > 0) return push_addr_list(L, a, n);
@@ -741,11 +742,12 @@ static int toip_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int lib_toip(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
+  const char *host = ns_checkcstring(L, 1, NULL);
   ns_addr_t a[2];
   int n, err;
   req_t *r;
   lua_settop(L, 1);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   n = numeric(host, 0, AF_UNSPEC, 0, a);
   if (n < 0) return ns_fail(L, n);
   if (n > 0) {
@@ -787,11 +789,12 @@ static int tohostname_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int lib_tohostname(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
+  const char *host = ns_checkcstring(L, 1, NULL);
   ns_addr_t a[2];
   int n, err;
   req_t *r;
   lua_settop(L, 1);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   if (strcmp(host, "localhost") == 0) {
     n = numeric(host, 0, AF_UNSPEC, 0, a);
     lua_pushstring(L, host);
@@ -840,7 +843,8 @@ static int nameinfo_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int lib_nameinfo(lua_State *L) {
-  const char *ip = luaL_optstring(L, 1, NULL);
+  const char *ip = lua_isnoneornil(L, 1) ? NULL
+                   : ns_checkcstring(L, 1, "address");
   int port = (int)luaL_optinteger(L, 2, -1), flags = 0, n, err;
   ns_addr_t a[2];
   req_t *r;
@@ -1048,7 +1052,7 @@ static int query_k(lua_State *L, int status, lua_KContext ctx) {
 ** err. Types: A AAAA (address), MX (preference, exchange), TXT (text,
 ** strings), SRV (priority, weight, port, target), CNAME NS PTR (target). */
 static int lib_query(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
+  const char *name = ns_checkcstring(L, 1, NULL);
   const char *tname = luaL_checkstring(L, 2);
   double timeout = luaL_optnumber(L, 3, -1);
   int i, type = 0, err;
@@ -1057,6 +1061,7 @@ static int lib_query(lua_State *L) {
     if (strcmp(rrtypes[i].name, tname) == 0) type = rrtypes[i].type;
   if (type == 0) return luaL_argerror(L, 2, "unknown record type");
   lua_settop(L, 3);
+  if (name == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   if ((r = req_new(L, &err)) == NULL) return ns_fail(L, err);
   r->qtype = type;
   ares_query(channel, name, 1 /* IN */, type, query_cb, r->lk);
@@ -1083,6 +1088,8 @@ static int lib_setservers(lua_State *L) {
     luaL_checkstring(L, 1);
     lua_pushvalue(L, 1);
   }
+  if (ns_checkcstring(L, -1, NULL) == NULL)
+    return luaL_argerror(L, 1, "servers must not contain a NUL byte");
   rc = ares_set_servers_ports_csv(channel, lua_tostring(L, -1));
   if (rc == ARES_ENOTIMP) {
     /* c-ares cannot change servers under lookups in flight (often only

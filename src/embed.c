@@ -129,7 +129,11 @@ static int load_native(lua_State *L, const char *name) {
 }
 
 static int searcher(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
+  const char *name = ns_checkcstring(L, 1, NULL);
+  if (name == NULL) {        /* C would look up a shorter name */
+    lua_pushliteral(L, "\n\tno module name holds a NUL byte");
+    return 1;
+  }
   if (ns_load_embedded(L, 0, name)) {
     lua_pushstring(L, ":embedded:");
     return 2;

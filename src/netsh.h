@@ -87,6 +87,12 @@ void ns_cond_broadcast(ns_cond_t *c, int status);
 const char *ns_strerror(int code);        /* LuaSocket-style message */
 int ns_fail(lua_State *L, int code);      /* pushes nil, msg; returns 2 */
 int ns_fail_str(lua_State *L, const char *msg);
+/* luaL_checkstring for a string that C reads up to its first NUL, where
+** an embedded NUL would cut it silently ("localhost\0.evil.com" would be
+** "localhost"). A string holding one raises "bad argument #idx (what must
+** not contain a NUL byte)"; with what NULL, NULL is returned instead, for
+** APIs that answer nil, "invalid argument" (ns_fail(L, UV_EINVAL)). */
+const char *ns_checkcstring(lua_State *L, int idx, const char *what);
 
 /* ---- growable byte buffer with a read offset (util.c) ---- */
 typedef struct {
