@@ -37,4 +37,5 @@ if nm "$NETSH" 2>/dev/null | grep -q __asan_init; then
   export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
   export SOAK_RSS_SLOPE=${SOAK_RSS_SLOPE:-32768}
 fi
+export DNS_RESPONDER_SECONDS=$((seconds + 120))   # outlives the load
 "$NETSH" tests/soak/soak.lua "$seconds" "$http_port"

@@ -56,11 +56,12 @@ local function fd_count()
   return n - 1   -- the pipe of this popen
 end
 
-local ops, errors, first_error = {}, 0, {}
+local ops, errors, first_error, errs = {}, 0, {}, {}
 local stop = false
 
 local function fail(kind, msg)
   errors = errors + 1
+  errs[kind] = (errs[kind] or 0) + 1
   if not first_error[kind] then
     first_error[kind] = tostring(msg)
     io.stderr:write(("soak: %s failed: %s\n"):format(kind, tostring(msg)))
@@ -125,14 +126,24 @@ local udp_echo = task.spawn(function()
   end
 end)
 
+local udp_round = 0
 local function udp_client()
   local u <close> = assert(udp.udp())
   u:settimeout(2)
+  udp_round = udp_round + 1
+  local tag = udp_round .. ":"
   for i = 1, 8 do
-    local msg = ("d"):rep(i * 100)
+    local msg = tag .. ("d"):rep(i * 100)
     assert(u:sendto(msg, "127.0.0.1", udp_port))
     local back, err = u:receive()
-    if back ~= msg then return false, "udp echo: " .. tostring(err) end
+    -- a late echo meant for an earlier socket on the same port: skip it
+    while back and back ~= msg and back:sub(1, #tag) ~= tag do
+      back, err = u:receive()
+    end
+    if back ~= msg then
+      return false, ("udp echo: %s (got %q)"):format(tostring(err),
+        tostring(back):sub(1, 20))
+    end
   end
   return true
 end
@@ -272,7 +283,11 @@ print(("soak: over %d samples after warm-up: resident %+.0f KiB/min, "
     fds_late))
 
 local bad = {}
-if errors > 0 then bad[#bad + 1] = errors .. " errors" end
+if errors > 0 then
+  local e = {}
+  for k, n in pairs(errs) do e[#e + 1] = k .. "=" .. n end
+  bad[#bad + 1] = errors .. " errors (" .. table.concat(e, " ") .. ")"
+end
 if n < 3 then bad[#bad + 1] = "too few samples after warm-up" end
 if rss_slope > RSS_SLOPE then bad[#bad + 1] = "resident memory grows" end
 if lua_slope > LUA_SLOPE then bad[#bad + 1] = "Lua heap grows" end
