@@ -128,6 +128,17 @@ local known = {
   progress = "function", progress_bar = "boolean",
 }
 
+-- CR or LF would end a line of the request head (and add lines of the
+-- caller's choosing to it); NUL would cut the string where C reads it.
+local function unsafe(s)
+  return type(s) == "string" and s:find("[\r\n\0]") ~= nil
+end
+
+-- The options whose strings reach the request head or C (the body and
+-- form, sent as bytes, may hold anything).
+local cstrings = {user_agent = true, cafile = true, unix_socket = true,
+  http_version = true, proxy = true}
+
 local function check_opts(opts, level)
   for k, v in pairs(opts) do
     local want = known[k]
@@ -138,12 +149,29 @@ local function check_opts(opts, level)
       error(fmt("bad option '%s' (%s expected, got %s)", k, want, type(v)),
         level + 1)
     end
+    local bad = cstrings[k] and unsafe(v)
+    if k == "auth" then
+      for _, f in pairs(v) do bad = bad or unsafe(f) end
+    end
+    if bad then
+      error(fmt("bad option '%s' (must not contain CR, LF or NUL)", k),
+        level + 1)
+    end
   end
 end
 
 local function bad_header(s)
-  return type(s) ~= "string" or s:find("[\r\n]") ~= nil
+  return type(s) ~= "string" or unsafe(s)
 end
+
+-- RFC 9110's token: what a method may be.
+local function bad_method(m)
+  return not m:find("^[%w!#$%%&'*+%-.^_`|~]+$")
+end
+
+-- A URL with CR, LF or NUL fails as curl fails other malformed URLs
+-- (curl itself would cut it at a NUL: "/a\0/../secret" sent "GET /a").
+local BAD_URL = "URL using bad/illegal format or missing URL"
 
 -- Request header lines from default and call headers (the call wins,
 -- case-insensitively). A value may be a list (repeated header), "" (sent
@@ -209,6 +237,9 @@ local function build(method, url, opts, session, level)
   local dheaders = defaults and defaults.headers
   opts = merge(defaults, opts)
   method = method:upper()
+  if bad_method(method) then
+    error("bad argument #1 to 'request' (method must be a token)", level + 1)
+  end
   local spec = {
     method = method, timeout = opts.timeout,
     connect_timeout = opts.connect_timeout or 30,
@@ -549,6 +580,7 @@ local function request(method, url, opts, session, level)
     spec = build(method, url, opts, session, level + 1)
     url, method = spec.url, spec.method
   end
+  if unsafe(url) then return nil, BAD_URL end
   -- verbose = true (or "hex"), --trace or NETSH_TRACE: curl -v on stderr
   local trace = package.loaded["netsh.trace"]
   local verbose = spec.verbose or (trace and trace.enabled)
@@ -683,8 +715,10 @@ Session.__close = Session.close
 
 ---------------------------------------------------------------------------
 -- download(url, path [, opts]) -> res | nil, err [, res]
--- Streams to path .. ".part-XXXX" and renames it over path at the end, so
--- path is either the old file or the complete new one. opts.progress is
+-- Streams to path .. ".part-XXXXXX" and renames it over path at the end,
+-- so path is either the old file or the complete new one; a symlink's
+-- target is replaced so, a device or FIFO written through (see
+-- core.open_download). opts.progress is
 -- called as progress(done, total|nil); a bar goes to stderr when it is a
 -- terminal (opts.progress_bar = false turns it off).
 
@@ -717,6 +751,10 @@ local function download(session, url, path, opts)
     error("bad argument #2 to 'download' (string expected, got "
       .. type(path) .. ")", 2)
   end
+  if path:find("\0", 1, true) then
+    error("bad argument #2 to 'download' (path must not contain a NUL "
+      .. "byte)", 2)
+  end
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   local progress, show = o.progress, o.progress_bar
@@ -732,17 +770,20 @@ local function download(session, url, path, opts)
   if res.headers["content-encoding"] then total = nil end
   local bar
   if show ~= false and core.isatty(2) then bar = bar_printer() end
-  local tmp = fmt("%s.part-%d%04d", path, os.time(), math.random(0, 9999))
-  local f, ferr = io.open(tmp, "wb")
+  -- tmp is nil when path is written through (a device, a FIFO)
+  local f, tmp, target = core.open_download(path)
   if not f then
     res:close()
-    return nil, ferr
+    return nil, tmp
   end
+  -- written through, f may be our own stdout (/dev/stdout): what the
+  -- script printed so far goes first
+  if not tmp then pcall(io.stdout.flush, io.stdout) end
   -- on an error raised through here (deadline, interrupt): no leftovers
   local guard <close> = setmetatable({}, {__close = function(g)
     if not g.ok then
       if not g.closed then f:close() end
-      os.remove(tmp)
+      if tmp then os.remove(tmp) end
       res:close()
     end
   end})
@@ -761,8 +802,10 @@ local function download(session, url, path, opts)
   guard.closed = true
   local ok, cerr = f:close()
   if not ok then return nil, cerr end
-  ok, cerr = os.rename(tmp, path)
-  if not ok then return nil, cerr end
+  if tmp then
+    ok, cerr = os.rename(tmp, target)
+    if not ok then return nil, cerr end
+  end
   guard.ok = true
   res.path, res.size = path, done
   return res

@@ -14,7 +14,8 @@
 -- Arrays and objects. Decoded arrays carry json.array_mt, so an array
 -- stays an array when re-encoded, even empty: decode("[]") encodes as
 -- "[]", decode("{}") as "{}". When encoding, a table with json.array_mt
--- is an array of t[1..#t] (other keys ignored); with json.object_mt an
+-- is an array of t[1..#t] (json.array(t) refuses other keys; keys added
+-- after marking are ignored); with json.object_mt an
 -- object (number keys become strings); a plain table is an array when its
 -- keys are exactly 1..n, possibly with a few holes written as null, and
 -- an object otherwise -- so a plain empty table is "{}". Mark with
@@ -62,11 +63,24 @@ local setmetatable, type = setmetatable, type
 -- try_decode(s) -> value | nil, err
 M.decode, M.try_decode = aux.decoder(strict.decode, lenient.decode)
 
--- array([t]) -> t marked as a JSON array (a new table without t)
+-- array([t]) -> t marked as a JSON array (a new table without t).
+-- Raises when t has a key encode would drop: anything but 1..#t.
 function M.array(t)
   if t ~= nil and type(t) ~= "table" then
     error("bad argument #1 to 'array' (table expected, got "
       .. type(t) .. ")", 2)
+  end
+  if t then
+    local n = rawlen(t)
+    for k in next, t do
+      if math.type(k) ~= "integer" or k < 1 or k > n then
+        local what = type(k) == "string" and ("'" .. k .. "'")
+          or type(k) == "number" and tostring(k)
+          or "of type " .. type(k)
+        error("bad argument #1 to 'array' (non-array key " .. what
+          .. ")", 2)
+      end
+    end
   end
   return setmetatable(t or {}, array_mt)
 end

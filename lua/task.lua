@@ -40,7 +40,20 @@ end
 
 -- A group: children spawned with g:spawn are waited for when the group's
 -- function returns; the first failure cancels the others and is re-raised
--- in the parent (also interrupting the parent if it is waiting).
+-- in the parent (also interrupting the parent if it is waiting). A
+-- failure is a failure whatever the error value: g.failed says there was
+-- one, g.err is its value (error(nil) is re-raised as the text lua.c
+-- would print).
+local NIL_ERROR = "(error object is a nil value)"
+
+local function fail_group(g, err)
+  if g.failed then return false end
+  g.failed = true
+  if err == nil then err = NIL_ERROR end
+  g.err = err
+  return true
+end
+
 local Group = {}
 Group.__index = Group
 
@@ -61,8 +74,7 @@ function Group:spawn(fn, ...)
     function(...)
     local r = pack(pcall(fn, ...))
     g.live = g.live - 1
-    if not r[1] and g.err == nil then
-      g.err = r[2]
+    if not r[1] and fail_group(g, r[2]) then
       for _, c in ipairs(g.children) do
         if c ~= t then c:cancel() end
       end
@@ -79,7 +91,7 @@ function Group:spawn(fn, ...)
 end
 
 local function wait_children(g)
-  while g.live > 0 and g.err == nil do g.cond:wait() end
+  while g.live > 0 and not g.failed do g.cond:wait() end
 end
 
 -- group(fn, ...) -> fn's results, once every child has ended
@@ -91,23 +103,43 @@ function M.group(fn, ...)
   local r = pack(pcall(fn, g, ...))
   if r[1] then
     local ok, err = pcall(wait_children, g)
-    if not ok and err ~= INTERRUPT and g.err == nil then g.err = err end
-  elseif r[2] ~= INTERRUPT and g.err == nil then
-    g.err = r[2]
+    if not ok and err ~= INTERRUPT then fail_group(g, err) end
+  elseif r[2] ~= INTERRUPT then
+    fail_group(g, r[2])
   end
   g.waiting = false
   g.closed = true
   core.uninterrupt(parent, INTERRUPT)
-  if g.err ~= nil then
+  if g.failed then
     for _, c in ipairs(g.children) do c:cancel() end
     error(g.err, 0)
   end
   return unpack(r, 2, r.n)
 end
 
+-- check_list(list, timeout, fname): raises when list is not a list of
+-- task handles, or timeout neither nil nor a number.
+local function check_list(list, timeout, fname)
+  if type(list) ~= "table" then
+    error(("bad argument #1 to '%s' (table expected, got %s)")
+      :format(fname, type(list)), 3)
+  end
+  for i, t in ipairs(list) do
+    if not core.is_task(t) then
+      error(("bad argument #1 to '%s' (task expected at index %d, got %s)")
+        :format(fname, i, type(t)), 3)
+    end
+  end
+  if timeout ~= nil and type(timeout) ~= "number" then
+    error(("bad argument #2 to '%s' (number expected, got %s)")
+      :format(fname, type(timeout)), 3)
+  end
+end
+
 -- all(list [, timeout]) -> {results of 1}, {results of 2}, ... in a table
 -- | nil, err, index of the first failure (in completion order).
 function M.all(list, timeout)
+  check_list(list, timeout, "all")
   local out = {}
   local deadline = timeout and core.now() + timeout
   for i, t in ipairs(list) do
@@ -122,6 +154,7 @@ end
 -- any(list [, timeout]) -> index, results of the first task to succeed
 -- | nil, err (all failed: the last error; or "timeout")
 function M.any(list, timeout)
+  check_list(list, timeout, "any")
   local c = core.cond()
   local winner, failures = nil, 0
   local watchers = {}

@@ -17,7 +17,7 @@ local opts, args = getopt.parse(arg, {
     .. "throughput and latency percentiles.",
   options = {
     {"c", "concurrency", arg = "N", type = "integer", default = 10,
-     help = "requests in flight"},
+     help = "requests in flight (at most 10000; never more than -n)"},
     {"n", "requests", arg = "N", type = "integer",
      help = "total requests (default 1000 unless -d is given)"},
     {"d", "duration", arg = "TIME",
@@ -47,6 +47,9 @@ local url = args[1]
 local duration = opts.duration and seconds(opts.duration)
 local total = opts.requests or (duration and math.huge or 1000)
 if opts.concurrency < 1 then die("-c must be at least 1", 2) end
+if opts.concurrency > 10000 then die("-c is at most 10000", 2) end
+-- no more workers than requests: each holds a session
+local workers = math.min(opts.concurrency, total)
 local headers = {}
 for _, h in ipairs(opts.header or {}) do
   local k, v = h:match("^([^:]+):%s*(.*)$")
@@ -93,7 +96,7 @@ if tty then
   end)
 end
 task.group(function(g)
-  for _ = 1, opts.concurrency do g:spawn(worker) end
+  for _ = 1, workers do g:spawn(worker) end
 end)
 if progress then progress:cancel() io.stderr:write("\r\27[K") end
 
@@ -104,7 +107,7 @@ local function pct(p)
   return lat[math.max(1, math.ceil(#lat * p))]
 end
 local report = {url = url, requests = done, failed = failed,
-  seconds = elapsed, rps = done / elapsed, concurrency = opts.concurrency,
+  seconds = elapsed, rps = done / elapsed, concurrency = workers,
   p50 = pct(0.5), p90 = pct(0.9), p99 = pct(0.99), max = lat[#lat] or 0,
   statuses = {}, errors = errors}
 for code, n in pairs(statuses) do report.statuses[tostring(code)] = n end
@@ -113,7 +116,7 @@ if opts.json then
   json.print(report)
 else
   printf("%d requests in %.2fs, %.1f requests/s, concurrency %d\n",
-    done, elapsed, report.rps, opts.concurrency)
+    done, elapsed, report.rps, workers)
   printf("latency  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n",
     report.p50 * 1e3, report.p90 * 1e3, report.p99 * 1e3, report.max * 1e3)
   local codes = {}

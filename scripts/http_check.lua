@@ -21,7 +21,7 @@ local opts, urls = getopt.parse(arg, {
     .. "from stdin (one per line) when none is given or one of them is -.",
   options = {
     {"c", "concurrency", arg = "N", type = "integer", default = 10,
-     help = "fetch N URLs at a time"},
+     help = "fetch N URLs at a time (at most 10000)"},
     {nil, "expect-status", arg = "S",
      help = "pass only on these statuses: 200 | 200,204 | 2xx "
        .. "(default: any 2xx or 3xx)"},
@@ -49,6 +49,7 @@ local conf = {c = opts.concurrency, expect = opts.expect_status,
   method = opts.method:upper(), insecure = opts.insecure, json = opts.json,
   unix_socket = opts.unix_socket}
 if conf.c < 1 then usage_error("-c needs a number >= 1") end
+if conf.c > 10000 then usage_error("-c is at most 10000") end
 if not (conf.timeout > 0) then usage_error("--timeout needs a positive number") end
 local use_stdin = #urls == 0
 for _, u in ipairs(urls) do if u == "-" then use_stdin = true end end
@@ -122,7 +123,8 @@ local function check(url)
   return r
 end
 
--- a queue fed by the arguments and stdin, drained by conf.c workers
+-- a queue fed by the arguments and stdin, drained by workers that start
+-- as URLs come, up to conf.c: -c 10000 for one URL makes one task
 local queue, head, closed = {}, 1, false
 -- --ordered: results wait in `done` until those before them are printed
 local done, next_out = {}, 1
@@ -136,32 +138,14 @@ local function emit(i, r)
   end
 end
 local cond = task.cond()
-for _, u in ipairs(urls) do
-  if u ~= "-" then queue[#queue + 1] = u end
-end
-if use_stdin then
-  task.spawn(function()
-    local stdin = require "netsh.stdin"
-    while true do
-      local line = stdin.read("l")
-      if not line then break end
-      line = line:match("^%s*(.-)%s*$")
-      if line ~= "" and line:sub(1, 1) ~= "#" then
-        queue[#queue + 1] = line
-        cond:signal()
-      end
-    end
-    closed = true
-    cond:broadcast()
-  end)
-else
-  closed = true
-end
-
+local workers, idle = {}, 0
 local failed, total, last = 0, 0, nil
 local function worker()
   while true do
-    while head > #queue and not closed do cond:wait() end
+    while head > #queue and not closed do
+      idle = idle + 1              -- whoever wakes us takes it back
+      cond:wait()
+    end
     if head > #queue then return end
     local url, i = queue[head], head
     queue[head] = nil
@@ -174,8 +158,35 @@ local function worker()
   end
 end
 
-local workers = {}
-for w = 1, conf.c do workers[w] = task.spawn(worker) end
+local function push(url)
+  queue[#queue + 1] = url
+  if idle > 0 then
+    idle = idle - 1
+    cond:signal()
+  elseif #workers < conf.c then
+    workers[#workers + 1] = task.spawn(worker)
+  end
+end
+
+for _, u in ipairs(urls) do
+  if u ~= "-" then push(u) end
+end
+if use_stdin then
+  task.spawn(function()
+    local stdin = require "netsh.stdin"
+    while true do
+      local line = stdin.read("l")
+      if not line then break end
+      line = line:match("^%s*(.-)%s*$")
+      if line ~= "" and line:sub(1, 1) ~= "#" then push(line) end
+    end
+    closed = true
+    cond:broadcast()
+  end):join()
+else
+  closed = true
+  cond:broadcast()
+end
 for _, w in ipairs(workers) do w:join() end
 if total == 0 then
   io.stderr:write("http_check: no URL given\n")

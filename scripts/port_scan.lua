@@ -16,7 +16,7 @@ local opts, args = getopt.parse(arg, {
   options = {
     {"p", "ports", arg = "LIST", help = "ports to try (required)"},
     {"c", "concurrency", arg = "N", type = "integer", default = 200,
-     help = "connections in flight"},
+     help = "connections in flight (at most 10000)"},
     {"t", "timeout", arg = "SECONDS", type = "number", default = 0.5,
      help = "per connection attempt"},
     {nil, "closed", help = "also print closed/filtered ports"},
@@ -30,6 +30,7 @@ local opts, args = getopt.parse(arg, {
 
 if not opts.ports then die("--ports is required, e.g. --ports 1-1024", 2) end
 if opts.concurrency < 1 then die("-c must be at least 1", 2) end
+if opts.concurrency > 10000 then die("-c is at most 10000", 2) end
 
 local ports = {}
 for item in opts.ports:gmatch("[^,]+") do

@@ -34,6 +34,8 @@ if not port or port < 0 or port > 65535 then die("bad LISTEN_PORT", 2) end
 local thost, tport = args[2]:match("^%[(.+)%]:(%d+)$")
 if not thost then thost, tport = args[2]:match("^(.+):(%d+)$") end
 if not thost then die("TARGET must be HOST:PORT", 2) end
+tport = tonumber(tport)
+if tport < 1 or tport > 65535 then die("bad TARGET port (1-65535)", 2) end
 
 local server, err = socket.bind(opts.bind, port)
 if not server then die(("cannot listen on %s:%d: %s"):format(opts.bind, port, err), 1) end

@@ -38,7 +38,7 @@ local function parse_args(argv)
         .. "days, notAfter and subject are then those of the one that "
         .. "expires first (an intermediate may expire before the leaf)"},
       {"p", "parallel", arg = "N", type = "integer", default = 8,
-       help = "hosts checked at once"},
+       help = "hosts checked at once (at most 10000)"},
     },
     exit_codes = {"0  every certificate verifies and lasts beyond --warn",
       "1  one expires within --warn, fails to verify, or a host fails",
@@ -46,6 +46,10 @@ local function parse_args(argv)
   })
   o.hosts = hosts
   o.parallel = math.max(1, o.parallel)
+  if o.parallel > 10000 then
+    io.stderr:write("tls_expiry: -p is at most 10000 (try --help)\n")
+    os.exit(2)
+  end
   for _, h in ipairs(hosts) do if h == "-" then o.stdin = true end end
   if #hosts == 0 then o.stdin = true end
   return o
@@ -163,7 +167,17 @@ local function main()
   local o = parse_args(arg)
   local targets = {}
   for _, h in ipairs(o.hosts) do
-    if h ~= "-" then targets[#targets + 1] = h end
+    if h ~= "-" then
+      -- a bad target given as an argument is a usage error (on stdin,
+      -- data: that line's result says what is wrong)
+      local ok, err = split_target(h)
+      if not ok then
+        io.stderr:write(("tls_expiry: '%s': %s (try --help)\n"):format(h,
+          err))
+        os.exit(2)
+      end
+      targets[#targets + 1] = h
+    end
   end
   if o.stdin then read_stdin_hosts(targets) end
   if #targets == 0 then

@@ -22,13 +22,13 @@ local opts, args = getopt.parse(arg, {
 
 local host = args[1] or "localhost"
 local unix = host:match("^unix:") ~= nil    -- unix:PATH, no port
-local port = not unix and tonumber(args[2] or 12345) or nil
+local port = not unix and math.tointeger(tonumber(args[2] or 12345)) or nil
 if unix and args[2] then
   io.stderr:write("udp_echo: unix:PATH takes no port\n")
   os.exit(2)
 end
-if not unix and not port then
-  io.stderr:write("udp_echo: port must be a number\n")
+if not unix and not (port and port >= 0 and port <= 65535) then
+  io.stderr:write("udp_echo: port must be a number from 0 to 65535\n")
   os.exit(2)
 end
 

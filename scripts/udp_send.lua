@@ -41,9 +41,9 @@ else
     io.stderr:write("udp_send: host and port are required (try --help)\n")
     os.exit(2)
   end
-  port, message = tonumber(args[2]), args[3]
-  if not port then
-    io.stderr:write("udp_send: port must be a number\n")
+  port, message = math.tointeger(tonumber(args[2])), args[3]
+  if not port or port < 1 or port > 65535 then
+    io.stderr:write("udp_send: port must be a number from 1 to 65535\n")
     os.exit(2)
   end
   where = (host:find(":", 1, true) and "[%s]:%d" or "%s:%d")

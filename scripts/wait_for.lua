@@ -38,7 +38,11 @@ for i = 1, ntargets do
   local host, port = a:match("^%[(.+)%]:(%d+)$")
   if not host then host, port = a:match("^(.+):(%d+)$") end
   if not host then die(("'%s' is not HOST:PORT (try --help)"):format(a), 2) end
-  targets[#targets + 1] = {name = a, host = host, port = tonumber(port)}
+  port = tonumber(port)
+  if port < 1 or port > 65535 then
+    die(("'%s': bad port (1-65535; try --help)"):format(a), 2)
+  end
+  targets[#targets + 1] = {name = a, host = host, port = port}
 end
 if #targets == 0 then die("no HOST:PORT given (try --help)", 2) end
 

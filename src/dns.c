@@ -36,6 +36,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/un.h>
+#include <net/if.h>
 #include <ares.h>
 #include "netsh.h"
 
@@ -185,6 +186,9 @@ static int channel_get(lua_State *L) {
   return 0;
 }
 
+/* set while setservers ends the lookups in flight (see there) */
+static int servers_changing;
+
 static int ares_to_uv(int st) {
   switch (st) {
     case ARES_ENOTFOUND: case ARES_ENONAME: case ARES_ENODATA:
@@ -212,6 +216,9 @@ static void lookup_free(lookup_t *lk) {
 /* Common head of every c-ares callback: 1 when someone still waits. */
 static int lookup_claim(lookup_t *lk, int status) {
   if (lk->owner && !shutting_down) {
+    /* ended by setservers: as if its server had gone away */
+    if (servers_changing && status == ARES_ECANCELLED)
+      status = ARES_ECONNREFUSED;
     lk->status = status;
     return 1;
   }
@@ -417,6 +424,39 @@ static void make_addr(ns_addr_t *a, int family, const char *ip) {
   }
 }
 
+/* "ADDR%ZONE": an IPv6 literal with a scope id (RFC 4007), the zone an
+** interface name or number. glibc's getaddrinfo takes names only for
+** link-local addresses (so "::1%lo" failed) and libuv's uv_ip6_addr
+** drops an unknown name silently; this takes both forms for any address.
+** 0; UV_EAI_NONAME for an unknown interface; UV_EINVAL when host is not
+** of that form. */
+int ns_ip6_scoped(const char *host, int port, ns_addr_t *a) {
+  char ip[INET6_ADDRSTRLEN];
+  const char *zone = strchr(host, '%');
+  struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a->ss;
+  unsigned long idx;
+  size_t n;
+  if (zone == NULL || (n = (size_t)(zone - host)) >= sizeof ip ||
+      *++zone == '\0')
+    return UV_EINVAL;
+  memcpy(ip, host, n);
+  ip[n] = '\0';
+  memset(a, 0, sizeof *a);
+  if (uv_inet_pton(AF_INET6, ip, &s->sin6_addr) != 0) return UV_EINVAL;
+  if (*zone >= '0' && *zone <= '9') {
+    char *end;
+    idx = strtoul(zone, &end, 10);
+    if (*end != '\0' || idx > 0xffffffffUL) return UV_EINVAL;
+  } else if ((idx = if_nametoindex(zone)) == 0) {
+    return UV_EAI_NONAME;
+  }
+  s->sin6_family = AF_INET6;
+  s->sin6_port = htons((uint16_t)port);
+  s->sin6_scope_id = (uint32_t)idx;
+  a->len = sizeof *s;
+  return 0;
+}
+
 /* Fills a[] (room for 2) for hosts that need no lookup: > 0 addresses,
 ** 0 "ask c-ares", < 0 an error. */
 static int numeric(const char *host, int port, int family, int passive,
@@ -440,6 +480,12 @@ static int numeric(const char *host, int port, int family, int passive,
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0 && strchr(host, '%')) {
+      rc = ns_ip6_scoped(host, port, a);
+      if (rc == UV_EINVAL) return 0;     /* not ADDR%ZONE: ask c-ares */
+      if (rc == 0 && family == AF_INET) rc = UV_EAI_ADDRFAMILY;
+      return rc == 0 ? 1 : rc;
+    }
     if (rc != 0) return 0;
     if ((family == AF_UNSPEC || family == res->ai_family) &&
         res->ai_addrlen <= sizeof a->ss) {
@@ -659,11 +705,12 @@ static int push_addr_list(lua_State *L, const ns_addr_t *a, int n) {
 }
 
 static int lib_getaddrinfo(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
+  const char *host = ns_checkcstring(L, 1, NULL);
   int family = family_arg(L, 2), n, err;
   ns_addr_t a[2];
   req_t *r;
   lua_settop(L, 2);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   n = numeric(host, 0, family, 0, a);
   if (n < 0) return ns_fail(L, n);
   if (n > 0) return push_addr_list(L, a, n);
@@ -695,11 +742,12 @@ static int toip_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int lib_toip(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
+  const char *host = ns_checkcstring(L, 1, NULL);
   ns_addr_t a[2];
   int n, err;
   req_t *r;
   lua_settop(L, 1);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   n = numeric(host, 0, AF_UNSPEC, 0, a);
   if (n < 0) return ns_fail(L, n);
   if (n > 0) {
@@ -741,11 +789,12 @@ static int tohostname_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int lib_tohostname(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
+  const char *host = ns_checkcstring(L, 1, NULL);
   ns_addr_t a[2];
   int n, err;
   req_t *r;
   lua_settop(L, 1);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   if (strcmp(host, "localhost") == 0) {
     n = numeric(host, 0, AF_UNSPEC, 0, a);
     lua_pushstring(L, host);
@@ -794,7 +843,8 @@ static int nameinfo_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int lib_nameinfo(lua_State *L) {
-  const char *ip = luaL_optstring(L, 1, NULL);
+  const char *ip = lua_isnoneornil(L, 1) ? NULL
+                   : ns_checkcstring(L, 1, "address");
   int port = (int)luaL_optinteger(L, 2, -1), flags = 0, n, err;
   ns_addr_t a[2];
   req_t *r;
@@ -1002,7 +1052,7 @@ static int query_k(lua_State *L, int status, lua_KContext ctx) {
 ** err. Types: A AAAA (address), MX (preference, exchange), TXT (text,
 ** strings), SRV (priority, weight, port, target), CNAME NS PTR (target). */
 static int lib_query(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
+  const char *name = ns_checkcstring(L, 1, NULL);
   const char *tname = luaL_checkstring(L, 2);
   double timeout = luaL_optnumber(L, 3, -1);
   int i, type = 0, err;
@@ -1011,6 +1061,7 @@ static int lib_query(lua_State *L) {
     if (strcmp(rrtypes[i].name, tname) == 0) type = rrtypes[i].type;
   if (type == 0) return luaL_argerror(L, 2, "unknown record type");
   lua_settop(L, 3);
+  if (name == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   if ((r = req_new(L, &err)) == NULL) return ns_fail(L, err);
   r->qtype = type;
   ares_query(channel, name, 1 /* IN */, type, query_cb, r->lk);
@@ -1037,7 +1088,18 @@ static int lib_setservers(lua_State *L) {
     luaL_checkstring(L, 1);
     lua_pushvalue(L, 1);
   }
+  if (ns_checkcstring(L, -1, NULL) == NULL)
+    return luaL_argerror(L, 1, "servers must not contain a NUL byte");
   rc = ares_set_servers_ports_csv(channel, lua_tostring(L, -1));
+  if (rc == ARES_ENOTIMP) {
+    /* c-ares cannot change servers under lookups in flight (often only
+    ** those of cancelled tasks, still retrying): end them, as a lookup
+    ** whose server went away ("temporary failure"), then change */
+    servers_changing = 1;
+    ares_cancel(channel);
+    servers_changing = 0;
+    rc = ares_set_servers_ports_csv(channel, lua_tostring(L, -1));
+  }
   if (rc != ARES_SUCCESS) return ns_fail_str(L, ares_strerror(rc));
   lua_pushboolean(L, 1);
   return 1;

@@ -109,27 +109,31 @@ static int load_native(lua_State *L, const char *name) {
       if (access(path, R_OK) != 0) continue;
       lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
       if (lib == NULL) {
-        lua_pushfstring(L, "\n\tcannot load '%s': %s", path, dlerror());
+        lua_pushfstring(L, "cannot load '%s': %s", path, dlerror());
         return 0;
       }
       f = (lua_CFunction)(uintptr_t)dlsym(lib, natives[i].open);
       if (f == NULL) {
-        lua_pushfstring(L, "\n\tno %s in '%s'", natives[i].open, path);
+        lua_pushfstring(L, "no %s in '%s'", natives[i].open, path);
         return 0;
       }
       lua_pushcfunction(L, f);
       return 1;
     }
-    lua_pushfstring(L, "\n\tno native module '%s' in '%s' or '%s'",
+    lua_pushfstring(L, "no native module '%s' in '%s' or '%s'",
                     natives[i].file, dirs[0] ? dirs[0] : "?", NETSH_MODDIR);
     return 0;
   }
-  lua_pushfstring(L, "\n\tno embedded module '%s'", name);
+  lua_pushfstring(L, "no embedded module '%s'", name);
   return 0;
 }
 
 static int searcher(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
+  const char *name = ns_checkcstring(L, 1, NULL);
+  if (name == NULL) {        /* C would look up a shorter name */
+    lua_pushliteral(L, "\n\tno module name holds a NUL byte");
+    return 1;
+  }
   if (ns_load_embedded(L, 0, name)) {
     lua_pushstring(L, ":embedded:");
     return 2;

@@ -27,10 +27,13 @@
 */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <curl/curl.h>
 #include "netsh.h"
 
@@ -485,12 +488,27 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud) {
 
 /* ---- building a transfer from a spec table ---- */
 
+/* A string of spec t for curl, which reads it up to its first NUL: a
+** string holding one raises (lua/http.lua checks first, naming the
+** caller's option; this is the C side's own guard). */
 static const char *opt_string(lua_State *L, int t, const char *k) {
   const char *s;
   lua_getfield(L, t, k);
   s = lua_tostring(L, -1);       /* stays valid: t anchors the value */
+  if (s && ns_checkcstring(L, -1, NULL) == NULL)
+    luaL_argerror(L, 1, lua_pushfstring(L, "'%s' must not contain a NUL "
+                                        "byte", k));
   lua_pop(L, 1);
   return s;
+}
+
+/* RFC 9110's token, which a method must be: no space, CR, LF, NUL... */
+static int is_token(const char *s) {
+  if (*s == '\0') return 0;
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+      return 0;
+  return 1;
 }
 
 static double opt_number(lua_State *L, int t, const char *k, double d) {
@@ -633,6 +651,9 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const req_t *r) {
     lua_rawgeti(L, -1, i);
     s = lua_tostring(L, -1);
     if (s == NULL) return luaL_argerror(L, 1, "header lines must be strings");
+    if (ns_checkcstring(L, -1, NULL) == NULL || strpbrk(s, "\r\n"))
+      return luaL_argerror(L, 1, "header lines must not contain CR, LF or "
+                           "NUL");
     l = curl_slist_append(x->hdrs, s);
     lua_pop(L, 1);
     if (l == NULL) return luaL_error(L, "not enough memory");
@@ -685,7 +706,7 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const req_t *r) {
   ** once, at load), say "none" to curl instead */
   lua_getfield(L, 1, "proxy");
   if (lua_isstring(L, -1))
-    curl_easy_setopt(e, CURLOPT_PROXY, lua_tostring(L, -1));
+    curl_easy_setopt(e, CURLOPT_PROXY, opt_string(L, 1, "proxy"));
   else if ((lua_isboolean(L, -1) && !lua_toboolean(L, -1)) || !env_proxy)
     curl_easy_setopt(e, CURLOPT_PROXY, "");
   lua_pop(L, 1);
@@ -718,10 +739,17 @@ static int lib_new(lua_State *L) {
   int same;
   luaL_checktype(L, 1, LUA_TTABLE);
   memset(&r, 0, sizeof r);
-  r.url = luaL_optstring(L, 2, opt_string(L, 1, "url"));
+  r.url = lua_isnoneornil(L, 2) ? opt_string(L, 1, "url")
+                                 : ns_checkcstring(L, 2, "url");
   if (r.url == NULL) return luaL_argerror(L, 1, "'url' missing");
-  r.method = luaL_optstring(L, 3, opt_string(L, 1, "method"));
-  if (r.method == NULL) r.method = "GET";
+  if (lua_isnoneornil(L, 3)) {
+    r.method = opt_string(L, 1, "method");
+    if (r.method == NULL) r.method = "GET";
+    luaL_argcheck(L, is_token(r.method), 1, "'method' must be a token");
+  } else {
+    r.method = ns_checkcstring(L, 3, "method");
+    luaL_argcheck(L, is_token(r.method), 3, "method must be a token");
+  }
   r.ver = http_version_code(opt_string(L, 1, "http_version"));
   if (r.ver < 0) return luaL_argerror(L, 1, "bad 'http_version'");
 
@@ -799,8 +827,9 @@ static int lib_new(lua_State *L) {
 
 /* ---- errors: curl codes to netsh's strings, at this edge ---- */
 
-/* errbuf with its first letter lowered ("Could not..." -> "could not"),
-** without the trailing newline curl sometimes leaves. */
+/* errbuf with a capitalised first word lowered ("Could not..." -> "could
+** not"), an acronym left alone ("URL using...", "SSL..."), without the
+** trailing newline curl sometimes leaves. */
 static void push_lowered(lua_State *L, const char *prefix, const char *s) {
   luaL_Buffer b;
   size_t n = strlen(s);
@@ -808,7 +837,9 @@ static void push_lowered(lua_State *L, const char *prefix, const char *s) {
   luaL_buffinit(L, &b);
   luaL_addstring(&b, prefix);
   if (n > 0) {
-    luaL_addchar(&b, (char)tolower((unsigned char)s[0]));
+    int word = !(n > 1 && (isupper((unsigned char)s[1]) ||
+                           isdigit((unsigned char)s[1])));
+    luaL_addchar(&b, word ? (char)tolower((unsigned char)s[0]) : s[0]);
     luaL_addlstring(&b, s + 1, n - 1);
   }
   luaL_pushresult(&b);
@@ -841,6 +872,17 @@ static int push_error(lua_State *L, xfer_t *x) {
       return 2;
   }
   switch (x->result) {
+    case CURLE_OUT_OF_MEMORY:
+      /* what curl 7.88 says for its size limits: a response header line
+      ** over CURL_MAX_HTTP_HEADER, a request head over 1 MiB */
+      if (x->status != 0)
+        lua_pushliteral(L, "bad response: header too large (limit 100 KiB)");
+      else if (!x->errbuf[0])
+        lua_pushliteral(L, "request too large (limit 1 MiB for the request "
+                        "line and headers)");
+      else
+        push_lowered(L, "", eb);
+      break;
     case CURLE_OPERATION_TIMEDOUT:
       lua_pushliteral(L, "timeout");
       break;
@@ -883,9 +925,16 @@ static int push_error(lua_State *L, xfer_t *x) {
       }
       break;
     }
+    case CURLE_RECV_ERROR:
+      /* "Too large response headers: 350073 > 307200" */
+      if (strncmp(eb, "Too large response headers", 26) == 0) {
+        lua_pushliteral(L, "bad response: headers too large (limit 300 "
+                        "KiB)");
+        break;
+      }
+      /* fall through */
     case CURLE_PARTIAL_FILE:
     case CURLE_GOT_NOTHING:
-    case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
       push_lowered(L, "closed: ", eb);
       break;
@@ -1286,6 +1335,121 @@ static int share_gc(lua_State *L) {
   return 0;
 }
 
+/* ---- download targets ---- */
+
+static int file_close(lua_State *L) {
+  luaL_Stream *p = luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  return luaL_fileresult(L, fclose(p->f) == 0, NULL);
+}
+
+/* Pushes fd as a Lua file (io's own type: write, close...) for writing;
+** closes fd and returns 0 on failure. */
+static int push_file(lua_State *L, int fd) {
+  luaL_Stream *p = lua_newuserdatauv(L, sizeof *p, 0);
+  p->closef = NULL;                    /* "closed" until f is set */
+  luaL_setmetatable(L, LUA_FILEHANDLE);
+  if ((p->f = fdopen(fd, "wb")) == NULL) {
+    close(fd);
+    return 0;
+  }
+  p->closef = file_close;
+  return 1;
+}
+
+/* core.open_download(path) -> file, tmp, target | file | nil, err: where
+** http.download writes. A regular file (or none yet) is replaced
+** atomically: the body goes to a new temporary "target.part-XXXXXX"
+** (mkstemp: O_EXCL, so concurrent downloads never share one), with the
+** old file's mode (else 0666 less the umask), renamed over target at the
+** end. A symlink's target is what is replaced, the link stays (a link
+** to nothing gets its target made, written through). Anything else, a
+** device such as /dev/null or a FIFO, is written through, as curl -o
+** does: opening a FIFO no one reads fails ("no such device or address")
+** rather than blocking the loop. So are links under /dev and /proc, and
+** /dev/stdout and the like are a dup of the descriptor (fd_path). */
+/* The descriptor that /dev/stdout, /dev/stderr, /dev/fd/N or
+** /proc/self/fd/N stands for, else -1. Writing through a dup of it
+** shares the offset (and O_APPEND) with the script's own output, where
+** opening the path anew would write over it, or replace a file. */
+static int fd_path(const char *p) {
+  const char *n = NULL;
+  char *end;
+  long fd;
+  if (strcmp(p, "/dev/stdout") == 0) return 1;
+  if (strcmp(p, "/dev/stderr") == 0) return 2;
+  if (strncmp(p, "/dev/fd/", 8) == 0) n = p + 8;
+  else if (strncmp(p, "/proc/self/fd/", 14) == 0) n = p + 14;
+  if (n == NULL || !isdigit((unsigned char)*n)) return -1;
+  fd = strtol(n, &end, 10);
+  return *end == '\0' && fd <= INT_MAX ? (int)fd : -1;
+}
+
+static int lib_open_download(lua_State *L) {
+  const char *path = ns_checkcstring(L, 1, "path");
+  const char *target = path;
+  char real[PATH_MAX], *tmp;
+  struct stat st;
+  int fd, have, through = 0, err;
+  mode_t mode;
+  if ((fd = fd_path(path)) >= 0) {
+    if ((fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) return ns_fail(L, -errno);
+    if (!push_file(L, fd)) return ns_fail(L, -errno);
+    return 1;
+  }
+  have = lstat(path, &st) == 0;
+  if (!have && errno != ENOENT) return ns_fail(L, -errno);
+  if (have && S_ISLNK(st.st_mode)) {
+    if (strncmp(path, "/dev/", 5) == 0 || strncmp(path, "/proc/", 6) == 0) {
+      through = 1;                /* the system's links: never resolved */
+    } else if (realpath(path, real) != NULL) {   /* replace its target */
+      target = real;
+      if (stat(target, &st) != 0) return ns_fail(L, -errno);
+    } else if (errno == ENOENT) {
+      through = 1;                /* a link to nothing: open() makes it */
+    } else {
+      return ns_fail(L, -errno);
+    }
+  }
+  if (!through && have && S_ISDIR(st.st_mode)) return ns_fail(L, UV_EISDIR);
+  if (!through && have && !S_ISREG(st.st_mode)) through = 1;
+  if (through) {
+    fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK |
+              O_CLOEXEC, 0666);
+    if (fd < 0) return ns_fail(L, -errno);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (!push_file(L, fd)) return ns_fail(L, -errno);
+    return 1;
+  }
+  if (have) {
+    mode = st.st_mode & 07777;
+  } else {
+    mode = umask(0);
+    umask(mode);
+    mode = 0666 & ~mode;
+  }
+  tmp = malloc(strlen(target) + 16);
+  if (tmp == NULL) return ns_fail(L, UV_ENOMEM);
+  sprintf(tmp, "%s.part-XXXXXX", target);
+  fd = mkstemp(tmp);
+  if (fd < 0) {
+    err = -errno;
+    free(tmp);
+    return ns_fail(L, err);
+  }
+  fchmod(fd, mode);
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  if (!push_file(L, fd)) {
+    err = -errno;
+    unlink(tmp);
+    free(tmp);
+    return ns_fail(L, err);
+  }
+  lua_pushstring(L, tmp);                     /* file, tmp, target */
+  free(tmp);
+  lua_pushstring(L, target);
+  return 3;
+}
+
 /* ---- module ---- */
 
 /* core.isatty(fd) -> bool: for the download progress bar. */
@@ -1356,6 +1520,7 @@ static const luaL_Reg lib[] = {
   {"parse_head", lib_parse_head},
   {"session", lib_session},
   {"isatty", lib_isatty},
+  {"open_download", lib_open_download},
   {"version", lib_version},
   {"stats", lib_stats},
   {NULL, NULL}

@@ -52,6 +52,8 @@ struct ns_task {
   int pending;             /* PEND_*: raise at the next resume point */
   int pending_ref;         /* registry ref of the interrupt error value */
   int cancel_req;          /* cancel at the next scheduling point */
+  int unwinding;           /* T_CANCELLED/T_FAILED while its <close>
+                           ** handlers run after the stack is gone */
   int nargs;               /* values to pass to the next lua_resume */
   int nres;                /* results on co's stack once done */
   int quiet;               /* failures handled elsewhere (group, main) */
@@ -206,6 +208,15 @@ static int raise_pending(lua_State *L, ns_task_t *t) {
   return lua_error(L);
 }
 
+/* The <close> handlers of a task that is cancelled or has failed run
+** when its stack is gone (lua_closethread): nothing there can yield.
+** Say so instead of "cannot yield", so the handler's author knows why. */
+static int unwinding_error(lua_State *L, ns_task_t *t) {
+  return luaL_error(L, "attempt to wait in a <close> handler of a %s task"
+                    " (spawn a task for cleanup that waits)",
+                    t->unwinding == T_CANCELLED ? "cancelled" : "failed");
+}
+
 static int wait_k(lua_State *L, int status, lua_KContext ctx) {
   ns_task_t *t = (ns_task_t *)ctx;
   ns_waiter_t *w = t->kw;
@@ -227,11 +238,15 @@ int ns_wait(lua_State *L, ns_waiter_t *w, double timeout,
   int is_deadline = 0;
   if (t == NULL)
     return luaL_error(L, "attempt to wait outside a task");
+  w->status = 0;
+  if (t->unwinding) {
+    if (w->cancel) w->cancel(w);
+    return unwinding_error(L, t);
+  }
   if (!lua_isyieldable(L))
     return luaL_error(L, "attempt to wait where the task cannot yield "
                          "(inside a metamethod, an iterator called from "
                          "C, or a C callback)");
-  w->status = 0;
   if (t->pending) {
     if (w->cancel) w->cancel(w);
     return raise_pending(L, t);
@@ -301,27 +316,54 @@ static void release_timer(ns_task_t *t) {
   }
 }
 
-static void reset_coroutine(lua_State *co) {
+static int reset_coroutine(lua_State *co) {
 #if LUA_VERSION_RELEASE_NUM >= 50406
-  lua_closethread(co, L0);
+  return lua_closethread(co, L0);
 #else
-  lua_resetthread(co);
+  return lua_resetthread(co);
 #endif
 }
 
-/* Pushes a printable form of the error at the top of co onto L0. */
+/* Runs t's pending <close> handlers (protected, innermost first) as t:
+** task.current() is t, and a wait raises unwinding_error. Afterwards the
+** error value, if any, is at index 1 of the coroutine: a handler's error
+** replaces the one the task failed with, as in Lua. Returns the status. */
+static int close_handlers(ns_task_t *t, int why) {
+  ns_task_t *prev = current;
+  int st;
+  current = t;
+  t->unwinding = why;
+  st = reset_coroutine(t->co);
+  t->unwinding = 0;
+  current = prev;
+  return st;
+}
+
+/* Protected: the value at 1 through its __tostring, or nothing. */
+static int tostring_call(lua_State *L) {
+  if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+    return 1;
+  return 0;
+}
+
+/* Pushes a printable form of the error at the top of co onto L0. The
+** object's __tostring is user code: it runs protected on L0 (outside any
+** task, so it can neither wait nor yield), and when it raises, waits or
+** returns no string the text is the value's type, as lua.c says it. */
 static const char *error_text(lua_State *co) {
-  if (lua_type(co, -1) == LUA_TSTRING) {
-    lua_pushvalue(co, -1);
-  } else if (luaL_callmeta(co, -1, "__tostring") &&
-             lua_type(co, -1) == LUA_TSTRING) {
-    /* pushed by callmeta */
-  } else {
-    lua_pushfstring(co, "(error object is a %s value)",
-                    luaL_typename(co, -1));
-  }
+  int top = lua_gettop(L0);
+  lua_pushcfunction(L0, tostring_call);
+  lua_pushvalue(co, -1);
   lua_xmove(co, L0, 1);
-  return lua_tostring(L0, -1);
+  if (lua_type(L0, -1) == LUA_TSTRING) {
+    lua_remove(L0, -2);
+    return lua_tostring(L0, -1);
+  }
+  if (lua_pcall(L0, 1, 1, 0) == LUA_OK && lua_type(L0, -1) == LUA_TSTRING)
+    return lua_tostring(L0, -1);
+  lua_settop(L0, top);
+  return lua_pushfstring(L0, "(error object is a %s value)",
+                         luaL_typename(co, -1));
 }
 
 /* Failed tasks nobody has joined yet sit in `orphans` with their report
@@ -393,24 +435,32 @@ static void finish(ns_task_t *t, int state) {
   }
 }
 
-static void fail(ns_task_t *t) {
+#define NIL_ERROR "(error object is a nil value)"
+
+/* Ends t as failed with the error at index 1 of its coroutine. The text
+** on L0's top (or nil) is the report: kept for an unjoined task, printed
+** by main.c for the main one; popped. A nil error becomes NIL_ERROR, so
+** join, task.all and task.group see a failure whatever the value. `loud`
+** reports even a quiet task (a group's child), whose group cannot see a
+** failure that happens while it is being cancelled. */
+static void end_failed(ns_task_t *t, int had_joiners, int loud) {
   lua_State *co = t->co;
-  int had_joiners = t->done.head != NULL;
   char *report = NULL;
-  const char *msg = error_text(co);            /* L0: msg */
-  if (!had_joiners && !t->quiet && !t->is_main) {
-    luaL_traceback(L0, co, msg, 0);             /* L0: msg, tb */
-    report = strdup(lua_tostring(L0, -1));
-    lua_pop(L0, 1);
-  } else if (t->is_main) {
-    luaL_traceback(L0, co, msg, 1);
-    lua_setfield(L0, LUA_REGISTRYINDEX, "netsh.main_traceback");
+  if (lua_type(L0, -1) == LUA_TSTRING) {
+    if (t->is_main) {
+      lua_pushvalue(L0, -1);
+      lua_setfield(L0, LUA_REGISTRYINDEX, "netsh.main_traceback");
+    } else if (!had_joiners && (loud || !t->quiet)) {
+      report = strdup(lua_tostring(L0, -1));
+    }
   }
   lua_pop(L0, 1);
-  /* run the task's <close> handlers; the error stays at index 1 */
-  reset_coroutine(co);
   if (lua_gettop(co) == 0) lua_pushliteral(co, "error");
   lua_settop(co, 1);
+  if (lua_isnil(co, 1)) {
+    lua_pushliteral(co, NIL_ERROR);
+    lua_replace(co, 1);
+  }
   finish(t, T_FAILED);       /* unlinks t from the live list */
   if (report) {
     t->report = report;
@@ -423,8 +473,42 @@ static void fail(ns_task_t *t) {
   }
 }
 
+/* The task's coroutine raised: take the report (message and traceback)
+** while its stack is still there, then run its <close> handlers. */
+static void fail(ns_task_t *t) {
+  lua_State *co = t->co;
+  int had_joiners = t->done.head != NULL;
+  int want = t->is_main || (!had_joiners && !t->quiet);
+  int base = lua_gettop(L0);
+  const char *msg = error_text(co);            /* L0: msg */
+  lua_pushvalue(co, -1);
+  lua_xmove(co, L0, 1);                         /* L0: msg, err */
+  if (want) luaL_traceback(L0, co, msg, t->is_main ? 1 : 0);
+  else lua_pushnil(L0);                         /* L0: msg, err, tb */
+  close_handlers(t, T_FAILED);
+  if (lua_gettop(co) == 0) lua_pushliteral(co, "error");
+  lua_settop(co, 1);
+  lua_pushvalue(co, 1);
+  lua_xmove(co, L0, 1);                         /* L0: msg, err, tb, err2 */
+  if (want && !lua_rawequal(L0, base + 2, base + 4)) {
+    /* a handler raised: its error is the task's now; say both */
+    lua_pushfstring(L0, "%s\n<close> handler raised: %s",
+                    lua_tostring(L0, base + 3), error_text(co));
+    lua_replace(L0, base + 3);
+  }
+  lua_settop(L0, base + 3);
+  lua_replace(L0, base + 1);                    /* L0: tb, err */
+  lua_pop(L0, 1);                               /* L0: tb */
+  end_failed(t, had_joiners, 0);
+}
+
+/* Cancels t: its pending wait is undone and it never resumes; its <close>
+** handlers run now. A handler that raises makes it a failure with that
+** error (as an exception raised in a finally block replaces the
+** cancellation in Python), so the error is not lost. */
 static void do_cancel(ns_task_t *t) {
   lua_State *co = t->co;
+  int had_joiners = t->done.head != NULL;
   if (t->waiting) {
     ns_waiter_t *w = t->waiting;
     w->status = UV_ECANCELED;
@@ -432,7 +516,14 @@ static void do_cancel(ns_task_t *t) {
     w->task = NULL;
     t->waiting = NULL;
   }
-  reset_coroutine(co);                 /* runs pending <close> handlers */
+  if (close_handlers(t, T_CANCELLED) != LUA_OK) {
+    lua_settop(co, 1);
+    lua_pushfstring(L0, "%s\n(raised by a <close> handler of the task, "
+                    "which was being cancelled)", error_text(co));
+    lua_remove(L0, -2);                         /* L0: report */
+    end_failed(t, had_joiners, 1);
+    return;
+  }
   lua_settop(co, 0);
   lua_pushliteral(co, "cancelled");
   finish(t, T_CANCELLED);
@@ -460,6 +551,8 @@ static void step(ns_task_t *t) {
     } else {
       enqueue(t);   /* a bare coroutine.yield(): let the others run */
     }
+  } else if (st == LUA_OK && t->cancel_req) {
+    do_cancel(t);   /* cancelled itself, then ended before a checkpoint */
   } else if (st == LUA_OK) {
     t->nres = nres;
     finish(t, T_DONE);
@@ -674,6 +767,7 @@ static int lib_sleep(lua_State *L) {
     return luaL_error(L, "attempt to sleep outside a task");
   if (!(s > 0)) {
     /* sleep(0): let every other ready task run once */
+    if (current->unwinding) return unwinding_error(L, current);
     if (!lua_isyieldable(L))
       return luaL_error(L, "attempt to sleep where the task cannot yield");
     if (current->pending) return raise_pending(L, current);
@@ -881,6 +975,11 @@ static int lib_list(lua_State *L) {
   return 1;
 }
 
+static int lib_is_task(lua_State *L) {
+  lua_pushboolean(L, luaL_testudata(L, 1, TASK_MT) != NULL);
+  return 1;
+}
+
 static int lib_count(lua_State *L) {
   lua_pushinteger(L, live_count);
   return 1;
@@ -964,6 +1063,7 @@ static const luaL_Reg lib[] = {
   {"is_deadline", lib_is_deadline},
   {"list", lib_list},
   {"count", lib_count},
+  {"is_task", lib_is_task},
   {NULL, NULL}
 };
 

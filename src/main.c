@@ -16,6 +16,8 @@
 #include <string.h>
 #include <signal.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <errno.h>
 #include <lualib.h>
 #include <ares.h>
 #include <curl/curlver.h>
@@ -172,6 +174,22 @@ static void set_arg_table(lua_State *L, char **argv, int argc, int script) {
   lua_setglobal(L, "arg");
 }
 
+/* A closed 0, 1 or 2 (`cmd <&-`, daemons, cron) would be the next fd
+** libuv or a socket gets; stdio would then read or write that socket, and
+** libuv asserts when it closes an fd <= 2. Park them on /dev/null. */
+static void open_std_fds(void) {
+  int fd;
+  for (fd = 0; fd <= 2; fd++) {
+    int nfd;
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    nfd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (nfd >= 0 && nfd != fd) {   /* open takes the lowest free fd */
+      dup2(nfd, fd);
+      close(nfd);
+    }
+  }
+}
+
 static int usage_error(const char *fmt, const char *what) {
   fprintf(stderr, "%s: ", progname);
   fprintf(stderr, fmt, what);
@@ -186,6 +204,7 @@ int main(int argc, char **argv) {
   int quiet = 0, mode_test = 0, mode_run = 0, code;
   const char *runname = NULL;
 
+  open_std_fds();
   if (argv[0] && argv[0][0]) {
     const char *s = strrchr(argv[0], '/');
     progname = s ? s + 1 : argv[0];
@@ -269,7 +288,8 @@ int main(int argc, char **argv) {
   lua_getglobal(L, "require");
   lua_pushliteral(L, "netsh.prelude");
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
+    const char *msg = lua_tostring(L, -1);   /* NETSH_LUA_DIR's may be odd */
+    fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(no message)");
     return 1;
   }
   lua_getfield(L, -1, "main");

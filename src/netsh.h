@@ -87,6 +87,12 @@ void ns_cond_broadcast(ns_cond_t *c, int status);
 const char *ns_strerror(int code);        /* LuaSocket-style message */
 int ns_fail(lua_State *L, int code);      /* pushes nil, msg; returns 2 */
 int ns_fail_str(lua_State *L, const char *msg);
+/* luaL_checkstring for a string that C reads up to its first NUL, where
+** an embedded NUL would cut it silently ("localhost\0.evil.com" would be
+** "localhost"). A string holding one raises "bad argument #idx (what must
+** not contain a NUL byte)"; with what NULL, NULL is returned instead, for
+** APIs that answer nil, "invalid argument" (ns_fail(L, UV_EINVAL)). */
+const char *ns_checkcstring(lua_State *L, int idx, const char *what);
 
 /* ---- growable byte buffer with a read offset (util.c) ---- */
 typedef struct {
@@ -137,6 +143,9 @@ void ns_addr_push_len(lua_State *L, const struct sockaddr *sa,
 /* "PATH", or "@name" (Linux's abstract namespace), as a Unix socket
 ** address. 0, or UV_EINVAL (empty), UV_ENAMETOOLONG. */
 int ns_unix_addr(const char *path, ns_addr_t *a);
+/* "ADDR%ZONE" (IPv6 literal, interface name or number) with port. 0,
+** UV_EAI_NONAME (no such interface), UV_EINVAL (not of that form). */
+int ns_ip6_scoped(const char *host, int port, ns_addr_t *a);
 
 /* ---- select() across socket kinds (socket_tcp.c runs it) ---- */
 

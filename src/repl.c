@@ -531,6 +531,8 @@ static int lib_open(lua_State *L) {
   }
   lua_getfield(L, 1, "history");
   hist = lua_tostring(L, -1);
+  if (hist && ns_checkcstring(L, -1, NULL) == NULL)
+    return luaL_argerror(L, 1, "'history' must not contain a NUL byte");
   lua_getfield(L, 1, "size");
   size = (int)luaL_optinteger(L, -1, 1000);
   lua_getfield(L, 1, "complete");

@@ -1293,10 +1293,11 @@ static int unix_bind(lua_State *L, tcp_t *t, const char *path) {
 /* connect(host, port) -> 1 | nil, err */
 static int meth_connect(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
-  const char *host = luaL_checkstring(L, 2);
-  const char *path = unix_path(t, host);
-  lua_Integer port = path ? 0 : luaL_checkinteger(L, 3);
+  const char *host = ns_checkcstring(L, 2, NULL);
+  const char *path = host ? unix_path(t, host) : NULL;
+  lua_Integer port = path || !host ? 0 : luaL_checkinteger(L, 3);
   double dns_timeout;
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   luaL_argcheck(L, port >= 0 && port <= 65535, 3, "invalid port");
   if (t->closed) return ns_fail(L, UV_ECANCELED);
   if (t->state == S_CLIENT) return ns_fail(L, UV_EISCONN);
@@ -1369,9 +1370,10 @@ static int bind_resolved(lua_State *L, int n, const ns_addr_t *addrs,
 /* bind(host, port) -> 1 | nil, err ("*" = any, dual-stack if possible) */
 static int meth_bind(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_MASTER);
-  const char *host = luaL_checkstring(L, 2);
-  const char *path = unix_path(t, host);
-  lua_Integer port = path ? 0 : luaL_checkinteger(L, 3);
+  const char *host = ns_checkcstring(L, 2, NULL);
+  const char *path = host ? unix_path(t, host) : NULL;
+  lua_Integer port = path || !host ? 0 : luaL_checkinteger(L, 3);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   luaL_argcheck(L, port >= 0 && port <= 65535, 3, "invalid port");
   if (t->closed) return ns_fail(L, UV_ECANCELED);
   if (t->he) return ns_fail_str(L, "busy");
@@ -1648,7 +1650,7 @@ static int meth_timings(lua_State *L) {
 }
 
 static const optdef_t *find_opt(lua_State *L, int i) {
-  const char *name = luaL_checkstring(L, i);
+  const char *name = ns_checkcstring(L, i, "option name");
   int k;
   for (k = 0; optdefs[k].name; k++)
     if (strcmp(optdefs[k].name, name) == 0) return &optdefs[k];
@@ -2127,7 +2129,8 @@ static int tls_attach(lua_State *L, tcp_t *t, int opts, int server,
 
 static int meth_tlsattach(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
-  const char *host = luaL_optstring(L, 3, NULL);
+  const char *host = lua_isnoneornil(L, 3) ? NULL
+                     : ns_checkcstring(L, 3, "server name");
   const char *mode = luaL_optstring(L, 4, NULL);
   int server = t->accepted;
   if (t->state == S_SERVER) {

@@ -158,6 +158,8 @@ static int parse_numeric(const char *host, int port, int family,
     a->len = sizeof(struct sockaddr_in);
     return 0;
   }
+  if (family != AF_INET && strchr(host, '%'))   /* uv_ip6_addr would drop */
+    return ns_ip6_scoped(host, port, a) == 0 ? 0 : -1; /* unknown zones */
   if (family != AF_INET && strchr(host, ':') &&
       uv_ip6_addr(host, port, (struct sockaddr_in6 *)&a->ss) == 0) {
     a->len = sizeof(struct sockaddr_in6);
@@ -797,7 +799,8 @@ static int meth_sendto(lua_State *L) {
   const char *host;
   int port;
   luaL_checkstring(L, 2);
-  host = luaL_checkstring(L, 3);
+  host = ns_checkcstring(L, 3, NULL);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   port = port_arg(L, u, host, 4);
   lua_settop(L, 4);
   if (u->closed) return ns_fail(L, UV_ECANCELED);
@@ -837,7 +840,8 @@ static int setsockname_k(lua_State *L, int n, const ns_addr_t *a,
 /* setsockname(host, port) -> 1 | nil, err ("*": any address) */
 static int meth_setsockname(lua_State *L) {
   udp_t *u = check_udp(L, 1);
-  const char *host = luaL_checkstring(L, 2);
+  const char *host = ns_checkcstring(L, 2, NULL);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   int port = port_arg(L, u, host, 3);
   lua_settop(L, 3);
   if (u->closed) return ns_fail(L, UV_ECANCELED);
@@ -872,7 +876,8 @@ static int setpeername_k(lua_State *L, int n, const ns_addr_t *a,
 /* setpeername(host, port) -> 1 | nil, err; setpeername("*") disconnects */
 static int meth_setpeername(lua_State *L) {
   udp_t *u = check_udp(L, 1);
-  const char *host = luaL_checkstring(L, 2);
+  const char *host = ns_checkcstring(L, 2, NULL);
+  if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   int port;
   if (u->closed) return ns_fail(L, UV_ECANCELED);
   if (strcmp(host, "*") == 0) {
@@ -959,7 +964,7 @@ static const opt_t options[] = {
 };
 
 static const opt_t *find_option(lua_State *L, int i) {
-  const char *name = luaL_checkstring(L, i);
+  const char *name = ns_checkcstring(L, i, "option name");
   const opt_t *o;
   for (o = options; o->name; o++)
     if (strcmp(o->name, name) == 0) return o;
@@ -983,7 +988,7 @@ static unsigned parse_ifindex(lua_State *L, int vidx, int i) {
   if (lua_isnoneornil(L, i)) return 0;
   if (lua_type(L, i) == LUA_TNUMBER) return (unsigned)lua_tointeger(L, i);
   if (lua_type(L, i) == LUA_TSTRING) {
-    const char *s = lua_tostring(L, i);
+    const char *s = ns_checkcstring(L, i, "interface name");
     unsigned idx = if_nametoindex(s);
     if (idx == 0)
       luaL_argerror(L, vidx, lua_pushfstring(L, "no interface '%s'", s));
@@ -1008,7 +1013,8 @@ static socklen_t parse_value(lua_State *L, const opt_t *o, int vidx,
       v->i = (int)luaL_checkinteger(L, vidx);
       return sizeof v->i;
     case O_IF4:
-      parse_ip4(L, vidx, luaL_optstring(L, vidx, "*"), &v->in);
+      parse_ip4(L, vidx, lua_isnoneornil(L, vidx) ? "*"
+                : ns_checkcstring(L, vidx, "address"), &v->in);
       return sizeof v->in;
     case O_IF6:
       v->i = (int)parse_ifindex(L, vidx, vidx);
@@ -1023,6 +1029,9 @@ static socklen_t parse_value(lua_State *L, const opt_t *o, int vidx,
       m = lua_tostring(L, top + 1);
       if (m == NULL)
         luaL_argerror(L, vidx, "'multiaddr' must be an address string");
+      if (ns_checkcstring(L, top + 1, NULL) == NULL ||
+          (lua_isstring(L, top + 2) && !ns_checkcstring(L, top + 2, NULL)))
+        luaL_argerror(L, vidx, "addresses must not contain a NUL byte");
       if (o->kind == O_MEMB4) {
         parse_ip4(L, vidx, m, &v->m4.imr_multiaddr);
         parse_ip4(L, vidx, lua_tostring(L, top + 2), &v->m4.imr_interface);

@@ -169,7 +169,9 @@ static const char *opt_string(lua_State *L, int t, const char *key,
   if (lua_type(L, -1) != LUA_TSTRING)
     luaL_error(L, "tls option '%s': string expected, got %s", key,
                luaL_typename(L, -1));
-  s = lua_tostring(L, -1);   /* still referenced by the table */
+  s = ns_checkcstring(L, -1, NULL);   /* still referenced by the table */
+  if (s == NULL)
+    luaL_error(L, "tls option '%s': must not contain a NUL byte", key);
   lua_pop(L, 1);
   if (ctx_keys) *ctx_keys = 1;
   return s;
@@ -388,7 +390,8 @@ static void sni_check(lua_State *L, const conf_t *c) {
     ctx_t *u;
     if (lua_type(L, -2) != LUA_TSTRING)
       luaL_error(L, "tls option 'sni': names (strings) expected as keys");
-    name = lua_tostring(L, -2);
+    if ((name = ns_checkcstring(L, -2, NULL)) == NULL)
+      luaL_error(L, "tls option 'sni': names must not contain a NUL byte");
     if ((u = luaL_testudata(L, -1, CTX_MT)) != NULL) {
       if (u->ctx == NULL || !u->server)
         luaL_error(L, "tls option 'sni': '%s' needs a server context", name);

@@ -58,6 +58,16 @@ int ns_fail_str(lua_State *L, const char *msg) {
   return 2;
 }
 
+const char *ns_checkcstring(lua_State *L, int idx, const char *what) {
+  size_t len;
+  const char *s = luaL_checklstring(L, idx, &len);
+  if (strlen(s) == len) return s;
+  if (what == NULL) return NULL;
+  luaL_argerror(L, idx, lua_pushfstring(L, "%s must not contain a NUL byte",
+                                        what));
+  return NULL;
+}
+
 int ns_buf_reserve(ns_buf_t *b, size_t extra) {
   size_t need;
   if (b->off > 0 && b->len == 0) b->off = 0;

@@ -14,17 +14,17 @@ local M = {}
 -- "attempt to yield across a C-call boundary". Same searchers, same
 -- messages, but the loader runs from Lua.
 local package, loaded = package, package.loaded
-local function require(name)
+local function load_module(name, level)
   if type(name) ~= "string" then
     error("bad argument #1 to 'require' (string expected, got "
-      .. type(name) .. ")", 2)
+      .. type(name) .. ")", level)
   end
   local v = loaded[name]
   if v ~= nil then return v end
   local msg = {}
   local searchers = package.searchers
   if type(searchers) ~= "table" then
-    error("'package.searchers' must be a table", 2)
+    error("'package.searchers' must be a table", level)
   end
   for i = 1, #searchers do
     local loader, extra = searchers[i](name)
@@ -34,10 +34,15 @@ local function require(name)
       elseif loaded[name] == nil then loaded[name] = true end
       return loaded[name], extra
     elseif type(loader) == "string" then
-      msg[#msg + 1] = loader
+      msg[#msg + 1] = "\n\t" .. loader   -- one searcher a line, as 5.4's
     end
   end
-  error(("module '%s' not found:%s"):format(name, table.concat(msg)), 2)
+  error(("module '%s' not found:%s"):format(name, table.concat(msg)),
+    level)
+end
+local function require(name)
+  local m, extra = load_module(name, 3)   -- errors name require's caller
+  return m, extra
 end
 _G.require = require
 
@@ -123,7 +128,11 @@ do
 
   local function stdin_lines(...)
     local fmts = pack(...)
-    return function() return stdin_read(unpack(fmts, 1, fmts.n)) end
+    return function()
+      local r = pack(stdin_read(unpack(fmts, 1, fmts.n)))
+      if r[1] == nil and r[2] then error(r[2], 2) end  -- as Lua's lines
+      return unpack(r, 1, r.n)
+    end
   end
 
   function fmeta.lines(f, ...)
@@ -203,7 +212,9 @@ end
 
 local function read_stdin_all()
   local stdin = require "netsh.stdin"
-  return stdin.read("a") or ""
+  local s, err = stdin.read("a")
+  if err then error("cannot read stdin: " .. err, 0) end
+  return s or ""
 end
 
 local steps = {}
@@ -223,7 +234,7 @@ end
 function steps.l(s)
   local g, mod = s.a:match("^([^=]+)=(.+)$")
   if not g then g, mod = s.a, s.a end
-  _G[g] = require(mod)
+  _G[g] = load_module(mod, 0)   -- as lua5.4 -l: no position
 end
 
 function steps.script(s)

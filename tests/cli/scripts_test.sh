@@ -55,6 +55,36 @@ out=$("$N" -m http_check --expect-staus 200 http://127.0.0.1:1/ 2>&1); rc=$?
   || ko "port_scan without host (rc=$rc)" "$(cat "$T/err")"
 "$N" -m wait_for >/dev/null 2>&1; [ $? = 2 ] && ok "wait_for without target: exit 2" || ko "wait_for without target"
 
+# ports out of range are usage errors (exit 2), never a traceback
+for c in "wait_for localhost:99999 -t 0.1" "wait_for localhost:0 -t 0.1" \
+         "wait_for [::1]:70000 -t 0.1" "udp_echo 127.0.0.1 99999" \
+         "udp_send -t 0.2 127.0.0.1 99999 x" "udp_send -t 0.2 127.0.0.1 0 x" \
+         "tcp_proxy 0 127.0.0.1:99999" "tcp_proxy 0 127.0.0.1:0" \
+         "tls_expiry localhost:99999"; do
+  timeout 5 "$N" -m $c >/dev/null 2>"$T/err"; rc=$?
+  [ $rc = 2 ] && grep -qi "port" "$T/err" && ! grep -q "traceback" "$T/err" \
+    && ok "$c: usage error" || ko "$c: usage error (rc=$rc)" "$(head -3 "$T/err")"
+done
+
+# -c: at most 10000 (a usage error beyond), and never more tasks than work
+# (issue 22: -c 1000000 with one URL took 1.4 GB; http_bench -n 1 hung)
+for c in "http_check -c 1000000 http://127.0.0.1:$HP/json" \
+         "http_bench -c 10000000 -n 1 http://127.0.0.1:$HP/json" \
+         "port_scan 127.0.0.1 --ports $HP -c 10001" \
+         "tls_expiry -p 20000 127.0.0.1:$HP"; do
+  timeout 10 "$N" -m $c >/dev/null 2>"$T/err"; rc=$?
+  [ $rc = 2 ] && grep -q "at most 10000" "$T/err" && ok "${c%% *} -c beyond 10000: usage error" \
+    || ko "${c%% *} -c beyond 10000 (rc=$rc)" "$(head -3 "$T/err")"
+done
+for s in "http_check" "http_bench -n 1"; do
+  "$N" -m $s --help | grep -q "10000" && ok "${s%% *} --help states the -c limit" || ko "${s%% *} --help: no limit"
+  rss() { /usr/bin/time -f %M "$N" -m $s -c "$1" "http://127.0.0.1:$HP/json" 2>&1 >/dev/null | tail -1; }
+  one=$(rss 1); many=$(rss 10000)
+  [ -n "$one" ] && [ -n "$many" ] && [ $((many - one)) -lt 5000 ] \
+    && ok "${s%% *} -c 10000 for one request costs nothing more (${one} KB, ${many} KB)" \
+    || ko "${s%% *} -c 10000 for one request: ${one} KB at -c 1, ${many} KB at -c 10000"
+done
+
 # wait_for: up, down (bounded), and the command after --
 out=$("$N" -m wait_for "127.0.0.1:$HP" -t 5 -- echo ran 2>"$T/err"); rc=$?
 [ $rc = 0 ] && [ "$out" = ran ] && grep -q "is up" "$T/err" && ok "wait_for: up, then runs the command" \

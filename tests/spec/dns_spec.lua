@@ -111,6 +111,19 @@ describe("socket.dns against a local responder", function()
     assert.same({nil, "timeout"}, {dns.query("slow.test.netsh", "A", 0)})
   end)
 
+  it("setservers works while lookups are in flight", function()
+    local port = responder.port()
+    local live = spawn(dns.toip, "slow.test.netsh")
+    local gone = spawn(dns.toip, "slow.test.netsh")
+    sleep(0.02)
+    gone:cancel()           -- its lookup goes on retrying inside c-ares
+    assert.is_true(dns.setservers{"127.0.0.1:" .. port})
+    -- the lookup still waited on ends as one whose server went away
+    assert.same({nil, "temporary failure in name resolution"},
+      {live:join(1)})
+    assert.equal("127.0.0.1", (dns.toip("v4.test.netsh")))
+  end)
+
   it("never stalls other lookups behind slow ones", function()
     local slow = {}
     for i = 1, 20 do

@@ -73,6 +73,34 @@ local function raised(f)
   return e
 end
 
+-- A netsh server that records the raw head of every request it gets
+-- (its lines, CRLF kept) and answers 200 "ok", or reply (the raw bytes
+-- of a response). -> url, heads, stop
+local function raw_server(reply)
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  local heads = {}
+  local t = spawn(function()
+    s:serve(function(c)
+      c:settimeout(5)
+      while true do
+        local lines = {}
+        repeat
+          local line = c:receive("*l")
+          if not line then return end
+          lines[#lines + 1] = line
+        until line == ""
+        heads[#heads + 1] = table.concat(lines, "\r\n")
+        c:send(reply or "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+      end
+    end)
+  end)
+  return "http://127.0.0.1:" .. port, heads, function()
+    s:close()
+    t:join()
+  end
+end
+
 describe("http against nginx", function()
   it("GETs a file: status, reason, headers, body, timings", function()
     local res, err = http.get(H .. "/small.txt")
@@ -270,6 +298,56 @@ describe("requests", function()
     assert.has_error(function() http.post(O, {body = "a", json = {}}) end)
   end)
 
+  it("keeps CR, LF and NUL out of the request head: no injection",
+     function()
+    local url, heads, stop = raw_server()
+    local function refused(msg, f, ...)
+      local ok, err = pcall(f, ...)
+      assert.is_false(ok, "not refused: " .. msg)
+      assert.matches(msg, err, 1, true)
+    end
+    local evil = "ua\r\nX-Injected: 1"
+    refused("bad argument #1 to 'request' (method must be a token)",
+      http.request, "GET / HTTP/1.1\r\nX-Injected: 1\r\nX:", url)
+    refused("bad argument #1 to 'request' (method must be a token)",
+      http.request, "GET\0", url)
+    refused("bad argument #1 to 'request' (method must be a token)",
+      http.request, {method = "GET /x", url = url})
+    for _, o in ipairs{
+      {"user_agent", {user_agent = evil}},
+      {"user_agent", {user_agent = "ua\0"}},
+      {"auth", {auth = {"u\r\nX-Injected: 1", "p"}}},
+      {"auth", {auth = {"u", "p\0x"}}},
+      {"proxy", {proxy = url .. "\r\nX-Injected: 1"}},
+      {"cafile", {cafile = "/etc/ssl\0x"}},
+      {"unix_socket", {unix_socket = "/tmp/x\0y"}},
+      {"http_version", {http_version = "1.1\0x"}},
+    } do
+      refused("bad option '" .. o[1] .. "' (must not contain CR, LF or NUL)",
+        http.get, url, o[2])
+    end
+    refused("bad value for header 'Cookie'",
+      http.get, url, {headers = {Cookie = "a=1\r\nX-Injected: 1"}})
+    refused("bad value for header 'Referer'",
+      http.get, url, {headers = {Referer = "http://x/\0y"}})
+    refused("bad header name", http.get, url, {headers = {["X\0Y"] = "1"}})
+    -- sessions: checked when made, and their defaults cannot add a Host
+    refused("bad option 'user_agent' (must not contain CR, LF or NUL)",
+      http.session, {user_agent = "ua\r\nHost: evil.example"})
+    -- a URL is data: a bad one is a failure, as curl's other URL errors
+    local bad = "URL using bad/illegal format or missing URL"
+    assert.same({nil, bad}, {http.get(url .. "/a\0/../secret")})
+    assert.same({nil, bad}, {http.get(url .. "/a\r\nX-Injected: 1")})
+    assert.same({nil, bad}, {http.request("GET", url .. "/a\0b", {})})
+    -- nothing of the above reached the server; a good request does
+    local res = assert(http.get(url .. "/fine", {user_agent = "good"}))
+    assert.are.equal("ok", res.body)
+    assert.are.equal(1, #heads)
+    assert.matches("^GET /fine HTTP/1.1\r\n", heads[1])
+    assert.matches("\r\nUser%-Agent: good\r\n", heads[1])
+    stop()
+  end)
+
   it("uses a proxy given as an option", function()
     local res = assert(http.get("http://netsh.invalid/x", {proxy = O}))
     assert.are.equal("http://netsh.invalid/x", assert(res:json()).proxied)
@@ -386,6 +464,38 @@ describe("failures", function()
     res = assert(http.get(O .. "/redirect/3", {follow = false}))
     assert.are.equal(302, res.status)
     assert.are.equal("/redirect/2", res.headers.location)
+  end)
+
+  it("says which size limit a request or response went over", function()
+    local url, _, stop = raw_server("HTTP/1.1 200 OK\r\nX-Big: "
+      .. ("x"):rep(200 * 1024) .. "\r\nContent-Length: 2\r\n\r\nok")
+    assert.same({nil, "bad response: header too large (limit 100 KiB)"},
+      {http.get(url)})
+    stop()
+    local lines = {}
+    for i = 1, 8 do lines[i] = "X-B" .. i .. ": " .. ("x"):rep(50000) end
+    url, _, stop = raw_server("HTTP/1.1 200 OK\r\n"
+      .. table.concat(lines, "\r\n") .. "\r\nContent-Length: 2\r\n\r\nok")
+    assert.same({nil, "bad response: headers too large (limit 300 KiB)"},
+      {http.get(url)})
+    stop()
+    local heads
+    url, heads, stop = raw_server()
+    assert.same({nil, "request too large (limit 1 MiB for the request line "
+      .. "and headers)"}, {http.get(url .. "/?" .. ("q"):rep(2 ^ 21))})
+    local h = {["X-Big"] = ("y"):rep(2 ^ 21)}
+    assert.same({nil, "request too large (limit 1 MiB for the request line "
+      .. "and headers)"}, {http.get(url, {headers = h})})
+    assert.are.equal(0, #heads)
+    stop()
+  end)
+
+  it("keeps the capitals of curl's messages that start with an acronym",
+     function()
+    assert.same({nil, "URL using bad/illegal format or missing URL"},
+      {http.get("http://[::1/")})
+    assert.same({nil, "could not resolve host: netsh.invalid"},
+      {http.get("http://netsh.invalid/")})
   end)
 
   it("a malformed status line is an error", function()
@@ -595,6 +705,101 @@ describe("download", function()
     assert.are.equal("http 404 Not Found", err)
     assert.are.equal("old", slurp(path))
     assert.are.equal("", sh("ls " .. dir .. " | grep part || true"))
+  end)
+end)
+
+describe("download targets", function()
+  local function is(test, path)
+    return os.execute("test " .. test .. " " .. path) == true
+  end
+
+  it("writes through to a device or a FIFO, never replacing it", function()
+    -- a copy of /dev/null (mknod needs root; without it, that part is
+    -- skipped): the old code renamed a regular file over it
+    local null = dir .. "/null"
+    if os.execute("mknod " .. null .. " c 1 3 2>/dev/null") then
+      local res = assert(http.download(H .. "/small.txt", null))
+      assert.are.equal(17, res.size)
+      assert.is_true(is("-c", null), "no longer a character device")
+    end
+    -- a FIFO with a reader: the body goes to the reader
+    local fifo, out = dir .. "/fifo", dir .. "/fifo.out"
+    assert(os.execute("mkfifo " .. fifo))
+    os.execute("timeout 10 cat " .. fifo .. " > " .. out .. " &")
+    local res, err
+    for _ = 1, 100 do      -- until cat has opened it (a FIFO with no
+      res, err = http.download(H .. "/small.txt", fifo)   -- reader fails)
+      if res or err ~= "no such device or address" then break end
+      sleep(0.05)
+    end
+    assert.is_nil(err)
+    assert.is_true(is("-p", fifo), "no longer a FIFO")
+    for _ = 1, 100 do
+      if slurp(out) ~= "" then break end
+      sleep(0.05)
+    end
+    assert.are.equal("hello from nginx\n", slurp(out))
+    assert.are.equal("", sh("ls " .. dir .. " | grep part || true"))
+  end)
+
+  it("replaces a symlink's target atomically, keeping the link", function()
+    local real, link = dir .. "/real.txt", dir .. "/link.txt"
+    local f = assert(io.open(real, "w"))
+    f:write("old")
+    f:close()
+    os.execute("chmod 640 " .. real .. " && ln -s real.txt " .. link)
+    assert(http.download(H .. "/small.txt", link))
+    assert.is_true(is("-L", link), "the link was replaced")
+    assert.are.equal("hello from nginx\n", slurp(real))
+    assert.are.equal("640\n", sh("stat -c %a " .. real))  -- mode kept
+    -- a dangling link: its target is made
+    os.execute("ln -s made.txt " .. dir .. "/dangling")
+    assert(http.download(H .. "/small.txt", dir .. "/dangling"))
+    assert.is_true(is("-L", dir .. "/dangling"))
+    assert.are.equal("hello from nginx\n", slurp(dir .. "/made.txt"))
+    assert.are.equal("", sh("ls " .. dir .. " | grep part || true"))
+  end)
+
+  it("to /dev/stdout shares the script's own output (>> appends)",
+     function()
+    local out = dir .. "/stdout.txt"
+    local f = assert(io.open(out, "w"))
+    f:write("old\n")
+    f:close()
+    local code = ("%q"):format('print("before") assert(http.download("'
+      .. H .. '/small.txt", "/dev/stdout")) print("after")')
+    sh(NETSH .. " -e " .. code .. " >> " .. out)
+    assert.are.equal("old\nbefore\nhello from nginx\nafter\n", slurp(out))
+    sh(NETSH .. " -e " .. code .. " > " .. out)
+    assert.are.equal("before\nhello from nginx\nafter\n", slurp(out))
+    assert.are.equal("before\nhello from nginx\nafter\n",
+      sh(NETSH .. " -e " .. code .. " | cat"))
+  end)
+
+  it("300 concurrent downloads to one path: one complete copy", function()
+    local src = dir .. "/www/mid.bin"
+    assert(os.execute("head -c 262144 /dev/urandom > " .. src
+      .. " && chmod 644 " .. src))
+    local path = dir .. "/same.bin"
+    local errs, tasks = {}, {}
+    for i = 1, 300 do
+      tasks[i] = spawn(function()
+        local res, err = http.download(H .. "/mid.bin", path,
+          {chunk_size = 4096})   -- many waits: the downloads overlap
+        if not res then errs[#errs + 1] = err end
+      end)
+    end
+    for _, t in ipairs(tasks) do t:join() end
+    assert.same({}, errs)
+    assert.is_true(slurp(path) == slurp(src))
+    assert.are.equal("", sh("ls " .. dir .. " | grep part || true"))
+  end)
+
+  it("refuses a path with a NUL byte, which C would cut", function()
+    assert.has_error(function()
+      http.download(H .. "/small.txt", dir .. "/cut\0.txt")
+    end, "bad argument #2 to 'download' (path must not contain a NUL byte)")
+    assert.is_nil(slurp(dir .. "/cut"))
   end)
 end)
 

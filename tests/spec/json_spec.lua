@@ -145,10 +145,25 @@ describe("json arrays and objects", function()
     assert.equal("{}", json.encode(json.object()))
     assert.equal("{}", json.encode({}))   -- a plain empty table
     assert.equal('{"1":"a","2":"b"}', json.encode(json.object{"a", "b"}))
-    assert.equal('["a","b"]', json.encode(json.array{"a", "b", x = 1}))
+    assert.equal('["a",null,"c"]', json.encode(json.array{"a", nil, "c"}))
     local t = {}
     assert.equal(t, json.array(t))
     contains(errmsg(json.array, 5), "bad argument #1 to 'array'")
+  end)
+
+  it("json.array refuses a table with keys an array cannot hold", function()
+    -- encoding would drop them silently (issue 22)
+    contains(errmsg(json.array, {a = 1}),
+      "bad argument #1 to 'array' (non-array key 'a')")
+    contains(errmsg(json.array, {"a", "b", x = 1}),
+      "bad argument #1 to 'array' (non-array key 'x')")
+    contains(errmsg(json.array, {[0] = 1}), "(non-array key 0)")
+    contains(errmsg(json.array, {[1.5] = 1}), "(non-array key 1.5)")
+    contains(errmsg(json.array, {[true] = 1}),
+      "(non-array key of type boolean)")
+    local t = {1, 2}
+    assert.equal(t, json.array(t))   -- the table is left as it was
+    assert.same({1, 2}, t)
   end)
 
   it("decides the shape of plain tables like cjson", function()

@@ -119,6 +119,24 @@ describe("socket objects", function()
     s:close()
   end)
 
+  it("IPv6 scope ids (RFC 4007): %name and %number in connect and bind",
+    function()
+    local s, port = listen("::1")
+    for _, host in ipairs{"::1%lo", "::1%1"} do
+      local c = assert(socket.connect(host, port))
+      assert.equal("::1", (c:getpeername()))
+      assert(s:accept()):close()
+      c:close()
+    end
+    s:close()
+    s = assert(socket.bind("::1%lo", 0))
+    s:close()
+    assert.same({nil, "host not found"},
+      {socket.connect("::1%no_such_if0", port)})
+    assert.same({nil, "address family not supported"},
+      {socket.connect4("::1%lo", port)})
+  end)
+
   it("connect4 and connect6 keep to their family", function()
     local s, port = listen("::1")
     assert.same({nil, "address family not supported"},
@@ -405,6 +423,42 @@ describe("timeouts", function()
 end)
 
 describe("errors", function()
+  it("refuses names and paths with a NUL byte, which C would cut",
+     function()
+    -- to C, "localhost\0.evil.com" is "localhost": it must not connect
+    local s, port = listen()
+    local inval = {nil, "invalid argument"}
+    assert.same(inval, {socket.connect("127.0.0.1\0.evil.com", port)})
+    assert.same(inval, {socket.connect("localhost\0.evil.com", port)})
+    local t = socket.tcp()
+    assert.same(inval, {t:connect("localhost\0x", port)})
+    assert.same(inval, {t:bind("127.0.0.1\0x", 0)})
+    t:close()
+    assert.same(inval, {socket.bind("127.0.0.1\0x", 0)})
+    local p = os.tmpname()
+    os.remove(p)
+    local u = assert(socket.bind("unix:" .. p))
+    assert.same(inval, {socket.connect("unix:" .. p .. "\0junk")})
+    assert.same(inval, {socket.bind("unix:" .. p .. ".x\0y")})
+    assert.is_nil(io.open(p .. ".x"))
+    u:close()
+    os.remove(p)
+    -- the resolver's entry points too
+    local dns = socket.dns
+    assert.same(inval, {dns.toip("localhost\0.evil.com")})
+    assert.same(inval, {dns.getaddrinfo("localhost\0.evil.com")})
+    assert.same(inval, {dns.tohostname("localhost\0.evil.com")})
+    assert.same(inval, {dns.query("localhost\0.evil.com", "A", 1)})
+    -- programmer errors raise: option names, module names
+    local c = assert(socket.connect("127.0.0.1", port))
+    assert.has_error(function() c:setoption("tcp-nodelay\0x", true) end,
+      "bad argument #1 to 'setoption' (option name must not contain a NUL "
+      .. "byte)")
+    c:close()
+    assert.is_false((pcall(require, "socket\0.evil")))
+    s:close()
+  end)
+
   it("connection refused on a port just closed", function()
     local s, port = listen()
     s:close()

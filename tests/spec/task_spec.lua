@@ -376,3 +376,215 @@ describe("self-cancellation", function()
     assert.is_true(closed)
   end)
 end)
+
+describe("a failure is a failure whatever its error value", function()
+  local NILMSG = "(error object is a nil value)"
+
+  it("join of a task that raised error(nil) gives a non-nil error",
+    function()
+    local t = spawn(function() error(nil) end)
+    local r, err = t:join()
+    assert.is_nil(r)
+    assert.equal(NILMSG, err)
+    assert.equal("failed", t:status())
+  end)
+
+  it("task.all reports a child that raised error(nil)", function()
+    local ts = {spawn(function() return 1 end),
+      spawn(function() error(nil) end)}
+    assert.same({nil, NILMSG, 2}, {task.all(ts)})
+  end)
+
+  it("task.group re-raises a child's error(nil) and cancels siblings",
+    function()
+    local sibling
+    local ok, err = pcall(task.group, function(g)
+      g:spawn(function() sleep(0.01) error(nil) end)
+      sibling = g:spawn(function() sleep(5) end)
+    end)
+    assert.is_false(ok)
+    assert.equal(NILMSG, err)
+    assert.equal("cancelled", sibling:status())
+  end)
+
+  it("task.group re-raises error(nil) from its own body", function()
+    local child
+    local ok, err = pcall(task.group, function(g)
+      child = g:spawn(function() sleep(5) end)
+      error(nil)
+    end)
+    assert.is_false(ok)
+    assert.equal(NILMSG, err)
+    assert.same({nil, "cancelled"}, {child:join()})
+  end)
+
+  it("task.group re-raises a child's false error value", function()
+    local ok, err = pcall(task.group, function(g)
+      g:spawn(function() error(false) end)
+    end)
+    assert.is_false(ok)
+    assert.is_false(err)
+  end)
+end)
+
+describe("task.all and task.any check their list", function()
+  it("name the argument and the item that is not a task", function()
+    local ok, err = pcall(task.all, {1, "x"})
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'all' (task expected at index 1, "
+      .. "got number)", err, 1, true)
+    local t = spawn(function() end)
+    ok, err = pcall(task.all, {t, "x"})
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'all' (task expected at index 2, "
+      .. "got string)", err, 1, true)
+    ok, err = pcall(task.any, {t, {}})
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'any' (task expected at index 2, "
+      .. "got table)", err, 1, true)
+    ok, err = pcall(task.all, "x")
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'all' (table expected, got string)",
+      err, 1, true)
+    ok, err = pcall(task.all, {t}, "soon")
+    assert.is_false(ok)
+    assert.matches("bad argument #2 to 'all' (number expected, got string)",
+      err, 1, true)
+  end)
+end)
+
+-- The rules are written down in docs/reliability.md, "Cancellation rules".
+describe("cancellation rules", function()
+  local function closer(f)
+    return setmetatable({}, {__close = f})
+  end
+
+  it("1: cancel stops a parked task at once; it never resumes", function()
+    local resumed = false
+    local t = spawn(function() sleep(5) resumed = true end)
+    sleep(0.01)
+    assert.is_true(t:cancel())
+    assert.equal("cancelled", t:status())
+    assert.same({nil, "cancelled"}, {t:join()})
+    sleep(0.01)
+    assert.is_false(resumed)
+    assert.is_false(t:cancel())          -- already ended
+  end)
+
+  it("2: self-cancel takes effect at the next checkpoint", function()
+    local steps = {}
+    local t
+    t = spawn(function()
+      t:cancel()
+      steps[#steps + 1] = task.current():status()
+      task.yield()                     -- a checkpoint: stops here
+      steps[#steps + 1] = "after"
+    end)
+    assert.same({nil, "cancelled"}, {t:join()})
+    assert.same({"cancelling"}, steps)
+  end)
+
+  it("2: a self-cancelled task that ends before a checkpoint is cancelled",
+    function()
+    local t
+    t = spawn(function()
+      t:cancel()
+      return "result"
+    end)
+    assert.same({nil, "cancelled"}, {t:join()})
+    assert.equal("cancelled", t:status())
+  end)
+
+  it("3: <close> handlers run innermost first, as the cancelled task",
+    function()
+    local order, t = {}, nil
+    t = spawn(function()
+      local a <close> = closer(function()
+        order[#order + 1] = "outer"
+        order.current = task.current()
+      end)
+      local b <close> = closer(function() order[#order + 1] = "inner" end)
+      sleep(5)
+    end)
+    sleep(0.01)
+    t:cancel()
+    assert.same({"inner", "outer"}, {order[1], order[2]})
+    assert.equal(t, order.current)
+  end)
+
+  it("3: a wait in a handler of a cancelled task raises and fails it",
+    function()
+    local t = spawn(function()
+      local _ <close> = closer(function() sleep(0.01) end)
+      sleep(5)
+    end)
+    sleep(0.01)
+    t:cancel()
+    local r, err = t:join()
+    assert.is_nil(r)
+    assert.matches("attempt to wait in a <close> handler of a cancelled "
+      .. "task", err, 1, true)
+    assert.equal("failed", t:status())
+  end)
+
+  it("3: a handler can hand waiting cleanup to a new task", function()
+    local log = {}
+    local cleanup
+    local t = spawn(function()
+      local _ <close> = closer(function()
+        cleanup = spawn(function()
+          sleep(0.01)
+          log[#log + 1] = "cleaned up"
+        end)
+      end)
+      sleep(5)
+    end)
+    sleep(0.01)
+    t:cancel()
+    assert.equal("cancelled", t:status())
+    cleanup:join()
+    assert.same({"cleaned up"}, log)
+  end)
+
+  it("4: an error raised by a handler of a cancelled task is not dropped",
+    function()
+    local t = spawn(function()
+      local _ <close> = closer(function() error("cleanup failed", 0) end)
+      sleep(5)
+    end)
+    sleep(0.01)
+    assert.is_true(t:cancel())
+    assert.equal("failed", t:status())
+    assert.same({nil, "cleanup failed"}, {t:join()})
+  end)
+
+  it("4: in a failing task a handler's error replaces the first, as in Lua",
+    function()
+    local t = spawn(function()
+      local _ <close> = closer(function() error("second", 0) end)
+      error("first", 0)
+    end)
+    assert.same({nil, "second"}, {t:join()})
+    local ok, err = pcall(function()
+      local _ <close> = closer(function() error("second", 0) end)
+      error("first", 0)
+    end)
+    assert.same({false, "second"}, {ok, err})
+  end)
+
+  it("3: handlers may wait when the task catches its own error", function()
+    local log = {}
+    local t = spawn(function()
+      pcall(function()
+        local _ <close> = closer(function()
+          sleep(0.01)
+          log[#log + 1] = "closed after a wait"
+        end)
+        error("x")
+      end)
+      return "went on"
+    end)
+    assert.equal("went on", t:join())
+    assert.same({"closed after a wait"}, log)
+  end)
+end)

@@ -246,6 +246,35 @@ describe("tls client verification", function()
     stop()
   end)
 
+  it("refuses names and paths with a NUL byte, which C would cut",
+     function()
+    local port, stop = tls_server()
+    -- to C, "localhost\0.evil.com" is "localhost", which would verify
+    assert.same({nil, "invalid argument"},
+      {socket.connect("localhost\0.evil.com", port, {tls = CA})})
+    assert.has_error(function()
+      socket.connect("127.0.0.1", port,
+        {tls = merge(CA, {servername = "localhost\0.evil.com"})})
+    end, "tls option 'servername': must not contain a NUL byte")
+    for _, k in ipairs{"cafile", "capath"} do
+      assert.has_error(function()
+        socket.connect("localhost", port,
+          {tls = {[k] = D .. "/ca.pem\0.evil"}})
+      end, "tls option '" .. k .. "': must not contain a NUL byte")
+    end
+    for _, k in ipairs{"certfile", "keyfile"} do
+      local o = certs("server")
+      o[k] = o[k] .. "\0.evil"
+      assert.has_error(function() socket.bind("127.0.0.1", 0, {tls = o}) end,
+        "tls option '" .. k .. "': must not contain a NUL byte")
+    end
+    local o = certs("server")
+    o.sni = {["localhost\0.evil.com"] = certs("wrong")}
+    assert.has_error(function() socket.bind("127.0.0.1", 0, {tls = o}) end,
+      "tls option 'sni': names must not contain a NUL byte")
+    stop()
+  end)
+
   it("refuses a self-signed certificate unless verify = false", function()
     local port, stop = tls_server("self")
     local c, err = socket.connect("localhost", port, {tls = CA})

@@ -25,6 +25,29 @@ local function elapsed(f)
   return task.now() - t0, table.unpack(r, 1, r.n)
 end
 
+describe("udp and IPv6 scope ids (RFC 4007)", function()
+  it("sendto, setpeername and setsockname take %name and %number",
+    function()
+    local s <close>, _, port = server("::1")
+    local c <close> = udp.udp6()
+    for i, host in ipairs{"::1%lo", "::1%1"} do
+      assert.equal(1, c:sendto(tostring(i), host, port))
+      assert.equal(tostring(i), (s:receivefrom(nil)))
+    end
+    local p <close> = udp.udp6()
+    assert.equal(1, p:setpeername("::1%lo", port))
+    assert.equal(2, p:send("p1"))
+    assert.equal("p1", (s:receivefrom()))
+    local b <close> = udp.udp6()
+    assert.equal(1, b:setsockname("::1%lo", 0))
+    -- an interface that does not exist is an error, not ignored
+    assert.same({nil, "host not found"},
+      {c:sendto("x", "::1%no_such_if0", port)})
+    assert.same({nil, "host not found"},
+      {udp.udp6():setpeername("::1%no_such_if0", port)})
+  end)
+end)
+
 for _, fam in ipairs{{name = "IPv4", host = "127.0.0.1", new = "udp4"},
                      {name = "IPv6", host = "::1", new = "udp6"}} do
   local HOST = fam.host
@@ -373,6 +396,37 @@ describe("unix datagram sockets", function()
     local s <close> = assert(udp.bind("unix:" .. p))
     assert.same({nil, "address already in use"}, {udp.bind("unix:" .. p)})
     assert.same({nil, "invalid argument"}, {s:sendto("x", "")})
+    os.remove(p)
+  end)
+
+  it("refuses names and paths with a NUL byte, which C would cut",
+     function()
+    local p = tmp_path()
+    local inval = {nil, "invalid argument"}
+    local r <close> = assert(udp.bind("127.0.0.1", 0))
+    r:settimeout(0.2)
+    local _, port = r:getsockname()
+    local c <close> = udp.udp4()
+    assert.same(inval, {c:sendto("x", "127.0.0.1\0.evil.com", port)})
+    assert.same(inval, {c:sendto("x", "localhost\0.evil.com", port)})
+    assert.same(inval, {c:setpeername("localhost\0.evil.com", port)})
+    assert.same(inval, {c:setsockname("127.0.0.1\0x", 0)})
+    assert.same(inval, {udp.bind("127.0.0.1\0x", 0)})
+    assert.same(inval, {udp.connect("localhost\0x", port)})
+    assert.same({nil, "timeout"}, {r:receivefrom()})   -- nothing was sent
+    local s <close> = assert(udp.bind("unix:" .. p))
+    assert.same(inval, {udp.udp():sendto("x", "unix:" .. p .. "\0junk")})
+    assert.same(inval, {udp.bind("unix:" .. p .. ".x\0y")})
+    assert.same(inval, {udp.connect("unix:" .. p .. "\0y")})
+    assert.has_error(function() c:setoption("broadcast\0x", true) end)
+    assert.has_error(function()
+      c:setoption("ip-multicast-if", "127.0.0.1\0x")
+    end)
+    assert.has_error(function()
+      c:setoption("ip-add-membership", {multiaddr = "239.1.2.3\0x",
+        interface = "127.0.0.1"})
+    end)
+    assert.is_nil(io.open(p .. ".x"))
     os.remove(p)
   end)
 end)

@@ -2,7 +2,7 @@
 -- the resolver at it: responder.start() -> port; responder.stop().
 local M = {}
 local src = os.getenv("NETSH_SRC") or "."
-local proc, pid
+local proc, pid, port_of
 
 function M.start()
   proc = assert(io.popen("exec python3 " .. src ..
@@ -11,7 +11,13 @@ function M.start()
   local port
   port, pid = line:match("^(%d+) (%d+)$")
   assert(require("socket.dns").setservers{"127.0.0.1:" .. port})
-  return tonumber(port)
+  port_of = tonumber(port)
+  return port_of
+end
+
+-- port() -> the running responder's port
+function M.port()
+  return port_of
 end
 
 function M.stop()

@@ -2,7 +2,7 @@
 """dns_responder.py -- a tiny authoritative DNS server on 127.0.0.1 (UDP)
 for the specs: fixed records under test.netsh, no internet needed.
 Prints "port pid" on stdout, then serves until its parent exits or 120 s
-pass (run it with io.popen("exec python3 ...")).
+(or $DNS_RESPONDER_SECONDS) pass (run it with io.popen("exec python3 ...")).
 Names: test.netsh (A AAAA MX TXT NS), v4.test.netsh (A), v6.test.netsh
 (AAAA), alias.test.netsh (CNAME -> test.netsh), _echo._tcp.test.netsh
 (SRV), slow.test.netsh (never answered); anything else is NXDOMAIN."""
@@ -81,7 +81,7 @@ def main():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
     print(s.getsockname()[1], os.getpid(), flush=True)
-    end = time.time() + 120
+    end = time.time() + float(os.environ.get("DNS_RESPONDER_SECONDS", 120))
     parent = os.getppid()
     while time.time() < end and os.getppid() == parent:
         r, _, _ = select.select([s], [], [], 1)
