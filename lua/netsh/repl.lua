@@ -189,6 +189,8 @@ local docs = {
   ["json.try_decode"] = "try_decode(string) -> value | nil, err",
 }
 
+M.docs = docs     -- repl_spec checks them against the README
+
 -- name under which v is known: a global, a loaded module, a global's field
 local function name_of(v)
   for k, x in next, _G do

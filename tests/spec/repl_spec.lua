@@ -206,3 +206,20 @@ describe("repl.complete", function()
     assert.same({}, (complete("1.")))
   end)
 end)
+
+describe("help texts", function()
+  it("name only what the README documents, and say the same", function()
+    local src = os.getenv("NETSH_SRC") or "."
+    local f = assert(io.open(src .. "/README.md"))
+    local readme = f:read("a")
+    f:close()
+    for key in pairs(repl.docs) do
+      local name = key:match("([%w_]+)$")
+      assert.truthy(readme:find(name, 1, true), key .. " not in README")
+    end
+    -- json.decode raises; try_decode is the one that returns nil, err
+    assert.matches("raises", repl.docs["json.decode"])
+    assert.truthy(readme:find("`json.decode` raises", 1, true))
+    assert.matches("nil, err", repl.docs["json.try_decode"])
+  end)
+end)
