@@ -173,3 +173,33 @@ describe("the object surface", function()
     c:close()
   end)
 end)
+
+describe("socket.url answers as LuaSocket 3.1", function()
+  it("parses LuaSocket's odd URL as its urltest.lua expects", function()
+    local u = "scheme://user:pass$%?#wd@host:port/path;params?query#fragment"
+    assert.are.same({
+      scheme = "scheme", authority = "user:pass$%?#wd@host:port",
+      host = "host", port = "port", userinfo = "user:pass$%?#wd",
+      password = "pass$%?#wd", user = "user", path = "/path",
+      params = "params", query = "query", fragment = "fragment"},
+      url.parse(u))
+    assert.are.equal(u, url.build(url.parse(u)))
+  end)
+
+  it("a scheme may start with a digit; the authority runs to '/'", function()
+    assert.are.same({scheme = "1a", path = "b"}, url.parse("1a:b"))
+    assert.are.same({scheme = "http", authority = "h?q#f", host = "h?q#f"},
+      url.parse("http://h?q#f"))
+  end)
+
+  it("absolute() keeps the base's params and removes dots anywhere",
+    function()
+    local base = "http://a/b/c/d;p?q"
+    assert.are.equal("http://a/b/c/d;x", url.absolute(base, ";x"))
+    assert.are.equal("http://a/b/c/x", url.absolute(base, "g?y/../x"))
+    assert.are.equal("http://a/b/c/g#s/x", url.absolute(base, "g#s/./x"))
+    assert.are.equal("http://a/b/c/d;p?q", url.absolute(base, ""))
+    assert.are.equal("/b", url.absolute("?", "b"))
+    assert.are.equal("http:/1", url.absolute("http:x", "1"))
+  end)
+end)
