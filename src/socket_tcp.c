@@ -1685,6 +1685,12 @@ static int meth_getoption(lua_State *L) {
   const optdef_t *d = find_opt(L, 2);
   int fd = fd_of(t), v = 0;
   socklen_t len = sizeof v;
+  if (d->kind == 'e' && t->conn_err) {
+    /* a non-blocking connect failed: its attempts' sockets, which held
+    ** the SO_ERROR LuaSocket code polls for, are gone */
+    lua_pushstring(L, ns_strerror(t->conn_err));
+    return 1;
+  }
   if (fd < 0) {
     int k;
     for (k = 0; k < t->nopts; k++)
