@@ -121,7 +121,8 @@ end
 -- TLS server (see starttls).
 function M.bind(host, port, backlog)
   local tls
-  if type(port) ~= "number" and port ~= nil then   -- bind("unix:PATH", ...)
+  if type(port) == "table" or (backlog == nil and type(host) == "string"
+      and host:sub(1, 5) == "unix:") then   -- bind("unix:PATH", ...)
     port, backlog = nil, port
   end
   if type(backlog) == "table" then

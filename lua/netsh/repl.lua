@@ -48,6 +48,8 @@ end
 -- A module whose __index function makes fields on first use (socket.url,
 -- socket.unix...) lists them in its metatable's __fields (name -> "table"
 -- or "function"): they complete without running the module's code.
+-- An object whose __index is a function may keep its methods table in
+-- the metatable's __methods (netsh's sockets: __index also makes class).
 local stub = {table = {}, ["function"] = function() end}
 
 local function each_field(v, fn)
@@ -71,7 +73,7 @@ local function each_field(v, fn)
         end
       end
     end
-    local idx = mt and rawget(mt, "__index")
+    local idx = mt and (rawget(mt, "__methods") or rawget(mt, "__index"))
     if type(idx) ~= "table" then break end
     v, hops = idx, hops + 1
   end
@@ -93,6 +95,7 @@ local function lookup(v, name)
       local ok, r = pcall(idx, v, name)
       return ok and r or nil
     end
+    idx = mt and (rawget(mt, "__methods") or idx)
     if type(idx) ~= "table" then return nil end
     v, hops = idx, hops + 1
   end

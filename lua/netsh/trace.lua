@@ -115,7 +115,7 @@ function M.enable(opts)
   M.enabled = true
   local socket = require "socket"
   local s = socket.tcp()
-  local tcp_methods = getmetatable(s).__index
+  local tcp_methods = getmetatable(s).__methods   -- __index computes class
   s:close()
   wrap("tcp", tcp_methods, {"connect", "bind", "listen", "accept", "send",
     "receive", "receiveany", "shutdown", "close", "starttls",
@@ -123,7 +123,7 @@ function M.enable(opts)
   local ok, udp = pcall(require, "udp")
   if ok then
     local u = udp.udp()
-    local udp_methods = getmetatable(u).__index
+    local udp_methods = getmetatable(u).__methods
     u:close()
     if type(udp_methods) == "table" then
       wrap("udp", udp_methods, {"setsockname", "setpeername", "send",
