@@ -204,7 +204,8 @@ enter '"back" .. 2'
 check "Ctrl-C stops a busy loop" wait_line '"back2"' 3
 
 echo "# tasks keep running while the prompt waits"
-enter 'ticker = spawn(function() for i = 1, 600 do local f = io.open("tick", "w") f:write(i) f:close() sleep(0.05) end end)'
+# (written aside, then renamed: a read never sees the file truncated)
+enter 'ticker = spawn(function() for i = 1, 600 do local f = io.open("tick.new", "w") f:write(i) f:close() os.rename("tick.new", "tick") sleep(0.05) end end)'
 sleep 0.5
 a=$(cat "$dir/tick" 2>/dev/null || echo 0)
 sleep 0.6
