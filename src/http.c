@@ -511,9 +511,14 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
   }
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
     /* a new response (redirect hop, 1xx, final): keep only its lines */
-    const char *sp = memchr(p, ' ', len);
+    /* curl's header lines are not NUL-terminated: no strtol */
+    const char *sp = memchr(p, ' ', len), *end = p + len;
     x->head.len = x->head.off = 0;
-    x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+    x->status = 0;
+    if (sp)
+      for (sp++; sp < end && isdigit((unsigned char)*sp) &&
+           x->status < 1000; sp++)
+        x->status = x->status * 10 + (*sp - '0');
     x->encoded = 0;
     x->location = 0;
   } else if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
@@ -530,7 +535,8 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
     size_t i = 17;
     while (i < len && is_space((unsigned char)p[i])) i++;
     /* "identity" is no encoding; anything else is decoded by curl */
-    if (i < len && p[i] != '\r' && strncasecmp(p + i, "identity", 8) != 0)
+    if (i < len && p[i] != '\r' &&
+        !(len - i >= 8 && strncasecmp(p + i, "identity", 8) == 0))
       x->encoded = 1;
   } else if (header_is(p, len, "location")) {
     x->location = 1;
