@@ -59,7 +59,11 @@ function M.parse(url, default)
   -- the port follows the last ":" outside an IPv6 literal's brackets
   local host, port = hostport:match("^(.*):([^:%]]*)$")
   if host then p.port = port else host = hostport end
-  if host ~= "" then p.host = host:match("^%[(.+)%]$") or host end
+  -- brackets go from an IPv6 literal only: build() puts them back on a
+  -- host with a ":", so "[name]" keeps them
+  if host ~= "" then
+    p.host = host:match("^%[([^%[%]]*:[^%[%]]*)%]$") or host
+  end
   if userinfo then
     local user, password = userinfo:match("^(.*):([^:]*)$")
     if user then p.user, p.password = user, password
@@ -76,7 +80,11 @@ function M.build(p)
   local authority = p.authority
   if p.host then
     authority = p.host
-    if authority:find(":", 1, true) then authority = "[" .. authority .. "]" end
+    -- an IPv6 literal gets its brackets back; a malformed host that has
+    -- a bracket of its own ("[x:", "x:]") stays as it came
+    if authority:find(":", 1, true) and not authority:find("[%[%]]") then
+      authority = "[" .. authority .. "]"
+    end
     if p.port then authority = authority .. ":" .. tostring(p.port) end
     local userinfo = p.userinfo
     if p.user then

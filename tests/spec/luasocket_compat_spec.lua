@@ -298,6 +298,14 @@ describe("socket.url", function()
     {"http://[fe80::1%25eth0]:80/x?", {scheme = "http",
       authority = "[fe80::1%25eth0]:80", host = "fe80::1%25eth0",
       port = "80", path = "/x", query = ""}},
+    -- an unclosed bracket stays as it came (found by tests/fuzz/url)
+    {"//[fe80::1:/p", {authority = "[fe80::1:", host = "[fe80::1",
+      port = "", path = "/p"}},
+    {"//[::1]]:4", {authority = "[::1]]:4", host = "[::1]]", port = "4"}},
+    {"//[name]:2/p", {authority = "[name]:2", host = "[name]", port = "2",
+      path = "/p"}},
+    {"//a@x:1]:/p", {authority = "a@x:1]:", userinfo = "a", user = "a",
+      host = "x:1]", port = "", path = "/p"}},
   }
 
   it("parses the parts LuaSocket names, and builds them back", function()
