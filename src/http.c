@@ -345,7 +345,7 @@ typedef struct {
   int te;                    /* a Transfer-Encoding field was seen */
 } framing_t;
 
-typedef struct {
+typedef struct xfer {
   CURL *easy;                /* NULL once released */
   struct curl_slist *hdrs;   /* request headers, owned */
   ns_waiter_t w;             /* the task in perform() or read() */
@@ -368,9 +368,11 @@ typedef struct {
   char method[12];           /* for the pool (spec_id 0 when longer) */
   unsigned in_multi:1, done:1, stream:1, paused:1, head_done:1;
   unsigned encoded:1, follow:1, location:1, started:1, want_pause:1;
-  void *next_pause;          /* on pause_list while want_pause */
+  struct xfer *next_pause;   /* on pause_list while want_pause */
   char errbuf[CURL_ERROR_SIZE];
 } xfer_t;
+
+static xfer_t *pause_list;   /* see apply_pauses() */
 
 static xfer_t *check_xfer(lua_State *L, int i) {
   return luaL_checkudata(L, i, XFER_MT);
@@ -387,6 +389,12 @@ static void xfer_detach(xfer_t *x) {
 
 static void xfer_release(xfer_t *x) {
   if (x->easy == NULL) return;
+  if (x->want_pause) {           /* not expected: the list drains at once */
+    xfer_t **pp = &pause_list;
+    while (*pp && *pp != x) pp = &(*pp)->next_pause;
+    if (*pp) *pp = x->next_pause;
+    x->want_pause = 0;
+  }
   ns_cancel(&x->w, UV_ECANCELED);
   xfer_detach(x);
   /* only handles whose transfer ran to its end are reused */
@@ -556,7 +564,6 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
 ** the ratio) and is paused by apply_pauses(), after the socket action;
 ** only past stream_cap + OVERSHOOT does it pause at once. */
 #define OVERSHOOT (4 * 1024 * 1024)
-static xfer_t *pause_list;
 
 static void apply_pauses(void) {
   while (pause_list) {
