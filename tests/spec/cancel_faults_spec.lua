@@ -1,11 +1,15 @@
 -- cancel_faults_spec.lua -- cancelling a task (h:cancel(), task.timeout)
--- in the middle of an HTTP transfer, many times over: the descriptors
--- come back to where they were, nothing is left in curl's multi, the Lua
--- heap does not grow, and no late callback touches freed memory (the
--- sanitizer build runs this too). Peer: tests/support/http_oddities.py
--- (a slow body).
+-- in the middle of a TCP connect, a TLS handshake or an HTTP transfer,
+-- many times over: the descriptors come back to where they were, nothing
+-- is left in curl's multi, the Lua heap does not grow, and no late
+-- callback touches freed memory (the sanitizer build runs this too).
+-- Peers: helpers/blackhole.py (a connect that hangs), a Python peer that
+-- never speaks TLS, tests/support/http_oddities.py (a slow body). Each
+-- warm-up makes a real connection first: libuv keeps one descriptor on
+-- /dev/null from the loop's first stream on, which is no leak.
 local src = os.getenv("NETSH_SRC") or "."
 package.path = src .. "/tests/spec/helpers/?.lua;" .. package.path
+local socket = require "socket"
 local http = require "http"
 local hcore = require "http.core"
 local task = require "task"
@@ -86,6 +90,49 @@ describe("cancelling in the middle of", function()
   teardown(function()
     if odd_pid then os.execute("kill " .. odd_pid) end
     if dir then os.execute("rm -rf " .. dir) end
+  end)
+
+  it("a TCP connect", function()
+    local p = io.popen("exec python3 " .. src
+      .. "/tests/spec/helpers/blackhole.py 127.0.0.1")
+    local port, pid = p:read("n", "n")
+    local srv = assert(socket.bind("127.0.0.1", 0))
+    local live = select(2, srv:getsockname())
+    churn(function(i)
+      if i == 0 then                 -- a connection that works
+        local c <close> = assert(socket.connect("127.0.0.1", live))
+        local s <close> = assert(srv:accept())
+        return nil
+      end
+      local c = socket.tcp()
+      c:settimeout(10)
+      return c:connect("127.0.0.1", port)
+    end, 0.05)
+    srv:close()
+    os.execute("kill " .. pid)
+    p:close()
+  end)
+
+  it("a TLS handshake", function()
+    -- a peer in another process that accepts and never says a word
+    local p = io.popen("exec python3 -c '" .. [[
+import os, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+print(s.getsockname()[1], os.getpid(), flush=True)
+s.settimeout(0.5); held = []; parent = os.getppid(); end = time.time() + 120
+while os.getppid() == parent and time.time() < end:
+    try: held.append(s.accept()[0])
+    except socket.timeout: pass
+]] .. "'")
+    local port, pid = p:read("n", "n")
+    churn(function(i)
+      local c <close> = assert(socket.connect("127.0.0.1", port))
+      if i == 0 then return nil end
+      c:settimeout(10)
+      return c:starttls{verify = false, handshake_timeout = 10}
+    end, 0.1)
+    os.execute("kill " .. pid)
+    p:close()
   end)
 
   it("an HTTP transfer, buffered and streamed", function()
