@@ -12,7 +12,9 @@ PACKAGES=(cmake gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev
   # for the tests and benchmarks: servers, pty, certificates, peers
   nginx-light tmux openssl curl python3 python3-requests jq wrk procps
   util-linux iproute2
-  netbase)  # /etc/services: ports given as service names ("http")
+  netbase  # /etc/services: ports given as service names ("http")
+  # fuzzing (tests/fuzz): libFuzzer with clang
+  clang libfuzzer-14-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -72,12 +72,12 @@ end
 local function convert(spec, o, name, v)
   if o.type == "number" or o.type == "integer" then
     local n = tonumber(v)
-    if n == nil or (o.type == "integer" and math.type(n) ~= "integer"
-        and n ~= math.floor(n)) then
+    -- an integer fits in 64 bits: "1e30" and "1e999" are integral floats
+    if n ~= nil and o.type == "integer" then n = math.tointeger(n) end
+    if n == nil then
       fail(spec, ("option %s needs a%s number, got '%s'"):format(name,
         o.type == "integer" and "n integer" or "", v))
     end
-    if o.type == "integer" then n = math.tointeger(n) end
     return n
   end
   if o.choices then

@@ -22,8 +22,14 @@ local concat, floor, fmt = table.concat, math.floor, string.format
 M.version = core.version()
 
 -- Decoded-size cap for compressed bodies (gzip/br/deflate/zstd): a body
--- that decodes past this fails with "decompressed body too large".
+-- that decodes past this fails with "bad response: decompressed body too
+-- large". Streams (stream = true, download) hold only chunk_size bytes at
+-- a time, so this cap applies to them only when given as decompress = N.
 M.MAX_DECODED = 256 * 1024 * 1024
+-- Expansion-ratio guard against compression bombs: past its first MiB a
+-- compressed body may decode to at most MAX_RATIO times the bytes received
+-- (per request: max_ratio = N, or false for no ratio limit).
+M.MAX_RATIO = 100
 
 ---------------------------------------------------------------------------
 -- JSON: the project's "json" module when present, else lua-cjson.
@@ -122,6 +128,7 @@ local known = {
   follow = true, verify = "boolean", cafile = "string", auth = "table",
   proxy = true, http_version = "string", decompress = true,
   max_size = "number", stream = "boolean", chunk_size = "number",
+  max_ratio = true,
   user_agent = "string", cookies = "boolean", unix_socket = "string",
   verbose = true,
   -- download only
@@ -263,7 +270,15 @@ local function build(method, url, opts, session, level)
   local dc = opts.decompress
   if dc == nil then dc = true end
   spec.decompress = dc and true or false
-  spec.max_decoded = type(dc) == "number" and dc or M.MAX_DECODED
+  spec.max_decoded = type(dc) == "number" and dc
+    or not opts.stream and M.MAX_DECODED or 0
+  local ratio = opts.max_ratio
+  if ratio == nil then ratio = M.MAX_RATIO end
+  if ratio ~= false and type(ratio) ~= "number" then
+    error("bad option 'max_ratio' (number or false expected, got "
+      .. type(ratio) .. ")", level + 1)
+  end
+  spec.max_ratio = ratio or 0
   if opts.auth then
     local a = opts.auth
     spec.user = a.user or a[1]
@@ -553,7 +568,8 @@ end
 
 -- The spec of a call without options, per session (and one for plain
 -- calls): built once, shared by every such request (core.new takes the
--- url and method apart). Rebuilt when M.MAX_DECODED changes.
+-- url and method apart). Rebuilt when M.MAX_DECODED or M.MAX_RATIO
+-- changes.
 local UPPER = {GET = true, POST = true, PUT = true, PATCH = true,
   DELETE = true, HEAD = true, OPTIONS = true}
 local plain_base
@@ -564,7 +580,10 @@ local last_id = 0
 local function base_spec(session, level)
   local b
   if session then b = session.base else b = plain_base end
-  if b and b.max_decoded == M.MAX_DECODED then return b end
+  if b and b.max_decoded == M.MAX_DECODED and b.max_ratio == M.MAX_RATIO
+  then
+    return b
+  end
   b = build("GET", "", nil, session, level + 1)
   last_id = last_id + 1
   b._id = last_id

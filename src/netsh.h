@@ -105,7 +105,8 @@ int ns_buf_reserve(ns_buf_t *b, size_t extra);  /* 0 or UV_ENOMEM */
 int ns_buf_append(ns_buf_t *b, const char *p, size_t n);
 void ns_buf_consume(ns_buf_t *b, size_t n);
 void ns_buf_free(ns_buf_t *b);
-#define ns_buf_ptr(b) ((b)->data + (b)->off)
+/* no arithmetic on an empty buffer's NULL (undefined, even + 0) */
+#define ns_buf_ptr(b) ((b)->off ? (b)->data + (b)->off : (b)->data)
 
 /* ---- name resolution (dns.c, c-ares on the loop) ---- */
 #include <sys/socket.h>

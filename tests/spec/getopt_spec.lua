@@ -74,6 +74,10 @@ describe("getopt.parse", function()
       {"{\"--nope\"}", "unknown option '%-%-nope'"},
       {"{\"-t\", \"x\", \"h\"}", "option %-t needs a number, got 'x'"},
       {"{\"-c\", \"1.5\", \"h\"}", "option %-c needs an integer number"},
+      -- integral, but past 64 bits (found by tests/fuzz/getopt)
+      {"{\"-c\", \"17777777777777777777771\", \"h\"}",
+       "option %-c needs an integer number, got '17777777777777777777771'"},
+      {"{\"-c\", \"1e999\", \"h\"}", "option %-c needs an integer number"},
       {"{}", "missing arguments"},
       {"{\"a\", \"b\", \"c\"}", "too many arguments: 'c'"},
       {"{\"--type\", \"MX\", \"h\"}", "option %-%-type must be one of A, AAAA"},

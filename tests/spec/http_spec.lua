@@ -531,13 +531,14 @@ describe("responses", function()
   it("caps decompression (bombs)", function()
     local res, err = http.get(O .. "/bomb?mb=16", {decompress = 1024 * 1024})
     assert.is_nil(res)
-    assert.are.equal("decompressed body too large (max 1048576 bytes)", err)
+    assert.are.equal(
+      "bad response: decompressed body too large (max 1048576 bytes)", err)
     local saved = http.MAX_DECODED
     http.MAX_DECODED = 4 * 1024 * 1024
     res, err = http.get(O .. "/bomb?mb=16")
     http.MAX_DECODED = saved
     assert.is_nil(res)
-    assert.matches("^decompressed body too large", err)
+    assert.matches("^bad response: decompressed body too large", err)
   end)
 
   it("10 MB bodies", function()

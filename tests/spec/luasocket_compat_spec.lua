@@ -301,13 +301,23 @@ describe("socket.url", function()
     {"http://[fe80::1%25eth0]:80/x?", {scheme = "http",
       authority = "[fe80::1%25eth0]:80", host = "fe80::1%25eth0",
       port = "80", path = "/x", query = ""}},
+    -- an unclosed bracket stays as it came (found by tests/fuzz/url)
+    -- malformed hosts (found by fuzz_url): LuaSocket 3.1's parts, and
+    -- its build(), which does not give the same text back
+    {"//[fe80::1:/p", {authority = "[fe80::1:", host = "[fe80::1",
+      port = "", path = "/p"}, "//[[fe80::1]:/p"},
+    {"//[::1]]:4", {authority = "[::1]]:4", host = "::1]", port = "4"}},
+    {"//[name]:2/p", {authority = "[name]:2", host = "name", port = "2",
+      path = "/p"}, "//name:2/p"},
+    {"//a@x:1]:/p", {authority = "a@x:1]:", userinfo = "a", user = "a",
+      host = "x:1]", port = "", path = "/p"}, "//a@[x:1]]:/p"},
   }
 
   it("parses the parts LuaSocket names, and builds them back", function()
     for _, c in ipairs(cases) do
       local p = assert(url.parse(c[1]))
       assert.are.same(c[2], p, c[1])
-      assert.are.equal(c[1], url.build(p))
+      assert.are.equal(c[3] or c[1], url.build(p))
     end
   end)
 
