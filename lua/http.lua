@@ -118,6 +118,7 @@ local known = {
   proxy = true, http_version = "string", decompress = true,
   max_size = "number", stream = "boolean", chunk_size = "number",
   user_agent = "string", cookies = "boolean", unix_socket = "string",
+  retry = true,
   -- download only
   progress = "function", progress_bar = "boolean",
 }
@@ -133,6 +134,68 @@ end
 local cstrings = {user_agent = true, cafile = true, unix_socket = true,
   http_version = true, proxy = true}
 
+-- retry = true | n (attempts) | {attempts =, backoff =, max_backoff =,
+-- factor =, jitter =, on = {...}, methods = {...}}: see request_retry.
+local RETRY_FIELDS = {attempts = "number", backoff = "number",
+  max_backoff = "number", factor = "number", jitter = "boolean",
+  on = "table", methods = "table"}
+local RETRY_ON = {"connect", "timeout", "5xx", "429"}
+local RETRY_CLASSES = {connect = true, timeout = true, ["4xx"] = true,
+  ["5xx"] = true}
+-- RFC 9110's idempotent methods: sending one twice does no more harm
+local IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"}
+
+-- retry_conf(v, level) -> the retry option as {attempts =, ..., on = set,
+-- methods = set}, or nil for false; raises on a bad one.
+local function retry_conf(v, level)
+  if v == false then return nil end
+  if v == true then
+    v = {}
+  elseif type(v) == "number" then
+    v = {attempts = v}
+  elseif type(v) ~= "table" then
+    error(fmt("bad option 'retry' (table, number or boolean expected, "
+      .. "got %s)", type(v)), level + 1)
+  end
+  local c = {}
+  for k, x in pairs(v) do
+    local want = RETRY_FIELDS[k]
+    if not want then
+      error(fmt("bad option 'retry' (unknown field '%s')", tostring(k)),
+        level + 1)
+    end
+    if type(x) ~= want or (want == "number" and not (x >= 0))
+        or (k == "attempts" and (x < 1 or x ~= floor(x))) then
+      error(fmt("bad option 'retry' (field '%s': %s expected)", k,
+        k == "attempts" and "integer >= 1" or want == "number"
+        and "number >= 0" or want), level + 1)
+    end
+    c[k] = x
+  end
+  local on = {}
+  for i, x in ipairs(v.on or RETRY_ON) do
+    local st = tonumber(x)
+    if RETRY_CLASSES[x] then
+      on[x] = true
+    elseif st and st >= 100 and st <= 599 and st == floor(st) then
+      on[floor(st)] = true
+    else
+      error(fmt("bad option 'retry' (on[%d]: 'connect', 'timeout', "
+        .. "'4xx', '5xx' or a status expected)", i), level + 1)
+    end
+  end
+  local methods = {}
+  for i, m in ipairs(v.methods or IDEMPOTENT) do
+    if type(m) ~= "string" then
+      error(fmt("bad option 'retry' (methods[%d]: string expected)", i),
+        level + 1)
+    end
+    methods[m:upper()] = true
+  end
+  c.on, c.methods = on, methods
+  return c
+end
+
 local function check_opts(opts, level)
   for k, v in pairs(opts) do
     local want = known[k]
@@ -143,6 +206,7 @@ local function check_opts(opts, level)
       error(fmt("bad option '%s' (%s expected, got %s)", k, want, type(v)),
         level + 1)
     end
+    if k == "retry" then retry_conf(v, level + 1) end
     local bad = cstrings[k] and unsafe(v)
     if k == "auth" then
       for _, f in pairs(v) do bad = bad or unsafe(f) end
@@ -373,6 +437,7 @@ local lazy = {
   ip = function(r) return more(r, 5) or nil end,
   port = function(r) return more(r, 6) end,
   local_port = function(r) return more(r, 7) end,
+  attempts = function() return 1 end,    -- set by request_retry
 }
 
 Response.__index = function(r, k)
@@ -583,6 +648,104 @@ local function request(method, url, opts, session, level)
     session.connections = session.connections + res.connects
   end
   return res
+end
+
+---------------------------------------------------------------------------
+-- Retries (opts.retry): the attempts run in task.retry (lua/task.lua),
+-- with its backoff. Retried: the methods in retry.methods (idempotent
+-- ones by default) after the failures and statuses in retry.on:
+-- "connect" (refused, could not connect, closed before a whole
+-- response), "timeout", "4xx"/"5xx" or a status. The call's timeout
+-- bounds the whole sequence; a Retry-After in a retried response
+-- replaces the backoff, capped at max_backoff.
+
+local function retry_class(err)
+  if err == "timeout" then return "timeout" end
+  if err == "connection refused" or err:find("^failed to connect")
+      or err:find("^couldn't connect") or err:find("^closed") then
+    return "connect"
+  end
+end
+
+local MONTHS = {Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
+  Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12}
+
+-- Days since 1970-01-01 of a proleptic Gregorian date.
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- Retry-After: delay-seconds or an HTTP-date (IMF-fixdate) -> seconds
+-- from now, or nil when it is neither.
+local function retry_after(v)
+  if not v then return nil end
+  local n = v:match("^%s*(%d+)%s*$")
+  if n then return tonumber(n) end
+  local d, mon, y, h, mi, s = v:match(
+    "^%s*%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT%s*$")
+  if not d or not MONTHS[mon] then return nil end
+  local t = days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
+    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)
+  return math.max(0, t - os.time())
+end
+M.retry_after = retry_after
+
+local request_once = request
+
+local function request_retry(conf, method, url, opts, session, level)
+  -- bad options raise here, at the caller's level, not inside the loop
+  build(method, url, opts, session, level + 1)
+  method = method:upper()
+  if not conf.methods[method] then
+    local res, err = request_once(method, url, opts, session, level + 1)
+    if res then res.attempts = 1 end
+    return res, err
+  end
+  local timeout = opts.timeout
+  if timeout == nil and session then timeout = session.defaults.timeout end
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  local tries = 0
+  local res, err = require("task").retry(function(n, left)
+    tries = n
+    if left then o.timeout = math.max(left, 0.001) end
+    local r, e = request_once(method, url, o, session, 1)
+    if r then r.attempts = n end
+    return r, e
+  end, {attempts = conf.attempts, backoff = conf.backoff,
+    max_backoff = conf.max_backoff, factor = conf.factor,
+    jitter = conf.jitter, timeout = timeout,
+    retry_if = function(r, e)
+      if not r then
+        local class = retry_class(e)
+        return class ~= nil and conf.on[class] == true
+      end
+      local st = r.status
+      if conf.on[st] or conf.on[(st // 100) .. "xx"] then
+        return true, retry_after(r.headers["retry-after"])
+      end
+      return false
+    end,
+    on_retry = function(_, _, r) if r then r:close() end end})
+  if not res and tries > 1 then
+    err = fmt("%s (after %d attempts)", tostring(err), tries)
+  end
+  return res, err
+end
+
+-- From here on every call goes through this: no retry option, the
+-- request as before; with one, request_retry.
+request = function(method, url, opts, session, level)
+  local conf = opts and opts.retry
+  if conf == nil and session then conf = session.defaults.retry end
+  if not conf then return request_once(method, url, opts, session, level) end
+  return request_retry(retry_conf(conf, level + 1), method, url, opts or {},
+    session, level)
 end
 
 -- http.request(method, url [, opts]) | http.request{method=, url=, ...}
