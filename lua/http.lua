@@ -767,6 +767,215 @@ for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
 end
 
 ---------------------------------------------------------------------------
+-- Server-sent events (WHATWG HTML, "Interpreting an event stream"): a
+-- parser fed with chunks as they come, res:events() on a response, and
+-- http.events() that reconnects. Lines end in CRLF, LF or CR (a CR at the
+-- end of one chunk and an LF at the start of the next are one line end);
+-- one UTF-8 BOM at the start of the stream is dropped; ":" starts a
+-- comment; an event ends with a blank line, and an event cut short by the
+-- end of the stream is dropped. Bytes are passed on as they are (no
+-- U+FFFD for bad UTF-8).
+
+local BOM = "\239\187\191"
+
+local Parser = {}
+Parser.__index = Parser
+
+-- http.sse_parser([last_id, retry]) -> parser; p:feed(chunk) -> a list
+-- of the events complete so far: {event =, data =, id =, retry =}. id is
+-- the last event ID (it carries over from event to event; p.id is the
+-- one to send as Last-Event-ID), retry the server's reconnection time in
+-- milliseconds; both nil until sent.
+function M.sse_parser(last_id, retry)
+  return setmetatable({buf = "", bom = false, cr = false, data = {},
+    event = "", id = last_id, idbuf = last_id, retry = retry}, Parser)
+end
+
+-- One line, without its line end.
+function Parser:line(line, out)
+  if line == "" then
+    local data = self.data
+    local ev = self.event
+    self.event = ""
+    self.id = self.idbuf     -- the last event ID changes on any blank line
+    if #data == 0 then return end
+    self.data = {}
+    out[#out + 1] = {event = ev ~= "" and ev or "message",
+      data = concat(data, "\n"), id = self.id, retry = self.retry}
+    return
+  end
+  if line:byte(1) == 58 then return end          -- ":" a comment
+  local field, value = line, ""
+  local c = line:find(":", 1, true)
+  if c then
+    field, value = line:sub(1, c - 1), line:sub(c + 1)
+    if value:byte(1) == 32 then value = value:sub(2) end
+  end
+  if field == "data" then
+    self.data[#self.data + 1] = value
+  elseif field == "event" then
+    self.event = value
+  elseif field == "id" then
+    if not value:find("\0", 1, true) then self.idbuf = value end
+  elseif field == "retry" then
+    if value:find("^%d+$") then self.retry = tonumber(value) end
+  end                                            -- other fields: ignored
+end
+
+function Parser:feed(chunk)
+  local out = {}
+  local s = self.buf .. chunk
+  if not self.bom then
+    -- the BOM may come split over chunks too
+    if #s < 3 and BOM:sub(1, #s) == s then
+      self.buf = s
+      return out
+    end
+    if s:sub(1, 3) == BOM then s = s:sub(4) end
+    self.bom = true
+  end
+  local pos = 1
+  if self.cr and #s > 0 then
+    if s:byte(1) == 10 then pos = 2 end          -- the LF of a CRLF
+    self.cr = false
+  end
+  while true do
+    local i = s:find("[\r\n]", pos)
+    if not i then break end
+    local line = s:sub(pos, i - 1)
+    pos = i + 1
+    if s:byte(i) == 13 then
+      if i == #s then
+        self.cr = true                           -- an LF may follow
+      elseif s:byte(i + 1) == 10 then
+        pos = i + 2
+      end
+    end
+    self:line(line, out)
+  end
+  self.buf = s:sub(pos)
+  return out
+end
+
+-- for ev in res:events() do ... end, on a streamed (or any) response;
+-- raises on a transfer error, as chunks() does.
+function Response:events()
+  local p = M.sse_parser()
+  local queue, qi = {}, 1
+  return function()
+    while true do
+      local ev = queue[qi]
+      if ev then
+        queue[qi] = nil
+        qi = qi + 1
+        return ev
+      end
+      local chunk, err = self:read()
+      if err then error(err, 2) end
+      if not chunk then return nil end
+      queue, qi = p:feed(chunk), 1
+    end
+  end
+end
+
+-- for ev in http.events(url [, opts]) do ... end: an EventSource. Sends
+-- Accept: text/event-stream and, when reconnecting, Last-Event-ID; after
+-- the stream ends or fails (refused, closed, timeout) connects again
+-- after the server's retry time, else opts.reconnect seconds (3), at
+-- most opts.max_reconnects times (no limit by default): until the task
+-- is cancelled or the loop is left (the connection is closed then). A
+-- 204 ends the events; another status, or a response that is not
+-- text/event-stream, raises "http 404 Not Found: <url>" or
+-- "not an event stream: <content-type>". Other opts: as http.get.
+function M.events(url, opts)
+  if type(url) ~= "string" then
+    error("bad argument #1 to 'events' (string expected, got "
+      .. type(url) .. ")", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 to 'events' (table expected, got "
+      .. type(opts) .. ")", 2)
+  end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local reconnect, max = o.reconnect or 3, o.max_reconnects
+  o.reconnect, o.max_reconnects = nil, nil
+  if type(reconnect) ~= "number" or not (reconnect >= 0) then
+    error("bad option 'reconnect' (number >= 0 expected)", 2)
+  end
+  if max ~= nil and (math.type(max) ~= "integer" or max < 0) then
+    error("bad option 'max_reconnects' (integer >= 0 expected)", 2)
+  end
+  o.stream = true
+  check_opts(o, 2)
+  local headers = {}
+  for k, v in pairs(o.headers or {}) do headers[k] = v end
+  local has_accept = false
+  for k in pairs(headers) do
+    if type(k) == "string" and k:lower() == "accept" then
+      has_accept = true
+    end
+  end
+  if not has_accept then headers.Accept = "text/event-stream" end
+  o.headers = headers
+  local st = {}          -- res, parser, id, retry, reconnects, started
+  local closer = setmetatable({}, {__close = function()
+    if st.res then st.res:close() end
+    st.res = nil
+  end})
+  local queue, qi = {}, 1
+  local function connect()
+    if st.started then
+      if max and (st.reconnects or 0) >= max then return false end
+      st.reconnects = (st.reconnects or 0) + 1
+      require("task").sleep(st.retry and st.retry / 1000 or reconnect)
+    end
+    st.started = true
+    headers["Last-Event-ID"] = st.id ~= "" and st.id or nil
+    local res = request("GET", url, o, nil, 1)
+    if not res then return true end            -- a network error: again
+    if res.status == 204 then
+      res:close()
+      return false
+    end
+    local ctype = res.headers["content-type"] or ""
+    if not res.ok then
+      res:close()
+      error(fmt("http %d %s: %s", res.status, res.reason, url), 0)
+    end
+    if not ctype:lower():find("^%s*text/event%-stream") then
+      res:close()
+      error("not an event stream: " .. ctype, 0)
+    end
+    st.res, st.parser = res, M.sse_parser(st.id, st.retry)
+    return true
+  end
+  return function()
+    while true do
+      local ev = queue[qi]
+      if ev then
+        queue[qi] = nil
+        qi = qi + 1
+        return ev
+      end
+      if not st.res then
+        if not connect() then return nil end
+      else
+        local chunk = st.res:read()
+        if chunk then
+          local p = st.parser
+          queue, qi = p:feed(chunk), 1
+          st.id, st.retry = p.id, p.retry
+        else
+          st.res:close()             -- ended or failed: connect again
+          st.res = nil
+        end
+      end
+    end
+  end, nil, nil, closer
+end
+
+---------------------------------------------------------------------------
 -- Sessions: default options, shared cookies and a connection pool of
 -- their own (keep-alive: res.reused, s.connections counts new ones).
 
