@@ -135,10 +135,11 @@ local cstrings = {user_agent = true, cafile = true, unix_socket = true,
   http_version = true, proxy = true}
 
 -- retry = true | n (attempts) | {attempts =, backoff =, max_backoff =,
--- factor =, jitter =, on = {...}, methods = {...}}: see request_retry.
+-- factor =, jitter =, on = {...}, methods = {...}, attempt_timeout =}:
+-- see request_retry.
 local RETRY_FIELDS = {attempts = "number", backoff = "number",
   max_backoff = "number", factor = "number", jitter = "boolean",
-  on = "table", methods = "table"}
+  on = "table", methods = "table", attempt_timeout = "number"}
 local RETRY_ON = {"connect", "timeout", "5xx", "429"}
 local RETRY_CLASSES = {connect = true, timeout = true, ["4xx"] = true,
   ["5xx"] = true}
@@ -656,8 +657,9 @@ end
 -- ones by default) after the failures and statuses in retry.on:
 -- "connect" (refused, could not connect, closed before a whole
 -- response), "timeout", "4xx"/"5xx" or a status. The call's timeout
--- bounds the whole sequence; a Retry-After in a retried response
--- replaces the backoff, capped at max_backoff.
+-- bounds the whole sequence (retry.attempt_timeout, each attempt); a
+-- Retry-After in a retried response replaces the backoff, capped at
+-- max_backoff.
 
 local function retry_class(err)
   if err == "timeout" then return "timeout" end
@@ -713,7 +715,9 @@ local function request_retry(conf, method, url, opts, session, level)
   local tries = 0
   local res, err = require("task").retry(function(n, left)
     tries = n
-    if left then o.timeout = math.max(left, 0.001) end
+    local t = conf.attempt_timeout
+    if left then t = t and math.min(t, left) or left end
+    if t then o.timeout = math.max(t, 0.001) end
     local r, e = request_once(method, url, o, session, 1)
     if r then r.attempts = n end
     return r, e
@@ -882,7 +886,9 @@ end
 -- Accept: text/event-stream and, when reconnecting, Last-Event-ID; after
 -- the stream ends or fails (refused, closed, timeout) connects again
 -- after the server's retry time, else opts.reconnect seconds (3), at
--- most opts.max_reconnects times (no limit by default): until the task
+-- most opts.max_reconnects times (no limit by default; then a failure
+-- to connect raises "connection refused (after 4 attempts)"; the first
+-- request sends opts.last_event_id when given): until the task
 -- is cancelled or the loop is left (the connection is closed then). A
 -- 204 ends the events; another status, or a response that is not
 -- text/event-stream, raises "http 404 Not Found: <url>" or
@@ -898,13 +904,19 @@ function M.events(url, opts)
   end
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
-  local reconnect, max = o.reconnect or 3, o.max_reconnects
-  o.reconnect, o.max_reconnects = nil, nil
+  local reconnect, max, first_id = o.reconnect or 3, o.max_reconnects,
+    o.last_event_id
+  o.reconnect, o.max_reconnects, o.last_event_id = nil, nil, nil
   if type(reconnect) ~= "number" or not (reconnect >= 0) then
     error("bad option 'reconnect' (number >= 0 expected)", 2)
   end
   if max ~= nil and (math.type(max) ~= "integer" or max < 0) then
     error("bad option 'max_reconnects' (integer >= 0 expected)", 2)
+  end
+  if first_id ~= nil and (type(first_id) ~= "string" or unsafe(first_id))
+      then
+    error("bad option 'last_event_id' (string without CR, LF or NUL "
+      .. "expected)", 2)
   end
   o.stream = true
   check_opts(o, 2)
@@ -918,7 +930,8 @@ function M.events(url, opts)
   end
   if not has_accept then headers.Accept = "text/event-stream" end
   o.headers = headers
-  local st = {}          -- res, parser, id, retry, reconnects, started
+  -- res, parser, id, retry, reconnects, started
+  local st = {id = first_id}
   local closer = setmetatable({}, {__close = function()
     if st.res then st.res:close() end
     st.res = nil
@@ -926,13 +939,21 @@ function M.events(url, opts)
   local queue, qi = {}, 1
   local function connect()
     if st.started then
-      if max and (st.reconnects or 0) >= max then return false end
+      if max and (st.reconnects or 0) >= max then
+        -- given up: a failure to connect is an error, a stream that
+        -- ended is the end
+        if st.err then
+          error(fmt("%s (after %d attempts)", st.err, max + 1), 0)
+        end
+        return false
+      end
       st.reconnects = (st.reconnects or 0) + 1
       require("task").sleep(st.retry and st.retry / 1000 or reconnect)
     end
     st.started = true
     headers["Last-Event-ID"] = st.id ~= "" and st.id or nil
-    local res = request("GET", url, o, nil, 1)
+    local res, err = request("GET", url, o, nil, 1)
+    st.err = err
     if not res then return true end            -- a network error: again
     if res.status == 204 then
       res:close()

@@ -324,6 +324,18 @@ describe("http retry", function()
     assert.is_true(d >= 0.25 and d < 0.6, tostring(d))
   end)
 
+  it("attempt_timeout limits each attempt", function()
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local _, port = s:getsockname()
+    local d, r = elapsed(function()
+      return http.get("http://127.0.0.1:" .. port .. "/", {timeout = 5,
+        retry = {attempts = 3, backoff = 0.01, attempt_timeout = 0.1}})
+    end)
+    s:close()
+    assert.same({nil, "timeout (after 3 attempts)", n = 2}, r)
+    assert.is_true(d >= 0.3 and d < 1, tostring(d))
+  end)
+
   it("stays inside a task.timeout scope", function()
     local url = "http://127.0.0.1:" .. dead_port() .. "/"
     local d, r = elapsed(function()

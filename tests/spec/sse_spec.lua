@@ -262,14 +262,32 @@ describe("http.events", function()
     local s = assert(socket.bind("127.0.0.1", 0))
     local _, port = s:getsockname()
     s:close()
-    local n = 0
     local t0 = task.now()
-    for _ in http.events("http://127.0.0.1:" .. port .. "/",
-        {reconnect = 0.02, max_reconnects = 3}) do
-      n = n + 1
-    end
-    assert.equal(0, n)
+    assert.has_error(function()
+      for _ in http.events("http://127.0.0.1:" .. port .. "/",
+          {reconnect = 0.02, max_reconnects = 3}) do
+      end
+    end, "connection refused (after 4 attempts)")
     assert.is_true(task.now() - t0 >= 0.05)
+    -- refused, then listening: the events come
+    local got
+    local srv = spawn(function()
+      sleep(0.1)
+      local s2 = assert(socket.bind("127.0.0.1", port))
+      local c = assert(s2:accept())
+      c:settimeout(5)
+      repeat local l = c:receive("*l") until l == "" or l == nil
+      c:send(OK_HEAD .. "data: up\n\n")
+      c:close()
+      s2:close()
+    end)
+    for ev in http.events("http://127.0.0.1:" .. port .. "/",
+        {reconnect = 0.03}) do
+      got = ev.data
+      break
+    end
+    srv:join()
+    assert.equal("up", got)
   end)
 
   it("raises on an error status or another content type", function()
