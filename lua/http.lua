@@ -135,11 +135,12 @@ local cstrings = {user_agent = true, cafile = true, unix_socket = true,
   http_version = true, proxy = true}
 
 -- retry = true | n (attempts) | {attempts =, backoff =, max_backoff =,
--- factor =, jitter =, on = {...}, methods = {...}, attempt_timeout =}:
--- see request_retry.
+-- factor =, jitter =, on = {...}, methods = {...}, attempt_timeout =,
+-- on_retry = function(attempt, delay, res, err)}: see request_retry.
 local RETRY_FIELDS = {attempts = "number", backoff = "number",
   max_backoff = "number", factor = "number", jitter = "boolean",
-  on = "table", methods = "table", attempt_timeout = "number"}
+  on = "table", methods = "table", attempt_timeout = "number",
+  on_retry = "function"}
 local RETRY_ON = {"connect", "timeout", "5xx", "429"}
 local RETRY_CLASSES = {connect = true, timeout = true, ["4xx"] = true,
   ["5xx"] = true}
@@ -735,7 +736,10 @@ local function request_retry(conf, method, url, opts, session, level)
       end
       return false
     end,
-    on_retry = function(_, _, r) if r then r:close() end end})
+    on_retry = function(n, d, r, e)
+      if conf.on_retry then conf.on_retry(n, d, r, e) end
+      if r then r:close() end
+    end})
   if not res and tries > 1 then
     err = fmt("%s (after %d attempts)", tostring(err), tries)
   end
