@@ -26,7 +26,11 @@ for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.05; done
 port=$(cut -d' ' -f1 "$tmp/port")
 U=http://127.0.0.1:$port
 # a port nobody listens on: bound, then closed
-dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() {
+  python3 -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+dead=$(free_port)
 
 # http_check
 out=$(timeout 20 "$NETSH" -m http_check --json --retry 3 --retry-delay 0.05 \
@@ -34,7 +38,8 @@ out=$(timeout 20 "$NETSH" -m http_check --json --retry 3 --retry-delay 0.05 \
 check "http_check --retry: 503 twice, then ok" 0 $?
 case $out in *'"status":200'*'"attempts":3'*) r=yes ;; *) r=no ;; esac
 check "http_check --retry: JSON says 3 attempts" yes "$r"
-check "http_check announces each retry on stderr" 2 "$(grep -c 'retry' "$tmp/err")"
+check "http_check announces each retry on stderr" 2 \
+  "$(grep -c 'retry' "$tmp/err")"
 timeout 20 "$NETSH" -m http_check --retry 3 --retry-delay 0.05 \
   "$U/busy/b/5" > /dev/null 2>&1
 check "http_check --retry 3: still 503 after 4 attempts, exit 1" 1 $?
@@ -46,7 +51,8 @@ case $out in *'(connection refused)'*) r=yes ;; *) r=no ;; esac
 check "http_check --retry without --retry-connrefused: one try" yes "$r"
 out=$(timeout 20 "$NETSH" -m http_check --retry 2 --retry-delay 0.05 \
   --retry-connrefused "http://127.0.0.1:$dead/" 2>/dev/null)
-case $out in *'(connection refused (after 3 attempts))'*) r=yes ;; *) r=no ;; esac
+case $out in *'(connection refused (after 3 attempts))'*) r=yes ;;
+  *) r=no ;; esac
 check "http_check --retry-connrefused: 3 attempts" yes "$r"
 timeout 20 "$NETSH" -m http_check --retry 2 --retry-delay 0.05 \
   --retry-connrefused "$U/flaky/c/2" > /dev/null 2>&1
@@ -66,7 +72,7 @@ err=$(timeout 20 "$NETSH" -m tcp_client --retry 2 --retry-delay 0.05 \
   --retry-connrefused 127.0.0.1 "$dead" hi 2>&1 >/dev/null | tail -n 1)
 check "tcp_client --retry-connrefused: the error says 3 attempts" \
   "tcp_client: 127.0.0.1:$dead: connection refused (after 3 attempts)" "$err"
-late=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+late=$(free_port)
 python3 -c "
 import socket, time
 time.sleep(0.5)
@@ -76,7 +82,8 @@ c, _ = s.accept(); c.sendall(b'late hello\n'); c.close()
 " & pids+=($!)
 out=$(timeout 20 "$NETSH" -m tcp_client --retry 20 --retry-delay 0.1 \
   --retry-connrefused 127.0.0.1 "$late" hi 2>/dev/null)
-check "tcp_client: refused, then listening: the reply comes" "late hello" "$out"
+check "tcp_client: refused, then listening: the reply comes" "late hello" \
+  "$out"
 
 # tls_expiry
 out=$(timeout 20 "$NETSH" -m tls_expiry --json --retry 1 --retry-delay 0.05 \
@@ -92,7 +99,8 @@ check "wait_for --retry 2: exit 1" 1 $?
 case $err in *'connection refused (after 3 attempts)'*) r=yes ;; *) r=no ;;
   esac
 check "wait_for --retry 2: gives up after 3 attempts, not --timeout" yes "$r"
-timeout 20 "$NETSH" -m wait_for --retry 2 --retry-connrefused -q "127.0.0.1:$port"
+timeout 20 "$NETSH" -m wait_for --retry 2 --retry-connrefused -q \
+  "127.0.0.1:$port"
 check "wait_for --retry: up at once" 0 $?
 
 # sse

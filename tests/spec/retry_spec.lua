@@ -162,7 +162,7 @@ local function flaky_server(replies)
       local m = lines[1]:match("^(%S+)")
       st.methods[#st.methods + 1] = m
       st.heads[#st.heads + 1] = table.concat(lines, "\n")
-      local len = table.concat(lines, "\n"):match("[Cc]ontent%-[Ll]ength: (%d+)")
+      local len = st.heads[#st.heads]:match("[Cc]ontent%-[Ll]ength: (%d+)")
       if len and tonumber(len) > 0 then c:receive(tonumber(len)) end
       local reply = replies[math.min(st.n, #replies)]
       if reply then c:send(reply) end
