@@ -795,7 +795,7 @@ Parser.__index = Parser
 -- one to send as Last-Event-ID), retry the server's reconnection time in
 -- milliseconds; both nil until sent.
 function M.sse_parser(last_id, retry)
-  return setmetatable({buf = "", bom = false, cr = false, data = {},
+  return setmetatable({buf = {}, bom = false, cr = false, data = {},
     event = "", id = last_id, idbuf = last_id, retry = retry}, Parser)
 end
 
@@ -832,11 +832,17 @@ end
 
 function Parser:feed(chunk)
   local out = {}
-  local s = self.buf .. chunk
+  local buf = self.buf
+  if self.bom and not self.cr and not chunk:find("[\r\n]") then
+    buf[#buf + 1] = chunk     -- a long line: joined once, when it ends
+    return out
+  end
+  local s = concat(buf) .. chunk
+  self.buf = {}
   if not self.bom then
     -- the BOM may come split over chunks too
     if #s < 3 and BOM:sub(1, #s) == s then
-      self.buf = s
+      self.buf = {s}
       return out
     end
     if s:sub(1, 3) == BOM then s = s:sub(4) end
@@ -861,7 +867,7 @@ function Parser:feed(chunk)
     end
     self:line(line, out)
   end
-  self.buf = s:sub(pos)
+  if pos <= #s then self.buf[1] = s:sub(pos) end
   return out
 end
 

@@ -94,6 +94,17 @@ describe("sse parser", function()
     assert.equal("5", p.id)
   end)
 
+  it("a long line in many reads", function()
+    local p = http.sse_parser()
+    assert.same({}, p:feed("data: "))
+    for _ = 1, 1024 do assert.same({}, p:feed(("x"):rep(1024))) end
+    local evs = p:feed("\r")
+    assert.same({}, evs)
+    evs = p:feed("\n\n")
+    assert.equal(1, #evs)
+    assert.equal(1024 * 1024, #evs[1].data)
+  end)
+
   it("one space after the colon is dropped, no more", function()
     assert.same({"  x", "y"}, datas(parse("data:   x\n\ndata:y\n\n")))
   end)
