@@ -11,6 +11,7 @@
 -- Failures (no response at all) return nil, err; HTTP error statuses are
 -- responses with res.ok == false (res:raise_for_status() raises).
 local core = require "http.core"
+local task = require "task"
 
 local M = {}
 
@@ -46,10 +47,14 @@ local function json_decode(s)
   return v
 end
 
-local function json_encode(v)
+-- a value json cannot encode is the caller's mistake: raised at the
+-- user's line (level as build's), naming the option
+local function json_encode(v, level)
   local ok, s, err = pcall(json().encode, v)
-  if not ok then error("json: " .. tostring(s), 3) end
-  if s == nil then error("json: " .. tostring(err), 3) end
+  if not ok or s == nil then
+    local msg = tostring(ok and err or s):gsub("^[^:]*%.lua:%d+: ", "")
+    error(fmt("bad option 'json' (%s)", msg), level + 2)
+  end
   return s
 end
 
@@ -118,7 +123,7 @@ local known = {
   proxy = true, http_version = "string", decompress = true,
   max_size = "number", stream = "boolean", chunk_size = "number",
   user_agent = "string", cookies = "boolean", unix_socket = "string",
-  retry = true,
+  verbose = true, retry = true,
   -- download only
   progress = "function", progress_bar = "boolean",
 }
@@ -307,7 +312,7 @@ local function build(method, url, opts, session, level)
     unix_socket = opts.unix_socket,
     http_version = opts.http_version, stream = opts.stream,
     chunk_size = opts.chunk_size, user_agent = opts.user_agent,
-    max_size = opts.max_size,
+    max_size = opts.max_size, verbose = opts.verbose,
   }
   if opts.params then url = add_params(url, opts.params) end
   spec.url = url
@@ -342,7 +347,7 @@ local function build(method, url, opts, session, level)
   if opts.body then
     spec.body = opts.body
   elseif opts.json ~= nil then
-    spec.body = json_encode(opts.json)
+    spec.body = json_encode(opts.json, level)
     ctype = "application/json"
   elseif opts.form then
     spec.body = type(opts.form) == "string" and opts.form
@@ -596,6 +601,19 @@ function Response:close()
 end
 Response.__close = Response.close
 
+-- what the REPL completes on a response (its __index is a function): the
+-- documented fields, the lazy ones without computing them, and methods
+Response.__fields = {status = "field", reason = "field", ok = "field",
+  url = "field", method = "field", body = "field", elapsed = "field",
+  http_version = "field", redirects = "field", reused = "field",
+  size = "field", headers = "table", header_list = "table",
+  timings = "table", ip = "field", port = "field", local_port = "field"}
+for k, v in pairs(Response) do
+  if type(v) == "function" and k:sub(1, 1) ~= "_" then
+    Response.__fields[k] = "function"
+  end
+end
+
 ---------------------------------------------------------------------------
 -- Requests
 
@@ -629,10 +647,25 @@ local function request(method, url, opts, session, level)
     url, method = spec.url, spec.method
   end
   if unsafe(url) then return nil, BAD_URL end
-  local x = core.new(spec, url, method)
+  -- verbose = true (or "hex"), --trace or NETSH_TRACE: curl -v on stderr
+  local trace = package.loaded["netsh.trace"]
+  local verbose = spec.verbose or (trace and trace.enabled)
+  local x, tname
+  if verbose then
+    local t = task.current()
+    tname = t and t:name() or "-"
+    x = core.new(spec, url, method, tname,
+      spec.verbose == "hex" or (trace and trace.enabled and trace.hexdump))
+  else
+    x = core.new(spec, url, method)
+  end
   local ok, err = x:perform()
   if not ok then
     x:close()
+    if verbose then
+      io.stderr:write(fmt("netsh trace: [%s] http * %s %s -> nil, %s\n",
+        tname, method, url, tostring(err)))
+    end
     return nil, err
   end
   local res
@@ -648,6 +681,15 @@ local function request(method, url, opts, session, level)
   if session then
     session.requests = session.requests + 1
     session.connections = session.connections + res.connects
+  end
+  if verbose then
+    local t = res.timings
+    io.stderr:write(fmt("netsh trace: [%s] http * %d %s, %s%s: dns %s, "
+      .. "connect %s, tls %s, first byte %s, total %s\n", tname, res.status,
+      res.reason, res.reused and "reused connection" or "new connection",
+      res.ip and (" to " .. res.ip .. ":" .. tostring(res.port)) or "",
+      human_ms(t.dns), human_ms(t.connect), human_ms(t.tls),
+      human_ms(t.first_byte), human_ms(t.total)))
   end
   return res
 end
@@ -714,7 +756,7 @@ local function request_retry(conf, method, url, opts, session, level)
   local o = {}
   for k, v in pairs(opts) do o[k] = v end
   local tries = 0
-  local res, err = require("task").retry(function(n, left)
+  local res, err = task.retry(function(n, left)
     tries = n
     local t = conf.attempt_timeout
     if left then t = t and math.min(t, left) or left end
@@ -765,13 +807,17 @@ function M.request(method, url, opts)
     t.method, t.url = nil, nil
     opts = t
   end
-  return request(method, url, opts, nil, 2)
+  local res, err = request(method, url, opts, nil, 2)  -- not a tail call:
+  return res, err                     -- errors point at the user's line
 end
 
 for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
                    "options"} do
   local METHOD = m:upper()
-  M[m] = function(url, opts) return request(METHOD, url, opts, nil, 2) end
+  M[m] = function(url, opts)
+    local res, err = request(METHOD, url, opts, nil, 2)
+    return res, err
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -958,7 +1004,7 @@ function M.events(url, opts)
         return false
       end
       st.reconnects = (st.reconnects or 0) + 1
-      require("task").sleep(st.retry and st.retry / 1000 or reconnect)
+      task.sleep(st.retry and st.retry / 1000 or reconnect)
     end
     st.started = true
     headers["Last-Event-ID"] = st.id ~= "" and st.id or nil
@@ -1029,7 +1075,8 @@ end
 
 function Session:request(method, url, opts)
   if not self.share then error("session is closed", 2) end
-  return request(method, url, opts, self, 2)
+  local res, err = request(method, url, opts, self, 2)
+  return res, err
 end
 
 for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
@@ -1037,7 +1084,8 @@ for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
   local METHOD = m:upper()
   Session[m] = function(self, url, opts)
     if not self.share then error("session is closed", 2) end
-    return request(METHOD, url, opts, self, 2)
+    local res, err = request(METHOD, url, opts, self, 2)
+    return res, err
   end
 end
 

@@ -5,8 +5,9 @@
 --
 -- URLs come from the arguments, and from stdin (one per line, blank lines
 -- and # comments skipped) when there are none or one is "-". Prints one
--- line per URL as it completes, plain or --json; exit status 0 when every
--- URL passed, 1 otherwise, 2 on a usage error.
+-- line per URL as it completes (--ordered: in input order), plain or
+-- --json; exit status 0 when every URL passed, 1 otherwise, 2 on a usage
+-- error.
 local http = require "http"
 local task = require "task"
 
@@ -33,6 +34,8 @@ local opts, urls = getopt.parse(arg, {
     {nil, "unix-socket", arg = "PATH",
      help = "connect to this Unix socket instead (as curl --unix-socket)"},
     {nil, "json", help = "one JSON object per line instead of text"},
+    {nil, "ordered", help = "print the results in input order, not as "
+       .. "they complete"},
     {nil, "curl-codes", help = "with one URL, exit with curl's codes "
        .. "(6 resolve, 7 connect, 22 HTTP >= 400, 28 timeout, 35 TLS, "
        .. "60 certificate)"},
@@ -132,6 +135,17 @@ end
 -- a queue fed by the arguments and stdin, drained by workers that start
 -- as URLs come, up to conf.c: -c 10000 for one URL makes one task
 local queue, head, closed = {}, 1, false
+-- --ordered: results wait in `done` until those before them are printed
+local done, next_out = {}, 1
+local function emit(i, r)
+  if not opts.ordered then return report(r) end
+  done[i] = r
+  while done[next_out] do
+    report(done[next_out])
+    done[next_out] = nil
+    next_out = next_out + 1
+  end
+end
 local cond = task.cond()
 local workers, idle = {}, 0
 local failed, total, last = 0, 0, nil
@@ -142,14 +156,14 @@ local function worker()
       cond:wait()
     end
     if head > #queue then return end
-    local url = queue[head]
+    local url, i = queue[head], head
     queue[head] = nil
     head = head + 1
     local r = check(url)
     total = total + 1
     last = r
     if not r.pass then failed = failed + 1 end
-    report(r)
+    emit(i, r)
   end
 end
 

@@ -345,6 +345,8 @@ typedef struct {
   unsigned in_multi:1, done:1, stream:1, paused:1, head_done:1;
   unsigned encoded:1, follow:1, location:1, started:1;
   char errbuf[CURL_ERROR_SIZE];
+  int trace;                 /* verbose: 0 off, 1 on, 2 with the bodies */
+  char tname[48];            /* the task named in trace lines */
 } xfer_t;
 
 static xfer_t *check_xfer(lua_State *L, int i) {
@@ -364,6 +366,10 @@ static void xfer_release(xfer_t *x) {
   if (x->easy == NULL) return;
   ns_cancel(&x->w, UV_ECANCELED);
   xfer_detach(x);
+  if (x->trace) {                    /* x goes: curl must not call back */
+    curl_easy_setopt(x->easy, CURLOPT_VERBOSE, 0L);
+    curl_easy_setopt(x->easy, CURLOPT_DEBUGDATA, NULL);
+  }
   /* only handles whose transfer ran to its end are reused */
   if (x->pool && x->done && !x->cancelled && !x->paused &&
       x->result == CURLE_OK &&
@@ -538,6 +544,63 @@ static void set_ms(CURL *e, CURLoption o, double s) {
   }
 }
 
+/* ---- verbose: curl -v's account on stderr, as the socket trace ---- */
+
+/* One trace line per line of text: "netsh trace: [task] http * text". */
+static void trace_lines(xfer_t *x, char mark, const char *p, size_t n) {
+  while (n > 0) {
+    const char *nl = memchr(p, '\n', n);
+    size_t len = nl ? (size_t)(nl - p) : n;
+    size_t step = nl ? len + 1 : len;
+    if (len > 0 && p[len - 1] == '\r') len--;
+    if (len > 0 || mark != '*')
+      fprintf(stderr, "netsh trace: [%s] http %c %.*s\n", x->tname, mark,
+              (int)len, p);
+    p += step;
+    n -= step;
+  }
+}
+
+/* The bytes in the layout of trace.lua's hexdump (ncat --hex-dump). */
+static void trace_hex(const unsigned char *p, size_t n) {
+  size_t off, i;
+  for (off = 0; off < n; off += 16) {
+    char hex[16 * 3 + 1], txt[17];
+    size_t k = n - off < 16 ? n - off : 16;
+    for (i = 0; i < 16; i++) {
+      if (i < k) snprintf(hex + i * 3, 4, "%02x ", p[off + i]);
+      else memcpy(hex + i * 3, "   ", 4);
+      if (i < k) txt[i] = p[off + i] >= 32 && p[off + i] < 127
+                            ? (char)p[off + i] : '.';
+    }
+    txt[k] = '\0';
+    fprintf(stderr, "  %08lx  %s |%s|\n", (unsigned long)off, hex, txt);
+  }
+}
+
+static int debug_cb(CURL *e, curl_infotype type, char *p, size_t n,
+                    void *ud) {
+  xfer_t *x = ud;
+  (void)e;
+  if (x == NULL || !x->trace) return 0;
+  switch (type) {
+    case CURLINFO_TEXT: trace_lines(x, '*', p, n); break;
+    case CURLINFO_HEADER_OUT: trace_lines(x, '>', p, n); break;
+    case CURLINFO_HEADER_IN: trace_lines(x, '<', p, n); break;
+    case CURLINFO_DATA_OUT:
+    case CURLINFO_DATA_IN:
+      if (x->trace > 1) {
+        fprintf(stderr, "netsh trace: [%s] http %c %lu B body\n", x->tname,
+                type == CURLINFO_DATA_OUT ? '>' : '<', (unsigned long)n);
+        trace_hex((const unsigned char *)p, n);
+      }
+      break;
+    default: break;                          /* TLS records */
+  }
+  fflush(stderr);
+  return 0;
+}
+
 /* What lib_new reads of a spec once, for setup to use. */
 typedef struct {
   const char *url, *method, *body;   /* body: NULL for none */
@@ -657,8 +720,10 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const req_t *r) {
   return 0;
 }
 
-/* core.new(spec [, url [, method]]) -> xfer; url and method, when given,
-** stand for spec's (one spec then serves many requests). spec is built by
+/* core.new(spec [, url [, method [, trace [, hex]]]]) -> xfer; url and
+** method, when given, stand for spec's (one spec then serves many
+** requests); trace, a task name, logs the transfer as curl -v does on
+** stderr (hex: with the bodies). spec is built by
 ** lua/http.lua:
 ** {url, method, headers = {"Name: value", ...}, body, timeout,
 **  connect_timeout, follow, max_redirects, verify, cafile, user, pass,
@@ -735,8 +800,17 @@ static int lib_new(lua_State *L) {
     x->max_decoded = (curl_off_t)opt_number(L, 1, "max_decoded", 0);
   x->max_size = (curl_off_t)opt_number(L, 1, "max_size", 0);
 
+  /* verbose (4th argument: the task name, 5th: with bodies) */
+  if (lua_isstring(L, 4)) {
+    x->trace = lua_toboolean(L, 5) ? 2 : 1;
+    snprintf(x->tname, sizeof x->tname, "%s", lua_tostring(L, 4));
+  }
+
   e = x->easy = pool_take(x->pool, x->spec_id, x->method, &same, &x->hdrs);
   if (e == NULL) return luaL_error(L, "curl_easy_init failed");
+  curl_easy_setopt(e, CURLOPT_VERBOSE, x->trace ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, x->trace ? debug_cb : NULL);
+  curl_easy_setopt(e, CURLOPT_DEBUGDATA, x);
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
@@ -1514,5 +1588,7 @@ int luaopen_http_core(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   luaL_newlib(L, lib);
+  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+  lua_setfield(L, -2, "curl");                  /* the libcurl running */
   return 1;
 }

@@ -123,6 +123,8 @@ struct tcp {
   lua_Integer nrecv, nsent;
   selnode_t *sel;            /* select()s waiting on this socket */
   ns_waiter_t *dns_w;        /* connect() waiting for its name lookup */
+  struct sockaddr_storage peer_ss;  /* the peer, kept from the connect: */
+  int peer_len;              /* the kernel forgets it once both sides shut */
   sockopt_t opts[MAXOPTS];   /* applied to every new socket */
   /* TLS: engine, handshake, and what a send leaves for the next one */
   const ns_tls_ops_t *tlsops;
@@ -204,9 +206,9 @@ static tcp_t *check_tcp(lua_State *L, int i) {
 static tcp_t *check_state(lua_State *L, int i, int state) {
   tcp_t *t = check_tcp(L, i);
   if (t->state != state) {
-    const char *msg = lua_pushfstring(L, "tcp{%s} expected, got tcp{%s}",
-                                      state_names[state],
-                                      state_names[t->state]);
+    const char *msg = lua_pushfstring(L, "%stcp{%s} expected, got tcp{%s}",
+        state == S_CLIENT ? "socket is not connected: " : "",
+        state_names[state], state_names[t->state]);
     luaL_argerror(L, i, msg);
   }
   return t;
@@ -387,6 +389,15 @@ static void he_fail(he_t *he) {
 
 static void he_launch(he_t *he);
 
+/* Remembers the peer's address while the kernel knows it, so
+** getpeername() answers until close() even after both sides shut down. */
+static void keep_peer(tcp_t *t) {
+  t->peer_len = sizeof t->peer_ss;
+  if (t->h == NULL || uv_tcp_getpeername(t->h,
+      (struct sockaddr *)&t->peer_ss, &t->peer_len) != 0)
+    t->peer_len = 0;
+}
+
 static void connect_cb(uv_connect_t *req, int status) {
   attempt_t *a = req->data;
   he_t *he = a->he;
@@ -413,6 +424,7 @@ static void connect_cb(uv_connect_t *req, int status) {
   t->state = S_CLIENT;
   t->family = ((struct sockaddr *)&he->addrs[a - he->att].ss)->sa_family;
   t->t_conn = ns_now() - t->t_start;
+  keep_peer(t);
   ns_wake(&t->wr, 0);
   notify_select(t);
 }
@@ -1232,6 +1244,7 @@ static int unix_connect_try(lua_State *L, tcp_t *t, const char *path,
   if (connect(fd, (struct sockaddr *)&a.ss, a.len) == 0) {
     t->state = S_CLIENT;
     t->t_conn = ns_now() - t->t_start;
+    keep_peer(t);
     free(t->peer);
     t->peer = NULL;                  /* no host name to verify */
     lua_pushinteger(L, 1);
@@ -1454,6 +1467,7 @@ static int accept_try(lua_State *L, tcp_t *t) {
     c->data = n;
     if (uv_tcp_getsockname(c, (struct sockaddr *)&ss, &len) == 0)
       n->family = ss.ss_family;
+    keep_peer(n);
     if (lua_getiuservalue(L, 1, 1) != LUA_TNIL) {
       /* a TLS server: the client's handshake comes with its first use */
       int rc = tls_attach(L, n, lua_gettop(L), 1, NULL);
@@ -1533,6 +1547,11 @@ static int push_name(lua_State *L, tcp_t *t, int peer) {
   if (t->h == NULL) return ns_fail(L, UV_ENOTCONN);
   rc = peer ? uv_tcp_getpeername(t->h, (struct sockaddr *)&ss, &len)
             : uv_tcp_getsockname(t->h, (struct sockaddr *)&ss, &len);
+  if (rc == UV_ENOTCONN && peer && t->peer_len > 0 && !t->closed) {
+    memcpy(&ss, &t->peer_ss, sizeof ss);   /* both sides shut down */
+    len = t->peer_len;
+    rc = 0;
+  }
   if (rc != 0) return ns_fail(L, rc);
   ns_addr_push_len(L, (struct sockaddr *)&ss, (socklen_t)len);
   return 3;
@@ -1778,6 +1797,7 @@ static int meth_setfd(lua_State *L) {
         return ns_fail(L, rc);
     } else if (getpeername((int)fd, (struct sockaddr *)&ss, &len) == 0) {
       t->state = S_CLIENT;
+      keep_peer(t);
     }
   }
   lua_pushinteger(L, 1);

@@ -86,6 +86,13 @@ local function lookup(v, name)
     end
     local mt = debug.getmetatable(v)
     local idx = mt and rawget(mt, "__index")
+    local later = mt and rawget(mt, "__fields")
+    if type(idx) == "function" and type(later) == "table"
+        and later[name] == "table" then
+      -- a module netsh loads on first use (json, socket.url): load it
+      local ok, r = pcall(idx, v, name)
+      return ok and r or nil
+    end
     if type(idx) ~= "table" then return nil end
     v, hops = idx, hops + 1
   end
@@ -101,7 +108,9 @@ function M.complete(line, start, stop)
   local sep = before:sub(-1)
   local found, values = {}, {}
   local function add(k, v)
+    -- names starting with _ are internals: only when asked for
     if k:sub(1, #word) == word and k:match("^[%a_][%w_]*$")
+        and (word:sub(1, 1) == "_" or k:sub(1, 1) ~= "_")
         and (word:sub(1, 2) == "__" or k:sub(1, 2) ~= "__") then
       if values[k] == nil then found[#found + 1] = k end
       values[k] = v
@@ -164,6 +173,8 @@ local docs = {
     "joined; a failure cancels all",
   ["task.all"] = "all(tasks [, timeout]) -> {results...} | nil, err, i",
   ["task.any"] = "any(tasks [, timeout]) -> i, results | nil, err",
+  ["task.retry"] = "retry(fn [, opts]) -> the first success | the " ..
+    "last nil, err; opts: attempts, backoff, max_backoff, timeout",
   ["task.list"] = "list() -> {task, ...} live tasks",
   ["task.count"] = "count() -> number of live tasks",
   ["socket.connect"] = "connect(host, port [, locaddr, locport, " ..
@@ -176,8 +187,11 @@ local docs = {
   ["socket.sleep"] = "sleep(seconds)",
   ["socket.gettime"] = "gettime() -> seconds since the epoch",
   ["json.encode"] = "encode(value) -> string",
-  ["json.decode"] = "decode(string) -> value | nil, err",
+  ["json.decode"] = "decode(string) -> value; raises on invalid JSON",
+  ["json.try_decode"] = "try_decode(string) -> value | nil, err",
 }
+
+M.docs = docs     -- repl_spec checks them against the README
 
 -- name under which v is known: a global, a loaded module, a global's field
 local function name_of(v)

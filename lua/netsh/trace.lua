@@ -3,6 +3,7 @@
 -- byte counts; `--hexdump` (or NETSH_TRACE=hex) adds the bytes, in the
 -- layout of `ncat --hex-dump`. It wraps the TCP and UDP method tables, so
 -- every script and module that uses sockets is traced without a change.
+-- HTTP requests (lua/http.lua) see M.enabled and log as curl -v does.
 local task = require "task"
 
 local M = {enabled = false, hexdump = false}
