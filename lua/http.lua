@@ -130,7 +130,7 @@ local known = {
   max_size = "number", stream = "boolean", chunk_size = "number",
   max_ratio = true,
   user_agent = "string", cookies = "boolean", unix_socket = "string",
-  verbose = true,
+  verbose = true, retry = true,
   -- download only
   progress = "function", progress_bar = "boolean",
 }
@@ -146,6 +146,70 @@ end
 local cstrings = {user_agent = true, cafile = true, unix_socket = true,
   http_version = true, proxy = true}
 
+-- retry = true | n (attempts) | {attempts =, backoff =, max_backoff =,
+-- factor =, jitter =, on = {...}, methods = {...}, attempt_timeout =,
+-- on_retry = function(attempt, delay, res, err)}: see request_retry.
+local RETRY_FIELDS = {attempts = "number", backoff = "number",
+  max_backoff = "number", factor = "number", jitter = "boolean",
+  on = "table", methods = "table", attempt_timeout = "number",
+  on_retry = "function"}
+local RETRY_ON = {"connect", "timeout", "5xx", "429"}
+local RETRY_CLASSES = {connect = true, timeout = true, ["4xx"] = true,
+  ["5xx"] = true}
+-- RFC 9110's idempotent methods: sending one twice does no more harm
+local IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"}
+
+-- retry_conf(v, level) -> the retry option as {attempts =, ..., on = set,
+-- methods = set}, or nil for false; raises on a bad one.
+local function retry_conf(v, level)
+  if v == false then return nil end
+  if v == true then
+    v = {}
+  elseif type(v) == "number" then
+    v = {attempts = v}
+  elseif type(v) ~= "table" then
+    error(fmt("bad option 'retry' (table, number or boolean expected, "
+      .. "got %s)", type(v)), level + 1)
+  end
+  local c = {}
+  for k, x in pairs(v) do
+    local want = RETRY_FIELDS[k]
+    if not want then
+      error(fmt("bad option 'retry' (unknown field '%s')", tostring(k)),
+        level + 1)
+    end
+    if type(x) ~= want or (want == "number" and not (x >= 0))
+        or (k == "attempts" and (x < 1 or x ~= floor(x))) then
+      error(fmt("bad option 'retry' (field '%s': %s expected)", k,
+        k == "attempts" and "integer >= 1" or want == "number"
+        and "number >= 0" or want), level + 1)
+    end
+    c[k] = x
+  end
+  local on = {}
+  for i, x in ipairs(v.on or RETRY_ON) do
+    local st = tonumber(x)
+    if RETRY_CLASSES[x] then
+      on[x] = true
+    elseif st and st >= 100 and st <= 599 and st == floor(st) then
+      on[floor(st)] = true
+    else
+      error(fmt("bad option 'retry' (on[%d]: 'connect', 'timeout', "
+        .. "'4xx', '5xx' or a status expected)", i), level + 1)
+    end
+  end
+  local methods = {}
+  for i, m in ipairs(v.methods or IDEMPOTENT) do
+    if type(m) ~= "string" then
+      error(fmt("bad option 'retry' (methods[%d]: string expected)", i),
+        level + 1)
+    end
+    methods[m:upper()] = true
+  end
+  c.on, c.methods = on, methods
+  return c
+end
+
 local function check_opts(opts, level)
   for k, v in pairs(opts) do
     local want = known[k]
@@ -156,6 +220,7 @@ local function check_opts(opts, level)
       error(fmt("bad option '%s' (%s expected, got %s)", k, want, type(v)),
         level + 1)
     end
+    if k == "retry" then retry_conf(v, level + 1) end
     local bad = cstrings[k] and unsafe(v)
     if k == "auth" then
       for _, f in pairs(v) do bad = bad or unsafe(f) end
@@ -394,6 +459,7 @@ local lazy = {
   ip = function(r) return more(r, 5) or nil end,
   port = function(r) return more(r, 6) end,
   local_port = function(r) return more(r, 7) end,
+  attempts = function() return 1 end,    -- set by request_retry
 }
 
 Response.__index = function(r, k)
@@ -647,6 +713,110 @@ local function request(method, url, opts, session, level)
   return res
 end
 
+---------------------------------------------------------------------------
+-- Retries (opts.retry): the attempts run in task.retry (lua/task.lua),
+-- with its backoff. Retried: the methods in retry.methods (idempotent
+-- ones by default) after the failures and statuses in retry.on:
+-- "connect" (refused, could not connect, closed before a whole
+-- response), "timeout", "4xx"/"5xx" or a status. The call's timeout
+-- bounds the whole sequence (retry.attempt_timeout, each attempt); a
+-- Retry-After in a retried response replaces the backoff, capped at
+-- max_backoff.
+
+local function retry_class(err)
+  if err == "timeout" then return "timeout" end
+  if err == "connection refused" or err:find("^failed to connect")
+      or err:find("^couldn't connect") or err:find("^closed") then
+    return "connect"
+  end
+end
+
+local MONTHS = {Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
+  Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12}
+
+-- Days since 1970-01-01 of a proleptic Gregorian date.
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- Retry-After: delay-seconds or an HTTP-date (IMF-fixdate) -> seconds
+-- from now, or nil when it is neither.
+local function retry_after(v)
+  if not v then return nil end
+  local n = v:match("^%s*(%d+)%s*$")
+  if n then return tonumber(n) end
+  local d, mon, y, h, mi, s = v:match(
+    "^%s*%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT%s*$")
+  if not d or not MONTHS[mon] then return nil end
+  local t = days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
+    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)
+  return math.max(0, t - os.time())
+end
+M.retry_after = retry_after
+
+local request_once = request
+
+local function request_retry(conf, method, url, opts, session, level)
+  -- bad options raise here, at the caller's level, not inside the loop
+  build(method, url, opts, session, level + 1)
+  method = method:upper()
+  if not conf.methods[method] then
+    local res, err = request_once(method, url, opts, session, level + 1)
+    if res then res.attempts = 1 end
+    return res, err
+  end
+  local timeout = opts.timeout
+  if timeout == nil and session then timeout = session.defaults.timeout end
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  local tries = 0
+  local res, err = task.retry(function(n, left)
+    tries = n
+    local t = conf.attempt_timeout
+    if left then t = t and math.min(t, left) or left end
+    if t then o.timeout = math.max(t, 0.001) end
+    local r, e = request_once(method, url, o, session, 1)
+    if r then r.attempts = n end
+    return r, e
+  end, {attempts = conf.attempts, backoff = conf.backoff,
+    max_backoff = conf.max_backoff, factor = conf.factor,
+    jitter = conf.jitter, timeout = timeout,
+    retry_if = function(r, e)
+      if not r then
+        local class = retry_class(e)
+        return class ~= nil and conf.on[class] == true
+      end
+      local st = r.status
+      if conf.on[st] or conf.on[(st // 100) .. "xx"] then
+        return true, retry_after(r.headers["retry-after"])
+      end
+      return false
+    end,
+    on_retry = function(n, d, r, e)
+      if conf.on_retry then conf.on_retry(n, d, r, e) end
+      if r then r:close() end
+    end})
+  if not res and tries > 1 then
+    err = fmt("%s (after %d attempts)", tostring(err), tries)
+  end
+  return res, err
+end
+
+-- From here on every call goes through this: no retry option, the
+-- request as before; with one, request_retry.
+request = function(method, url, opts, session, level)
+  local conf = opts and opts.retry
+  if conf == nil and session then conf = session.defaults.retry end
+  if not conf then return request_once(method, url, opts, session, level) end
+  return request_retry(retry_conf(conf, level + 1), method, url, opts or {},
+    session, level)
+end
+
 -- http.request(method, url [, opts]) | http.request{method=, url=, ...}
 function M.request(method, url, opts)
   if type(method) == "table" and url == nil then
@@ -667,6 +837,238 @@ for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
     local res, err = request(METHOD, url, opts, nil, 2)
     return res, err
   end
+end
+
+---------------------------------------------------------------------------
+-- Server-sent events (WHATWG HTML, "Interpreting an event stream"): a
+-- parser fed with chunks as they come, res:events() on a response, and
+-- http.events() that reconnects. Lines end in CRLF, LF or CR (a CR at the
+-- end of one chunk and an LF at the start of the next are one line end);
+-- one UTF-8 BOM at the start of the stream is dropped; ":" starts a
+-- comment; an event ends with a blank line, and an event cut short by the
+-- end of the stream is dropped. Bytes are passed on as they are (no
+-- U+FFFD for bad UTF-8).
+
+local BOM = "\239\187\191"
+
+local Parser = {}
+Parser.__index = Parser
+
+-- http.sse_parser([last_id, retry]) -> parser; p:feed(chunk) -> a list
+-- of the events complete so far: {event =, data =, id =, retry =}. id is
+-- the last event ID (it carries over from event to event; p.id is the
+-- one to send as Last-Event-ID), retry the server's reconnection time in
+-- milliseconds; both nil until sent.
+function M.sse_parser(last_id, retry)
+  return setmetatable({buf = {}, bom = false, cr = false, data = {},
+    event = "", id = last_id, idbuf = last_id, retry = retry}, Parser)
+end
+
+-- One line, without its line end.
+function Parser:line(line, out)
+  if line == "" then
+    local data = self.data
+    local ev = self.event
+    self.event = ""
+    self.id = self.idbuf     -- the last event ID changes on any blank line
+    if #data == 0 then return end
+    self.data = {}
+    out[#out + 1] = {event = ev ~= "" and ev or "message",
+      data = concat(data, "\n"), id = self.id, retry = self.retry}
+    return
+  end
+  if line:byte(1) == 58 then return end          -- ":" a comment
+  local field, value = line, ""
+  local c = line:find(":", 1, true)
+  if c then
+    field, value = line:sub(1, c - 1), line:sub(c + 1)
+    if value:byte(1) == 32 then value = value:sub(2) end
+  end
+  if field == "data" then
+    self.data[#self.data + 1] = value
+  elseif field == "event" then
+    self.event = value
+  elseif field == "id" then
+    if not value:find("\0", 1, true) then self.idbuf = value end
+  elseif field == "retry" then
+    if value:find("^%d+$") then self.retry = tonumber(value) end
+  end                                            -- other fields: ignored
+end
+
+function Parser:feed(chunk)
+  local out = {}
+  local buf = self.buf
+  if self.bom and not self.cr and not chunk:find("[\r\n]") then
+    buf[#buf + 1] = chunk     -- a long line: joined once, when it ends
+    return out
+  end
+  local s = concat(buf) .. chunk
+  self.buf = {}
+  if not self.bom then
+    -- the BOM may come split over chunks too
+    if #s < 3 and BOM:sub(1, #s) == s then
+      self.buf = {s}
+      return out
+    end
+    if s:sub(1, 3) == BOM then s = s:sub(4) end
+    self.bom = true
+  end
+  local pos = 1
+  if self.cr and #s > 0 then
+    if s:byte(1) == 10 then pos = 2 end          -- the LF of a CRLF
+    self.cr = false
+  end
+  while true do
+    local i = s:find("[\r\n]", pos)
+    if not i then break end
+    local line = s:sub(pos, i - 1)
+    pos = i + 1
+    if s:byte(i) == 13 then
+      if i == #s then
+        self.cr = true                           -- an LF may follow
+      elseif s:byte(i + 1) == 10 then
+        pos = i + 2
+      end
+    end
+    self:line(line, out)
+  end
+  if pos <= #s then self.buf[1] = s:sub(pos) end
+  return out
+end
+
+-- for ev in res:events() do ... end, on a streamed (or any) response;
+-- raises on a transfer error, as chunks() does.
+function Response:events()
+  local p = M.sse_parser()
+  local queue, qi = {}, 1
+  return function()
+    while true do
+      local ev = queue[qi]
+      if ev then
+        queue[qi] = nil
+        qi = qi + 1
+        return ev
+      end
+      local chunk, err = self:read()
+      if err then error(err, 2) end
+      if not chunk then return nil end
+      queue, qi = p:feed(chunk), 1
+    end
+  end
+end
+
+-- for ev in http.events(url [, opts]) do ... end: an EventSource. Sends
+-- Accept: text/event-stream and, when reconnecting, Last-Event-ID; after
+-- the stream ends or fails (refused, closed, timeout) connects again
+-- after the server's retry time, else opts.reconnect seconds (3), at
+-- most opts.max_reconnects times (no limit by default; then a failure
+-- to connect raises "connection refused (after 4 attempts)"; the first
+-- request sends opts.last_event_id when given): until the task
+-- is cancelled or the loop is left (the connection is closed then). A
+-- 204 ends the events; another status, or a response that is not
+-- text/event-stream, raises "http 404 Not Found: <url>" or
+-- "not an event stream: <content-type>". Other opts: as http.get.
+function M.events(url, opts)
+  if type(url) ~= "string" then
+    error("bad argument #1 to 'events' (string expected, got "
+      .. type(url) .. ")", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 to 'events' (table expected, got "
+      .. type(opts) .. ")", 2)
+  end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local reconnect, max, first_id = o.reconnect or 3, o.max_reconnects,
+    o.last_event_id
+  o.reconnect, o.max_reconnects, o.last_event_id = nil, nil, nil
+  if type(reconnect) ~= "number" or not (reconnect >= 0) then
+    error("bad option 'reconnect' (number >= 0 expected)", 2)
+  end
+  if max ~= nil and (math.type(max) ~= "integer" or max < 0) then
+    error("bad option 'max_reconnects' (integer >= 0 expected)", 2)
+  end
+  if first_id ~= nil and (type(first_id) ~= "string" or unsafe(first_id))
+      then
+    error("bad option 'last_event_id' (string without CR, LF or NUL "
+      .. "expected)", 2)
+  end
+  o.stream = true
+  check_opts(o, 2)
+  local headers = {}
+  for k, v in pairs(o.headers or {}) do headers[k] = v end
+  local has_accept = false
+  for k in pairs(headers) do
+    if type(k) == "string" and k:lower() == "accept" then
+      has_accept = true
+    end
+  end
+  if not has_accept then headers.Accept = "text/event-stream" end
+  o.headers = headers
+  -- res, parser, id, retry, reconnects, started
+  local st = {id = first_id}
+  local closer = setmetatable({}, {__close = function()
+    if st.res then st.res:close() end
+    st.res = nil
+  end})
+  local queue, qi = {}, 1
+  local function connect()
+    if st.started then
+      if max and (st.reconnects or 0) >= max then
+        -- given up: a failure to connect is an error, a stream that
+        -- ended is the end
+        if st.err then
+          error(fmt("%s (after %d attempts)", st.err, max + 1), 0)
+        end
+        return false
+      end
+      st.reconnects = (st.reconnects or 0) + 1
+      task.sleep(st.retry and st.retry / 1000 or reconnect)
+    end
+    st.started = true
+    headers["Last-Event-ID"] = st.id ~= "" and st.id or nil
+    local res, err = request("GET", url, o, nil, 1)
+    st.err = err
+    if not res then return true end            -- a network error: again
+    if res.status == 204 then
+      res:close()
+      return false
+    end
+    local ctype = res.headers["content-type"] or ""
+    if not res.ok then
+      res:close()
+      error(fmt("http %d %s: %s", res.status, res.reason, url), 0)
+    end
+    if not ctype:lower():find("^%s*text/event%-stream") then
+      res:close()
+      error("not an event stream: " .. ctype, 0)
+    end
+    st.res, st.parser = res, M.sse_parser(st.id, st.retry)
+    return true
+  end
+  return function()
+    while true do
+      local ev = queue[qi]
+      if ev then
+        queue[qi] = nil
+        qi = qi + 1
+        return ev
+      end
+      if not st.res then
+        if not connect() then return nil end
+      else
+        local chunk = st.res:read()
+        if chunk then
+          local p = st.parser
+          queue, qi = p:feed(chunk), 1
+          st.id, st.retry = p.id, p.retry
+        else
+          st.res:close()             -- ended or failed: connect again
+          st.res = nil
+        end
+      end
+    end
+  end, nil, nil, closer
 end
 
 ---------------------------------------------------------------------------

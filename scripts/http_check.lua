@@ -13,13 +13,14 @@ local task = require "task"
 
 local getopt = require "getopt"
 local exitcodes = require "netsh.exitcodes"
+local retryopt = require "netsh.retryopt"
 
 local opts, urls = getopt.parse(arg, {
   name = "http_check",
   usage = "URL...",
   summary = "Fetch URLs concurrently and check them. URLs are also read "
     .. "from stdin (one per line) when none is given or one of them is -.",
-  options = {
+  options = retryopt.add{
     {"c", "concurrency", arg = "N", type = "integer", default = 10,
      help = "fetch N URLs at a time (at most 10000)"},
     {nil, "expect-status", arg = "S",
@@ -27,7 +28,7 @@ local opts, urls = getopt.parse(arg, {
        .. "(default: any 2xx or 3xx)"},
     {nil, "contains", arg = "TEXT", help = "pass only when the body contains TEXT"},
     {nil, "timeout", arg = "SECONDS", type = "number", default = 10,
-     help = "per request"},
+     help = "per request (per attempt with --retry)"},
     {nil, "method", arg = "M", default = "GET", help = "request method"},
     {"k", "insecure", help = "do not verify TLS certificates"},
     {nil, "unix-socket", arg = "PATH",
@@ -51,6 +52,7 @@ local conf = {c = opts.concurrency, expect = opts.expect_status,
 if conf.c < 1 then usage_error("-c needs a number >= 1") end
 if conf.c > 10000 then usage_error("-c is at most 10000") end
 if not (conf.timeout > 0) then usage_error("--timeout needs a positive number") end
+retryopt.check(opts)
 local use_stdin = #urls == 0
 for _, u in ipairs(urls) do if u == "-" then use_stdin = true end end
 
@@ -93,6 +95,9 @@ local function report(r)
       '"size":' .. (r.size and tostring(r.size) or "null"),
       '"error":' .. (r.error and jstr(r.error) or "null"),
     }
+    if r.attempts then
+      fields[#fields + 1] = '"attempts":' .. r.attempts
+    end
     io.stdout:write("{", table.concat(fields, ","), "}\n")
   else
     io.stdout:write(string.format("%-4s %3s %8.1f ms %10s  %s%s\n",
@@ -105,13 +110,17 @@ end
 
 local function check(url)
   local t0 = task.now()
-  local res, err = http.request(conf.method, url, {timeout = conf.timeout,
+  local retry = retryopt.http_retry(opts, conf.method, "http_check", url)
+  if retry then retry.attempt_timeout = conf.timeout end
+  local res, err = http.request(conf.method, url, {
+    timeout = not retry and conf.timeout or nil, retry = retry,
     verify = not conf.insecure, unix_socket = conf.unix_socket})
   local r = {url = url, time = task.now() - t0}
   if not res then
     r.pass, r.error = false, err
     return r
   end
+  if retry then r.attempts = res.attempts end
   r.status, r.size = res.status, #res.body
   r.http_status = res.status
   r.pass = status_ok(res.status)

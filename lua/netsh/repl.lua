@@ -176,6 +176,8 @@ local docs = {
     "joined; a failure cancels all",
   ["task.all"] = "all(tasks [, timeout]) -> {results...} | nil, err, i",
   ["task.any"] = "any(tasks [, timeout]) -> i, results | nil, err",
+  ["task.retry"] = "retry(fn [, opts]) -> the first success | the " ..
+    "last nil, err; opts: attempts, backoff, max_backoff, timeout",
   ["task.list"] = "list() -> {task, ...} live tasks",
   ["task.count"] = "count() -> number of live tasks",
   ["socket.connect"] = "connect(host, port [, locaddr, locport, " ..
