@@ -847,9 +847,13 @@ end
 -- one UTF-8 BOM at the start of the stream is dropped; ":" starts a
 -- comment; an event ends with a blank line, and an event cut short by the
 -- end of the stream is dropped. Bytes are passed on as they are (no
--- U+FFFD for bad UTF-8).
+-- U+FFFD for bad UTF-8). One event (its data, and a line not ended yet)
+-- may hold at most http.SSE_MAX_EVENT bytes (16 MiB): past that, feed
+-- raises "bad response: event too large (limit N bytes)", so a server
+-- that never ends a line cannot grow memory without bound.
 
 local BOM = "\239\187\191"
+M.SSE_MAX_EVENT = 16 * 1024 * 1024
 
 local Parser = {}
 Parser.__index = Parser
@@ -861,7 +865,16 @@ Parser.__index = Parser
 -- milliseconds; both nil until sent.
 function M.sse_parser(last_id, retry)
   return setmetatable({buf = {}, bom = false, cr = false, data = {},
-    event = "", id = last_id, idbuf = last_id, retry = retry}, Parser)
+    event = "", id = last_id, idbuf = last_id, retry = retry,
+    held = 0, size = 0}, Parser)
+end
+
+-- held: bytes of the line not ended yet; size: bytes of the event's data
+local function check_size(self)
+  local limit = M.SSE_MAX_EVENT
+  if self.held + self.size > limit then
+    error(fmt("bad response: event too large (limit %d bytes)", limit), 0)
+  end
 end
 
 -- One line, without its line end.
@@ -871,6 +884,7 @@ function Parser:line(line, out)
     local ev = self.event
     self.event = ""
     self.id = self.idbuf     -- the last event ID changes on any blank line
+    self.size = 0
     if #data == 0 then return end
     self.data = {}
     out[#out + 1] = {event = ev ~= "" and ev or "message",
@@ -886,6 +900,8 @@ function Parser:line(line, out)
   end
   if field == "data" then
     self.data[#self.data + 1] = value
+    self.size = self.size + #value + 1
+    check_size(self)
   elseif field == "event" then
     self.event = value
   elseif field == "id" then
@@ -900,6 +916,8 @@ function Parser:feed(chunk)
   local buf = self.buf
   if self.bom and not self.cr and not chunk:find("[\r\n]") then
     buf[#buf + 1] = chunk     -- a long line: joined once, when it ends
+    self.held = self.held + #chunk
+    check_size(self)
     return out
   end
   local s = concat(buf) .. chunk
@@ -932,7 +950,12 @@ function Parser:feed(chunk)
     end
     self:line(line, out)
   end
-  if pos <= #s then self.buf[1] = s:sub(pos) end
+  self.held = 0
+  if pos <= #s then
+    self.buf[1] = s:sub(pos)
+    self.held = #s - pos + 1
+    check_size(self)
+  end
   return out
 end
 

@@ -113,6 +113,41 @@ end)
 -- Randomized: a stream fed in random pieces gives the events it gives
 -- fed whole, for streams built from the tricky parts and for random
 -- bytes. The seed is in the failure message.
+describe("sse parser limits", function()
+  local saved
+  before_each(function() saved = http.SSE_MAX_EVENT end)
+  after_each(function() http.SSE_MAX_EVENT = saved end)
+
+  it("a line that never ends is refused past SSE_MAX_EVENT", function()
+    http.SSE_MAX_EVENT = 1000
+    local p = http.sse_parser()
+    p:feed("data: " .. ("x"):rep(500))
+    local ok, err = pcall(p.feed, p, ("y"):rep(600))
+    assert.is_false(ok)
+    assert.equal("bad response: event too large (limit 1000 bytes)", err)
+  end)
+
+  it("so are data lines that never make an event", function()
+    http.SSE_MAX_EVENT = 1000
+    local p = http.sse_parser()
+    local ok, err = pcall(function()
+      for _ = 1, 10 do p:feed("data: " .. ("z"):rep(200) .. "\n") end
+    end)
+    assert.is_false(ok)
+    assert.matches("event too large", err)
+  end)
+
+  it("events under the limit pass, however many", function()
+    http.SSE_MAX_EVENT = 1000
+    local p = http.sse_parser()
+    local n = 0
+    for _ = 1, 50 do
+      n = n + #p:feed("data: " .. ("w"):rep(800) .. "\n\n")
+    end
+    assert.equal(50, n)
+  end)
+end)
+
 describe("sse parser, random splits", function()
   local parts = {"data: ", "data:", "data", "id: ", "id", "event: ",
     "retry: ", "retry: 12", ":", ": c", "x", "yz", " ", "\r", "\n",
