@@ -2473,6 +2473,31 @@ static int sel_gc(lua_State *L) {
   return 0;
 }
 
+/* A select() that will not wait (timeout 0) runs no loop turn, and a
+** task may poll it without ever yielding: ask the kernel about the netsh
+** TCP sockets of list k instead, as LuaSocket's select(2) does. Reads:
+** bytes or the end (into t->in), a pending connection (into t->acq);
+** writes: a connect that ended, a queued chunk libuv wrote. */
+static void sel_poll(lua_State *L, int k) {
+  lua_Integer i;
+  if (lua_isnil(L, k)) return;
+  for (i = 1; lua_rawgeti(L, k, i) != LUA_TNIL; i++) {
+    tcp_t *t;
+    void *u;
+    sel_target(L, &t, &u);
+    lua_pop(L, 1);
+    if (t == NULL || t->closed) continue;
+    if (k == 1 && !ready_read(t)) {
+      if (t->state == S_CLIENT) poll_in(t);
+      else if (t->state == S_SERVER) accept_poll(t);
+    } else if (k == 2) {
+      if (t->he) he_poll(t);
+      wreq_settle(t);
+    }
+  }
+  lua_pop(L, 1);
+}
+
 static int select_k(lua_State *L, int status, lua_KContext ctx);
 
 /* Stack: recvt, sendt, timeout, start time, sel. Returns or parks. */
@@ -2481,6 +2506,10 @@ static int select_step(lua_State *L) {
   double timeout = lua_tonumber(L, 3), left = -1;
   int nr, nw, k;
   lua_settop(L, 5);
+  if (timeout >= 0 && timeout - (ns_now() - lua_tonumber(L, 4)) <= 0) {
+    sel_poll(L, 1);
+    sel_poll(L, 2);
+  }
   lua_newtable(L);                       /* 6: readable */
   lua_newtable(L);                       /* 7: writable */
   nr = collect(L, 1, 6, 0);
