@@ -507,7 +507,8 @@ describe("settimeout(0) polling without yielding", function()
     c:close(); p:close()
   end)
 
-  it("send takes what the kernel takes and queues nothing", function()
+  it("send reports what the kernel took: the peer gets just that",
+     function()
     local c, p = pair()
     c:settimeout(0)
     local big = ("z"):rep(32 * 1024 * 1024)
