@@ -818,6 +818,8 @@ static int recv_step(lua_State *L, tcp_t *t) {
     if (left != 0 || !poll_in(t)) break;
   }
   start_reading(t);
+  /* what a polled TLS send left leaves while this task waits */
+  if (left != 0 && t->tls && t->tlsout.len) tls_flush(t, 1);
   t->rd.cancel = NULL;        /* reading goes on; bytes wait in t->in */
   return ns_wait(L, &t->rd, left, recv_k, (lua_KContext)t);
 }
@@ -1416,7 +1418,9 @@ static int meth_connect(lua_State *L) {
   t->t_dns = t->t_conn = 0;
   dns_timeout = t->to_conn != TO_UNSET ? t->to_conn
                                         : op_timeout(t, t->t_start);
-  if (dns_timeout < 0 || dns_timeout > NS_DNS_TIMEOUT)
+  /* settimeout(0) polls the connect, not the lookup: LuaSocket resolves
+  ** (blocking) first; a lookup given no time would never end */
+  if (dns_timeout <= 0 || dns_timeout > NS_DNS_TIMEOUT)
     dns_timeout = NS_DNS_TIMEOUT;
   return ns_resolve_tracked(L, host, (int)port, t->want_family, 0,
                             dns_timeout, connect_resolved, (lua_KContext)t,
@@ -2535,6 +2539,7 @@ static int select_step(lua_State *L) {
       if (t && !t->closed && s->n < s->cap) {
         ns_sel_link(&t->sel, &s->nodes[s->n++], &s->w);
         if (k == 1 && t->state == S_CLIENT) start_reading(t);
+        if (t->tls && t->tlsout.len) tls_flush(t, 1);  /* see recv_step */
       } else if (u && s->n < s->cap) {
         ns_udp_watch(u, &s->nodes[s->n++], &s->w, k == 1);
       }

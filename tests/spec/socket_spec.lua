@@ -957,6 +957,24 @@ describe("connect by name", function()
       {socket.connect("nx.test.netsh", port)})
   end)
 
+  it("settimeout(0): the lookup is part of the call, then it polls",
+     function()
+    -- LuaSocket resolves (blocking) before its non-blocking connect; a
+    -- zero timeout must not end every lookup at once, or a polled
+    -- connect to a name would never get anywhere
+    local s, port = listen("127.0.0.1")
+    local m = socket.tcp()
+    m:settimeout(0)
+    local r = {m:connect("v4.test.netsh", port)}
+    local deadline = task.now() + 5
+    while r[2] == "timeout" and task.now() < deadline do
+      r = {m:connect("v4.test.netsh", port)}
+    end
+    assert.same({nil, "already connected"}, r)
+    assert.equal("127.0.0.1", (m:getpeername()))
+    m:close(); s:close()
+  end)
+
   it("close() during the name lookup wakes connect at once", function()
     local c = socket.tcp()
     c:settimeout(10)
