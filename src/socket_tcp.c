@@ -20,6 +20,16 @@
 ** string may die before the write ends). Queued bytes count as sent: they
 ** leave in order, and the next send waits for them first.
 **
+** Polling: with settimeout(0) a task may call receive, send, accept,
+** connect or select in a loop that never yields, so no libuv callback
+** runs between the calls. Those calls then ask the kernel themselves
+** (poll_in, accept_poll, he_poll; send queues nothing), behind what the
+** loop already delivered, so the stream keeps its order either way.
+**
+** Ends: only a clean close (FIN, TLS close_notify) is UV_EOF in rd_err;
+** a reset stays ECONNRESET ("closed" to LuaSocket code, but "*a" fails
+** and readerror() tells).
+**
 ** Connecting (he_t): names resolve through ns_resolve (c-ares), then
 ** addresses race as RFC 8305 "Happy Eyeballs" says: IPv6 first, families
 ** interleaved, the next attempt starts 250 ms later or as soon as one
