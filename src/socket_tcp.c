@@ -2237,7 +2237,12 @@ static int hs_end(lua_State *L, tcp_t *t, int code, int which) {
   lua_pushnil(L);
   lua_pushstring(L, tcp_strerror(t, code));
   if (which == HS_SEND) {
-    lua_pushinteger(L, 0);
+    /* nothing sent: the last index is i - 1, as send's own failures say
+    ** (a polling caller resends from there) */
+    lua_Integer i = lua_isinteger(L, 3) ? lua_tointeger(L, 3) : 1;
+    if (i < 0 && lua_type(L, 2) == LUA_TSTRING)
+      i += (lua_Integer)lua_rawlen(L, 2) + 1;
+    lua_pushinteger(L, i < 1 ? 0 : i - 1);
     return 3;
   }
   if (which != HS_CALL) {

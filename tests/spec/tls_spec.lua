@@ -558,6 +558,8 @@ describe("tls with settimeout(0)", function()
     c:settimeout(0); p:settimeout(0)
     -- the client cannot finish before the server answers: "timeout"
     assert.same({nil, "timeout"}, {c:tlshandshake()})
+    -- a send meanwhile sent nothing: its last index is i - 1
+    assert.same({nil, "timeout", 2}, {c:send("abcdef", 3)})
     local cdone, pdone
     assert.is_true(poll(function()
       cdone = cdone or c:tlshandshake()
