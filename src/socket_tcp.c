@@ -1566,7 +1566,7 @@ static int meth_listen(lua_State *L) {
 ** never runs: take the connection from the kernel's queue directly, as
 ** LuaSocket's non-blocking accept does. One libuv holds for us goes
 ** first. Returns 1 when t->acq or t->acc_err got something. */
-static int accept_poll(tcp_t *t) {
+static int accept_take(tcp_t *t) {
   int fd = fd_of(t), c, rc;
   uv_tcp_t *h;
   if (t->acc_held) {
@@ -1596,6 +1596,12 @@ static int accept_poll(tcp_t *t) {
     return 1;
   }
   t->acq[t->nacq++] = h;
+  return 1;
+}
+
+static int accept_poll(tcp_t *t) {
+  if (!accept_take(t)) return 0;
+  ns_wake(&t->rd, 0);     /* an accept parked in another task (select) */
   return 1;
 }
 

@@ -595,6 +595,24 @@ describe("settimeout(0) polling without yielding", function()
     a:close(); m:close(); s:close()
   end)
 
+  it("a polled select takes nothing away from a parked accept",
+     function()
+    local s, port = listen()
+    local acceptor = spawn(function() return s:accept() end)
+    sleep(0.01)                            -- parked in accept()
+    local m = socket.tcp()
+    m:settimeout(0)
+    m:connect("127.0.0.1", port)
+    local r
+    assert.is_true(poll(function()
+      r = socket.select({s}, nil, 0)
+      return r[s] ~= nil
+    end))
+    local a = task.timeout(2, acceptor.join, acceptor)
+    assert.matches("^tcp{client}", tostring(a))
+    a:close(); m:close(); s:close()
+  end)
+
   it("accept takes every pending connection in order", function()
     local s, port = listen()
     s:settimeout(0)
