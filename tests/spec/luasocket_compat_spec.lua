@@ -732,7 +732,25 @@ describe("socket.http with ltn12", function()
     local body, err = http.request("http://127.0.0.1:" .. port .. "/")
     t:join()
     assert.is_nil(body)
-    assert.is_string(err)
+    assert.matches("^closed", err)
+  end)
+
+  it("a reset after a whole response does not lose it", function()
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local _, port = s:getsockname()
+    local t = spawn(function()
+      local c = assert(s:accept())
+      s:close()
+      repeat local h = assert(c:receive("*l")) until h == ""
+      c:setoption("linger", {on = true, timeout = 0})
+      c:send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+        .. "Connection: close\r\n\r\nwhole")
+      c:close()                                 -- RST right behind it
+    end)
+    local body, code = http.request("http://127.0.0.1:" .. port .. "/")
+    t:join()
+    assert.are.equal("whole", body)
+    assert.are.equal(200, code)
   end)
 
   it("a failing sink ends the request with its error", function()
