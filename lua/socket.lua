@@ -203,12 +203,13 @@ function methods:sendall(data)
   return nil, err, sent
 end
 
--- recv(n) -> up to n bytes, waiting only if there are none; "" at EOF
+-- recv(n) -> up to n bytes, waiting only if there are none; "" at EOF;
+-- nil, "closed" when the peer reset the connection (readerror() says)
 function methods:recv(n)
   local data, err, partial =
     rename("recv", pcall(methods.receiveany, self, n))
   if data then return data end
-  if err == "closed" then return partial or "" end
+  if err == "closed" and not self:readerror() then return partial or "" end
   return nil, err, partial
 end
 
@@ -282,11 +283,14 @@ function methods:receiveuntil(pattern, opts)
 end
 
 -- lines() -> iterator over lines (LuaSocket's "*l"), ending at EOF;
--- other errors are raised.
+-- other errors, a reset by the peer too, are raised.
 function methods:lines()
   return function()
     local line, err, partial = self:receive("*l")
     if line then return line end
+    if err == "closed" and self:readerror() then
+      error(self:readerror(), 2)
+    end
     if err == "closed" then
       if partial and partial ~= "" then return partial end
       return nil
@@ -520,14 +524,17 @@ sourcet["by-length"] = function(sock, length)
 end
 
 -- until-closed: everything until the peer closes; then the socket is
--- closed too and the source ends.
+-- closed too and the source ends. A reset is an error (nil, "closed"):
+-- the data was cut.
 sourcet["until-closed"] = function(sock)
   local done = false
   return endpoint(sock, function()
     if done then return nil end
     local chunk, err, partial = sock:receiveany(M.BLOCKSIZE)
     if chunk then return chunk end
-    if err ~= "closed" then return nil, err end
+    if err ~= "closed" or (sock.readerror and sock:readerror()) then
+      return nil, err
+    end
     sock:close()
     done = true
     if partial and partial ~= "" then return partial end

@@ -78,11 +78,16 @@ static void poll_cb(uv_poll_t *h, int status, int events) {
     return;
   }
   if (status < 0) {
-    /* libuv has stopped the poll (POLLERR, e.g. a reset): curl reads or
-    ** writes once more and reports the socket's own error ("connection
-    ** reset by peer") rather than "select/poll returned error" */
-    p->events = 0;
-    flags = CURL_CSELECT_ERR | CURL_CSELECT_IN | CURL_CSELECT_OUT;
+    /* POLLERR (a reset): libuv stopped the watch and says only EBADF.
+    ** Bytes before the reset may still wait in the socket, a whole
+    ** response maybe: let curl read and write, and meet the error in
+    ** its own recv/send, as it would with poll(2); watch on meanwhile
+    ** (curl asks for nothing new while its wish is unchanged) */
+    events = p->events;
+    if (uv_poll_start(&p->h, events, poll_cb) != 0) {
+      p->events = 0;
+      flags = CURL_CSELECT_ERR;
+    }
   }
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;

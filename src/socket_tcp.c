@@ -20,6 +20,16 @@
 ** string may die before the write ends). Queued bytes count as sent: they
 ** leave in order, and the next send waits for them first.
 **
+** Polling: with settimeout(0) a task may call receive, send, accept,
+** connect or select in a loop that never yields, so no libuv callback
+** runs between the calls. Those calls then ask the kernel themselves
+** (poll_in, accept_poll, he_poll; send queues nothing), behind what the
+** loop already delivered, so the stream keeps its order either way.
+**
+** Ends: only a clean close (FIN, TLS close_notify) is UV_EOF in rd_err;
+** a reset stays ECONNRESET ("closed" to LuaSocket code, but "*a" fails
+** and readerror() tells).
+**
 ** Connecting (he_t): names resolve through ns_resolve (c-ares), then
 ** addresses race as RFC 8305 "Happy Eyeballs" says: IPv6 first, families
 ** interleaved, the next attempt starts 250 ms later or as soon as one
@@ -133,6 +143,7 @@ struct tcp {
   char *peer;                /* host given to connect(): name to verify */
   unsigned char tls_ready;   /* handshake done */
   unsigned char hs_busy;     /* a task runs the handshake */
+  unsigned char hs_poll;     /* ... with settimeout(0): polls the kernel */
   unsigned char wtls;        /* the send in progress is TLS */
   ns_waiter_t hsw;           /* that task, woken by read_cb */
   ns_cond_t hsq;             /* others waiting for the handshake */
@@ -151,7 +162,8 @@ static int tls_then(lua_State *L, tcp_t *t, int which);
 static int tls_attach(lua_State *L, tcp_t *t, int opts, int server,
                       const char *host);
 static void tls_release(tcp_t *t);
-static int tls_flush(tcp_t *t);
+static int tls_flush(tcp_t *t, int force);
+static int tls_send_poll(lua_State *L, tcp_t *t);
 static int tls_encrypt(lua_State *L, tcp_t *t, const char *p, size_t n);
 static void tls_notify(tcp_t *t);
 static const char *tcp_strerror(tcp_t *t, int code);
@@ -339,6 +351,7 @@ typedef struct {
   he_t *he;
   uv_tcp_t *h;               /* NULL once closed or handed over */
   uv_connect_t req;
+  int early;                 /* won by he_poll, req still pending */
 } attempt_t;
 
 struct he {
@@ -398,11 +411,11 @@ static void keep_peer(tcp_t *t) {
     t->peer_len = 0;
 }
 
-static void connect_cb(uv_connect_t *req, int status) {
-  attempt_t *a = req->data;
+/* An attempt's outcome: from connect_cb, or from he_poll (the kernel
+** said it before libuv could). */
+static void attempt_end(attempt_t *a, int status) {
   he_t *he = a->he;
   tcp_t *t = he->owner;
-  if (he->done || a->h == NULL) return;   /* closed by he_end */
   he->active--;
   if (status != 0) {
     he->err = status;
@@ -418,7 +431,7 @@ static void connect_cb(uv_connect_t *req, int status) {
   t->h = a->h;
   t->h->data = t;
   a->h = NULL;
-  he->refs--;
+  if (!a->early) he->refs--;  /* else when libuv ends the request */
   he_end(he);
   t->he = NULL;
   t->state = S_CLIENT;
@@ -427,6 +440,41 @@ static void connect_cb(uv_connect_t *req, int status) {
   keep_peer(t);
   ns_wake(&t->wr, 0);
   notify_select(t);
+}
+
+static void connect_cb(uv_connect_t *req, int status) {
+  attempt_t *a = req->data;
+  if (a->early) {                /* he_poll gave it to the socket */
+    he_unref(a->he);
+    return;
+  }
+  if (a->he->done || a->h == NULL) return;   /* closed by he_end */
+  attempt_end(a, status);
+}
+
+/* connect() again with settimeout(0), LuaSocket's way to poll: the loop
+** may not have run since, so ask the kernel how each attempt stands. A
+** connected one wins now; libuv finishes its request later (libuv
+** delays reads and writes on the handle until then, and send(2) works
+** already). */
+static void he_poll(tcp_t *t) {
+  he_t *he = t->he;
+  int i;
+  for (i = 0; i < he->n && t->he == he; i++) {
+    attempt_t *a = &he->att[i];
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss, elen = sizeof(int);
+    uv_os_fd_t fd;
+    int err = 0;
+    if (a->h == NULL || uv_fileno((uv_handle_t *)a->h, &fd) != 0) continue;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
+    if (err != 0) {
+      attempt_end(a, -err);
+    } else if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+      a->early = 1;
+      attempt_end(a, 0);
+    }
+  }
 }
 
 static void he_timer_cb(uv_timer_t *h) { he_launch(h->data); }
@@ -596,34 +644,32 @@ static int reader_ready(tcp_t *t, size_t fresh) {
   }
 }
 
-static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  tcp_t *t = s->data;
-  size_t before;
-  int rc, inplace;
-  if (t == NULL) return;
-  inplace = buf->base != shared_rbuf && buf->base != NULL;
-  if (inplace) inplace_done(t, n);   /* t->in holds the bytes already */
-  if (n == 0) return;
-  before = inplace ? 0 : t->in.len;
+static void stop_reading(tcp_t *t) {
+  if (t->reading) uv_read_stop((uv_stream_t *)t->h);
+  t->reading = 0;
+}
+
+/* What came from the kernel, by read_cb or by poll_in: n bytes at p
+** (n > 0; inplace: already at the end of t->in), or the end of the
+** stream (n < 0: UV_EOF or an error, sticky in t->rd_err). */
+static void on_input(tcp_t *t, ssize_t n, const char *p, int inplace) {
+  size_t before = inplace ? 0 : t->in.len;
+  int rc;
   if (n > 0) {
     rc = inplace ? 0
-       : t->tls ? tls_input(t, buf->base, (size_t)n)   /* plaintext */
-       : ns_buf_append(&t->in, buf->base, (size_t)n);
+       : t->tls ? tls_input(t, p, (size_t)n)          /* plaintext */
+       : ns_buf_append(&t->in, p, (size_t)n);
     if (rc != 0) {
       t->rd_err = rc;
-      uv_read_stop(s);
-      t->reading = 0;
+      stop_reading(t);
     } else {
       t->nrecv += n;
-      if (t->in.len >= READ_HIGH && t->rd.task == NULL) {
-        uv_read_stop(s);     /* backpressure: TCP slows the peer */
-        t->reading = 0;
-      }
+      if (t->in.len >= READ_HIGH && t->rd.task == NULL)
+        stop_reading(t);     /* backpressure: TCP slows the peer */
     }
   } else {
     t->rd_err = (int)n;
-    uv_read_stop(s);
-    t->reading = 0;
+    stop_reading(t);
   }
   if (t->tls) ns_wake(&t->hsw, 0);       /* a handshake waits for input */
   /* progress restarts a block timeout: the reader re-parks afresh */
@@ -631,6 +677,41 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
                      reader_ready(t, t->in.len - before)))
     ns_wake(&t->rd, 0);
   if (t->sel) notify_select(t);
+}
+
+/* A settimeout(0) caller polls without yielding, so the loop and read_cb
+** never run: read from the kernel directly, as LuaSocket's non-blocking
+** receive does. libuv keeps no bytes of its own between read_cb calls,
+** so t->in followed by the kernel's queue is the stream in order.
+** Returns 1 when bytes or the end came, 0 when the kernel has none. */
+static int poll_in(tcp_t *t) {
+  int fd = fd_of(t);
+  ssize_t r;
+  if (fd < 0 || t->rd_err) return 0;
+  do r = recv(fd, shared_rbuf, sizeof shared_rbuf, MSG_DONTWAIT);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+  on_input(t, r > 0 ? r : r == 0 ? UV_EOF : -errno, shared_rbuf, 0);
+  return 1;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  tcp_t *t = s->data;
+  int inplace;
+  if (t == NULL) return;
+  inplace = buf->base != shared_rbuf && buf->base != NULL;
+  if (inplace) inplace_done(t, n);   /* t->in holds the bytes already */
+  if (n == UV_EOF) {
+    /* libuv says UV_EOF also for a hang-up (POLLHUP) seen after a short
+    ** read, which is what a reset (RST) after data looks like: read on
+    ** until the kernel says itself how the stream ended, as LuaSocket's
+    ** recv would (0: the peer's FIN; ECONNRESET: cut) */
+    t->reading = 0;                  /* libuv has stopped */
+    while (poll_in(t) && t->rd_err == 0) {}
+    if (t->rd_err == 0) on_input(t, UV_EOF, NULL, 0);
+    return;
+  }
+  if (n != 0) on_input(t, n, buf->base, inplace);
 }
 
 static void start_reading(tcp_t *t) {
@@ -691,7 +772,10 @@ static int recv_try(lua_State *L, tcp_t *t) {
       return 1;
     }
     case R_ALL:
+      /* only a clean end (FIN, close_notify) completes it: after a
+      ** reset the data is cut, nil, "closed", partial as LuaSocket's */
       if (t->rd_err == 0) return 0;
+      if (t->rd_err != UV_EOF) return recv_fail(L, t, t->rd_err);
       if (len == 0) return recv_fail(L, t, UV_EOF);  /* as LuaSocket */
       push_data(L, p, len, 0);
       in_consume(t, len);
@@ -745,15 +829,21 @@ static int recv_try(lua_State *L, tcp_t *t) {
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx);
 
-/* Try, else park until bytes arrive, the timeout or an error. */
+/* Try, else park until bytes arrive, the timeout or an error. With no
+** time left (settimeout(0)), the kernel is asked first (poll_in). */
 static int recv_step(lua_State *L, tcp_t *t) {
-  int n = recv_try(L, t);
-  if (n) return n;
-  if (t->rd_err) return recv_fail(L, t, t->rd_err);
+  double left = read_timeout(t);
+  int n;
+  for (;;) {
+    if ((n = recv_try(L, t)) != 0) return n;
+    if (t->rd_err) return recv_fail(L, t, t->rd_err);
+    if (left != 0 || !poll_in(t)) break;
+  }
   start_reading(t);
+  /* what a polled TLS send left leaves while this task waits */
+  if (left != 0 && t->tls && t->tlsout.len) tls_flush(t, 1);
   t->rd.cancel = NULL;        /* reading goes on; bytes wait in t->in */
-  return ns_wait(L, &t->rd, read_timeout(t), recv_k,
-                 (lua_KContext)t);
+  return ns_wait(L, &t->rd, left, recv_k, (lua_KContext)t);
 }
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
@@ -917,6 +1007,9 @@ static int try_send(tcp_t *t, const char *p, size_t n) {
   int fd = fd_of(t);
   ssize_t r;
   if (fd < 0) return UV_EBADF;
+  /* behind bytes libuv still holds (a TLS alert, a queued chunk) */
+  if (uv_stream_get_write_queue_size((uv_stream_t *)t->h) > 0)
+    return UV_EAGAIN;
   do r = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
   while (r < 0 && errno == EINTR);
   if (r >= 0) return (int)r;
@@ -924,9 +1017,25 @@ static int try_send(tcp_t *t, const char *p, size_t n) {
   return -errno;
 }
 
+/* A queued chunk libuv has written in full is done, even before its
+** write_cb runs (at the next loop turn): a task polling with
+** settimeout(0) never lets the loop run, and may go on sending. (Only a
+** write that succeeded leaves libuv's queue before its callback.) */
+static void wreq_settle(tcp_t *t) {
+  if (t->wreq && t->h &&
+      uv_stream_get_write_queue_size((uv_stream_t *)t->h) == 0) {
+    t->wreq->owner = NULL;          /* write_cb just frees it */
+    t->wreq = NULL;
+  }
+}
+
 /* Writes what the kernel takes now, queues a chunk of the rest and parks
-** while one is queued. Returns the last index sent, LuaSocket style. */
+** while one is queued. Returns the last index sent, LuaSocket style.
+** settimeout(0) queues nothing: what the kernel took is what was sent,
+** as LuaSocket's non-blocking send says, and nothing waits for a loop
+** that a polling task may never let run. */
 static int send_step(lua_State *L, tcp_t *t) {
+  int poll = send_timeout(t) == 0 && !t->wtls;
   while (t->wreq == NULL && t->wpos < t->wlen) {
     size_t left = t->wlen - t->wpos;
     size_t len = left > 0x40000000 ? 0x40000000 : left;
@@ -942,6 +1051,7 @@ static int send_step(lua_State *L, tcp_t *t) {
       return send_fail(L, t, n);
     }
     /* the kernel is full */
+    if (poll) return send_fail(L, t, UV_ETIMEDOUT);
     if ((n = queue_chunk(t)) != 0) {
       t->wr_err = n;
       return send_fail(L, t, n);
@@ -953,7 +1063,7 @@ static int send_step(lua_State *L, tcp_t *t) {
                                              : t->wbase + t->wlen));
     if (t->wtls) {
       t->wtls = 0;
-      if (t->tlsout.len) tls_flush(t);  /* output queued meanwhile */
+      if (t->tlsout.len) tls_flush(t, 0);  /* output queued meanwhile */
     }
     return 1;
   }
@@ -1028,9 +1138,12 @@ static int meth_send(lua_State *L) {
   t->wbase = (size_t)(i - 1);
   t->wstart = ns_now();
   t->wtls = 0;
+  wreq_settle(t);
   if (t->tls) {
     /* encrypt now: the ciphertext (stack slot 3) takes the data's place */
-    int rc = tls_encrypt(L, t, t->wdata, t->wlen);
+    int rc;
+    if (send_timeout(t) == 0) return tls_send_poll(L, t);
+    rc = tls_encrypt(L, t, t->wdata, t->wlen);
     if (rc != 0) return send_fail(L, t, rc);
     t->wtls = 1;
     t->wlast = t->wbase + t->wlen;
@@ -1134,12 +1247,17 @@ static void connect_cancel(ns_waiter_t *w) {
   t->conn_err = w->status;
 }
 
+/* settimeout(0) (or settimeouts' connect 0): connect() polls. */
+static int connect_polls(tcp_t *t) {
+  return t->to_conn == 0 ||
+         (t->to_conn == TO_UNSET && (t->block == 0 || t->total == 0));
+}
+
 /* Parks until the race ends: bounded by the socket's timeout (counted
 ** from connect(), DNS included) or CONNECT_TIMEOUT when there is none. */
 static int connect_wait(lua_State *L, tcp_t *t) {
   double elapsed = ns_now() - t->t_start, left;
-  if (t->to_conn == 0 ||
-      (t->to_conn == TO_UNSET && (t->block == 0 || t->total == 0))) {
+  if (connect_polls(t)) {
     /* settimeout(0): LuaSocket's non-blocking connect goes on; select()
     ** says when it is done, a later connect() gives the outcome */
     return ns_fail(L, UV_ETIMEDOUT);
@@ -1300,6 +1418,7 @@ static int meth_connect(lua_State *L) {
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   if (t->closed) return ns_fail(L, UV_ECANCELED);
   if (port < 0) return ns_fail(L, port);
+  if (t->he && connect_polls(t) && !t->wr.task) he_poll(t);
   if (t->state == S_CLIENT) return ns_fail(L, UV_EISCONN);
   if (t->state == S_SERVER) return ns_fail(L, UV_EINVAL);
   if (path) {
@@ -1322,7 +1441,9 @@ static int meth_connect(lua_State *L) {
   t->t_dns = t->t_conn = 0;
   dns_timeout = t->to_conn != TO_UNSET ? t->to_conn
                                         : op_timeout(t, t->t_start);
-  if (dns_timeout < 0 || dns_timeout > NS_DNS_TIMEOUT)
+  /* settimeout(0) polls the connect, not the lookup: LuaSocket resolves
+  ** (blocking) first; a lookup given no time would never end */
+  if (dns_timeout <= 0 || dns_timeout > NS_DNS_TIMEOUT)
     dns_timeout = NS_DNS_TIMEOUT;
   return ns_resolve_tracked(L, host, port, t->want_family, 0,
                             dns_timeout, connect_resolved, (lua_KContext)t,
@@ -1383,17 +1504,23 @@ static int meth_bind(lua_State *L) {
                     bind_resolved, (lua_KContext)t);
 }
 
-static void accept_one(tcp_t *t) {
-  uv_tcp_t *c;
+/* Room for one more in t->acq: 0 or UV_ENOMEM. */
+static int acq_room(tcp_t *t) {
   if (t->nacq == t->cacq) {
     int cap = t->cacq ? t->cacq * 2 : 16;
     uv_tcp_t **q = realloc(t->acq, (size_t)cap * sizeof *q);
-    if (q == NULL) {
-      t->acc_held = 1;
-      return;
-    }
+    if (q == NULL) return UV_ENOMEM;
     t->acq = q;
     t->cacq = cap;
+  }
+  return 0;
+}
+
+static void accept_one(tcp_t *t) {
+  uv_tcp_t *c;
+  if (acq_room(t) != 0) {
+    t->acc_held = 1;
+    return;
   }
   if ((c = malloc(sizeof *c)) == NULL) {
     t->acc_held = 1;
@@ -1448,6 +1575,49 @@ static int meth_listen(lua_State *L) {
   return 1;
 }
 
+/* accept() with settimeout(0) polls without yielding, so connection_cb
+** never runs: take the connection from the kernel's queue directly, as
+** LuaSocket's non-blocking accept does. One libuv holds for us goes
+** first. Returns 1 when t->acq or t->acc_err got something. */
+static int accept_take(tcp_t *t) {
+  int fd = fd_of(t), c, rc;
+  uv_tcp_t *h;
+  if (t->acc_held) {
+    t->acc_held = 0;
+    accept_one(t);
+    return t->nacq > 0;
+  }
+  if (fd < 0 || acq_room(t) != 0) return 0;
+  do c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  while (c < 0 && (errno == EINTR || errno == ECONNABORTED));
+  if (c < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    t->acc_err = -errno;
+    return 1;
+  }
+  if ((h = malloc(sizeof *h)) == NULL) {
+    close(c);
+    t->acc_err = UV_ENOMEM;
+    return 1;
+  }
+  uv_tcp_init(ns_loop(), h);
+  h->data = NULL;
+  if ((rc = uv_tcp_open(h, (uv_os_sock_t)c)) != 0) {
+    close(c);
+    uv_close((uv_handle_t *)h, free_handle_cb);
+    t->acc_err = rc;
+    return 1;
+  }
+  t->acq[t->nacq++] = h;
+  return 1;
+}
+
+static int accept_poll(tcp_t *t) {
+  if (!accept_take(t)) return 0;
+  ns_wake(&t->rd, 0);     /* an accept parked in another task (select) */
+  return 1;
+}
+
 static int accept_k(lua_State *L, int status, lua_KContext ctx);
 
 static int accept_try(lua_State *L, tcp_t *t) {
@@ -1490,6 +1660,7 @@ static int accept_try(lua_State *L, tcp_t *t) {
     t->acc_err = 0;
     return ns_fail(L, err);
   }
+  if (read_timeout(t) == 0 && accept_poll(t)) return accept_try(L, t);
   t->rd.cancel = NULL;
   return ns_wait(L, &t->rd, read_timeout(t), accept_k,
                  (lua_KContext)t);
@@ -1742,6 +1913,18 @@ static int meth_getoption(lua_State *L) {
   return 1;
 }
 
+/* readerror() -> nil | message: why reading ended when it was not the
+** peer's clean close (FIN, TLS close_notify), e.g. "connection reset by
+** peer". receive says "closed" for both, as LuaSocket does. */
+static int meth_readerror(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  int e = t->rd_err;
+  if (e == 0 || e == UV_EOF) lua_pushnil(L);
+  else if (e == E_TLS) lua_pushstring(L, tcp_strerror(t, e));
+  else lua_pushstring(L, uv_strerror(e));
+  return 1;
+}
+
 static int meth_dirty(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   lua_pushboolean(L, t->in.len > 0);
@@ -1915,29 +2098,86 @@ static const char *tcp_strerror(tcp_t *t, int code) {
   return ns_strerror(code);
 }
 
+/* Moves the engine's output to the end of t->tlsout. */
+static int tls_take(tcp_t *t) {
+  size_t k;
+  while ((k = t->tlsops->pending(t->tls)) > 0) {
+    if (ns_buf_reserve(&t->tlsout, k) != 0) return UV_ENOMEM;
+    t->tlsout.len += t->tlsops->take(t->tls, ns_buf_ptr(&t->tlsout) +
+                                     t->tlsout.len, k);
+  }
+  return 0;
+}
+
+/* Gives t->tlsout to the kernel, as much as it takes now: 0 once it is
+** empty, UV_EAGAIN when the kernel is full (or libuv still holds bytes
+** that go first), else an error. */
+static int tlsout_push(tcp_t *t) {
+  while (t->tlsout.len > 0) {
+    int n = t->wreq ? UV_EAGAIN
+                    : try_send(t, ns_buf_ptr(&t->tlsout), t->tlsout.len);
+    if (n < 0) return n;
+    ns_buf_consume(&t->tlsout, (size_t)n);
+    t->nsent += n;
+  }
+  ns_buf_free(&t->tlsout);
+  return 0;
+}
+
 /* Sends the engine's output (and what waits in t->tlsout) without
-** waiting; 0 or a UV_E* code. */
-static int tls_flush(tcp_t *t) {
+** waiting: what the kernel takes now, the rest by uv_write. A polling
+** socket (settimeout(0)) keeps the rest in t->tlsout for its next call
+** unless force (close_notify): the loop that would write it may not run
+** before then. 0 or a UV_E* code. */
+static int tls_flush(tcp_t *t, int force) {
   size_t n = t->tlsops->pending(t->tls), have = t->tlsout.len;
   wreq_t *w;
   uv_buf_t b;
   int rc;
   if (t->h == NULL || n + have == 0) return 0;
-  if (t->wtls && t->wr.task) {       /* behind the send in progress */
-    if ((rc = ns_buf_reserve(&t->tlsout, n)) != 0) return rc;
-    t->tlsout.len += t->tlsops->take(t->tls, ns_buf_ptr(&t->tlsout) + have,
-                                     n);
-    return 0;
-  }
-  if ((w = malloc(sizeof *w + have + n)) == NULL) return UV_ENOMEM;
+  if ((rc = tls_take(t)) != 0) return rc;
+  if (t->wtls && t->wr.task) return 0;   /* behind the send in progress */
+  if ((rc = tlsout_push(t)) != UV_EAGAIN) return rc;
+  if (!force && send_timeout(t) == 0) return 0;
+  have = t->tlsout.len;
+  if ((w = malloc(sizeof *w + have)) == NULL) return UV_ENOMEM;
   w->owner = NULL;                   /* write_cb just frees it */
-  if (have) memcpy(w->data, ns_buf_ptr(&t->tlsout), have);
+  memcpy(w->data, ns_buf_ptr(&t->tlsout), have);
   ns_buf_free(&t->tlsout);
-  w->len = have + t->tlsops->take(t->tls, w->data + have, n);
+  w->len = have;
   b = uv_buf_init(w->data, (unsigned)w->len);
   if ((rc = uv_write(&w->req, (uv_stream_t *)t->h, &b, 1, write_cb)) != 0)
     free(w);
   return rc;
+}
+
+/* send() on TLS with settimeout(0): record by record while the kernel
+** takes them, as LuaSec's non-blocking send. As on every TLS timeout, a
+** record the kernel took only part of counts as sent: its rest waits in
+** t->tlsout and leaves first, with the next call; success means nothing
+** waits. */
+static int tls_send_poll(lua_State *L, tcp_t *t) {
+  size_t done = 0;
+  int rc = t->wr_err ? t->wr_err : tlsout_push(t);
+  while (rc == 0 && done < t->wlen) {
+    size_t chunk = t->wlen - done < 16384 ? t->wlen - done : 16384;
+    if (t->tlsops->write(t->tls, t->wdata + done, chunk) != (int)chunk) {
+      rc = E_TLS;
+      break;
+    }
+    done += chunk;
+    if ((rc = tls_take(t)) == 0) rc = tlsout_push(t);
+  }
+  if (rc == 0) {
+    lua_pushinteger(L, (lua_Integer)(t->wbase + t->wlen));
+    return 1;
+  }
+  if (rc == UV_EAGAIN) rc = UV_ETIMEDOUT;
+  else if (t->wr_err == 0) t->wr_err = rc;
+  lua_pushnil(L);
+  lua_pushstring(L, tcp_strerror(t, rc));
+  lua_pushinteger(L, (lua_Integer)(t->wbase + done));
+  return 3;
 }
 
 /* read_cb's path on TLS sockets: ciphertext in, plaintext onto t->in
@@ -1954,7 +2194,7 @@ static int tls_input(tcp_t *t, const char *p, size_t n) {
     if (r <= 0) break;
     t->in.len += (size_t)r;
   }
-  tls_flush(t);                      /* alerts, key update replies */
+  tls_flush(t, 0);                   /* alerts, key update replies */
   if (r == NS_TLS_EOF) return UV_EOF;
   if (r == NS_TLS_ERROR) return E_TLS;
   return 0;
@@ -1994,7 +2234,7 @@ static int tls_encrypt(lua_State *L, tcp_t *t, const char *p, size_t n) {
 static void tls_notify(tcp_t *t) {
   if (!t->tls_ready) return;
   t->tlsops->shutdown(t->tls);
-  tls_flush(t);
+  tls_flush(t, 1);
 }
 
 /* tcp_release's part. close_notify is best effort: uv_write sends it at
@@ -2008,7 +2248,7 @@ static void tls_release(tcp_t *t) {
   if (t->h && t->tls_ready && !t->rd_err) {
     /* the sender, if any, was woken: this goes out after its records */
     t->tlsops->shutdown(t->tls);
-    tls_flush(t);
+    tls_flush(t, 1);
   }
   t->tlsops->close(t->tls);
   t->tls = NULL;
@@ -2049,11 +2289,16 @@ static int hs_end(lua_State *L, tcp_t *t, int code, int which) {
       t->rd_err = rc;
     return rerun(L, which);
   }
-  if (code == E_TLS) tls_flush(t);   /* the alert, best effort */
+  if (code == E_TLS) tls_flush(t, 1);  /* the alert, best effort */
   lua_pushnil(L);
   lua_pushstring(L, tcp_strerror(t, code));
   if (which == HS_SEND) {
-    lua_pushinteger(L, 0);
+    /* nothing sent: the last index is i - 1, as send's own failures say
+    ** (a polling caller resends from there) */
+    lua_Integer i = lua_isinteger(L, 3) ? lua_tointeger(L, 3) : 1;
+    if (i < 0 && lua_type(L, 2) == LUA_TSTRING)
+      i += (lua_Integer)lua_rawlen(L, 2) + 1;
+    lua_pushinteger(L, i < 1 ? 0 : i - 1);
     return 3;
   }
   if (which != HS_CALL) {
@@ -2070,10 +2315,15 @@ static int hs_step(lua_State *L, tcp_t *t, int which) {
     if (rc == NS_TLS_OK) return hs_end(L, t, 0, which);
     if (rc == NS_TLS_ERROR) return hs_end(L, t, E_TLS, which);
     if (rc == NS_TLS_WANT_WRITE) {
-      if ((rc = tls_flush(t)) != 0) return hs_end(L, t, rc, which);
+      if ((rc = tls_flush(t, 0)) != 0) return hs_end(L, t, rc, which);
       continue;
     }
     if (t->rd_err) return hs_end(L, t, t->rd_err, which);
+    if (t->hs_poll) {
+      /* settimeout(0): the peer's flight may be in the kernel already */
+      if ((rc = tls_flush(t, 0)) != 0) return hs_end(L, t, rc, which);
+      if (poll_in(t)) continue;
+    }
     start_reading(t);
     {
       double left = t->hs_deadline - ns_now();
@@ -2086,8 +2336,8 @@ static int hs_k(lua_State *L, int status, lua_KContext ctx) {
   tcp_t *t = lua_touserdata(L, 1);
   (void)status;
   if (t->closed) return hs_end(L, t, UV_ECANCELED, (int)ctx);
-  if (t->hsw.status == UV_ETIMEDOUT)
-    return hs_end(L, t, E_HSTIMEOUT, (int)ctx);
+  if (t->hsw.status == UV_ETIMEDOUT)   /* polled: "timeout", try again */
+    return hs_end(L, t, t->hs_poll ? UV_ETIMEDOUT : E_HSTIMEOUT, (int)ctx);
   return hs_step(L, t, (int)ctx);
 }
 
@@ -2118,6 +2368,7 @@ static int tls_then(lua_State *L, tcp_t *t, int which) {
     if (limit < 0) limit = NS_TLS_HANDSHAKE_TIMEOUT;
     t->hs_start = ns_now();
     t->hs_deadline = t->hs_start + limit;
+    t->hs_poll = limit == 0;
   }
   t->hs_busy = 1;
   t->hsw.data = t;
@@ -2297,6 +2548,31 @@ static int sel_gc(lua_State *L) {
   return 0;
 }
 
+/* A select() that will not wait (timeout 0) runs no loop turn, and a
+** task may poll it without ever yielding: ask the kernel about the netsh
+** TCP sockets of list k instead, as LuaSocket's select(2) does. Reads:
+** bytes or the end (into t->in), a pending connection (into t->acq);
+** writes: a connect that ended, a queued chunk libuv wrote. */
+static void sel_poll(lua_State *L, int k) {
+  lua_Integer i;
+  if (lua_isnil(L, k)) return;
+  for (i = 1; lua_rawgeti(L, k, i) != LUA_TNIL; i++) {
+    tcp_t *t;
+    void *u;
+    sel_target(L, &t, &u);
+    lua_pop(L, 1);
+    if (t == NULL || t->closed) continue;
+    if (k == 1 && !ready_read(t)) {
+      if (t->state == S_CLIENT) poll_in(t);
+      else if (t->state == S_SERVER) accept_poll(t);
+    } else if (k == 2) {
+      if (t->he) he_poll(t);
+      wreq_settle(t);
+    }
+  }
+  lua_pop(L, 1);
+}
+
 static int select_k(lua_State *L, int status, lua_KContext ctx);
 
 /* Stack: recvt, sendt, timeout, start time, sel. Returns or parks. */
@@ -2305,6 +2581,10 @@ static int select_step(lua_State *L) {
   double timeout = lua_tonumber(L, 3), left = -1;
   int nr, nw, k;
   lua_settop(L, 5);
+  if (timeout >= 0 && timeout - (ns_now() - lua_tonumber(L, 4)) <= 0) {
+    sel_poll(L, 1);
+    sel_poll(L, 2);
+  }
   lua_newtable(L);                       /* 6: readable */
   lua_newtable(L);                       /* 7: writable */
   nr = collect(L, 1, 6, 0);
@@ -2330,6 +2610,7 @@ static int select_step(lua_State *L) {
       if (t && !t->closed && s->n < s->cap) {
         ns_sel_link(&t->sel, &s->nodes[s->n++], &s->w);
         if (k == 1 && t->state == S_CLIENT) start_reading(t);
+        if (t->tls && t->tlsout.len) tls_flush(t, 1);  /* see recv_step */
       } else if (u && s->n < s->cap) {
         ns_udp_watch(u, &s->nodes[s->n++], &s->w, k == 1);
       }
@@ -2444,6 +2725,7 @@ static const luaL_Reg methods[] = {
   {"receive", meth_receive},
   {"receiveany", meth_receiveany},
   {"receiveuntil_raw", meth_receiveuntil_raw},
+  {"readerror", meth_readerror},
   {"send", meth_send},
   {"setfd", meth_setfd},
   {"setoption", meth_setoption},

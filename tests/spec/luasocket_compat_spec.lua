@@ -602,6 +602,18 @@ describe("socket.sink/socket.source", function()
     assert.are.equal("closed", err)
   end)
 
+  it("until-closed fails on a reset instead of ending", function()
+    local c, p = pair()
+    c:setoption("linger", {on = true, timeout = 0})
+    assert(c:send("cut sho"))
+    c:close()                                   -- RST, not FIN
+    sleep(0.05)
+    local r, err = drain(socket.source("until-closed", p))
+    assert.is_nil(r)
+    assert.are.equal("closed", err)
+    p:close()
+  end)
+
   it("close-when-done closes at the end; keep-open does not", function()
     local c, p = pair()
     assert.are.equal(1, ltn12.pump.all(ltn12.source.string("kept"),
@@ -719,6 +731,43 @@ describe("socket.http with ltn12", function()
     assert.are.equal(1, one)
     assert.are.equal("PUT:ZYX" .. ("."):rep(5000), table.concat(t))
     assert.is_true(steps >= 4 + 2)   -- 3 chunks + end, then the reply's
+  end)
+
+  it("a reset in a body that ends at close is an error", function()
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local _, port = s:getsockname()
+    local t = spawn(function()
+      local c = assert(s:accept())
+      s:close()
+      repeat local h = assert(c:receive("*l")) until h == ""
+      c:send("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+        .. "the first half of")
+      sleep(0.05)
+      c:setoption("linger", {on = true, timeout = 0})
+      c:close()                                 -- RST: the body is cut
+    end)
+    local body, err = http.request("http://127.0.0.1:" .. port .. "/")
+    t:join()
+    assert.is_nil(body)
+    assert.matches("^closed", err)
+  end)
+
+  it("a reset after a whole response does not lose it", function()
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local _, port = s:getsockname()
+    local t = spawn(function()
+      local c = assert(s:accept())
+      s:close()
+      repeat local h = assert(c:receive("*l")) until h == ""
+      c:setoption("linger", {on = true, timeout = 0})
+      c:send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+        .. "Connection: close\r\n\r\nwhole")
+      c:close()                                 -- RST right behind it
+    end)
+    local body, code = http.request("http://127.0.0.1:" .. port .. "/")
+    t:join()
+    assert.are.equal("whole", body)
+    assert.are.equal(200, code)
   end)
 
   it("a failing sink ends the request with its error", function()

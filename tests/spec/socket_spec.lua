@@ -422,6 +422,318 @@ describe("timeouts", function()
   end)
 end)
 
+-- LuaSocket's non-blocking I/O: with settimeout(0) each call asks the
+-- kernel and answers at once, so a task that polls without ever yielding
+-- (a game loop, LuaSocket's test_nonblocking) still moves data. These
+-- loops never yield: the event loop does not run inside them.
+describe("settimeout(0) polling without yielding", function()
+  -- calls f() until it returns true, for at most `limit` seconds
+  local function poll(f, limit)
+    local deadline = task.now() + (limit or 2)
+    repeat
+      if f() then return true end
+    until task.now() > deadline
+    return false
+  end
+
+  it("receive sees what was sent a moment ago, with partials", function()
+    local c, p = pair()
+    c:settimeout(0); p:settimeout(0)
+    assert.equal(6, c:send("hello\n"))
+    local line, err
+    assert.is_true(poll(function()
+      line, err = p:receive("*l")
+      return err ~= "timeout"
+    end), "receive never saw the line")
+    assert.equal("hello", line)
+    -- partial lines come back as LuaSocket's third value, then the rest
+    c:send("par")
+    local part = ""
+    assert.is_true(poll(function()
+      local _, e, partial = p:receive("*l", part)
+      assert.equal("timeout", e)
+      part = partial
+      return part == "par"
+    end))
+    c:send("tial\nnext")
+    assert.is_true(poll(function()
+      line, err, part = p:receive("*l", part)
+      return line ~= nil
+    end))
+    assert.equal("partial", line)
+    assert.is_true(poll(function()
+      local data = p:receiveany(10)
+      return data == "next"
+    end))
+    assert.is_true(poll(function() return p:recv(10) == nil end))
+    c:send("abc")
+    assert.is_true(poll(function()
+      line, err, part = p:receive(3)
+      return line == "abc"
+    end))
+    -- the end of the stream too
+    c:close()
+    assert.is_true(poll(function()
+      line, err, part = p:receive("*a")
+      return err ~= "timeout"
+    end))
+    assert.same({nil, "closed", ""}, {line, err, part})
+    p:close()
+  end)
+
+  it("moves 4 MB both ways in LuaSocket's test_nonblocking loop",
+     function()
+    local c, p = pair()
+    c:settimeout(0); p:settimeout(0)
+    local block = {}
+    for i = 1, 1024 do block[i] = string.char((i * 7) % 256) end
+    local data = table.concat(block):rep(4 * 1024)
+    local sent, parts, have = 0, {}, 0
+    local deadline = task.now() + 10
+    while (sent < #data or have < #data) and task.now() < deadline do
+      if sent < #data then
+        local last, err, partial = c:send(data, sent + 1)
+        if last then
+          sent = last
+        else
+          assert.equal("timeout", err)
+          assert.is_true(partial >= sent)
+          sent = partial
+        end
+      end
+      local all, err, partial = p:receive("*a")
+      assert.is_nil(all)
+      assert.equal("timeout", err)
+      if #partial > 0 then
+        parts[#parts + 1] = partial
+        have = have + #partial
+      end
+    end
+    assert.equal(#data, sent)
+    assert.equal(#data, have)
+    assert.is_true(table.concat(parts) == data, "data differs")
+    c:close(); p:close()
+  end)
+
+  it("send reports what the kernel took: the peer gets just that",
+     function()
+    local c, p = pair()
+    c:settimeout(0)
+    local big = ("z"):rep(32 * 1024 * 1024)
+    local last, err, sent = c:send(big)
+    assert.same({nil, "timeout"}, {last, err})
+    assert.is_true(sent > 0 and sent < #big, sent)
+    -- the kernel is full: a second try takes little or nothing
+    local more
+    last, err, more = c:send(big, sent + 1)
+    assert.same({nil, "timeout"}, {last, err})
+    assert.is_true(more >= sent and more < #big)
+    sent = more
+    -- the peer gets exactly `sent` bytes, nothing more follows
+    p:settimeout(5)
+    assert.equal(sent, #p:receive(sent))
+    p:settimeout(0.2)
+    assert.same({nil, "timeout", ""}, {p:receive(1)})
+    c:close(); p:close()
+  end)
+
+  it("accept sees a pending connection; connect reports progress",
+     function()
+    local s, port = listen()
+    s:settimeout(0)
+    local m = socket.tcp()
+    m:settimeout(0)
+    assert.same({nil, "timeout"}, {m:connect("127.0.0.1", port)})
+    local a, err, res
+    assert.is_true(poll(function()
+      a, err = s:accept()
+      return err ~= "timeout"
+    end), "accept never saw the connection")
+    assert.is_nil(err)
+    assert.matches("^tcp{client}", tostring(a))
+    assert.is_true(poll(function()
+      res = {m:connect("127.0.0.1", port)}
+      return res[2] ~= "timeout"
+    end), "connect never finished")
+    assert.same({nil, "already connected"}, res)
+    assert.matches("^tcp{client}", tostring(m))
+    -- the two ends of one connection, in both directions
+    assert.same({m:getsockname()}, {a:getpeername()})
+    assert.equal(3, m:send("hi\n"))
+    a:settimeout(1); m:settimeout(1)
+    assert.equal("hi", a:receive())
+    assert.equal(4, a:send("yes\n"))
+    assert.equal("yes", m:receive())
+    a:close(); m:close()
+    -- a refused connect polls to its error
+    s:close()
+    local r = socket.tcp()
+    r:settimeout(0)
+    res = {r:connect("127.0.0.1", port)}
+    if res[2] == "timeout" then
+      assert.is_true(poll(function()
+        res = {r:connect("127.0.0.1", port)}
+        return res[2] ~= "timeout"
+      end))
+    end
+    assert.same({nil, "connection refused"}, res)
+    r:close()
+  end)
+
+  it("select(r, w, 0) sees readiness and a finished connect", function()
+    local s, port = listen()
+    local m = socket.tcp()
+    m:settimeout(0)
+    assert.same({nil, "timeout"}, {m:connect("127.0.0.1", port)})
+    local r, w
+    assert.is_true(poll(function()
+      r, w = socket.select({s}, {m}, 0)
+      return r[s] and w[m]
+    end), "select never saw them ready")
+    assert.same({nil, "already connected"}, {m:connect("127.0.0.1", port)})
+    s:settimeout(0)
+    local a = assert(s:accept())
+    m:send("ping")
+    assert.is_true(poll(function()
+      r = socket.select({a}, nil, 0)
+      return r[a] ~= nil
+    end), "select never saw the data")
+    a:settimeout(0)
+    assert.equal("ping", a:receive(4))
+    a:close(); m:close(); s:close()
+  end)
+
+  it("a polled select takes nothing away from a parked accept",
+     function()
+    local s, port = listen()
+    local acceptor = spawn(function() return s:accept() end)
+    sleep(0.01)                            -- parked in accept()
+    local m = socket.tcp()
+    m:settimeout(0)
+    m:connect("127.0.0.1", port)
+    local r
+    assert.is_true(poll(function()
+      r = socket.select({s}, nil, 0)
+      return r[s] ~= nil
+    end))
+    local a = task.timeout(2, acceptor.join, acceptor)
+    assert.matches("^tcp{client}", tostring(a))
+    a:close(); m:close(); s:close()
+  end)
+
+  it("accept takes every pending connection in order", function()
+    local s, port = listen()
+    s:settimeout(0)
+    local ms = {}
+    for i = 1, 3 do
+      ms[i] = socket.tcp()
+      ms[i]:settimeout(0)
+      ms[i]:connect("127.0.0.1", port)
+    end
+    local got = {}
+    assert.is_true(poll(function()
+      local a = s:accept()
+      if a then got[#got + 1] = a end
+      return #got == 3
+    end))
+    for i = 1, 3 do
+      assert.is_true(poll(function()
+        return select(2, ms[i]:connect("127.0.0.1", port)) ~= "timeout"
+      end))
+      assert.same({ms[i]:getsockname()}, {got[i]:getpeername()})
+      ms[i]:close(); got[i]:close()
+    end
+    s:close()
+  end)
+end)
+
+-- A reset (RST) after part of a response is a failure, not the end of
+-- the data: LuaSocket returns nil, "closed", partial for "*a" on
+-- ECONNRESET, and the data only on a clean close (FIN).
+describe("a reset by the peer", function()
+  -- p sends data, then resets the connection (SO_LINGER 0, close)
+  local function reset_after(p, data)
+    assert.equal(1, p:setoption("linger", {on = true, timeout = 0}))
+    if data then assert.equal(#data, p:send(data)) end
+    p:close()
+    sleep(0.05)
+  end
+
+  it("fails receive(\"*a\") with the partial data", function()
+    local c, p = pair()
+    reset_after(p, "HTTP/1.0 200 OK\r\n\r\ntruncat")
+    assert.same({nil, "closed", "HTTP/1.0 200 OK\r\n\r\ntruncat"},
+      {c:receive("*a")})
+    assert.equal("connection reset by peer", c:readerror())
+    assert.same({nil, "closed", ""}, {c:receive("*a")})
+    c:close()
+    -- a clean close still returns the data, and readerror() says nothing
+    c, p = pair()
+    p:send("all of it")
+    p:close()
+    assert.equal("all of it", c:receive("*a"))
+    assert.is_nil(c:readerror())
+    c:close()
+  end)
+
+  it("fails every pattern, once the bytes before it are read", function()
+    local c, p = pair()
+    reset_after(p, "line\npart")
+    assert.equal("line", c:receive())
+    assert.same({nil, "closed", "part"}, {c:receive()})
+    c:close()
+    c, p = pair()
+    reset_after(p, "12345")
+    assert.equal("123", c:receive(3))
+    assert.same({nil, "closed", "45"}, {c:receive(5)})
+    c:close()
+    c, p = pair()
+    reset_after(p, "a--b")
+    local it = c:receiveuntil("--")
+    assert.equal("a", it())
+    assert.same({nil, "closed", "b"}, {it()})
+    c:close()
+    -- also when polled with settimeout(0)
+    c, p = pair()
+    c:settimeout(0)
+    reset_after(p, "polled")
+    local res
+    for _ = 1, 100 do
+      res = {c:receive("*a")}
+      if res[2] ~= "timeout" then break end
+    end
+    assert.same({nil, "closed", "polled"}, res)
+    c:close()
+  end)
+
+  it("ends recv() with an error, not as a clean end (\"\")", function()
+    local c, p = pair()
+    reset_after(p, "abc")
+    assert.equal("abc", c:recv(10))
+    assert.same({nil, "closed", ""}, {c:recv(10)})
+    c:close()
+    c, p = pair()
+    p:send("abc")
+    p:close()
+    assert.equal("abc", c:recv(10))
+    assert.equal("", c:recv(10))
+    c:close()
+  end)
+
+  it("makes lines() raise instead of ending", function()
+    local c, p = pair()
+    reset_after(p, "x\ny")
+    local got = {}
+    local ok, err = pcall(function()
+      for line in c:lines() do got[#got + 1] = line end
+    end)
+    assert.is_false(ok)
+    assert.matches("connection reset by peer", err)
+    assert.same({"x"}, got)
+    c:close()
+  end)
+end)
+
 describe("errors", function()
   it("refuses names and paths with a NUL byte, which C would cut",
      function()
@@ -713,6 +1025,24 @@ describe("connect by name", function()
     c:close(); s:close()
     assert.same({nil, "host not found"},
       {socket.connect("nx.test.netsh", port)})
+  end)
+
+  it("settimeout(0): the lookup is part of the call, then it polls",
+     function()
+    -- LuaSocket resolves (blocking) before its non-blocking connect; a
+    -- zero timeout must not end every lookup at once, or a polled
+    -- connect to a name would never get anywhere
+    local s, port = listen("127.0.0.1")
+    local m = socket.tcp()
+    m:settimeout(0)
+    local r = {m:connect("v4.test.netsh", port)}
+    local deadline = task.now() + 5
+    while r[2] == "timeout" and task.now() < deadline do
+      r = {m:connect("v4.test.netsh", port)}
+    end
+    assert.same({nil, "already connected"}, r)
+    assert.equal("127.0.0.1", (m:getpeername()))
+    m:close(); s:close()
   end)
 
   it("close() during the name lookup wakes connect at once", function()

@@ -531,6 +531,133 @@ describe("tls transfers", function()
   end)
 end)
 
+describe("tls with settimeout(0)", function()
+  -- a plain connected pair, TLS attached to both ends (not handshaken)
+  local function tls_pair()
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local _, port = s:getsockname()
+    local c = assert(socket.connect("127.0.0.1", port))
+    local p = assert(s:accept())
+    s:close()
+    assert(c:tlsattach(CA, "localhost"))
+    assert(p:tlsattach(certs("server")))
+    return c, p
+  end
+
+  -- calls f() until it returns true, for at most 5 seconds
+  local function poll(f)
+    local deadline = task.now() + 5
+    repeat
+      if f() then return true end
+    until task.now() > deadline
+    return false
+  end
+
+  it("polls handshake and data without yielding", function()
+    local c, p = tls_pair()
+    c:settimeout(0); p:settimeout(0)
+    -- the client cannot finish before the server answers: "timeout"
+    assert.same({nil, "timeout"}, {c:tlshandshake()})
+    -- a send meanwhile sent nothing: its last index is i - 1
+    assert.same({nil, "timeout", 2}, {c:send("abcdef", 3)})
+    local cdone, pdone
+    assert.is_true(poll(function()
+      cdone = cdone or c:tlshandshake()
+      pdone = pdone or p:tlshandshake()
+      return cdone and pdone
+    end), "the handshake never ended")
+    assert.equal("TLSv1.3", c:getprotocol())
+    assert.equal(6, c:send("hello\n"))
+    local line
+    assert.is_true(poll(function()
+      line = p:receive("*l")
+      return line ~= nil
+    end))
+    assert.equal("hello", line)
+    -- 2 MB, polled: send until a call says all of it left, as
+    -- LuaSocket's test_nonblocking does
+    local data = ("0123456789abcdef"):rep(128 * 1024)
+    local sent, done, parts, have = 0, false, {}, 0
+    assert.is_true(poll(function()
+      if not done then
+        local last, err, partial = p:send(data, sent + 1)
+        sent = last or partial
+        done = last ~= nil
+        if not last then assert.equal("timeout", err) end
+      end
+      local _, err, partial = c:receive("*a")
+      assert.equal("timeout", err)
+      parts[#parts + 1] = partial
+      have = have + #partial
+      return have == #data and done
+    end), "only " .. have .. " bytes came")
+    assert.is_true(table.concat(parts) == data)
+    c:close(); p:close()
+  end)
+
+  it("a polled send's last record leaves when the task waits", function()
+    local c, p = tls_pair()
+    local hs = spawn(function() return c:tlshandshake() end)
+    assert(p:tlshandshake())
+    assert(hs:join())
+    p:settimeout(0)
+    local data = ("0123456789abcdef"):rep(256 * 1024)     -- 4 MiB
+    local last, err, sent = p:send(data)
+    assert.same({nil, "timeout"}, {last, err})
+    assert.is_true(sent > 0 and sent < #data, sent)
+    -- the peer gets all `sent` bytes once p waits for its answer
+    local reader = spawn(function()
+      c:settimeout(3)
+      local got = c:receive(sent)
+      c:send(got and "all\n" or "short\n")
+    end)
+    p:settimeout(5)
+    assert.equal("all", p:receive())
+    reader:join()
+    c:close(); p:close()
+  end)
+
+  it("a receive polls the handshake: timeout, then data", function()
+    local c, p = tls_pair()
+    p:settimeout(0)
+    local t = spawn(function()
+      assert(c:tlshandshake())
+      assert(c:send("over tls\n"))
+    end)
+    assert.same({nil, "timeout", ""}, {p:receive()})
+    local line
+    assert.is_true(poll(function()
+      line = p:receive()
+      if line then return true end
+      sleep(0.001)                 -- let the client task run
+    end))
+    assert.equal("over tls", line)
+    t:join()
+    c:close(); p:close()
+  end)
+end)
+
+describe("tls and a reset by the peer", function()
+  it("fail receive(\"*a\") with the partial data", function()
+    local port, stop = tls_server("server", nil, function(c)
+      assert(c:send("partial resp"))
+      sleep(0.05)
+      -- reset without close_notify: the raw descriptor, SO_LINGER 0
+      local fd = c:getfd()
+      c:setfd(-1)
+      local raw = socket.tcp()
+      raw:setfd(fd)
+      raw:setoption("linger", {on = true, timeout = 0})
+      raw:close()
+    end)
+    local c = assert(socket.connect("localhost", port, {tls = CA}))
+    assert.same({nil, "closed", "partial resp"}, {c:receive("*a")})
+    assert.equal("connection reset by peer", c:readerror())
+    c:close()
+    stop()
+  end)
+end)
+
 describe("tls handshake timeouts", function()
   -- a server that accepts and never answers
   local function mute_server()
