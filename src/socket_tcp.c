@@ -41,6 +41,7 @@
 ** patterns, timeouts and select work unchanged on TLS sockets.
 */
 #define _GNU_SOURCE         /* memmem */
+#include <limits.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -72,6 +73,8 @@ static const char *const state_names[] = {"master", "client", "server"};
 enum { R_LINE, R_ALL, R_COUNT, R_ANY, R_UNTIL };
 
 typedef struct tcp tcp_t;
+typedef struct listener listener_t;
+static void listener_free(listener_t *l);
 typedef struct he he_t;
 
 typedef struct wreq {
@@ -100,7 +103,6 @@ struct tcp {
   unsigned char reading;     /* uv_read_start is on */
   unsigned char v6only;      /* tcp6(): IPv6 only */
   unsigned char pyaccept;    /* create_server: accept -> conn, ip, port */
-  unsigned char acc_held;    /* libuv holds a connection we did not take */
   unsigned char nopts;
   int family;                /* AF_UNSPEC until a socket exists */
   int want_family;           /* tcp4()/tcp6(): the only family allowed */
@@ -125,6 +127,7 @@ struct tcp {
   /* server: connections accepted from libuv, not yet by Lua */
   uv_tcp_t **acq;
   int nacq, cacq, backlog;
+  listener_t *lsn;           /* reads the kernel's queue (listen) */
   /* connect */
   he_t *he;
   double t_start, t_dns, t_conn;
@@ -1180,6 +1183,8 @@ static void tcp_release(tcp_t *t) {
     ns_wake(n->w, 0);
     sel_unlink(n);
   }
+  listener_free(t->lsn);             /* before the socket it polls */
+  t->lsn = NULL;
   for (i = 0; i < t->nacq; i++)
     uv_close((uv_handle_t *)t->acq[i], free_handle_cb);
   free(t->acq);
@@ -1516,37 +1521,138 @@ static int acq_room(tcp_t *t) {
   return 0;
 }
 
-static void accept_one(tcp_t *t) {
-  uv_tcp_t *c;
-  if (acq_room(t) != 0) {
-    t->acc_held = 1;
-    return;
-  }
-  if ((c = malloc(sizeof *c)) == NULL) {
-    t->acc_held = 1;
-    return;
-  }
-  uv_tcp_init(ns_loop(), c);
-  c->data = NULL;
-  if (uv_accept((uv_stream_t *)t->h, (uv_stream_t *)c) != 0) {
-    uv_close((uv_handle_t *)c, free_handle_cb);
-    return;
-  }
-  t->acq[t->nacq++] = c;
+/* ---- the listener ----
+** netsh takes connections from the kernel itself, through a uv_poll_t on
+** the listening descriptor, instead of uv_listen: out of descriptors,
+** libuv accepts and closes every pending connection (its EMFILE trick),
+** which resets the clients and tells the server nothing. Here they stay
+** queued in the kernel, accept() answers nil, "too many open files", and
+** the listener rests LISTEN_REST ms before it tries again, so no accept
+** loop can spin (nginx rests the same way). It also stops reading the
+** queue while t->backlog connections wait for accept() in t->acq. */
+
+#define LISTEN_REST 100      /* ms */
+
+struct listener {
+  uv_poll_t poll;
+  uv_timer_t rest;
+  tcp_t *owner;              /* NULL once the socket let go */
+  int open;                  /* handles not yet closed */
+  unsigned char polling, resting;
+};
+
+static void listener_close_cb(uv_handle_t *h) {
+  listener_t *l = h->data;
+  if (--l->open == 0) free(l);
 }
 
-static void connection_cb(uv_stream_t *s, int status) {
-  tcp_t *t = s->data;
+static void listener_free(listener_t *l) {
+  if (l == NULL) return;
+  l->owner = NULL;
+  uv_close((uv_handle_t *)&l->poll, listener_close_cb);
+  uv_close((uv_handle_t *)&l->rest, listener_close_cb);
+}
+
+/* One connection from the kernel's queue into t->acq: 1 taken, 0 none
+** waiting, -1 failed (t->acc_err says why). */
+static int accept_fd(tcp_t *t) {
+  int fd = fd_of(t), c, rc;
+  uv_tcp_t *h;
+  if (fd < 0) return 0;
+  if ((rc = acq_room(t)) != 0) {
+    t->acc_err = rc;
+    return -1;
+  }
+  do c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  while (c < 0 && (errno == EINTR || errno == ECONNABORTED));
+  if (c < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    t->acc_err = -errno;
+    return -1;
+  }
+  if ((h = malloc(sizeof *h)) == NULL) {
+    close(c);
+    t->acc_err = UV_ENOMEM;
+    return -1;
+  }
+  uv_tcp_init(ns_loop(), h);
+  h->data = NULL;
+  if ((rc = uv_tcp_open(h, (uv_os_sock_t)c)) != 0) {
+    close(c);
+    uv_close((uv_handle_t *)h, free_handle_cb);
+    t->acc_err = rc;
+    return -1;
+  }
+  t->acq[t->nacq++] = h;
+  return 1;
+}
+
+static void listener_poll_cb(uv_poll_t *p, int status, int events);
+
+/* Reads the queue again unless resting or full. */
+static void listener_resume(tcp_t *t) {
+  listener_t *l = t->lsn;
+  if (l == NULL || l->polling || l->resting || t->nacq >= t->backlog)
+    return;
+  if (uv_poll_start(&l->poll, UV_READABLE, listener_poll_cb) == 0)
+    l->polling = 1;
+}
+
+static void listener_pause(listener_t *l) {
+  if (!l->polling) return;
+  uv_poll_stop(&l->poll);
+  l->polling = 0;
+}
+
+static void listener_rest_cb(uv_timer_t *tm) {
+  listener_t *l = tm->data;
+  l->resting = 0;
+  if (l->owner) listener_resume(l->owner);
+}
+
+static void listener_poll_cb(uv_poll_t *p, int status, int events) {
+  listener_t *l = p->data;
+  tcp_t *t = l->owner;
+  int r = 1;
+  (void)events;
   if (t == NULL) return;
   if (status < 0) {
     t->acc_err = status;
-  } else if (t->nacq < t->backlog) {
-    accept_one(t);   /* libuv keeps accepting while we take them all */
-  } else {
-    t->acc_held = 1; /* libuv pauses until we take this one */
+    r = -1;
   }
-  ns_wake(&t->rd, status);
+  while (r > 0 && t->nacq < t->backlog) r = accept_fd(t);
+  if (r < 0) {
+    /* out of descriptors or memory, or a socket error: rest a moment */
+    listener_pause(l);
+    l->resting = 1;
+    uv_timer_start(&l->rest, listener_rest_cb, LISTEN_REST, 0);
+  } else if (t->nacq >= t->backlog) {
+    listener_pause(l);          /* accept() resumes it */
+  }
+  ns_wake(&t->rd, 0);
   if (t->sel) notify_select(t);
+}
+
+/* listen(2) and start reading the queue: 0 or an error. */
+static int listener_start(tcp_t *t, int backlog) {
+  int fd = fd_of(t);
+  listener_t *l;
+  if (fd < 0) return UV_EBADF;
+  if (listen(fd, backlog) != 0) return -errno;
+  if (t->lsn) return 0;          /* listen() again: a new backlog only */
+  if ((l = malloc(sizeof *l)) == NULL) return UV_ENOMEM;
+  memset(l, 0, sizeof *l);
+  if (uv_poll_init_socket(ns_loop(), &l->poll, fd) != 0) {
+    free(l);
+    return UV_EBADF;
+  }
+  uv_timer_init(ns_loop(), &l->rest);
+  l->poll.data = l->rest.data = l;
+  l->open = 2;
+  l->owner = t;
+  t->lsn = l;
+  listener_resume(t);
+  return 0;
 }
 
 /* listen([backlog]) -> 1 | nil, err */
@@ -1567,53 +1673,20 @@ static int meth_listen(lua_State *L) {
     t->family = family;
   }
   if (backlog < 1) backlog = 1;
-  rc = uv_listen((uv_stream_t *)t->h, (int)backlog, connection_cb);
-  if (rc != 0) return ns_fail(L, rc);
+  if (backlog > INT_MAX) backlog = INT_MAX;
   t->backlog = backlog < 64 ? 64 : (int)backlog;
+  if ((rc = listener_start(t, (int)backlog)) != 0) return ns_fail(L, rc);
   t->state = S_SERVER;
   lua_pushinteger(L, 1);
   return 1;
 }
 
-/* accept() with settimeout(0) polls without yielding, so connection_cb
-** never runs: take the connection from the kernel's queue directly, as
-** LuaSocket's non-blocking accept does. One libuv holds for us goes
-** first. Returns 1 when t->acq or t->acc_err got something. */
-static int accept_take(tcp_t *t) {
-  int fd = fd_of(t), c, rc;
-  uv_tcp_t *h;
-  if (t->acc_held) {
-    t->acc_held = 0;
-    accept_one(t);
-    return t->nacq > 0;
-  }
-  if (fd < 0 || acq_room(t) != 0) return 0;
-  do c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  while (c < 0 && (errno == EINTR || errno == ECONNABORTED));
-  if (c < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    t->acc_err = -errno;
-    return 1;
-  }
-  if ((h = malloc(sizeof *h)) == NULL) {
-    close(c);
-    t->acc_err = UV_ENOMEM;
-    return 1;
-  }
-  uv_tcp_init(ns_loop(), h);
-  h->data = NULL;
-  if ((rc = uv_tcp_open(h, (uv_os_sock_t)c)) != 0) {
-    close(c);
-    uv_close((uv_handle_t *)h, free_handle_cb);
-    t->acc_err = rc;
-    return 1;
-  }
-  t->acq[t->nacq++] = h;
-  return 1;
-}
-
+/* accept() with settimeout(0) polls without yielding, so the listener's
+** callback never runs: take the connection from the kernel's queue
+** directly, as LuaSocket's non-blocking accept does. Returns 1 when
+** t->acq or t->acc_err got something. */
 static int accept_poll(tcp_t *t) {
-  if (!accept_take(t)) return 0;
+  if (accept_fd(t) == 0) return 0;
   ns_wake(&t->rd, 0);     /* an accept parked in another task (select) */
   return 1;
 }
@@ -1627,10 +1700,7 @@ static int accept_try(lua_State *L, tcp_t *t) {
     struct sockaddr_storage ss;
     int len = sizeof ss;
     memmove(t->acq, t->acq + 1, (size_t)--t->nacq * sizeof *t->acq);
-    if (t->acc_held && t->h) {       /* let libuv accept again */
-      t->acc_held = 0;
-      accept_one(t);
-    }
+    listener_resume(t);              /* room again in t->acq */
     n = tcp_new(L, S_CLIENT);
     n->h = c;
     n->accepted = 1;
@@ -1985,8 +2055,7 @@ static int meth_setfd(lua_State *L) {
     if (listening) {
       t->state = S_SERVER;
       t->backlog = DEFAULT_BACKLOG;
-      if ((rc = uv_listen((uv_stream_t *)h, DEFAULT_BACKLOG,
-                          connection_cb)) != 0)
+      if ((rc = listener_start(t, DEFAULT_BACKLOG)) != 0)
         return ns_fail(L, rc);
     } else if (!was_server &&
                getpeername((int)fd, (struct sockaddr *)&ss, &len) == 0) {
@@ -2464,7 +2533,7 @@ static int meth_tlsinfo(lua_State *L) {
 
 static int ready_read(tcp_t *t) {
   if (t->closed) return 0;
-  if (t->state == S_SERVER) return t->nacq > 0 || t->acc_err || t->acc_held;
+  if (t->state == S_SERVER) return t->nacq > 0 || t->acc_err;
   if (t->state == S_CLIENT) return t->in.len > 0 || t->rd_err != 0;
   return 0;
 }
