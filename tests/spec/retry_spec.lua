@@ -310,7 +310,9 @@ describe("http retry", function()
         backoff = 0.05, max_backoff = 0.05}})
     end)
     assert.is_nil(r[1])
-    assert.matches("^connection refused %(after %d+ attempts%)$", r[2])
+    -- the last attempt is refused, or cut by the deadline on a slow run
+    assert.is_truthy(r[2]:match("^connection refused %(after %d+ attempts%)$")
+      or r[2]:match("^timeout %(after %d+ attempts%)$"), r[2])
     assert.is_true(d < 0.4, tostring(d))
     -- a server that never answers: the timeout cuts the attempt
     local s = assert(socket.bind("127.0.0.1", 0))
@@ -343,7 +345,9 @@ describe("http retry", function()
         backoff = 0.05, max_backoff = 0.05}})
     end)
     assert.is_nil(r[1])
-    assert.matches("^connection refused %(after %d+ attempts%)$", r[2])
+    -- the last attempt is refused, or cut by the deadline on a slow run
+    assert.is_truthy(r[2]:match("^connection refused %(after %d+ attempts%)$")
+      or r[2]:match("^timeout %(after %d+ attempts%)$"), r[2])
     assert.is_true(d < 0.4, tostring(d))
   end)
 
