@@ -731,6 +731,12 @@ FMT.__close = File.close
 -- module functions
 
 local function dns_fail(err)
+  if err == "address family not supported" then
+    error(setmetatable({kind = "gaierror", errno = -9,
+      strerror = "Address family for hostname not supported",
+      message = "Address family for hostname not supported", err = err},
+      Error), 0)
+  end
   raise(known[err] and err or "host not found")
 end
 
