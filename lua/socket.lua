@@ -559,8 +559,7 @@ local lazy = {headers = "socket.headers", url = "socket.url",
 local pynames = {socket = true, gethostbyname = true, gethostbyaddr = true,
   gethostname = true, getaddrinfo = true, error = true, timeout = true,
   gaierror = true, herror = true, getdefaulttimeout = true,
-  setdefaulttimeout = true, has_ipv6 = true, address = true,
-  new_error = true}
+  setdefaulttimeout = true, has_ipv6 = true, address = true}
 
 setmetatable(M, {
   -- what __index makes, for the REPL's completion (lua/netsh/repl.lua)

@@ -123,7 +123,8 @@ local function address(ip, port, family)
   end
   return setmetatable({ip, port}, Tuple)
 end
-M.address = function(host, port) return address(host, port) end
+-- socket.address(host, port) -> the tuple, as addresses print
+function M.address(host, port) return address(host, port) end
 
 ---------------------------------------------------------------------------
 -- errors: netsh's LuaSocket strings -> Python's kind, errno, strerror
@@ -246,7 +247,6 @@ local function new_error(err, op, sock)
   return setmetatable({kind = k[1], errno = k[2], strerror = k[3],
     message = k[3], err = err}, Error)
 end
-M.new_error = new_error
 
 local function raise(err, op, sock)
   error(new_error(err, op, sock), 0)
