@@ -315,7 +315,7 @@ end
 
 -- wrap(cosocket, family, type) -> a Python socket object over it
 local function wrap(s, family, stype)
-  local self = setmetatable({_s = s, family = family, type = stype,
+  local self = setmetatable({_socket = s, family = family, type = stype,
     proto = 0, _timeout = nil, _closed = false}, SMT)
   if default_timeout then self:settimeout(default_timeout) end
   return self
@@ -327,7 +327,7 @@ local function check(self, fname)
       :format(fname, type(self)), 3)
   end
   if self._closed then raise("bad file descriptor") end
-  return self._s
+  return self._socket
 end
 
 local function is_stream(self) return self.type == C.SOCK_STREAM end
@@ -369,6 +369,7 @@ function M.socket(family, stype, proto, fileno)
   elseif stype == C.SOCK_DGRAM then
     if family == C.AF_UNIX then raise("address family not supported") end
     s, err = (family == C.AF_INET and udp.udp4 or udp.udp6)()
+    if s and family == C.AF_INET6 then s:setoption("ipv6-v6only", false) end
   else
     raise("socket type not supported")
   end
@@ -384,7 +385,7 @@ function SMT.__tostring(self)
       :format(family_names[self.family], type_names[self.type])
   end
   local parts = {("<socket.socket fd=%d, family=%s, type=%s, proto=%d")
-    :format(self._s:getfd(), family_names[self.family],
+    :format(self._socket:getfd(), family_names[self.family],
       type_names[self.type], self.proto)}
   local ok, laddr = pcall(self.getsockname, self)
   if ok and laddr ~= "" then parts[#parts + 1] = "laddr=" .. repr(laddr) end
@@ -647,13 +648,13 @@ end
 function Socket:close()
   if self._closed then return end
   self._closed = true
-  self._s:close()
+  self._socket:close()
 end
 
 -- fileno() -> descriptor | -1 once closed
 function Socket:fileno()
   if self._closed then return -1 end
-  return self._s:getfd()
+  return self._socket:getfd()
 end
 
 ---------------------------------------------------------------------------
@@ -882,7 +883,8 @@ function M.create_connection(addr, timeout, source)
   return self
 end
 
--- create_server(address [, {family =, backlog =, reuse_port =}]) -> socket
+-- create_server(address [, {family =, backlog =, reuse_port =,
+-- dualstack_ipv6 =}]) -> socket (Python's keyword arguments in a table)
 function M.create_server(addr, opts)
   if type(addr) ~= "table" then
     argerror(1, "create_server", "address {host, port} expected, got "
@@ -892,6 +894,13 @@ function M.create_server(addr, opts)
   local family = opts.family or C.AF_INET
   local o = {backlog = opts.backlog, reuse_port = opts.reuse_port,
     family = family == C.AF_INET6 and "inet6" or "inet"}
+  if opts.dualstack_ipv6 then
+    if family ~= C.AF_INET6 then
+      error("bad argument #2 to 'create_server' (dualstack_ipv6 "
+        .. "requires family = AF_INET6)", 2)
+    end
+    o.family = nil            -- LuaSocket's unspec master: both families
+  end
   local s, err = luasocket.create_server(addr, o)
   if not s then raise(err, "bind") end
   core.pyaccept(s, false)

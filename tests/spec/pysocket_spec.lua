@@ -399,6 +399,22 @@ describe("socket.python: TCP", function()
   end)
 end)
 
+describe("socket.python: with the rest of netsh", function()
+  it("socket.select takes the objects and returns them", function()
+    local c, conn = pair()
+    local r, w, err = socket.select({c, conn}, nil, 0.05)
+    assert.same({}, r)
+    assert.equal("timeout", err)
+    conn:sendall("ping")
+    r = socket.select({c, conn}, nil, 1)
+    assert.equal(c, r[1])
+    assert.equal(1, r[c])
+    assert.equal("ping", c:recv(10))
+    c:close()
+    conn:close()
+  end)
+end)
+
 describe("socket.python: a literal server", function()
   it("becomes concurrent with one spawn", function()
     local server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -613,6 +629,19 @@ describe("socket.python: create_connection and create_server", function()
     server:close()
     local e = raised(py.create_connection, {"127.0.0.1", closed_port()}, 2)
     assert.equal("ConnectionRefusedError", e.kind)
+    -- dualstack_ipv6: one server for both families
+    server = py.create_server({"", 0}, {family = socket.AF_INET6,
+      dualstack_ipv6 = true})
+    local port = server:getsockname()[2]
+    for _, host in ipairs({"127.0.0.1", "::1"}) do
+      c = py.create_connection({host, port}, 2)
+      conn = server:accept()
+      c:sendall(host)
+      assert.equal(host, conn:recv(100))
+      c:close()
+      conn:close()
+    end
+    server:close()
     -- everything else comes from the socket module
     assert.equal(socket.tcp, py.tcp)
   end)
