@@ -255,15 +255,17 @@ end
 ---------------------------------------------------------------------------
 -- arguments
 
-local function argerror(n, fname, msg)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3)
+-- argerror(n, fname, msg [, level]): level 3 blames the caller of the
+-- function calling argerror; helpers of methods pass 4.
+local function argerror(n, fname, msg, level)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), level or 3)
 end
 
 -- host, port of an address argument: {host, port} or host, port
 local function check_addr(sock, fname, a, b, bind)
   if sock.family == C.AF_UNIX then
     if type(a) ~= "string" then
-      argerror(1, fname, "path expected, got " .. type(a))
+      argerror(1, fname, "path expected, got " .. type(a), 4)
     end
     return a
   end
@@ -273,14 +275,14 @@ local function check_addr(sock, fname, a, b, bind)
   elseif type(a) == "string" and b ~= nil then
     host, port = a, b
   else
-    argerror(1, fname, "address {host, port} expected, got " .. type(a))
+    argerror(1, fname, "address {host, port} expected, got " .. type(a), 4)
   end
   if type(host) ~= "string" then
-    argerror(1, fname, "host must be a string, got " .. type(host))
+    argerror(1, fname, "host must be a string, got " .. type(host), 4)
   end
   port = math.tointeger(port)
   if not port or port < 0 or port > 65535 then
-    argerror(1, fname, "port must be 0-65535")
+    argerror(1, fname, "port must be 0-65535", 4)
   end
   if host == "" then host = bind and "*" or "localhost" end
   if host == "<broadcast>" then host = "255.255.255.255" end
@@ -294,6 +296,13 @@ local function check_size(n, fname)
       .. (type(n) == "number" and tostring(n) or type(n)))
   end
   return v
+end
+
+-- MSG_PEEK and friends are not there: flags must be 0
+local function check_flags(flags, fname)
+  if flags ~= nil and flags ~= 0 then
+    argerror(2, fname, "flags not supported, 0 expected", 4)
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -465,7 +474,7 @@ end
 function Socket:recv(n, flags)
   local s = check(self, "recv")
   n = check_size(n, "recv")
-  if flags ~= nil and flags ~= 0 then argerror(2, "recv", "flags not supported") end
+  check_flags(flags, "recv")
   if not is_stream(self) then
     local data, err = s:receive(n > 0 and n or nil)
     if not data then raise(err, "recv", self) end
@@ -483,9 +492,7 @@ end
 function Socket:recvfrom(n, flags)
   local s = check(self, "recvfrom")
   n = check_size(n, "recvfrom")
-  if flags ~= nil and flags ~= 0 then
-    argerror(2, "recvfrom", "flags not supported")
-  end
+  check_flags(flags, "recvfrom")
   if is_stream(self) then return self:recv(n), nil end
   local data, ip, port = s:receivefrom(n > 0 and n or nil)
   if not data then raise(ip, "recv", self) end
@@ -495,7 +502,7 @@ end
 
 local function check_data(data, fname)
   if type(data) ~= "string" then
-    argerror(1, fname, "string expected, got " .. type(data))
+    argerror(1, fname, "string expected, got " .. type(data), 4)
   end
   return data
 end
@@ -504,7 +511,7 @@ end
 function Socket:send(data, flags)
   local s = check(self, "send")
   check_data(data, "send")
-  if flags ~= nil and flags ~= 0 then argerror(2, "send", "flags not supported") end
+  check_flags(flags, "send")
   if not is_stream(self) then
     local n, err = s:send(data)
     if not n then raise(err, "send", self) end
@@ -521,9 +528,7 @@ end
 function Socket:sendall(data, flags)
   local s = check(self, "sendall")
   check_data(data, "sendall")
-  if flags ~= nil and flags ~= 0 then
-    argerror(2, "sendall", "flags not supported")
-  end
+  check_flags(flags, "sendall")
   if not is_stream(self) then
     self:send(data)
     return
@@ -568,7 +573,7 @@ local function option(level, opt, fname)
   local o = options[level] and options[level][opt]
   if not o then
     if type(level) ~= "number" or type(opt) ~= "number" then
-      argerror(1, fname, "level and option numbers expected")
+      argerror(1, fname, "level and option numbers expected", 4)
     end
     raise("protocol not available")
   end
@@ -636,7 +641,9 @@ local shut = {[0] = "receive", "send", "both"}
 function Socket:shutdown(how)
   local s = check(self, "shutdown")
   local mode = shut[how]
-  if not mode then argerror(1, "shutdown", "SHUT_RD, SHUT_WR or SHUT_RDWR expected") end
+  if not mode then
+    argerror(1, "shutdown", "SHUT_RD, SHUT_WR or SHUT_RDWR expected")
+  end
   if not is_stream(self) or state(s) ~= "client" then
     raise("not connected")
   end
