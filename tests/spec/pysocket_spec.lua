@@ -245,6 +245,25 @@ describe("socket.python: TCP", function()
     conn:close()
   end)
 
+  it("non-blocking connect: connect_ex gives 115, select says when done",
+    function()
+    local s, addr = listener()
+    local c = socket.socket()
+    c:setblocking(false)
+    assert.equal(115, c:connect_ex(addr))             -- EINPROGRESS
+    local _, w = socket.select(nil, {c}, 2)
+    assert.equal(c, w[1])
+    assert.equal(addr, c:getpeername())
+    assert.equal(106, raised(c.connect, c, addr).errno)  -- EISCONN
+    c:setblocking(true)
+    c:sendall("x")
+    local conn = s:accept()
+    assert.equal("x", conn:recv(1))
+    c:close()
+    conn:close()
+    s:close()
+  end)
+
   it("setdefaulttimeout applies to new sockets", function()
     assert.is_nil(socket.getdefaulttimeout())
     socket.setdefaulttimeout(0.05)
