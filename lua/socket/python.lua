@@ -7,16 +7,22 @@
 -- socket.select work on both APIs, and one spawn makes a literal server
 -- concurrent. This is the one place netsh raises on network failures.
 --
--- Loading it (any Python name on the global socket does) adds socket.socket,
--- the constants, gethostbyname, getaddrinfo... to the socket module; the
--- names LuaSocket already has (create_connection, create_server) keep
--- their LuaSocket meaning there, and this module's own copies return
--- Python objects: `local socket = require "socket.python"` reads like
--- Python's `import socket`.
+-- Loading it (any Python name on the global socket does) adds
+-- socket.socket, the constants, gethostbyname, getaddrinfo... to the
+-- socket module; the names LuaSocket already has (create_connection,
+-- create_server) keep their LuaSocket meaning there, and this module's
+-- own copies return Python objects: `local socket = require
+-- "socket.python"` reads like Python's `import socket`.
 --
 -- Constants have Linux's values (what Python shows there). An address is
 -- a tuple {host, port} (IPv6: {host, port, flowinfo, scope_id}) that
 -- prints like Python's; AF_UNIX addresses are paths.
+--
+-- An object is a table {_socket = cosocket, family, type, proto}: the
+-- cosocket owns the descriptor (closed by close(), <close> or its __gc);
+-- socket.select finds it through _socket. Errors: the cosocket's
+-- LuaSocket string goes through new_error(), which knows the operation
+-- ("closed": "" from recv at EOF, EPIPE from send, EBADF after close()).
 local core = require "socket.core"
 local luasocket = require "socket"
 local udp = require "udp"
