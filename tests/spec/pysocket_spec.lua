@@ -8,6 +8,7 @@ package.path = src .. "/tests/spec/helpers/?.lua;" .. package.path
 local socket = require "socket"
 local py = require "socket.python"
 local responder = require "dns"
+local fds = require "fds"
 
 -- a listening literal server on 127.0.0.1 -> server, its address
 local function listener(family, host)
@@ -364,6 +365,22 @@ describe("socket.python: TCP", function()
     assert.is_not_nil(e, "sendall never failed")
     assert.is_true(e:is("ConnectionError"), tostring(e))
     c:close()
+  end)
+
+  it("dropped objects close their sockets when collected", function()
+    local before = fds.settled()
+    do
+      local s, addr = listener()
+      for _ = 1, 20 do
+        local c = socket.socket()
+        c:connect(addr)
+        s:accept()
+        local u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u:bind({"127.0.0.1", 0})
+      end
+    end
+    assert.is_true(fds.count() >= before + 40)
+    assert.equal(before, fds.settled())
   end)
 
   it("<close> closes the socket at the end of the block (Python's with)",
