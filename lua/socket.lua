@@ -559,7 +559,9 @@ local lazy = {headers = "socket.headers", url = "socket.url",
 local pynames = {socket = true, gethostbyname = true, gethostbyaddr = true,
   gethostname = true, getaddrinfo = true, error = true, timeout = true,
   gaierror = true, herror = true, getdefaulttimeout = true,
-  setdefaulttimeout = true, has_ipv6 = true, address = true}
+  setdefaulttimeout = true, has_ipv6 = true, address = true,
+  getservbyname = true, htons = true, ntohs = true, htonl = true,
+  ntohl = true, inet_aton = true, inet_ntoa = true}
 
 setmetatable(M, {
   -- what __index makes, for the REPL's completion (lua/netsh/repl.lua)

@@ -241,9 +241,6 @@ local function new_error(err, op, sock)
     elseif op == "send" then err = "broken pipe"
     elseif op == "recv" then err = "connection reset by peer"
     else err = "connection aborted" end
-  elseif err == "interrupted" then
-    return setmetatable({kind = "KeyboardInterrupt", strerror = "",
-      message = "", err = err}, Error)
   end
   local k = known[err]
   if not k then
@@ -255,7 +252,15 @@ local function new_error(err, op, sock)
 end
 
 local function raise(err, op, sock)
+  -- Ctrl-C stays netsh's own error, which the runtime and REPL know
+  if err == "interrupted" then error(err, 0) end
   error(new_error(err, op, sock), 0)
+end
+
+-- raise_new(kind, message [, errno]): an error netsh has no string for
+local function raise_new(kind, msg, errno)
+  error(setmetatable({kind = kind, errno = errno, strerror = msg,
+    message = msg}, Error), 0)
 end
 
 ---------------------------------------------------------------------------
@@ -746,10 +751,7 @@ FMT.__close = File.close
 
 local function dns_fail(err)
   if err == "address family not supported" then
-    error(setmetatable({kind = "gaierror", errno = -9,
-      strerror = "Address family for hostname not supported",
-      message = "Address family for hostname not supported", err = err},
-      Error), 0)
+    raise_new("gaierror", "Address family for hostname not supported", -9)
   end
   raise(known[err] and err or "host not found")
 end
@@ -808,6 +810,47 @@ local function service_port(name, proto)
   end
   return services[name .. "/" .. (proto or "tcp")]
     or services[name .. "/tcp"] or services[name .. "/udp"]
+end
+
+-- getservbyname(name [, "tcp" | "udp"]) -> port (/etc/services)
+function M.getservbyname(name, proto)
+  if type(name) ~= "string" then
+    argerror(1, "getservbyname", "string expected, got " .. type(name))
+  end
+  local port = service_port(name, proto)
+  if not port or (proto and not services[name .. "/" .. proto]) then
+    raise_new("OSError", "service/proto not found")
+  end
+  return port
+end
+
+-- byte order helpers: network order is big-endian, Linux hosts little
+local function swap16(x) return ((x & 0xff) << 8) | ((x >> 8) & 0xff) end
+local function swap32(x)
+  return ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >> 8) & 0xff00)
+    | ((x >> 24) & 0xff)
+end
+local little = string.pack("=I2", 1) == "\1\0"
+function M.htons(x) return little and swap16(x) or x end
+M.ntohs = M.htons
+function M.htonl(x) return little and swap32(x) or x end
+M.ntohl = M.htonl
+
+-- inet_aton("1.2.3.4") -> 4 bytes; inet_ntoa(bytes) -> "1.2.3.4"
+function M.inet_aton(ip)
+  local a, b, c, d = tostring(ip):match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  a, b, c, d = tonumber(a), tonumber(b), tonumber(c), tonumber(d)
+  if not a or a > 255 or b > 255 or c > 255 or d > 255 then
+    raise_new("OSError", "illegal IP address string passed to inet_aton")
+  end
+  return string.char(a, b, c, d)
+end
+
+function M.inet_ntoa(packed)
+  if type(packed) ~= "string" or #packed ~= 4 then
+    raise_new("OSError", "packed IP wrong length for inet_ntoa")
+  end
+  return ("%d.%d.%d.%d"):format(packed:byte(1, 4))
 end
 
 local function enum(prefix, names, v)

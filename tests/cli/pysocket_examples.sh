@@ -142,5 +142,16 @@ check "refused: the error as Python prints it" \
   "netsh: ConnectionRefusedError: [Errno 111] Connection refused" \
   "$(printf '%s\n' "$err" | head -1)"
 
+# Ctrl-C on a literal server waiting in accept: netsh's usual exit
+port=$(free_port tcp)
+"$NETSH" examples/tcp_server_literal.lua "$port" 2>"$tmp/int.err" &
+pids+=($!)
+srv=$!
+sleep 0.5
+kill -INT "$srv"
+wait "$srv"
+check "Ctrl-C: exit status 130" 130 $?
+check "Ctrl-C: the message" "netsh: interrupted" "$(head -1 "$tmp/int.err")"
+
 echo "$passed passed, $fail failed"
 [ "$fail" = 0 ]

@@ -627,6 +627,23 @@ describe("socket.python: names and addresses", function()
     assert.equal(-8, e.errno)
   end)
 
+  it("getservbyname, byte order, inet_aton and inet_ntoa", function()
+    local f = io.open("/etc/services")
+    if f then
+      f:close()
+      assert.equal(80, socket.getservbyname("http"))
+      assert.equal(53, socket.getservbyname("domain", "udp"))
+      assert.equal("OSError", raised(socket.getservbyname, "nope").kind)
+    end
+    assert.equal(0x3930, socket.htons(12345))
+    assert.equal(12345, socket.ntohs(socket.htons(12345)))
+    assert.equal(0x0100007f, socket.htonl(0x7f000001))
+    assert.equal("\127\0\0\1", socket.inet_aton("127.0.0.1"))
+    assert.equal("10.1.2.3", socket.inet_ntoa("\10\1\2\3"))
+    assert.equal("OSError: illegal IP address string passed to inet_aton",
+      tostring(raised(socket.inet_aton, "1.2.3.256")))
+  end)
+
   it("gaierror for unknown names", function()
     responder.start()
     local e = raised(socket.gethostbyname, "nx.test.netsh")
