@@ -194,6 +194,16 @@ describe("socket.python: TCP", function()
     s:close()
   end)
 
+  it("bind twice, accept before listen: OSError 22 as Python's",
+    function()
+    local s = socket.socket()
+    s:bind({"127.0.0.1", 0})
+    assert.equal("OSError: [Errno 22] Invalid argument",
+      tostring(raised(s.bind, s, {"127.0.0.1", 0})))
+    assert.equal(22, raised(s.accept, s).errno)
+    s:close()
+  end)
+
   it("binding a port in use raises OSError 98", function()
     local s, addr = listener()
     local t = socket.socket()
@@ -577,7 +587,13 @@ describe("socket.python: AF_UNIX", function()
     c:close()
     conn:close()
     s:close()
+    local d = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    assert.equal("ConnectionRefusedError",     -- the file, nobody behind
+      raised(d.connect, d, path).kind)
     os.remove(path)
+    assert.equal("FileNotFoundError: [Errno 2] No such file or directory",
+      tostring(raised(d.connect, d, path)))
+    d:close()
   end)
 end)
 
