@@ -376,7 +376,15 @@ function M.socket(family, stype, proto, fileno)
   end
   local s, err
   if fileno ~= nil then
+    local kind = type(fileno) == "userdata" and state(fileno)
+      and tostring(fileno):match("^(%a+){")
+    if not kind then
+      argerror(4, "socket", "a netsh socket expected (descriptor numbers "
+        .. "cannot be adopted), got " .. type(fileno))
+    end
     s = fileno
+    stype = kind == "udp" and C.SOCK_DGRAM or C.SOCK_STREAM
+    if kind == "unix" then family = C.AF_UNIX end
   elseif family ~= C.AF_INET and family ~= C.AF_INET6
       and family ~= C.AF_UNIX then
     raise("address family not supported")
@@ -453,6 +461,10 @@ function Socket:accept()
   local addr = ""
   if self.family ~= C.AF_UNIX then
     local ip, port, fam = c:getpeername()
+    if not ip then   -- the peer reset it already: no address to be had
+      ip, port = self.family == C.AF_INET6 and "::" or "0.0.0.0", 0
+      fam = self.family == C.AF_INET6 and "inet6" or "inet"
+    end
     addr = address(ip, port, fam)
   end
   return conn, addr

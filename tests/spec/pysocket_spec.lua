@@ -439,6 +439,12 @@ describe("socket.python: TCP", function()
     c:sendall("wrapped")
     assert.equal("wrapped", conn:recv(100))
     assert.equal(raw, c:cosocket())
+    assert.has_error(function() socket.socket(2, 1, 0, 7) end,
+      "bad argument #4 to 'socket' (a netsh socket expected (descriptor "
+      .. "numbers cannot be adopted), got number)")
+    local u = socket.socket(nil, nil, nil, assert(udp.udp4()))
+    assert.equal(socket.SOCK_DGRAM, u.type)
+    u:close()
     c:close()
     conn:close()
     s:close()
