@@ -357,6 +357,14 @@ local function state(s)
   return tostring(s):match("^%a+{(%a+)}")
 end
 
+-- is the stream socket connected? (tostring costs a getpeername: asked
+-- until the answer is yes, which does not change until close)
+local function connected(self, s)
+  if self._connected then return true end
+  self._connected = state(s) == "client"
+  return self._connected
+end
+
 -- socket([family [, type [, proto [, fileno]]]]) -> socket object.
 -- fileno may be a netsh TCP or UDP object to wrap (socket.connect's...).
 function M.socket(family, stype, proto, fileno)
@@ -503,7 +511,7 @@ function Socket:recv(n, flags)
     if not data then raise(err, "recv", self) end
     return n > 0 and data or ""
   end
-  if state(s) ~= "client" then raise("not connected") end
+  if not connected(self, s) then raise("not connected") end
   if n == 0 then return "" end
   local data, err, partial = s:receiveany(n)
   if data then return data end
@@ -540,7 +548,7 @@ function Socket:send(data, flags)
     if not n then raise(err, "send", self) end
     return n
   end
-  if state(s) ~= "client" then raise("not connected") end
+  if not connected(self, s) then raise("not connected") end
   local last, err, sent = s:send(data)
   if last then return #data end
   if sent and sent > 0 and err ~= "closed" then return sent end
@@ -556,7 +564,7 @@ function Socket:sendall(data, flags)
     self:send(data)
     return
   end
-  if state(s) ~= "client" then raise("not connected") end
+  if not connected(self, s) then raise("not connected") end
   local last, err = s:send(data)
   if not last then raise(err, "send", self) end
 end
@@ -667,7 +675,7 @@ function Socket:shutdown(how)
   if not mode then
     argerror(1, "shutdown", "SHUT_RD, SHUT_WR or SHUT_RDWR expected")
   end
-  if not is_stream(self) or state(s) ~= "client" then
+  if not is_stream(self) or not connected(self, s) then
     raise("not connected")
   end
   local ok, err = s:shutdown(mode)
@@ -707,6 +715,7 @@ end
 function File:readline()
   local sock = self.sock
   local s = check(sock, "readline")
+  if not connected(sock, s) then raise("not connected") end
   local data, err, partial = s:receiveuntil_raw("\n")
   if data then return data .. "\n" end
   if err == "closed" and not sock._closed then return partial or "" end
@@ -717,6 +726,7 @@ end
 function File:read(n)
   local sock = self.sock
   local s = check(sock, "read")
+  if not connected(sock, s) then raise("not connected") end
   local data, err, partial
   if n == nil or n < 0 then
     data, err, partial = s:receive("*a")
