@@ -11,7 +11,10 @@ PACKAGES=(cmake gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev
   lua-busted
   # for the tests and benchmarks: servers, pty, certificates, peers
   nginx-light tmux openssl curl python3 python3-requests jq wrk procps
-  util-linux iproute2)
+  util-linux iproute2
+  netbase  # /etc/services: ports given as service names ("http")
+  # fuzzing (tests/fuzz): libFuzzer with clang
+  clang libfuzzer-14-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

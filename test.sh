@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh -- the second README command: every test, in the normal build
-# and in the sanitizer build (ASan + UBSan). Installs and builds first
+# and in the sanitizer build (ASan + UBSan), then a short run of every
+# fuzz target (tests/fuzz/run.sh, one test). Installs and builds first
 # (./setup.sh --no-demo), so it works on a fresh clone. Tests start the
 # servers they need themselves (nginx, Python peers) on loopback.
 # Ends with one line "N passed, N failed" over both builds.
@@ -42,5 +43,12 @@ if ! ASAN_OPTIONS=detect_leaks=1 ./build-asan/netsh -e '' 2>/dev/null; then
 fi
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_ctest build-asan
+# libFuzzer targets (tests/fuzz), 10 s each, two at a time: one test
+echo "== fuzz: each target briefly (tests/fuzz/run.sh)"
+if tests/fuzz/run.sh --seconds 10 --jobs 2; then
+  total_pass=$((total_pass + 1))
+else
+  total_fail=$((total_fail + 1))
+fi
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" = 0 ]

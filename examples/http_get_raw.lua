@@ -1,9 +1,23 @@
--- http_get_raw.lua -- the classic raw HTTP GET, by hand over TCP: connect,
--- send the request line and headers, read until the server closes, print.
--- (The seed's Python example, with netsh's LuaSocket-compatible socket.)
+-- http_get_raw.lua -- GETs http://example.com/ (on the internet) unless
+-- given a host: the classic raw HTTP GET, by hand over TCP: connect, send
+-- the request line and headers, read until the server closes, print.
 --
 --   netsh examples/http_get_raw.lua [host] [port] [path]
---   netsh examples/http_get_raw.lua example.com 80 /
+--   netsh examples/http_get_raw.lua 127.0.0.1 8080 /
+--[[ The original (Python):
+import socket
+
+host = 'example.com'
+port = 80
+request = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"
+
+client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+client.connect((host, port))
+client.sendall(request)
+response = client.recv(4096)
+print(response.decode())
+client.close()
+]]
 local socket = require "socket"
 
 local host = arg[1] or "example.com"

@@ -1,8 +1,9 @@
--- http_requests.lua -- the raw GET of http_get_raw.lua again, with the
--- http module: status, headers and body come parsed; then JSON both ways.
+-- http_requests.lua -- GETs http://example.com/ (on the internet) unless
+-- given a URL: the raw GET of http_get_raw.lua again, with the http
+-- module: status, headers and body come parsed; then JSON both ways.
 --
 --   netsh examples/http_requests.lua [url] [json_url]
---   netsh examples/http_requests.lua http://example.com/
+--   netsh examples/http_requests.lua http://127.0.0.1:8080/
 local http = require "http"
 
 local url = arg[1] or "http://example.com/"

@@ -46,8 +46,9 @@ function M.help(spec)
     rows[#rows + 1] = {left, help}
     if #left > width then width = #left end
   end
-  rows[#rows + 1] = {"--trace", "log every socket operation on stderr"}
-  rows[#rows + 1] = {"--hexdump", "--trace, with the bytes"}
+  rows[#rows + 1] = {"--trace",
+    "log every socket operation and HTTP exchange on stderr"}
+  rows[#rows + 1] = {"--hexdump", "--trace, with the bytes and bodies"}
   rows[#rows + 1] = {"-h, --help", "show this help and exit"}
   if #"-h, --help" > width then width = #"-h, --help" end
   for _, r in ipairs(rows) do
@@ -56,7 +57,13 @@ function M.help(spec)
   if spec.exit_codes then
     add("")
     add("Exit codes:")
-    for _, line in ipairs(spec.exit_codes) do add("  " .. line) end
+    local ctrlc
+    for _, line in ipairs(spec.exit_codes) do
+      add("  " .. line)
+      ctrlc = ctrlc or line:find("Ctrl-C", 1, true)
+    end
+    -- what every script does on Ctrl-C unless it says otherwise
+    if not ctrlc then add("  130  interrupted (Ctrl-C)") end
   end
   if spec.epilog then add("") add(spec.epilog) end
   return table.concat(out, "\n") .. "\n"
@@ -65,12 +72,12 @@ end
 local function convert(spec, o, name, v)
   if o.type == "number" or o.type == "integer" then
     local n = tonumber(v)
-    if n == nil or (o.type == "integer" and math.type(n) ~= "integer"
-        and n ~= math.floor(n)) then
+    -- an integer fits in 64 bits: "1e30" and "1e999" are integral floats
+    if n ~= nil and o.type == "integer" then n = math.tointeger(n) end
+    if n == nil then
       fail(spec, ("option %s needs a%s number, got '%s'"):format(name,
         o.type == "integer" and "n integer" or "", v))
     end
-    if o.type == "integer" then n = math.tointeger(n) end
     return n
   end
   if o.choices then
@@ -79,6 +86,30 @@ local function convert(spec, o, name, v)
       table.concat(o.choices, ", "), v))
   end
   return v
+end
+
+-- nearest(word, names) -> the name closest to a mistyped word (at most a
+-- third of its letters wrong: Damerau-Levenshtein), or nil
+function M.nearest(word, names)
+  local best, bestd = nil, math.max(1, #word // 3) + 1
+  for _, name in ipairs(names) do
+    local d, prev2, prev = {}, nil, {}
+    for j = 0, #name do prev[j] = j end
+    for i = 1, #word do
+      d = {[0] = i}
+      for j = 1, #name do
+        local cost = word:byte(i) == name:byte(j) and 0 or 1
+        d[j] = math.min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + cost)
+        if prev2 and i > 1 and j > 1 and word:byte(i) == name:byte(j - 1)
+            and word:byte(i - 1) == name:byte(j) then
+          d[j] = math.min(d[j], prev2[j - 2] + 1)      -- transposition
+        end
+      end
+      prev2, prev = prev, d
+    end
+    if prev[#name] < bestd then best, bestd = name, prev[#name] end
+  end
+  return best
 end
 
 -- parse(argv, spec) -> opts (keyed by long name, or short), args (list),
@@ -138,7 +169,14 @@ function M.parse(argv, spec)
       local name, v = a:match("^%-%-([^=]+)=(.*)$")
       name = name or a:sub(3)
       local o = long[name]
-      if not o then fail(spec, ("unknown option '--%s'"):format(name)) end
+      if not o then
+        local names = {"help", "trace", "hexdump"}
+        for k in pairs(long) do names[#names + 1] = k end
+        table.sort(names)
+        local near = M.nearest(name, names)
+        fail(spec, ("unknown option '--%s'%s"):format(name,
+          near and ("; did you mean '--%s'?"):format(near) or ""))
+      end
       if o.arg and v == nil then
         i = i + 1
         v = argv[i]

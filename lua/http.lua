@@ -11,6 +11,7 @@
 -- Failures (no response at all) return nil, err; HTTP error statuses are
 -- responses with res.ok == false (res:raise_for_status() raises).
 local core = require "http.core"
+local task = require "task"
 
 local M = {}
 
@@ -21,8 +22,14 @@ local concat, floor, fmt = table.concat, math.floor, string.format
 M.version = core.version()
 
 -- Decoded-size cap for compressed bodies (gzip/br/deflate/zstd): a body
--- that decodes past this fails with "decompressed body too large".
+-- that decodes past this fails with "bad response: decompressed body too
+-- large". Streams (stream = true, download) hold only chunk_size bytes at
+-- a time, so this cap applies to them only when given as decompress = N.
 M.MAX_DECODED = 256 * 1024 * 1024
+-- Expansion-ratio guard against compression bombs: past its first MiB a
+-- compressed body may decode to at most MAX_RATIO times the bytes received
+-- (per request: max_ratio = N, or false for no ratio limit).
+M.MAX_RATIO = 100
 
 ---------------------------------------------------------------------------
 -- JSON: the project's "json" module when present, else lua-cjson.
@@ -46,10 +53,14 @@ local function json_decode(s)
   return v
 end
 
-local function json_encode(v)
+-- a value json cannot encode is the caller's mistake: raised at the
+-- user's line (level as build's), naming the option
+local function json_encode(v, level)
   local ok, s, err = pcall(json().encode, v)
-  if not ok then error("json: " .. tostring(s), 3) end
-  if s == nil then error("json: " .. tostring(err), 3) end
+  if not ok or s == nil then
+    local msg = tostring(ok and err or s):gsub("^[^:]*%.lua:%d+: ", "")
+    error(fmt("bad option 'json' (%s)", msg), level + 2)
+  end
   return s
 end
 
@@ -117,7 +128,9 @@ local known = {
   follow = true, verify = "boolean", cafile = "string", auth = "table",
   proxy = true, http_version = "string", decompress = true,
   max_size = "number", stream = "boolean", chunk_size = "number",
+  max_ratio = true,
   user_agent = "string", cookies = "boolean", unix_socket = "string",
+  verbose = true, retry = true,
   -- download only
   progress = "function", progress_bar = "boolean",
 }
@@ -133,6 +146,70 @@ end
 local cstrings = {user_agent = true, cafile = true, unix_socket = true,
   http_version = true, proxy = true}
 
+-- retry = true | n (attempts) | {attempts =, backoff =, max_backoff =,
+-- factor =, jitter =, on = {...}, methods = {...}, attempt_timeout =,
+-- on_retry = function(attempt, delay, res, err)}: see request_retry.
+local RETRY_FIELDS = {attempts = "number", backoff = "number",
+  max_backoff = "number", factor = "number", jitter = "boolean",
+  on = "table", methods = "table", attempt_timeout = "number",
+  on_retry = "function"}
+local RETRY_ON = {"connect", "timeout", "5xx", "429"}
+local RETRY_CLASSES = {connect = true, timeout = true, ["4xx"] = true,
+  ["5xx"] = true}
+-- RFC 9110's idempotent methods: sending one twice does no more harm
+local IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"}
+
+-- retry_conf(v, level) -> the retry option as {attempts =, ..., on = set,
+-- methods = set}, or nil for false; raises on a bad one.
+local function retry_conf(v, level)
+  if v == false then return nil end
+  if v == true then
+    v = {}
+  elseif type(v) == "number" then
+    v = {attempts = v}
+  elseif type(v) ~= "table" then
+    error(fmt("bad option 'retry' (table, number or boolean expected, "
+      .. "got %s)", type(v)), level + 1)
+  end
+  local c = {}
+  for k, x in pairs(v) do
+    local want = RETRY_FIELDS[k]
+    if not want then
+      error(fmt("bad option 'retry' (unknown field '%s')", tostring(k)),
+        level + 1)
+    end
+    if type(x) ~= want or (want == "number" and not (x >= 0))
+        or (k == "attempts" and (x < 1 or x ~= floor(x))) then
+      error(fmt("bad option 'retry' (field '%s': %s expected)", k,
+        k == "attempts" and "integer >= 1" or want == "number"
+        and "number >= 0" or want), level + 1)
+    end
+    c[k] = x
+  end
+  local on = {}
+  for i, x in ipairs(v.on or RETRY_ON) do
+    local st = tonumber(x)
+    if RETRY_CLASSES[x] then
+      on[x] = true
+    elseif st and st >= 100 and st <= 599 and st == floor(st) then
+      on[floor(st)] = true
+    else
+      error(fmt("bad option 'retry' (on[%d]: 'connect', 'timeout', "
+        .. "'4xx', '5xx' or a status expected)", i), level + 1)
+    end
+  end
+  local methods = {}
+  for i, m in ipairs(v.methods or IDEMPOTENT) do
+    if type(m) ~= "string" then
+      error(fmt("bad option 'retry' (methods[%d]: string expected)", i),
+        level + 1)
+    end
+    methods[m:upper()] = true
+  end
+  c.on, c.methods = on, methods
+  return c
+end
+
 local function check_opts(opts, level)
   for k, v in pairs(opts) do
     local want = known[k]
@@ -143,6 +220,7 @@ local function check_opts(opts, level)
       error(fmt("bad option '%s' (%s expected, got %s)", k, want, type(v)),
         level + 1)
     end
+    if k == "retry" then retry_conf(v, level + 1) end
     local bad = cstrings[k] and unsafe(v)
     if k == "auth" then
       for _, f in pairs(v) do bad = bad or unsafe(f) end
@@ -241,7 +319,7 @@ local function build(method, url, opts, session, level)
     unix_socket = opts.unix_socket,
     http_version = opts.http_version, stream = opts.stream,
     chunk_size = opts.chunk_size, user_agent = opts.user_agent,
-    max_size = opts.max_size,
+    max_size = opts.max_size, verbose = opts.verbose,
   }
   if opts.params then url = add_params(url, opts.params) end
   spec.url = url
@@ -257,7 +335,15 @@ local function build(method, url, opts, session, level)
   local dc = opts.decompress
   if dc == nil then dc = true end
   spec.decompress = dc and true or false
-  spec.max_decoded = type(dc) == "number" and dc or M.MAX_DECODED
+  spec.max_decoded = type(dc) == "number" and dc
+    or not opts.stream and M.MAX_DECODED or 0
+  local ratio = opts.max_ratio
+  if ratio == nil then ratio = M.MAX_RATIO end
+  if ratio ~= false and type(ratio) ~= "number" then
+    error("bad option 'max_ratio' (number or false expected, got "
+      .. type(ratio) .. ")", level + 1)
+  end
+  spec.max_ratio = ratio or 0
   if opts.auth then
     local a = opts.auth
     spec.user = a.user or a[1]
@@ -276,7 +362,7 @@ local function build(method, url, opts, session, level)
   if opts.body then
     spec.body = opts.body
   elseif opts.json ~= nil then
-    spec.body = json_encode(opts.json)
+    spec.body = json_encode(opts.json, level)
     ctype = "application/json"
   elseif opts.form then
     spec.body = type(opts.form) == "string" and opts.form
@@ -373,6 +459,7 @@ local lazy = {
   ip = function(r) return more(r, 5) or nil end,
   port = function(r) return more(r, 6) end,
   local_port = function(r) return more(r, 7) end,
+  attempts = function() return 1 end,    -- set by request_retry
 }
 
 Response.__index = function(r, k)
@@ -529,12 +616,26 @@ function Response:close()
 end
 Response.__close = Response.close
 
+-- what the REPL completes on a response (its __index is a function): the
+-- documented fields, the lazy ones without computing them, and methods
+Response.__fields = {status = "field", reason = "field", ok = "field",
+  url = "field", method = "field", body = "field", elapsed = "field",
+  http_version = "field", redirects = "field", reused = "field",
+  size = "field", headers = "table", header_list = "table",
+  timings = "table", ip = "field", port = "field", local_port = "field"}
+for k, v in pairs(Response) do
+  if type(v) == "function" and k:sub(1, 1) ~= "_" then
+    Response.__fields[k] = "function"
+  end
+end
+
 ---------------------------------------------------------------------------
 -- Requests
 
 -- The spec of a call without options, per session (and one for plain
 -- calls): built once, shared by every such request (core.new takes the
--- url and method apart). Rebuilt when M.MAX_DECODED changes.
+-- url and method apart). Rebuilt when M.MAX_DECODED or M.MAX_RATIO
+-- changes.
 local UPPER = {GET = true, POST = true, PUT = true, PATCH = true,
   DELETE = true, HEAD = true, OPTIONS = true}
 local plain_base
@@ -545,7 +646,10 @@ local last_id = 0
 local function base_spec(session, level)
   local b
   if session then b = session.base else b = plain_base end
-  if b and b.max_decoded == M.MAX_DECODED then return b end
+  if b and b.max_decoded == M.MAX_DECODED and b.max_ratio == M.MAX_RATIO
+  then
+    return b
+  end
   b = build("GET", "", nil, session, level + 1)
   last_id = last_id + 1
   b._id = last_id
@@ -562,10 +666,25 @@ local function request(method, url, opts, session, level)
     url, method = spec.url, spec.method
   end
   if unsafe(url) then return nil, BAD_URL end
-  local x = core.new(spec, url, method)
+  -- verbose = true (or "hex"), --trace or NETSH_TRACE: curl -v on stderr
+  local trace = package.loaded["netsh.trace"]
+  local verbose = spec.verbose or (trace and trace.enabled)
+  local x, tname
+  if verbose then
+    local t = task.current()
+    tname = t and t:name() or "-"
+    x = core.new(spec, url, method, tname,
+      spec.verbose == "hex" or (trace and trace.enabled and trace.hexdump))
+  else
+    x = core.new(spec, url, method)
+  end
   local ok, err = x:perform()
   if not ok then
     x:close()
+    if verbose then
+      io.stderr:write(fmt("netsh trace: [%s] http * %s %s -> nil, %s\n",
+        tname, method, url, tostring(err)))
+    end
     return nil, err
   end
   local res
@@ -582,7 +701,120 @@ local function request(method, url, opts, session, level)
     session.requests = session.requests + 1
     session.connections = session.connections + res.connects
   end
+  if verbose then
+    local t = res.timings
+    io.stderr:write(fmt("netsh trace: [%s] http * %d %s, %s%s: dns %s, "
+      .. "connect %s, tls %s, first byte %s, total %s\n", tname, res.status,
+      res.reason, res.reused and "reused connection" or "new connection",
+      res.ip and (" to " .. res.ip .. ":" .. tostring(res.port)) or "",
+      human_ms(t.dns), human_ms(t.connect), human_ms(t.tls),
+      human_ms(t.first_byte), human_ms(t.total)))
+  end
   return res
+end
+
+---------------------------------------------------------------------------
+-- Retries (opts.retry): the attempts run in task.retry (lua/task.lua),
+-- with its backoff. Retried: the methods in retry.methods (idempotent
+-- ones by default) after the failures and statuses in retry.on:
+-- "connect" (refused, could not connect, closed before a whole
+-- response), "timeout", "4xx"/"5xx" or a status. The call's timeout
+-- bounds the whole sequence (retry.attempt_timeout, each attempt); a
+-- Retry-After in a retried response replaces the backoff, capped at
+-- max_backoff.
+
+local function retry_class(err)
+  if err == "timeout" then return "timeout" end
+  if err == "connection refused" or err:find("^failed to connect")
+      or err:find("^couldn't connect") or err:find("^closed") then
+    return "connect"
+  end
+end
+
+local MONTHS = {Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
+  Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12}
+
+-- Days since 1970-01-01 of a proleptic Gregorian date.
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- Retry-After: delay-seconds or an HTTP-date (IMF-fixdate) -> seconds
+-- from now, or nil when it is neither.
+local function retry_after(v)
+  if not v then return nil end
+  local n = v:match("^%s*(%d+)%s*$")
+  if n then return tonumber(n) end
+  local d, mon, y, h, mi, s = v:match(
+    "^%s*%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT%s*$")
+  if not d or not MONTHS[mon] then return nil end
+  local t = days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
+    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)
+  return math.max(0, t - os.time())
+end
+M.retry_after = retry_after
+
+local request_once = request
+
+local function request_retry(conf, method, url, opts, session, level)
+  -- bad options raise here, at the caller's level, not inside the loop
+  build(method, url, opts, session, level + 1)
+  method = method:upper()
+  if not conf.methods[method] then
+    local res, err = request_once(method, url, opts, session, level + 1)
+    if res then res.attempts = 1 end
+    return res, err
+  end
+  local timeout = opts.timeout
+  if timeout == nil and session then timeout = session.defaults.timeout end
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  local tries = 0
+  local res, err = task.retry(function(n, left)
+    tries = n
+    local t = conf.attempt_timeout
+    if left then t = t and math.min(t, left) or left end
+    if t then o.timeout = math.max(t, 0.001) end
+    local r, e = request_once(method, url, o, session, 1)
+    if r then r.attempts = n end
+    return r, e
+  end, {attempts = conf.attempts, backoff = conf.backoff,
+    max_backoff = conf.max_backoff, factor = conf.factor,
+    jitter = conf.jitter, timeout = timeout,
+    retry_if = function(r, e)
+      if not r then
+        local class = retry_class(e)
+        return class ~= nil and conf.on[class] == true
+      end
+      local st = r.status
+      if conf.on[st] or conf.on[(st // 100) .. "xx"] then
+        return true, retry_after(r.headers["retry-after"])
+      end
+      return false
+    end,
+    on_retry = function(n, d, r, e)
+      if conf.on_retry then conf.on_retry(n, d, r, e) end
+      if r then r:close() end
+    end})
+  if not res and tries > 1 then
+    err = fmt("%s (after %d attempts)", tostring(err), tries)
+  end
+  return res, err
+end
+
+-- From here on every call goes through this: no retry option, the
+-- request as before; with one, request_retry.
+request = function(method, url, opts, session, level)
+  local conf = opts and opts.retry
+  if conf == nil and session then conf = session.defaults.retry end
+  if not conf then return request_once(method, url, opts, session, level) end
+  return request_retry(retry_conf(conf, level + 1), method, url, opts or {},
+    session, level)
 end
 
 -- http.request(method, url [, opts]) | http.request{method=, url=, ...}
@@ -594,13 +826,272 @@ function M.request(method, url, opts)
     t.method, t.url = nil, nil
     opts = t
   end
-  return request(method, url, opts, nil, 2)
+  local res, err = request(method, url, opts, nil, 2)  -- not a tail call:
+  return res, err                     -- errors point at the user's line
 end
 
 for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
                    "options"} do
   local METHOD = m:upper()
-  M[m] = function(url, opts) return request(METHOD, url, opts, nil, 2) end
+  M[m] = function(url, opts)
+    local res, err = request(METHOD, url, opts, nil, 2)
+    return res, err
+  end
+end
+
+---------------------------------------------------------------------------
+-- Server-sent events (WHATWG HTML, "Interpreting an event stream"): a
+-- parser fed with chunks as they come, res:events() on a response, and
+-- http.events() that reconnects. Lines end in CRLF, LF or CR (a CR at the
+-- end of one chunk and an LF at the start of the next are one line end);
+-- one UTF-8 BOM at the start of the stream is dropped; ":" starts a
+-- comment; an event ends with a blank line, and an event cut short by the
+-- end of the stream is dropped. Bytes are passed on as they are (no
+-- U+FFFD for bad UTF-8). One event (its data, and a line not ended yet)
+-- may hold at most http.SSE_MAX_EVENT bytes (16 MiB): past that, feed
+-- raises "bad response: event too large (limit N bytes)", so a server
+-- that never ends a line cannot grow memory without bound.
+
+local BOM = "\239\187\191"
+M.SSE_MAX_EVENT = 16 * 1024 * 1024
+
+local Parser = {}
+Parser.__index = Parser
+
+-- http.sse_parser([last_id, retry]) -> parser; p:feed(chunk) -> a list
+-- of the events complete so far: {event =, data =, id =, retry =}. id is
+-- the last event ID (it carries over from event to event; p.id is the
+-- one to send as Last-Event-ID), retry the server's reconnection time in
+-- milliseconds; both nil until sent.
+function M.sse_parser(last_id, retry)
+  return setmetatable({buf = {}, bom = false, cr = false, data = {},
+    event = "", id = last_id, idbuf = last_id, retry = retry,
+    held = 0, size = 0}, Parser)
+end
+
+-- held: bytes of the line not ended yet; size: bytes of the event's data
+local function check_size(self)
+  local limit = M.SSE_MAX_EVENT
+  if self.held + self.size > limit then
+    error(fmt("bad response: event too large (limit %d bytes)", limit), 0)
+  end
+end
+
+-- One line, without its line end.
+function Parser:line(line, out)
+  if line == "" then
+    local data = self.data
+    local ev = self.event
+    self.event = ""
+    self.id = self.idbuf     -- the last event ID changes on any blank line
+    self.size = 0
+    if #data == 0 then return end
+    self.data = {}
+    out[#out + 1] = {event = ev ~= "" and ev or "message",
+      data = concat(data, "\n"), id = self.id, retry = self.retry}
+    return
+  end
+  if line:byte(1) == 58 then return end          -- ":" a comment
+  local field, value = line, ""
+  local c = line:find(":", 1, true)
+  if c then
+    field, value = line:sub(1, c - 1), line:sub(c + 1)
+    if value:byte(1) == 32 then value = value:sub(2) end
+  end
+  if field == "data" then
+    self.data[#self.data + 1] = value
+    self.size = self.size + #value + 1
+    check_size(self)
+  elseif field == "event" then
+    self.event = value
+  elseif field == "id" then
+    if not value:find("\0", 1, true) then self.idbuf = value end
+  elseif field == "retry" then
+    if value:find("^%d+$") then self.retry = tonumber(value) end
+  end                                            -- other fields: ignored
+end
+
+function Parser:feed(chunk)
+  local out = {}
+  local buf = self.buf
+  if self.bom and not self.cr and not chunk:find("[\r\n]") then
+    buf[#buf + 1] = chunk     -- a long line: joined once, when it ends
+    self.held = self.held + #chunk
+    check_size(self)
+    return out
+  end
+  local s = concat(buf) .. chunk
+  self.buf = {}
+  if not self.bom then
+    -- the BOM may come split over chunks too
+    if #s < 3 and BOM:sub(1, #s) == s then
+      self.buf = {s}
+      return out
+    end
+    if s:sub(1, 3) == BOM then s = s:sub(4) end
+    self.bom = true
+  end
+  local pos = 1
+  if self.cr and #s > 0 then
+    if s:byte(1) == 10 then pos = 2 end          -- the LF of a CRLF
+    self.cr = false
+  end
+  while true do
+    local i = s:find("[\r\n]", pos)
+    if not i then break end
+    local line = s:sub(pos, i - 1)
+    pos = i + 1
+    if s:byte(i) == 13 then
+      if i == #s then
+        self.cr = true                           -- an LF may follow
+      elseif s:byte(i + 1) == 10 then
+        pos = i + 2
+      end
+    end
+    self:line(line, out)
+  end
+  self.held = 0
+  if pos <= #s then
+    self.buf[1] = s:sub(pos)
+    self.held = #s - pos + 1
+    check_size(self)
+  end
+  return out
+end
+
+-- for ev in res:events() do ... end, on a streamed (or any) response;
+-- raises on a transfer error, as chunks() does.
+function Response:events()
+  local p = M.sse_parser()
+  local queue, qi = {}, 1
+  return function()
+    while true do
+      local ev = queue[qi]
+      if ev then
+        queue[qi] = nil
+        qi = qi + 1
+        return ev
+      end
+      local chunk, err = self:read()
+      if err then error(err, 2) end
+      if not chunk then return nil end
+      queue, qi = p:feed(chunk), 1
+    end
+  end
+end
+
+-- for ev in http.events(url [, opts]) do ... end: an EventSource. Sends
+-- Accept: text/event-stream and, when reconnecting, Last-Event-ID; after
+-- the stream ends or fails (refused, closed, timeout) connects again
+-- after the server's retry time, else opts.reconnect seconds (3), at
+-- most opts.max_reconnects times (no limit by default; then a failure
+-- to connect raises "connection refused (after 4 attempts)"; the first
+-- request sends opts.last_event_id when given): until the task
+-- is cancelled or the loop is left (the connection is closed then). A
+-- 204 ends the events; another status, or a response that is not
+-- text/event-stream, raises "http 404 Not Found: <url>" or
+-- "not an event stream: <content-type>". Other opts: as http.get.
+function M.events(url, opts)
+  if type(url) ~= "string" then
+    error("bad argument #1 to 'events' (string expected, got "
+      .. type(url) .. ")", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 to 'events' (table expected, got "
+      .. type(opts) .. ")", 2)
+  end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local reconnect, max, first_id = o.reconnect or 3, o.max_reconnects,
+    o.last_event_id
+  o.reconnect, o.max_reconnects, o.last_event_id = nil, nil, nil
+  if type(reconnect) ~= "number" or not (reconnect >= 0) then
+    error("bad option 'reconnect' (number >= 0 expected)", 2)
+  end
+  if max ~= nil and (math.type(max) ~= "integer" or max < 0) then
+    error("bad option 'max_reconnects' (integer >= 0 expected)", 2)
+  end
+  if first_id ~= nil and (type(first_id) ~= "string" or unsafe(first_id))
+      then
+    error("bad option 'last_event_id' (string without CR, LF or NUL "
+      .. "expected)", 2)
+  end
+  o.stream = true
+  check_opts(o, 2)
+  local headers = {}
+  for k, v in pairs(o.headers or {}) do headers[k] = v end
+  local has_accept = false
+  for k in pairs(headers) do
+    if type(k) == "string" and k:lower() == "accept" then
+      has_accept = true
+    end
+  end
+  if not has_accept then headers.Accept = "text/event-stream" end
+  o.headers = headers
+  -- res, parser, id, retry, reconnects, started
+  local st = {id = first_id}
+  local closer = setmetatable({}, {__close = function()
+    if st.res then st.res:close() end
+    st.res = nil
+  end})
+  local queue, qi = {}, 1
+  local function connect()
+    if st.started then
+      if max and (st.reconnects or 0) >= max then
+        -- given up: a failure to connect is an error, a stream that
+        -- ended is the end
+        if st.err then
+          error(fmt("%s (after %d attempts)", st.err, max + 1), 0)
+        end
+        return false
+      end
+      st.reconnects = (st.reconnects or 0) + 1
+      task.sleep(st.retry and st.retry / 1000 or reconnect)
+    end
+    st.started = true
+    headers["Last-Event-ID"] = st.id ~= "" and st.id or nil
+    local res, err = request("GET", url, o, nil, 1)
+    st.err = err
+    if not res then return true end            -- a network error: again
+    if res.status == 204 then
+      res:close()
+      return false
+    end
+    local ctype = res.headers["content-type"] or ""
+    if not res.ok then
+      res:close()
+      error(fmt("http %d %s: %s", res.status, res.reason, url), 0)
+    end
+    if not ctype:lower():find("^%s*text/event%-stream") then
+      res:close()
+      error("not an event stream: " .. ctype, 0)
+    end
+    st.res, st.parser = res, M.sse_parser(st.id, st.retry)
+    return true
+  end
+  return function()
+    while true do
+      local ev = queue[qi]
+      if ev then
+        queue[qi] = nil
+        qi = qi + 1
+        return ev
+      end
+      if not st.res then
+        if not connect() then return nil end
+      else
+        local chunk = st.res:read()
+        if chunk then
+          local p = st.parser
+          queue, qi = p:feed(chunk), 1
+          st.id, st.retry = p.id, p.retry
+        else
+          st.res:close()             -- ended or failed: connect again
+          st.res = nil
+        end
+      end
+    end
+  end, nil, nil, closer
 end
 
 ---------------------------------------------------------------------------
@@ -626,7 +1117,8 @@ end
 
 function Session:request(method, url, opts)
   if not self.share then error("session is closed", 2) end
-  return request(method, url, opts, self, 2)
+  local res, err = request(method, url, opts, self, 2)
+  return res, err
 end
 
 for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
@@ -634,7 +1126,8 @@ for _, m in ipairs{"get", "post", "put", "patch", "delete", "head",
   local METHOD = m:upper()
   Session[m] = function(self, url, opts)
     if not self.share then error("session is closed", 2) end
-    return request(METHOD, url, opts, self, 2)
+    local res, err = request(METHOD, url, opts, self, 2)
+    return res, err
   end
 end
 

@@ -37,7 +37,12 @@ local stderr = io.stderr
 
 -- sleep(seconds): parks the task (LuaSocket's blocks the process)
 function M.sleep(s)
-  return task.sleep(s)
+  local n = tonumber(s)
+  if type(s) ~= "number" and (type(s) ~= "string" or not n) then
+    error(("bad argument #1 to 'sleep' (number expected, got %s)"):format(
+      s == nil and "no value" or type(s)), 2)      -- at the user's line
+  end
+  task.sleep(n)
 end
 
 local function master(family)
@@ -73,11 +78,25 @@ end
 -- connect(host, port, {tls =, timeout =, locaddr =, locport =, family =}):
 -- tls = true or TLS options (see starttls) makes it a TLS client, the
 -- handshake done; timeout is the socket's (settimeout).
+-- connect("127.0.0.1:8080"): say that host and port are two arguments
+local function check_port(name, host, port, level)
+  if port ~= nil or type(host) ~= "string" or host:find("^unix:") then
+    return
+  end
+  local h, p = host:match("^%[(.*)%]:(%d+)$")
+  if not h then h, p = host:match("^([^:]*):(%d+)$") end
+  error(("bad argument #2 to '%s' (port expected, got no value%s)"):format(
+    name, h and (": host and port are two arguments, %s(%q, %s)")
+      :format(name, h, p) or ""), level + 1)
+end
+
 function M.connect(host, port, locaddr, locport, family)
   local opts
   if type(port) == "table" then            -- connect("unix:PATH", opts)
     port, locaddr = nil, port
   end
+  check_port(family == "inet" and "connect4" or family == "inet6"
+    and "connect6" or "connect", host, port, family and 3 or 2)
   if type(locaddr) == "table" then
     opts = locaddr
     locaddr, locport, family = opts.locaddr, opts.locport, opts.family
@@ -102,7 +121,8 @@ end
 -- TLS server (see starttls).
 function M.bind(host, port, backlog)
   local tls
-  if type(port) ~= "number" and port ~= nil then   -- bind("unix:PATH", ...)
+  if type(port) == "table" or (backlog == nil and type(host) == "string"
+      and host:sub(1, 5) == "unix:") then   -- bind("unix:PATH", ...)
     port, backlog = nil, port
   end
   if type(backlog) == "table" then
@@ -154,16 +174,39 @@ end
 ---------------------------------------------------------------------------
 -- Python-style aliases
 
+-- An alias calls the core method through here, so that an argument
+-- error names the alias the user called, at the user's line (not the core
+-- method, in this file). f is called as f(self, ...): its argument #1 is
+-- self, so numbers shift by one.
+local function rename(name, ok, ...)
+  if ok then return ... end
+  local e = ...
+  if type(e) == "string" then
+    local k, why = e:match("^[^:]*%.lua:%d+: bad argument #(%d+) to '[^']*' %((.*)%)$")
+    if not k then
+      k, why = e:match("^bad argument #(%d+) to '[^']*' %((.*)%)$")
+    end
+    if k == "1" then
+      error(("calling '%s' on bad self (%s)"):format(name, why), 3)
+    elseif k then
+      error(("bad argument #%d to '%s' (%s)"):format(tonumber(k) - 1, name,
+        why), 3)
+    end
+  end
+  error(e, 0)
+end
+
 -- sendall(data) -> true | nil, err, bytes sent
 function methods:sendall(data)
-  local last, err, sent = self:send(data)
+  local last, err, sent = rename("sendall", pcall(methods.send, self, data))
   if last then return true end
   return nil, err, sent
 end
 
 -- recv(n) -> up to n bytes, waiting only if there are none; "" at EOF
 function methods:recv(n)
-  local data, err, partial = self:receiveany(n)
+  local data, err, partial =
+    rename("recv", pcall(methods.receiveany, self, n))
   if data then return data end
   if err == "closed" then return partial or "" end
   return nil, err, partial

@@ -181,4 +181,110 @@ function M.any(list, timeout)
   return nil, err or watchers.err
 end
 
+-- Retries. The pause after failed attempt n is backoff * factor^(n-1),
+-- at most max_backoff, with jitter: a random point in [d/2, d], so that
+-- clients which failed together do not all come back at the same moment.
+-- A pause that would end past the sequence's end (opts.timeout, or the
+-- deadline of an enclosing task.timeout scope) is not taken: the last
+-- failure is returned at once instead (curl's --retry-max-time does so).
+local RETRY_DEFAULTS = {attempts = 3, backoff = 0.2, max_backoff = 10,
+  factor = 2}
+
+-- The deadline (absolute task.now() seconds) of the scope we run in, or
+-- math.huge: pushing an infinite scope changes nothing and tells the
+-- current one.
+local function scope_deadline()
+  local _, prev, prev_id = core.deadline_push(math.huge)
+  core.deadline_pop(prev, prev_id)
+  return prev
+end
+
+local function retry_opts(opts, level)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    error("bad argument #2 to 'retry' (table expected, got "
+      .. type(opts) .. ")", level + 1)
+  end
+  local o = {}
+  for k, v in pairs(RETRY_DEFAULTS) do
+    local x = opts[k]
+    if x == nil then x = v end
+    if type(x) ~= "number" or x ~= x or x < 0
+        or (k == "attempts" and (x < 1 or x ~= math.floor(x))) then
+      error(("bad option '%s' to 'retry' (%s expected)"):format(k,
+        k == "attempts" and "integer >= 1" or "number >= 0"), level + 1)
+    end
+    o[k] = x
+  end
+  for _, k in ipairs{"retry_if", "on_retry"} do
+    local f = opts[k]
+    if f ~= nil and type(f) ~= "function" then
+      error(("bad option '%s' to 'retry' (function expected, got %s)")
+        :format(k, type(f)), level + 1)
+    end
+    o[k] = f
+  end
+  local t = opts.timeout
+  if t ~= nil and (type(t) ~= "number" or t ~= t or t < 0) then
+    error("bad option 'timeout' to 'retry' (number >= 0 expected)",
+      level + 1)
+  end
+  o.timeout = t
+  o.jitter = opts.jitter ~= false
+  return o
+end
+
+-- backoff_delay(n, o [, hint]) -> seconds to pause after failure n;
+-- hint (a server's Retry-After) replaces the computed delay, still
+-- capped at max_backoff.
+local function backoff_delay(n, o, hint)
+  if hint then return math.max(0, math.min(hint, o.max_backoff)) end
+  local d = math.min(o.backoff * o.factor ^ (n - 1), o.max_backoff)
+  if o.jitter then d = d * (0.5 + 0.5 * math.random()) end
+  return d
+end
+M.backoff_delay = backoff_delay
+
+local function default_retry_if(ok) return not ok end
+
+-- retry(fn [, opts]) -> the results of the first attempt that succeeded,
+-- or those of the last one. fn(attempt, left) is called with the attempt
+-- number (1, 2, ...) and the seconds left in the sequence (nil: no
+-- limit); it fails by returning nil/false first (nil, err: LuaSocket's
+-- way) or when opts.retry_if(...) says so (it gets fn's results and may
+-- return true, seconds to wait instead of the backoff). An error raised
+-- by fn is not a failure to retry: it goes through. opts: attempts (3),
+-- backoff (0.2), factor (2), max_backoff (10), jitter (true), timeout
+-- (the whole sequence; each attempt runs in a task.timeout scope of what
+-- is left), on_retry(attempt, delay, ...) called before each pause.
+function M.retry(fn, opts)
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'retry' (function expected, got "
+      .. type(fn) .. ")", 2)
+  end
+  local o = retry_opts(opts, 2)
+  local retry_if = o.retry_if or default_retry_if
+  local stop = scope_deadline()
+  if o.timeout then stop = math.min(stop, core.now() + o.timeout) end
+  local n = 0
+  while true do
+    n = n + 1
+    local r
+    if o.timeout then
+      local left = math.max(0, stop - core.now())
+      r = pack(M.timeout(left, fn, n, left))
+    else
+      local left = stop < math.huge and math.max(0, stop - core.now())
+        or nil
+      r = pack(fn(n, left))
+    end
+    local again, hint = retry_if(unpack(r, 1, r.n))
+    if not again or n >= o.attempts then return unpack(r, 1, r.n) end
+    local d = backoff_delay(n, o, tonumber(hint))
+    if core.now() + d >= stop then return unpack(r, 1, r.n) end
+    if o.on_retry then o.on_retry(n, d, unpack(r, 1, r.n)) end
+    core.sleep(d)
+  end
+end
+
 return M

@@ -5,20 +5,22 @@
 --
 -- URLs come from the arguments, and from stdin (one per line, blank lines
 -- and # comments skipped) when there are none or one is "-". Prints one
--- line per URL as it completes, plain or --json; exit status 0 when every
--- URL passed, 1 otherwise, 2 on a usage error.
+-- line per URL as it completes (--ordered: in input order), plain or
+-- --json; exit status 0 when every URL passed, 1 otherwise, 2 on a usage
+-- error.
 local http = require "http"
 local task = require "task"
 
 local getopt = require "getopt"
 local exitcodes = require "netsh.exitcodes"
+local retryopt = require "netsh.retryopt"
 
 local opts, urls = getopt.parse(arg, {
   name = "http_check",
   usage = "URL...",
   summary = "Fetch URLs concurrently and check them. URLs are also read "
     .. "from stdin (one per line) when none is given or one of them is -.",
-  options = {
+  options = retryopt.add{
     {"c", "concurrency", arg = "N", type = "integer", default = 10,
      help = "fetch N URLs at a time (at most 10000)"},
     {nil, "expect-status", arg = "S",
@@ -26,12 +28,14 @@ local opts, urls = getopt.parse(arg, {
        .. "(default: any 2xx or 3xx)"},
     {nil, "contains", arg = "TEXT", help = "pass only when the body contains TEXT"},
     {nil, "timeout", arg = "SECONDS", type = "number", default = 10,
-     help = "per request"},
+     help = "per request (per attempt with --retry)"},
     {nil, "method", arg = "M", default = "GET", help = "request method"},
     {"k", "insecure", help = "do not verify TLS certificates"},
     {nil, "unix-socket", arg = "PATH",
      help = "connect to this Unix socket instead (as curl --unix-socket)"},
     {nil, "json", help = "one JSON object per line instead of text"},
+    {nil, "ordered", help = "print the results in input order, not as "
+       .. "they complete"},
     {nil, "curl-codes", help = "with one URL, exit with curl's codes "
        .. "(6 resolve, 7 connect, 22 HTTP >= 400, 28 timeout, 35 TLS, "
        .. "60 certificate)"},
@@ -48,6 +52,7 @@ local conf = {c = opts.concurrency, expect = opts.expect_status,
 if conf.c < 1 then usage_error("-c needs a number >= 1") end
 if conf.c > 10000 then usage_error("-c is at most 10000") end
 if not (conf.timeout > 0) then usage_error("--timeout needs a positive number") end
+retryopt.check(opts)
 local use_stdin = #urls == 0
 for _, u in ipairs(urls) do if u == "-" then use_stdin = true end end
 
@@ -90,6 +95,9 @@ local function report(r)
       '"size":' .. (r.size and tostring(r.size) or "null"),
       '"error":' .. (r.error and jstr(r.error) or "null"),
     }
+    if r.attempts then
+      fields[#fields + 1] = '"attempts":' .. r.attempts
+    end
     io.stdout:write("{", table.concat(fields, ","), "}\n")
   else
     io.stdout:write(string.format("%-4s %3s %8.1f ms %10s  %s%s\n",
@@ -102,13 +110,17 @@ end
 
 local function check(url)
   local t0 = task.now()
-  local res, err = http.request(conf.method, url, {timeout = conf.timeout,
+  local retry = retryopt.http_retry(opts, conf.method, "http_check", url)
+  if retry then retry.attempt_timeout = conf.timeout end
+  local res, err = http.request(conf.method, url, {
+    timeout = not retry and conf.timeout or nil, retry = retry,
     verify = not conf.insecure, unix_socket = conf.unix_socket})
   local r = {url = url, time = task.now() - t0}
   if not res then
     r.pass, r.error = false, err
     return r
   end
+  if retry then r.attempts = res.attempts end
   r.status, r.size = res.status, #res.body
   r.http_status = res.status
   r.pass = status_ok(res.status)
@@ -123,6 +135,17 @@ end
 -- a queue fed by the arguments and stdin, drained by workers that start
 -- as URLs come, up to conf.c: -c 10000 for one URL makes one task
 local queue, head, closed = {}, 1, false
+-- --ordered: results wait in `done` until those before them are printed
+local done, next_out = {}, 1
+local function emit(i, r)
+  if not opts.ordered then return report(r) end
+  done[i] = r
+  while done[next_out] do
+    report(done[next_out])
+    done[next_out] = nil
+    next_out = next_out + 1
+  end
+end
 local cond = task.cond()
 local workers, idle = {}, 0
 local failed, total, last = 0, 0, nil
@@ -133,14 +156,14 @@ local function worker()
       cond:wait()
     end
     if head > #queue then return end
-    local url = queue[head]
+    local url, i = queue[head], head
     queue[head] = nil
     head = head + 1
     local r = check(url)
     total = total + 1
     last = r
     if not r.pass then failed = failed + 1 end
-    report(r)
+    emit(i, r)
   end
 end
 

@@ -12,6 +12,7 @@
 local getopt = require "getopt"
 local socket = require "socket"
 local exitcodes = require "netsh.exitcodes"
+local retryopt = require "netsh.retryopt"
 
 local opts, args = getopt.parse(arg, {
   name = "tcp_client",
@@ -19,7 +20,7 @@ local opts, args = getopt.parse(arg, {
   summary = "Send MESSAGE (or stdin) to HOST:PORT (or the Unix socket "
     .. "PATH, as nc -U) and copy the replies to stdout until the server "
     .. "closes.",
-  options = {
+  options = retryopt.add{
     {"n", "no-newline", help = "do not add a newline to MESSAGE"},
     {"t", "timeout", arg = "SECONDS", type = "number", default = 30,
      help = "give up when the server is silent this long (0: never); "
@@ -48,6 +49,7 @@ else
     die("bad PORT (try --help)", 2)
   end
 end
+retryopt.check(opts)
 local newline = opts.no_newline and "" or "\n"
 local idle = opts.timeout
 
@@ -61,12 +63,14 @@ local tls
 if opts.tls then
   tls = {verify = not opts.insecure, cafile = opts.cafile}
 end
-local conn, err
-if port then
-  conn, err = socket.create_connection({host, port}, idle > 0 and idle or nil)
-else
-  conn, err = socket.connect(host, {timeout = idle > 0 and idle or nil})
-end
+-- connecting is what --retry retries (see lua/netsh/retryopt.lua)
+local conn, err = retryopt.run(opts, "tcp_client",
+  host .. (port and ":" .. port or ""), function()
+  if port then
+    return socket.create_connection({host, port}, idle > 0 and idle or nil)
+  end
+  return socket.connect(host, {timeout = idle > 0 and idle or nil})
+end)
 if not conn then fail(err) end
 if tls then
   local ok, terr = conn:starttls(tls)

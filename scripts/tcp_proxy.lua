@@ -59,7 +59,7 @@ local function pump(src, dst, idle)
 end
 
 local count = 0
-server:serve(function(client)
+local ok, why = pcall(server.serve, server, function(client)
   count = count + 1
   local id = count
   local peer, pport = client:getpeername()
@@ -84,3 +84,6 @@ server:serve(function(client)
         ok and "" or (" (" .. tostring(e) .. ")")))
   end
 end)
+server:close()
+-- Ctrl-C is how a proxy stops: exit 0, as --help says
+if not ok and why ~= "interrupted" then error(why, 0) end

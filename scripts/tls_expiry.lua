@@ -16,6 +16,7 @@
 local getopt = require "getopt"
 local socket = require "socket"
 local task = require "task"
+local retryopt = require "netsh.retryopt"
 
 local function parse_args(argv)
   local o, hosts = getopt.parse(argv, {
@@ -25,7 +26,7 @@ local function parse_args(argv)
       .. "(port 443 unless given; IPv6 as [addr]:port). Hosts are read "
       .. "from stdin, one per line (# comments), when none is given or "
       .. "one is \"-\".",
-    options = {
+    options = retryopt.add{
       {"w", "warn", arg = "DAYS", type = "number", default = 14,
        help = "fail when a certificate expires within DAYS"},
       {nil, "json", help = "JSON lines instead of text"},
@@ -45,6 +46,7 @@ local function parse_args(argv)
       "2  usage error"},
   })
   o.hosts = hosts
+  retryopt.check(o)
   o.parallel = math.max(1, o.parallel)
   if o.parallel > 10000 then
     io.stderr:write("tls_expiry: -p is at most 10000 (try --help)\n")
@@ -105,8 +107,11 @@ local function check(target, o)
   r.host, r.port = host, port
   local tls = {verify = false, servername = o.servername or host,
     cafile = o.cafile}
-  local sock, err = task.timeout(o.timeout, socket.connect, host, port,
-    {tls = tls, timeout = o.timeout})
+  -- connect + handshake, each attempt within --timeout; --retry retries
+  local sock, err = retryopt.run(o, "tls_expiry", target, function()
+    return task.timeout(o.timeout, socket.connect, host, port,
+      {tls = tls, timeout = o.timeout})
+  end)
   if not sock then
     r.status, r.error = "error", err
     return r

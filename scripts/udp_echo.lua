@@ -16,7 +16,7 @@ local opts, args = getopt.parse(arg, {
     {"q", "quiet", help = "do not print the listening address"},
   },
   max_args = 2,
-  exit_codes = {"0  stopped by --count or --idle", "1  cannot bind",
+  exit_codes = {"0  stopped by --count, --idle or Ctrl-C", "1  cannot bind",
     "2  usage error"},
 })
 
@@ -58,9 +58,13 @@ end
 collectgarbage("generational")
 
 local count, limit = 0, opts.count
-for data, ip, p in sock:datagrams() do
-  sock:sendto(data, ip, p)       -- a failed reply is dropped, as UDP may
-  count = count + 1
-  if limit and count >= limit then break end
-end
+local ok, why = pcall(function()
+  for data, ip, p in sock:datagrams() do
+    sock:sendto(data, ip, p)     -- a failed reply is dropped, as UDP may
+    count = count + 1
+    if limit and count >= limit then break end
+  end
+end)
 sock:close()
+-- Ctrl-C is a normal way to stop a server: exit 0, as --help says
+if not ok and why ~= "interrupted" then error(why, 0) end

@@ -19,6 +19,12 @@ local opts, args, dashdash = getopt.parse(arg, {
      help = "give up after this long (0: try once)"},
     {"i", "interval", arg = "SECONDS", type = "number", default = 0.5,
      help = "pause between attempts"},
+    {nil, "retry", arg = "N", type = "integer",
+     help = "give up after N retries (default: retry until --timeout)"},
+    {nil, "retry-delay", arg = "SECONDS", type = "number",
+     help = "the same as --interval (curl's name)"},
+    {nil, "retry-connrefused", help = "accepted as in curl; wait_for "
+       .. "always retries a refused connection"},
     {"q", "quiet", help = "print nothing, only set the exit code"},
     {nil, "json", help = "one JSON object per target on stdout"},
   },
@@ -46,11 +52,23 @@ for i = 1, ntargets do
 end
 if #targets == 0 then die("no HOST:PORT given (try --help)", 2) end
 
+if opts.retry and opts.retry < 0 then
+  die("--retry needs a number >= 0 (try --help)", 2)
+end
+if opts.retry_delay then
+  if not (opts.retry_delay >= 0) then
+    die("--retry-delay needs a number >= 0 (try --help)", 2)
+  end
+  opts.interval = opts.retry_delay
+end
+
 local t0 = task.now()
 local deadline = t0 + opts.timeout
 
 local function attempt(t)
+  local tries = 0
   while true do
+    tries = tries + 1
     local left = deadline - task.now()
     local s, err = socket.create_connection({t.host, t.port},
       math.max(0.05, math.min(left, 5)))
@@ -61,6 +79,10 @@ local function attempt(t)
     t.err = err
     left = deadline - task.now()
     if left <= 0 then return false end
+    if opts.retry and tries > opts.retry then
+      t.err = ("%s (after %d attempts)"):format(err, tries)
+      return false
+    end
     sleep(math.min(opts.interval, left))
   end
 end

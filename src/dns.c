@@ -615,6 +615,30 @@ void ns_addr_push_len(lua_State *L, const struct sockaddr *sa,
   lua_pushliteral(L, "unix");
 }
 
+int ns_check_port(lua_State *L, int i, const char *proto) {
+  lua_Integer p;
+  int isnum;
+  if (lua_type(L, i) == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, i, &len);
+    struct servent *se;
+    p = lua_tointegerx(L, i, &isnum);  /* "8080", " 80 " */
+    if (isnum || lua_stringtonumber(L, s) != 0) {
+      if (!isnum) lua_pop(L, 1);
+    } else {
+      /* /etc/services, a local file (NSS "files"): no lookup to wait for */
+      se = s[0] && strlen(s) == len ? getservbyname(s, proto) : NULL;
+      return se ? ntohs((uint16_t)se->s_port) : UV_EAI_SERVICE;
+    }
+  } else if (lua_type(L, i) == LUA_TNUMBER) {
+    p = lua_tointegerx(L, i, &isnum);
+  } else {
+    return luaL_typeerror(L, i, "port number or service name");
+  }
+  luaL_argcheck(L, isnum && p >= 0 && p <= 65535, i, "invalid port");
+  return (int)p;
+}
+
 int ns_unix_addr(const char *path, ns_addr_t *a) {
   struct sockaddr_un *sa = (struct sockaddr_un *)&a->ss;
   size_t n = strlen(path);

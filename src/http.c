@@ -64,6 +64,7 @@ static int env_proxy;        /* a *_proxy variable is set (at load) */
 static void free_cb(uv_handle_t *h) { free(h); }
 
 static void drain(void);
+static void apply_pauses(void);
 
 static void poll_cb(uv_poll_t *h, int status, int events) {
   pollctx_t *p = h->data;
@@ -76,11 +77,18 @@ static void poll_cb(uv_poll_t *h, int status, int events) {
     p->events = 0;
     return;
   }
-  if (status < 0) flags = CURL_CSELECT_ERR;
+  if (status < 0) {
+    /* libuv has stopped the poll (POLLERR, e.g. a reset): curl reads or
+    ** writes once more and reports the socket's own error ("connection
+    ** reset by peer") rather than "select/poll returned error" */
+    p->events = 0;
+    flags = CURL_CSELECT_ERR | CURL_CSELECT_IN | CURL_CSELECT_OUT;
+  }
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
   curl_multi_socket_action(multi, p->s, flags, &running);
   drain();
+  apply_pauses();
 }
 
 static void timeout_cb(uv_timer_t *h) {
@@ -91,6 +99,7 @@ static void timeout_cb(uv_timer_t *h) {
   curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
   in_timer_cb = 0;
   drain();
+  apply_pauses();
 }
 
 /* CURLMOPT_TIMERFUNCTION: -1 stops the timer. 0 means "as soon as
@@ -322,9 +331,24 @@ static void pool_clear(pool_t *pool) {
 
 /* ---- transfers ---- */
 
-enum { XE_NONE, XE_TOO_BIG, XE_BOMB, XE_NOMEM };
+enum { XE_NONE, XE_TOO_BIG, XE_BOMB, XE_RATIO, XE_NOMEM, XE_HEAD };
 
+/* The expansion-ratio guard on content-encoded bodies: past the first
+** RATIO_FREE decoded bytes, a body may decode to at most max_ratio times
+** the bytes received for it. curl counts a read's bytes before decoding
+** them, except in chunked framing, where the count lags by up to one
+** read buffer (CURL_MAX_WRITE_SIZE): that much is added as slack. A bomb
+** (gzip's ratio is ~1000:1, br's far more) stops after about RATIO_FREE
+** bytes, whatever the absolute cap (max_decoded). */
+#define RATIO_FREE (1024 * 1024)
+
+/* What header_cb keeps of one response's framing fields. */
 typedef struct {
+  curl_off_t clen;           /* Content-Length, -1: none yet */
+  int te;                    /* a Transfer-Encoding field was seen */
+} framing_t;
+
+typedef struct xfer {
   CURL *easy;                /* NULL once released */
   struct curl_slist *hdrs;   /* request headers, owned */
   ns_waiter_t w;             /* the task in perform() or read() */
@@ -333,19 +357,27 @@ typedef struct {
   curl_off_t total;          /* body bytes delivered (decoded) */
   curl_off_t max_size;       /* 0: no cap */
   curl_off_t max_decoded;    /* cap when the body is content-encoded */
+  double max_ratio;          /* decoded/received past RATIO_FREE, 0: off */
   size_t stream_cap;         /* stream: pause above this many bytes */
   double wait_timeout;       /* stream: per-wait seconds, < 0: none */
   CURLcode result;
   int xerr;                  /* XE_*: why our write callback aborted */
+  const char *bad;           /* XE_HEAD: why the response was refused */
+  framing_t fr;              /* the latest response's framing fields */
   int cancelled;             /* UV_E* or NS_E* that removed it */
   long status;               /* status code of the latest response line */
   pool_t *pool;              /* where the handle goes back, NULL: freed */
   lua_Integer spec_id;       /* spec._id, 0: a one-off spec */
   char method[12];           /* for the pool (spec_id 0 when longer) */
   unsigned in_multi:1, done:1, stream:1, paused:1, head_done:1;
-  unsigned encoded:1, follow:1, location:1, started:1;
+  unsigned encoded:1, follow:1, location:1, started:1, want_pause:1;
+  struct xfer *next_pause;   /* on pause_list while want_pause */
   char errbuf[CURL_ERROR_SIZE];
+  int trace;                 /* verbose: 0 off, 1 on, 2 with the bodies */
+  char tname[48];            /* the task named in trace lines */
 } xfer_t;
+
+static xfer_t *pause_list;   /* see apply_pauses() */
 
 static xfer_t *check_xfer(lua_State *L, int i) {
   return luaL_checkudata(L, i, XFER_MT);
@@ -362,8 +394,18 @@ static void xfer_detach(xfer_t *x) {
 
 static void xfer_release(xfer_t *x) {
   if (x->easy == NULL) return;
+  if (x->want_pause) {           /* not expected: the list drains at once */
+    xfer_t **pp = &pause_list;
+    while (*pp && *pp != x) pp = &(*pp)->next_pause;
+    if (*pp) *pp = x->next_pause;
+    x->want_pause = 0;
+  }
   ns_cancel(&x->w, UV_ECANCELED);
   xfer_detach(x);
+  if (x->trace) {                    /* x goes: curl must not call back */
+    curl_easy_setopt(x->easy, CURLOPT_VERBOSE, 0L);
+    curl_easy_setopt(x->easy, CURLOPT_DEBUGDATA, NULL);
+  }
   /* only handles whose transfer ran to its end are reused */
   if (x->pool && x->done && !x->cancelled && !x->paused &&
       x->result == CURLE_OK &&
@@ -416,14 +458,84 @@ static int header_is(const char *p, size_t n, const char *name) {
   return n > k && p[k] == ':' && strncasecmp(p, name, k) == 0;
 }
 
+#define CLEN_MAX ((curl_off_t)0x7fffffffffffffff)   /* curl_off_t: 64 bits */
+
+/* A Content-Length value: 1*DIGIT, or a list of them ("5, 5"), all the
+** same. Returns the value, -1 for a bad one, -2 for differing ones. */
+static curl_off_t parse_clen(const char *p, const char *end) {
+  curl_off_t v = -1;
+  for (;;) {
+    curl_off_t e = 0;
+    while (p < end && is_space((unsigned char)*p)) p++;
+    if (p == end || !isdigit((unsigned char)*p)) return -1;
+    for (; p < end && isdigit((unsigned char)*p); p++) {
+      int d = *p - '0';
+      if (e > (CLEN_MAX - d) / 10) return -1;   /* overflow */
+      e = e * 10 + d;
+    }
+    if (v >= 0 && e != v) return -2;
+    v = e;
+    while (p < end && is_space((unsigned char)*p)) p++;
+    if (p == end) return v;
+    if (*p++ != ',') return -1;
+  }
+}
+
+/* Checks one line of a response head (status line or field line, with
+** its line end) for what RFC 9112 makes unrecoverable and curl 7.88 lets
+** through: control bytes (a lone CR, any C0 but HTAB, DEL), differing or
+** malformed Content-Length values, Content-Length together with
+** Transfer-Encoding (a client that picks one is open to response
+** splitting). Identical Content-Length values are fine. framing: fr, or
+** NULL for a trailer. Returns NULL, or why the response is refused. */
+static const char *check_line(framing_t *fr, const char *p, size_t len) {
+  size_t i, n = len;
+  if (n > 0 && p[n - 1] == '\n') n--;
+  if (n > 0 && p[n - 1] == '\r') n--;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f)
+      return "bad response: control character in header";
+  }
+  if (fr == NULL) return NULL;
+  if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+    fr->clen = -1;                   /* a new response */
+    fr->te = 0;
+    return NULL;
+  }
+  if (header_is(p, n, "content-length")) {
+    curl_off_t v = parse_clen(p + 15, p + n);
+    if (v == -1) return "bad response: invalid Content-Length";
+    if (v == -2 || (fr->clen >= 0 && v != fr->clen))
+      return "bad response: differing Content-Length values";
+    fr->clen = v;
+  } else if (header_is(p, n, "transfer-encoding")) {
+    fr->te = 1;
+  } else {
+    return NULL;
+  }
+  if (fr->clen >= 0 && fr->te)
+    return "bad response: Content-Length with Transfer-Encoding";
+  return NULL;
+}
+
 static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
   xfer_t *x = ud;
   size_t len = size * n;
+  if ((x->bad = check_line(x->head_done ? NULL : &x->fr, p, len))) {
+    x->xerr = XE_HEAD;
+    return 0;
+  }
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
     /* a new response (redirect hop, 1xx, final): keep only its lines */
-    const char *sp = memchr(p, ' ', len);
+    /* curl's header lines are not NUL-terminated: no strtol */
+    const char *sp = memchr(p, ' ', len), *end = p + len;
     x->head.len = x->head.off = 0;
-    x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+    x->status = 0;
+    if (sp)
+      for (sp++; sp < end && isdigit((unsigned char)*sp) &&
+           x->status < 1000; sp++)
+        x->status = x->status * 10 + (*sp - '0');
     x->encoded = 0;
     x->location = 0;
   } else if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
@@ -440,7 +552,8 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
     size_t i = 17;
     while (i < len && is_space((unsigned char)p[i])) i++;
     /* "identity" is no encoding; anything else is decoded by curl */
-    if (i < len && p[i] != '\r' && strncasecmp(p + i, "identity", 8) != 0)
+    if (i < len && p[i] != '\r' &&
+        !(len - i >= 8 && strncasecmp(p + i, "identity", 8) == 0))
       x->encoded = 1;
   } else if (header_is(p, len, "location")) {
     x->location = 1;
@@ -452,12 +565,41 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
   return len;
 }
 
+/* Streams whose reader is behind, to pause once curl has returned.
+** Returning CURL_WRITEFUNC_PAUSE pauses at once, but curl 7.88 then
+** decodes the rest of what it read into a buffer of its own (up to 64
+** MiB), bypassing write_cb and its guards: a bomb's 16 KiB can become
+** that much. So an encoded stream takes the whole read (write_cb checks
+** the ratio) and is paused by apply_pauses(), after the socket action;
+** only past stream_cap + OVERSHOOT does it pause at once. */
+#define OVERSHOOT (4 * 1024 * 1024)
+
+static void apply_pauses(void) {
+  while (pause_list) {
+    xfer_t *x = pause_list;
+    pause_list = x->next_pause;
+    x->want_pause = 0;
+    if (x->easy && x->in_multi && !x->done && !x->paused &&
+        x->body.len >= x->stream_cap) {
+      x->paused = 1;
+      curl_easy_pause(x->easy, CURLPAUSE_RECV);
+    }
+  }
+}
+
 static size_t write_cb(char *p, size_t size, size_t n, void *ud) {
   xfer_t *x = ud;
   size_t len = size * n;
   if (x->stream && x->body.len >= x->stream_cap) {
-    x->paused = 1;               /* the reader is behind: hold the peer */
-    return CURL_WRITEFUNC_PAUSE;
+    if (!x->encoded || x->body.len >= x->stream_cap + OVERSHOOT) {
+      x->paused = 1;             /* the reader is behind: hold the peer */
+      return CURL_WRITEFUNC_PAUSE;
+    }
+    if (!x->want_pause) {
+      x->want_pause = 1;
+      x->next_pause = pause_list;
+      pause_list = x;
+    }
   }
   if (x->max_size > 0 && x->total + (curl_off_t)len > x->max_size) {
     x->xerr = XE_TOO_BIG;
@@ -467,6 +609,16 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud) {
       x->total + (curl_off_t)len > x->max_decoded) {
     x->xerr = XE_BOMB;
     return 0;
+  }
+  if (x->encoded && x->max_ratio > 0 &&
+      x->total + (curl_off_t)len > RATIO_FREE) {
+    curl_off_t raw = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &raw);
+    if ((double)(x->total + (curl_off_t)len) >
+        x->max_ratio * (double)(raw + CURL_MAX_WRITE_SIZE)) {
+      x->xerr = XE_RATIO;
+      return 0;
+    }
   }
   if (ns_buf_append(&x->body, p, len) != 0) {
     x->xerr = XE_NOMEM;
@@ -536,6 +688,63 @@ static void set_ms(CURL *e, CURLoption o, double s) {
     long ms = (long)(s * 1000.0);
     curl_easy_setopt(e, o, ms > 0 ? ms : 1L);
   }
+}
+
+/* ---- verbose: curl -v's account on stderr, as the socket trace ---- */
+
+/* One trace line per line of text: "netsh trace: [task] http * text". */
+static void trace_lines(xfer_t *x, char mark, const char *p, size_t n) {
+  while (n > 0) {
+    const char *nl = memchr(p, '\n', n);
+    size_t len = nl ? (size_t)(nl - p) : n;
+    size_t step = nl ? len + 1 : len;
+    if (len > 0 && p[len - 1] == '\r') len--;
+    if (len > 0 || mark != '*')
+      fprintf(stderr, "netsh trace: [%s] http %c %.*s\n", x->tname, mark,
+              (int)len, p);
+    p += step;
+    n -= step;
+  }
+}
+
+/* The bytes in the layout of trace.lua's hexdump (ncat --hex-dump). */
+static void trace_hex(const unsigned char *p, size_t n) {
+  size_t off, i;
+  for (off = 0; off < n; off += 16) {
+    char hex[16 * 3 + 1], txt[17];
+    size_t k = n - off < 16 ? n - off : 16;
+    for (i = 0; i < 16; i++) {
+      if (i < k) snprintf(hex + i * 3, 4, "%02x ", p[off + i]);
+      else memcpy(hex + i * 3, "   ", 4);
+      if (i < k) txt[i] = p[off + i] >= 32 && p[off + i] < 127
+                            ? (char)p[off + i] : '.';
+    }
+    txt[k] = '\0';
+    fprintf(stderr, "  %08lx  %s |%s|\n", (unsigned long)off, hex, txt);
+  }
+}
+
+static int debug_cb(CURL *e, curl_infotype type, char *p, size_t n,
+                    void *ud) {
+  xfer_t *x = ud;
+  (void)e;
+  if (x == NULL || !x->trace) return 0;
+  switch (type) {
+    case CURLINFO_TEXT: trace_lines(x, '*', p, n); break;
+    case CURLINFO_HEADER_OUT: trace_lines(x, '>', p, n); break;
+    case CURLINFO_HEADER_IN: trace_lines(x, '<', p, n); break;
+    case CURLINFO_DATA_OUT:
+    case CURLINFO_DATA_IN:
+      if (x->trace > 1) {
+        fprintf(stderr, "netsh trace: [%s] http %c %lu B body\n", x->tname,
+                type == CURLINFO_DATA_OUT ? '>' : '<', (unsigned long)n);
+        trace_hex((const unsigned char *)p, n);
+      }
+      break;
+    default: break;                          /* TLS records */
+  }
+  fflush(stderr);
+  return 0;
 }
 
 /* What lib_new reads of a spec once, for setup to use. */
@@ -657,13 +866,15 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const req_t *r) {
   return 0;
 }
 
-/* core.new(spec [, url [, method]]) -> xfer; url and method, when given,
-** stand for spec's (one spec then serves many requests). spec is built by
+/* core.new(spec [, url [, method [, trace [, hex]]]]) -> xfer; url and
+** method, when given, stand for spec's (one spec then serves many
+** requests); trace, a task name, logs the transfer as curl -v does on
+** stderr (hex: with the bodies). spec is built by
 ** lua/http.lua:
 ** {url, method, headers = {"Name: value", ...}, body, timeout,
 **  connect_timeout, follow, max_redirects, verify, cafile, user, pass,
-**  auth_type, proxy, http_version, decompress, max_decoded, max_size,
-**  stream, chunk_size, session, cookies, user_agent, unix_socket, _id}
+**  auth_type, proxy, http_version, decompress, max_decoded, max_ratio,
+**  max_size, stream, chunk_size, session, cookies, user_agent, unix_socket, _id}
 ** _id (an integer) marks a spec that is never changed once built, so
 ** that a pooled handle last set up from it can be taken as it is.
 ** Raises on bad specs (programmer errors), never on network outcomes. */
@@ -694,6 +905,7 @@ static int lib_new(lua_State *L) {
   x->wait_timeout = -1;
   x->w.data = x;
   x->w.cancel = xfer_cancel;
+  x->fr.clen = -1;
   lua_getfield(L, 1, "_id");
   x->spec_id = lua_tointeger(L, -1);
   lua_pop(L, 1);
@@ -731,12 +943,23 @@ static int lib_new(lua_State *L) {
     if (x->stream_cap < 1) x->stream_cap = 1;
   }
   x->follow = opt_bool(L, 1, "follow", 1) ? 1 : 0;
-  if (r.decompress)
+  if (r.decompress) {
     x->max_decoded = (curl_off_t)opt_number(L, 1, "max_decoded", 0);
+    x->max_ratio = opt_number(L, 1, "max_ratio", 0);
+  }
   x->max_size = (curl_off_t)opt_number(L, 1, "max_size", 0);
+
+  /* verbose (4th argument: the task name, 5th: with bodies) */
+  if (lua_isstring(L, 4)) {
+    x->trace = lua_toboolean(L, 5) ? 2 : 1;
+    snprintf(x->tname, sizeof x->tname, "%s", lua_tostring(L, 4));
+  }
 
   e = x->easy = pool_take(x->pool, x->spec_id, x->method, &same, &x->hdrs);
   if (e == NULL) return luaL_error(L, "curl_easy_init failed");
+  curl_easy_setopt(e, CURLOPT_VERBOSE, x->trace ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, x->trace ? debug_cb : NULL);
+  curl_easy_setopt(e, CURLOPT_DEBUGDATA, x);
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
@@ -790,11 +1013,21 @@ static int push_error(lua_State *L, xfer_t *x) {
                       (lua_Integer)x->max_size);
       return 2;
     case XE_BOMB:
-      lua_pushfstring(L, "decompressed body too large (max %I bytes)",
-                      (lua_Integer)x->max_decoded);
+      lua_pushfstring(L, "bad response: decompressed body too large "
+                      "(max %I bytes)", (lua_Integer)x->max_decoded);
       return 2;
+    case XE_RATIO: {
+      char r[32];
+      snprintf(r, sizeof r, "%g", x->max_ratio);
+      lua_pushfstring(L, "bad response: decompressed body too large "
+                      "(over %s times the bytes received)", r);
+      return 2;
+    }
     case XE_NOMEM:
       lua_pushliteral(L, "not enough memory");
+      return 2;
+    case XE_HEAD:
+      lua_pushstring(L, x->bad);
       return 2;
   }
   switch (x->result) {
@@ -930,6 +1163,7 @@ static int read_step(lua_State *L, xfer_t *x) {
     if (x->paused && !x->done && x->in_multi) {
       x->paused = 0;
       curl_easy_pause(x->easy, CURLPAUSE_CONT);  /* may refill x->body */
+      apply_pauses();
     }
     return 1;
   }
@@ -1514,5 +1748,7 @@ int luaopen_http_core(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   luaL_newlib(L, lib);
+  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+  lua_setfield(L, -2, "curl");                  /* the libcurl running */
   return 1;
 }

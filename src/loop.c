@@ -18,7 +18,9 @@
 ** work because lua/netsh/prelude.lua wraps coroutine.resume: ns_wait yields
 ** the SUSPEND sentinel, which the wrapper passes up to the task.
 */
+#include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1096,6 +1098,29 @@ int luaopen_task_core(lua_State *L) {
 
 static uv_loop_t loop_storage;
 
+/* SIGPIPE. A write to a socket whose peer is gone must come back as EPIPE
+** (nil, "closed"), so the signal cannot be left to kill us; but when the
+** reader of our stdout or stderr goes (`netsh ... | head -1`), netsh must
+** stop as lua5.4 and every Unix filter stop: killed by SIGPIPE (status
+** 141, which `set -o pipefail` sees), no traceback, whatever was writing
+** (print, io.write, a C library). The signal names no descriptor, so the
+** handler asks whether fd 1 or 2 is a pipe or socket with its reader gone
+** (POLLERR); if neither is, the write that raised it just fails. A
+** handler, unlike SIG_IGN, is reset by exec: programs started by
+** os.execute or io.popen get SIGPIPE's default, as from a shell. */
+static void sigpipe_handler(int sig) {
+  struct pollfd p[2];
+  int saved = errno;
+  p[0].fd = 1;
+  p[1].fd = 2;
+  p[0].events = p[1].events = 0;  /* POLLERR is reported regardless */
+  if (poll(p, 2, 0) > 0 && ((p[0].revents | p[1].revents) & POLLERR)) {
+    signal(sig, SIG_DFL);
+    raise(sig);                   /* delivered as the handler returns */
+  }
+  errno = saved;
+}
+
 int ns_loop_init(lua_State *L) {
   struct sigaction sa;
   loop = &loop_storage;
@@ -1115,7 +1140,9 @@ int ns_loop_init(lua_State *L) {
   sa.sa_handler = sigint_handler;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  sa.sa_handler = sigpipe_handler;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGPIPE, &sa, NULL);
   return 0;
 }
 

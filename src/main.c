@@ -10,6 +10,7 @@
 ** The process ends when the main task has ended and no other task lives;
 ** an error in the main task ends it at once.
 */
+#define _GNU_SOURCE             /* memmem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,11 +58,63 @@ static void usage(FILE *f) {
     progname, progname, progname);
 }
 
-static void print_version(void) {
+/* A string field of a native module (http.core, tls.core load lazily),
+** or the fallback when the module cannot be loaded. */
+static const char *module_field(lua_State *L, const char *mod,
+                                const char *field, const char *fallback) {
+  const char *v = fallback;
+  lua_getglobal(L, "require");
+  lua_pushstring(L, mod);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1) &&
+      lua_getfield(L, -1, field) == LUA_TSTRING) {
+    v = lua_tostring(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, field);   /* keeps it alive */
+  } else if (lua_istable(L, -1)) {
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* The versions of the libraries running, not the headers built against
+** (a newer OpenSSL or libcurl may be loaded than the one compiled with). */
+static void print_version(lua_State *L) {
+  const char *curl = module_field(L, "http.core", "curl", LIBCURL_VERSION);
+  const char *ssl = module_field(L, "tls.core", "openssl",
+                                 OPENSSL_VERSION_TEXT);
   printf("netsh %s (%s, libuv %s, c-ares %s, libcurl %s, %s)\n",
          NETSH_VERSION, LUA_RELEASE, uv_version_string(),
-         ares_version(NULL), LIBCURL_VERSION, OPENSSL_VERSION_TEXT);
+         ares_version(NULL), curl, ssl);
   fflush(stdout);
+}
+
+/* The main task's error on stderr with the user's frames only: those of
+** netsh's own prelude (and the tail-call marks before them) go, and so
+** does "stack traceback:" when nothing is left (a missing script), as
+** lua5.4 shows none of its own. */
+static void print_failure(const char *s) {
+  const char *tb = strstr(s, "\nstack traceback:\n"), *p, *keep[64];
+  size_t klen[64];
+  int n = 0, i;
+  if (tb == NULL) {
+    fprintf(stderr, "%s: %s\n", progname, s);
+    return;
+  }
+  for (p = tb + 18; *p && n < 64; ) {
+    const char *nl = strchr(p, '\n');
+    size_t len = nl ? (size_t)(nl - p) : strlen(p);
+    if (!memmem(p, len, "lua/netsh/prelude.lua:", 22)) {
+      keep[n] = p;
+      klen[n++] = len;
+    }
+    p += len + (nl != NULL);
+  }
+  while (n > 0 && klen[n - 1] >= 15 &&
+         memmem(keep[n - 1], klen[n - 1], "(...tail calls...)", 18)) n--;
+  fprintf(stderr, "%s: %.*s\n", progname, (int)(tb - s), s);
+  if (n > 0) fputs("stack traceback:\n", stderr);
+  for (i = 0; i < n; i++)
+    fprintf(stderr, "%.*s\n", (int)klen[i], keep[i]);
 }
 
 static void on_main_done(ns_task_t *t, int failed) {
@@ -76,8 +129,7 @@ static void on_main_done(ns_task_t *t, int failed) {
         strncmp(lua_tostring(L, -1), "interrupted\n", 12) == 0)
       fprintf(stderr, "%s: interrupted\n", progname);  /* Ctrl-C: no trace */
     else
-      fprintf(stderr, "%s: %s\n", progname,
-              lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
+      print_failure(lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
     fflush(stderr);
     lua_pop(L, 1);
     ns_stop();
@@ -251,7 +303,7 @@ int main(int argc, char **argv) {
     }
     if (init) add_step(L, "init", init, name);
   }
-  if (version && !interactive) print_version();
+  if (version && !interactive) print_version(L);
   for (i = 1; i < script && i < argc; i++) {
     const char *a = argv[i];
     if (a[0] != '-') break;

@@ -105,7 +105,8 @@ int ns_buf_reserve(ns_buf_t *b, size_t extra);  /* 0 or UV_ENOMEM */
 int ns_buf_append(ns_buf_t *b, const char *p, size_t n);
 void ns_buf_consume(ns_buf_t *b, size_t n);
 void ns_buf_free(ns_buf_t *b);
-#define ns_buf_ptr(b) ((b)->data + (b)->off)
+/* no arithmetic on an empty buffer's NULL (undefined, even + 0) */
+#define ns_buf_ptr(b) ((b)->off ? (b)->data + (b)->off : (b)->data)
 
 /* ---- name resolution (dns.c, c-ares on the loop) ---- */
 #include <sys/socket.h>
@@ -140,6 +141,12 @@ void ns_addr_push(lua_State *L, const struct sockaddr *sa); /* ip, port, family 
 ** With len unknown, pass the whole size of a zeroed sockaddr_un. */
 void ns_addr_push_len(lua_State *L, const struct sockaddr *sa,
                       socklen_t len);
+/* The port argument i as LuaSocket takes it (it hands ports to
+** getaddrinfo as services): an integer or a string of one, 0..65535, or
+** a service name of /etc/services for proto "tcp" or "udp". Raises
+** "invalid port" on other numbers and on other types; returns the port,
+** or UV_EAI_SERVICE for an unknown name (a nil, err for the caller). */
+int ns_check_port(lua_State *L, int i, const char *proto);
 /* "PATH", or "@name" (Linux's abstract namespace), as a Unix socket
 ** address. 0, or UV_EINVAL (empty), UV_ENAMETOOLONG. */
 int ns_unix_addr(const char *path, ns_addr_t *a);

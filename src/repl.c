@@ -268,7 +268,7 @@ static int lib_readline(lua_State *L) {
 /* abort(): after an interrupted readline, drop the line being edited. */
 static int lib_abort(lua_State *L) {
   (void)L;
-  if (st.searching) search_stop(1);
+  if (st.searching) search_stop(0);       /* the line before the search */
   if (st.installed) {
     uninstall();
     term_write("^C\n");
@@ -373,6 +373,7 @@ static void search_stop(int keep) {
   rl_delete_text(0, rl_end);
   rl_point = rl_end = 0;
   if (*text) rl_replace_line(text, 0);
+  rl_point = rl_end;                      /* the cursor after the text */
   redraw();
   free(st.saved);
   st.saved = NULL;

@@ -123,6 +123,8 @@ struct tcp {
   lua_Integer nrecv, nsent;
   selnode_t *sel;            /* select()s waiting on this socket */
   ns_waiter_t *dns_w;        /* connect() waiting for its name lookup */
+  struct sockaddr_storage peer_ss;  /* the peer, kept from the connect: */
+  int peer_len;              /* the kernel forgets it once both sides shut */
   sockopt_t opts[MAXOPTS];   /* applied to every new socket */
   /* TLS: engine, handshake, and what a send leaves for the next one */
   const ns_tls_ops_t *tlsops;
@@ -204,9 +206,9 @@ static tcp_t *check_tcp(lua_State *L, int i) {
 static tcp_t *check_state(lua_State *L, int i, int state) {
   tcp_t *t = check_tcp(L, i);
   if (t->state != state) {
-    const char *msg = lua_pushfstring(L, "tcp{%s} expected, got tcp{%s}",
-                                      state_names[state],
-                                      state_names[t->state]);
+    const char *msg = lua_pushfstring(L, "%stcp{%s} expected, got tcp{%s}",
+        state == S_CLIENT ? "socket is not connected: " : "",
+        state_names[state], state_names[t->state]);
     luaL_argerror(L, i, msg);
   }
   return t;
@@ -387,6 +389,15 @@ static void he_fail(he_t *he) {
 
 static void he_launch(he_t *he);
 
+/* Remembers the peer's address while the kernel knows it, so
+** getpeername() answers until close() even after both sides shut down. */
+static void keep_peer(tcp_t *t) {
+  t->peer_len = sizeof t->peer_ss;
+  if (t->h == NULL || uv_tcp_getpeername(t->h,
+      (struct sockaddr *)&t->peer_ss, &t->peer_len) != 0)
+    t->peer_len = 0;
+}
+
 static void connect_cb(uv_connect_t *req, int status) {
   attempt_t *a = req->data;
   he_t *he = a->he;
@@ -413,6 +424,7 @@ static void connect_cb(uv_connect_t *req, int status) {
   t->state = S_CLIENT;
   t->family = ((struct sockaddr *)&he->addrs[a - he->att].ss)->sa_family;
   t->t_conn = ns_now() - t->t_start;
+  keep_peer(t);
   ns_wake(&t->wr, 0);
   notify_select(t);
 }
@@ -1232,6 +1244,7 @@ static int unix_connect_try(lua_State *L, tcp_t *t, const char *path,
   if (connect(fd, (struct sockaddr *)&a.ss, a.len) == 0) {
     t->state = S_CLIENT;
     t->t_conn = ns_now() - t->t_start;
+    keep_peer(t);
     free(t->peer);
     t->peer = NULL;                  /* no host name to verify */
     lua_pushinteger(L, 1);
@@ -1282,11 +1295,11 @@ static int meth_connect(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   const char *host = ns_checkcstring(L, 2, NULL);
   const char *path = host ? unix_path(t, host) : NULL;
-  lua_Integer port = path || !host ? 0 : luaL_checkinteger(L, 3);
+  int port = path || !host ? 0 : ns_check_port(L, 3, "tcp");
   double dns_timeout;
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
-  luaL_argcheck(L, port >= 0 && port <= 65535, 3, "invalid port");
   if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (port < 0) return ns_fail(L, port);
   if (t->state == S_CLIENT) return ns_fail(L, UV_EISCONN);
   if (t->state == S_SERVER) return ns_fail(L, UV_EINVAL);
   if (path) {
@@ -1311,7 +1324,7 @@ static int meth_connect(lua_State *L) {
                                         : op_timeout(t, t->t_start);
   if (dns_timeout < 0 || dns_timeout > NS_DNS_TIMEOUT)
     dns_timeout = NS_DNS_TIMEOUT;
-  return ns_resolve_tracked(L, host, (int)port, t->want_family, 0,
+  return ns_resolve_tracked(L, host, port, t->want_family, 0,
                             dns_timeout, connect_resolved, (lua_KContext)t,
                             &t->dns_w);
 }
@@ -1359,14 +1372,14 @@ static int meth_bind(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_MASTER);
   const char *host = ns_checkcstring(L, 2, NULL);
   const char *path = host ? unix_path(t, host) : NULL;
-  lua_Integer port = path || !host ? 0 : luaL_checkinteger(L, 3);
+  int port = path || !host ? 0 : ns_check_port(L, 3, "tcp");
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
-  luaL_argcheck(L, port >= 0 && port <= 65535, 3, "invalid port");
   if (t->closed) return ns_fail(L, UV_ECANCELED);
   if (t->he) return ns_fail_str(L, "busy");
   if (path) return unix_bind(L, t, path);
+  if (port < 0) return ns_fail(L, port);
   lua_settop(L, 3);
-  return ns_resolve(L, host, (int)port, t->want_family, 1, -1,
+  return ns_resolve(L, host, port, t->want_family, 1, -1,
                     bind_resolved, (lua_KContext)t);
 }
 
@@ -1454,6 +1467,7 @@ static int accept_try(lua_State *L, tcp_t *t) {
     c->data = n;
     if (uv_tcp_getsockname(c, (struct sockaddr *)&ss, &len) == 0)
       n->family = ss.ss_family;
+    keep_peer(n);
     if (lua_getiuservalue(L, 1, 1) != LUA_TNIL) {
       /* a TLS server: the client's handshake comes with its first use */
       int rc = tls_attach(L, n, lua_gettop(L), 1, NULL);
@@ -1493,7 +1507,8 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx) {
 /* accept() -> client | nil, err */
 static int meth_accept(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_SERVER);
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
+  if (t->backlog == 0) return ns_fail(L, UV_EINVAL);  /* setfd: no listen */
   if (t->rd.task) return ns_fail_str(L, "busy");
   t->rstart = ns_now();
   return accept_try(L, t);
@@ -1533,6 +1548,11 @@ static int push_name(lua_State *L, tcp_t *t, int peer) {
   if (t->h == NULL) return ns_fail(L, UV_ENOTCONN);
   rc = peer ? uv_tcp_getpeername(t->h, (struct sockaddr *)&ss, &len)
             : uv_tcp_getsockname(t->h, (struct sockaddr *)&ss, &len);
+  if (rc == UV_ENOTCONN && peer && t->peer_len > 0 && !t->closed) {
+    memcpy(&ss, &t->peer_ss, sizeof ss);   /* both sides shut down */
+    len = t->peer_len;
+    rc = 0;
+  }
   if (rc != 0) return ns_fail(L, rc);
   ns_addr_push_len(L, (struct sockaddr *)&ss, (socklen_t)len);
   return 3;
@@ -1684,6 +1704,12 @@ static int meth_getoption(lua_State *L) {
   const optdef_t *d = find_opt(L, 2);
   int fd = fd_of(t), v = 0;
   socklen_t len = sizeof v;
+  if (d->kind == 'e' && t->conn_err) {
+    /* a non-blocking connect failed: its attempts' sockets, which held
+    ** the SO_ERROR LuaSocket code polls for, are gone */
+    lua_pushstring(L, ns_strerror(t->conn_err));
+    return 1;
+  }
   if (fd < 0) {
     int k;
     for (k = 0; k < t->nopts; k++)
@@ -1728,11 +1754,13 @@ static int meth_getfd(lua_State *L) {
 }
 
 /* setfd(fd): adopt a socket descriptor (client, server or master by what
-** the kernel says); setfd(-1): forget the current one without closing. */
+** the kernel says); setfd(-1): forget the current one without closing.
+** A server stays a server, as LuaSocket's objects keep their class: if
+** the new descriptor does not listen, accept() says so (nil, err). */
 static int meth_setfd(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   lua_Integer fd = luaL_checkinteger(L, 2);
-  int old = fd_of(t), rc;
+  int old = fd_of(t), rc, was_server = t->state == S_SERVER;
   if (t->rd.task || t->wr.task || t->he) return ns_fail_str(L, "busy");
   if (old >= 0) {
     /* uv_close closes the descriptor: keep the number alive with a dup */
@@ -1750,7 +1778,8 @@ static int meth_setfd(lua_State *L) {
   }
   t->rd_err = t->wr_err = 0;
   ns_buf_free(&t->in);
-  t->state = S_MASTER;
+  t->state = was_server ? S_SERVER : S_MASTER;
+  t->backlog = 0;                    /* > 0 only while listening */
   if (fd >= 0) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -1776,11 +1805,32 @@ static int meth_setfd(lua_State *L) {
       if ((rc = uv_listen((uv_stream_t *)h, DEFAULT_BACKLOG,
                           connection_cb)) != 0)
         return ns_fail(L, rc);
-    } else if (getpeername((int)fd, (struct sockaddr *)&ss, &len) == 0) {
+    } else if (!was_server &&
+               getpeername((int)fd, (struct sockaddr *)&ss, &len) == 0) {
       t->state = S_CLIENT;
+      keep_peer(t);
     }
   }
   lua_pushinteger(L, 1);
+  return 1;
+}
+
+/* __index: the methods (upvalue 1), then `class`, LuaSocket's name of
+** the object's kind ("tcp{master}", "tcp{client}", "tcp{server}";
+** "unix{...}" for Unix stream sockets). A function, not the table, since
+** the class follows the state; the table stays the metatable's
+** __methods (and socket.core.tcp_methods) for code that extends it. */
+static int meta_index(lua_State *L) {
+  tcp_t *t;
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  if (lua_type(L, 2) != LUA_TSTRING ||
+      strcmp(lua_tostring(L, 2), "class") != 0)
+    return 1;                                      /* nil */
+  t = check_tcp(L, 1);
+  lua_pushfstring(L, "%s{%s}", t->family == AF_UNIX ||
+                  t->want_family == AF_UNIX ? "unix" : "tcp",
+                  state_names[t->state]);
   return 1;
 }
 
@@ -2298,11 +2348,19 @@ static int select_k(lua_State *L, int status, lua_KContext ctx) {
   return select_step(L);
 }
 
+/* The length of list i, raising on a member that cannot be a socket as
+** LuaSocket does (it indexes each one for getfd): a number, boolean or
+** function is a mistake. Tables and userdata that are not sockets are
+** skipped, as there, and so are strings (no getfd in the string table). */
 static lua_Integer list_len(lua_State *L, int i) {
   lua_Integer n = 0;
+  int type;
   if (lua_isnil(L, i)) return 0;
   luaL_checktype(L, i, LUA_TTABLE);
-  while (lua_rawgeti(L, i, n + 1) != LUA_TNIL) {
+  while ((type = lua_rawgeti(L, i, n + 1)) != LUA_TNIL) {
+    if (type != LUA_TTABLE && type != LUA_TUSERDATA && type != LUA_TSTRING)
+      return luaL_argerror(L, i, lua_pushfstring(L,
+        "socket expected at index %I, got %s", n + 1, luaL_typename(L, -1)));
     lua_pop(L, 1);
     n++;
   }
@@ -2423,7 +2481,10 @@ int luaopen_socket_core(lua_State *L) {
   luaL_newmetatable(L, TCP_MT);
   luaL_newlib(L, methods);
   lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "__index");            /* mt, methods */
+  lua_setfield(L, -3, "__methods");          /* mt, methods */
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, meta_index, 1);
+  lua_setfield(L, -3, "__index");
   lua_pushcfunction(L, meta_gc);
   lua_setfield(L, -3, "__gc");
   lua_pushcfunction(L, meta_gc);

@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include "netsh.h"
 
@@ -126,12 +127,6 @@ static udp_t *check_udp(lua_State *L, int i) {
   return luaL_checkudata(L, i, UDP_MT);
 }
 
-static int check_port(lua_State *L, int i) {
-  lua_Integer p = luaL_checkinteger(L, i);
-  luaL_argcheck(L, p >= 0 && p <= 65535, i, "port out of range");
-  return (int)p;
-}
-
 static void free_handle_cb(uv_handle_t *h) { free(h); }
 
 /* The socket's descriptor, -1 when it has none. */
@@ -183,9 +178,11 @@ static int is_unix(const char *host) {
   return strncmp(host, "unix:", 5) == 0;
 }
 
-/* The port argument i of a call given host: none for a Unix path. */
+/* The port argument i of a call given host: none for a Unix path; < 0
+** (UV_EAI_SERVICE) for an unknown service name. */
 static int port_arg(lua_State *L, udp_t *u, const char *host, int i) {
-  return is_unix(host) || u->family == AF_UNIX ? 0 : check_port(L, i);
+  return is_unix(host) || u->family == AF_UNIX ? 0
+                                               : ns_check_port(L, i, "udp");
 }
 
 static int resolve(lua_State *L, const char *host, int port, int family,
@@ -805,6 +802,7 @@ static int meth_sendto(lua_State *L) {
   lua_settop(L, 4);
   if (u->closed) return ns_fail(L, UV_ECANCELED);
   if (u->connected) return ns_fail(L, UV_EISCONN);
+  if (port < 0) return ns_fail(L, port);
   return resolve(L, host, port, u->family, 0, sendto_k, 0);
 }
 
@@ -845,6 +843,7 @@ static int meth_setsockname(lua_State *L) {
   int port = port_arg(L, u, host, 3);
   lua_settop(L, 3);
   if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (port < 0) return ns_fail(L, port);
   return resolve(L, host, port, u->family, 1, setsockname_k, 0);
 }
 
@@ -897,6 +896,7 @@ static int meth_setpeername(lua_State *L) {
   }
   port = port_arg(L, u, host, 3);
   lua_settop(L, 3);
+  if (port < 0) return ns_fail(L, port);
   return resolve(L, host, port, u->family, 0, setpeername_k, 0);
 }
 
@@ -1170,6 +1170,59 @@ static int meth_getfd(lua_State *L) {
   return 1;
 }
 
+/* setfd(fd): adopt a datagram socket descriptor (connected or not by
+** what the kernel says); setfd(-1): forget the current one without
+** closing it. Queued datagrams go with the old descriptor. */
+static int meth_setfd(lua_State *L) {
+  udp_t *u = check_udp(L, 1);
+  lua_Integer fd = luaL_checkinteger(L, 2);
+  uv_os_fd_t old = udp_fd(u);
+  if (u->readers || u->sends) return ns_fail_str(L, "busy");
+  while (u->sel) {                  /* select()s look again */
+    ns_selnode_t *n = u->sel;
+    ns_wake(n->w, 0);
+    ns_sel_unlink(n);
+  }
+  if (u->h) {
+    /* uv_close closes the descriptor: keep the number alive with a dup */
+    int keep = fd >= 0 && fd != old ? -1 : dup(old);
+    u->h->data = NULL;
+    uv_close((uv_handle_t *)u->h, free_handle_cb);
+    u->h = NULL;
+    if (keep >= 0) {
+      dup2(keep, old);
+      close(keep);
+    }
+  }
+  u->reading = u->connected = 0;
+  ns_buf_free(&u->q);
+  u->nq = u->claims = 0;
+  if (fd >= 0) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int rc;
+    uv_udp_t *h = malloc(sizeof *h);
+    if (h == NULL) return ns_fail(L, UV_ENOMEM);
+    uv_udp_init(ns_loop(), h);
+    if ((rc = uv_udp_open(h, (uv_os_sock_t)fd)) != 0) {
+      uv_close((uv_handle_t *)h, free_handle_cb);
+      return ns_fail(L, rc);
+    }
+    h->data = u;
+    u->h = h;
+    u->closed = 0;
+    if (getsockname((int)fd, (struct sockaddr *)&ss, &len) == 0)
+      u->family = ss.ss_family;
+    len = sizeof u->upeer.ss;
+    if (getpeername((int)fd, (struct sockaddr *)&u->upeer.ss, &len) == 0) {
+      u->upeer.len = len;
+      u->connected = 1;
+    }
+  }
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
 static int meth_getfamily(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   lua_pushstring(L, u->family == AF_INET ? "inet" :
@@ -1215,6 +1268,22 @@ static int meta_gc(lua_State *L) {
   return 0;
 }
 
+/* __index: the methods (upvalue 1), then `class` as LuaSocket names it,
+** "udp{unconnected}" or "udp{connected}" ("unixdgram{...}" for Unix
+** datagram sockets). The table itself is the metatable's __methods. */
+static int meta_index(lua_State *L) {
+  udp_t *u;
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  if (lua_type(L, 2) != LUA_TSTRING ||
+      strcmp(lua_tostring(L, 2), "class") != 0)
+    return 1;                                      /* nil */
+  u = check_udp(L, 1);
+  lua_pushfstring(L, "%s{%s}", u->family == AF_UNIX ? "unixdgram" : "udp",
+                  u->connected ? "connected" : "unconnected");
+  return 1;
+}
+
 static int meta_tostring(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   lua_pushfstring(L, "udp{%s}: %p", u->closed ? "closed" :
@@ -1258,6 +1327,7 @@ static const luaL_Reg methods[] = {
   {"getoption", meth_getoption},
   {"close", meth_close},
   {"getfd", meth_getfd},
+  {"setfd", meth_setfd},
   {"getfamily", meth_getfamily},
   {"dirty", meth_dirty},
   {NULL, NULL}
@@ -1279,6 +1349,9 @@ int luaopen_udp_core(lua_State *L) {
   luaL_newmetatable(L, UDP_MT);
   luaL_setfuncs(L, metamethods, 0);
   luaL_newlib(L, methods);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__methods");
+  lua_pushcclosure(L, meta_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   luaL_newmetatable(L, READER_MT);

@@ -25,6 +25,7 @@ const char *ns_strerror(int code) {
     case UV_EAI_NONAME: return "host not found";
     case UV_EAI_AGAIN: return "temporary failure in name resolution";
     case UV_EAI_FAIL: return "non-recoverable failure in name resolution";
+    case UV_EAI_SERVICE: return "service not supported for socket type";
     case UV_EISCONN: return "already connected";
     case UV_EACCES:
     case UV_EPERM: return "permission denied";

@@ -86,8 +86,8 @@ end
 ---------------------------------------------------------------------------
 -- stdin without blocking the loop: io.read, io.lines() and io.stdin's
 -- read/lines go through netsh.stdin (src/stdin.c), which suspends only the
--- calling task. Every stdin read takes this path, so no bytes hide in C
--- stdio's buffer. The "n" format keeps Lua's own reader.
+-- calling task and reads every format as lua5.4 does. Every stdin read
+-- takes this path, so no bytes hide in C stdio's buffer.
 do
   local fmeta = getmetatable(io.stdin).__index
   local f_read, f_lines = fmeta.read, fmeta.lines
@@ -95,33 +95,41 @@ do
   local stdin_file = io.stdin
   local sin
 
-  local function read_formats(n, ...)
-    sin = sin or require "netsh.stdin"
-    if n == 0 then return sin.read("l") end
-    local out = {}
+  -- formats are checked before any byte is read, so a bad one raises at
+  -- the caller's line, naming read as lua5.4 does
+  local function check_formats(n, ...)
     for i = 1, n do
       local f = select(i, ...)
-      if type(f) == "string" and f:gsub("^%*", ""):sub(1, 1) == "n" then
-        out[i] = f_read(stdin_file, "n")
-      else
-        local err, code
-        out[i], err, code = sin.read(f)
-        if err then return nil, err, code end   -- as Lua's: nil, msg, errno
+      local tf = type(f)
+      if tf == "number" then
+        if not math.tointeger(f) then
+          error(("bad argument #%d to 'read' (number has no integer "
+            .. "representation)"):format(i), 3)
+        end
+      elseif tf ~= "string" then
+        error(("bad argument #%d to 'read' (string expected, got %s)")
+          :format(i, f == nil and "no value" or tf), 3)
+      elseif not f:find("^%*?[nlLa]") then
+        error(("bad argument #%d to 'read' (invalid format)"):format(i), 3)
       end
-      if out[i] == nil then return unpack(out, 1, i) end
     end
-    return unpack(out, 1, n)
+  end
+
+  local function stdin_read(...)
+    check_formats(select("#", ...), ...)
+    sin = sin or require "netsh.stdin"
+    return sin.read(...)
   end
 
   function fmeta.read(f, ...)
-    if f == stdin_file then return read_formats(select("#", ...), ...) end
+    if f == stdin_file then return stdin_read(...) end
     return f_read(f, ...)
   end
 
   local function stdin_lines(...)
     local fmts = pack(...)
     return function()
-      local r = pack(read_formats(fmts.n, unpack(fmts, 1, fmts.n)))
+      local r = pack(stdin_read(unpack(fmts, 1, fmts.n)))
       if r[1] == nil and r[2] then error(r[2], 2) end  -- as Lua's lines
       return unpack(r, 1, r.n)
     end
@@ -133,9 +141,7 @@ do
   end
 
   function io.read(...)
-    if io_input() == stdin_file then
-      return read_formats(select("#", ...), ...)
-    end
+    if io_input() == stdin_file then return stdin_read(...) end
     return io_read(...)
   end
 
@@ -168,7 +174,10 @@ end
 
 local lazy = {socket = "socket", udp = "udp", http = "http", json = "json",
   getopt = "getopt"}
-setmetatable(_G, {__index = function(t, k)
+-- __fields: the REPL completes them before they are loaded
+local fields = {}
+for k in pairs(lazy) do fields[k] = "table" end
+setmetatable(_G, {__fields = fields, __index = function(t, k)
   local mod = lazy[k]
   if mod then
     local m = require(mod)
@@ -250,8 +259,12 @@ function steps.run(s)
   end
   local chunk = embed.load_script(s.a)
   if not chunk then
-    io.stderr:write(("netsh: no bundled script '%s' (netsh -m lists them)\n")
-      :format(s.a))
+    local names = {}
+    for name in pairs(embed.scripts()) do names[#names + 1] = name end
+    table.sort(names)
+    local near = require("getopt").nearest(s.a, names)
+    io.stderr:write(("netsh: no bundled script '%s'%s (netsh -m lists them)\n")
+      :format(s.a, near and ("; did you mean '%s'?"):format(near) or ""))
     os.exit(2)
   end
   arg[0] = s.a

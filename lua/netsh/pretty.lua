@@ -79,6 +79,9 @@ local function scalar(v, nested, opts)
   elseif tv == "number" then
     if math.type(v) == "float" and v ~= v then return "nan" end
     return tostring(v)
+  elseif tv == "userdata" then
+    local json = package.loaded.json or package.loaded.cjson
+    if json and v == json.null then return "json.null" end
   end
   return meta_string(v)
 end

@@ -48,6 +48,8 @@ end
 -- A module whose __index function makes fields on first use (socket.url,
 -- socket.unix...) lists them in its metatable's __fields (name -> "table"
 -- or "function"): they complete without running the module's code.
+-- An object whose __index is a function may keep its methods table in
+-- the metatable's __methods (netsh's sockets: __index also makes class).
 local stub = {table = {}, ["function"] = function() end}
 
 local function each_field(v, fn)
@@ -71,7 +73,7 @@ local function each_field(v, fn)
         end
       end
     end
-    local idx = mt and rawget(mt, "__index")
+    local idx = mt and (rawget(mt, "__methods") or rawget(mt, "__index"))
     if type(idx) ~= "table" then break end
     v, hops = idx, hops + 1
   end
@@ -86,6 +88,14 @@ local function lookup(v, name)
     end
     local mt = debug.getmetatable(v)
     local idx = mt and rawget(mt, "__index")
+    local later = mt and rawget(mt, "__fields")
+    if type(idx) == "function" and type(later) == "table"
+        and later[name] == "table" then
+      -- a module netsh loads on first use (json, socket.url): load it
+      local ok, r = pcall(idx, v, name)
+      return ok and r or nil
+    end
+    idx = mt and (rawget(mt, "__methods") or idx)
     if type(idx) ~= "table" then return nil end
     v, hops = idx, hops + 1
   end
@@ -101,7 +111,9 @@ function M.complete(line, start, stop)
   local sep = before:sub(-1)
   local found, values = {}, {}
   local function add(k, v)
+    -- names starting with _ are internals: only when asked for
     if k:sub(1, #word) == word and k:match("^[%a_][%w_]*$")
+        and (word:sub(1, 1) == "_" or k:sub(1, 1) ~= "_")
         and (word:sub(1, 2) == "__" or k:sub(1, 2) ~= "__") then
       if values[k] == nil then found[#found + 1] = k end
       values[k] = v
@@ -164,6 +176,8 @@ local docs = {
     "joined; a failure cancels all",
   ["task.all"] = "all(tasks [, timeout]) -> {results...} | nil, err, i",
   ["task.any"] = "any(tasks [, timeout]) -> i, results | nil, err",
+  ["task.retry"] = "retry(fn [, opts]) -> the first success | the " ..
+    "last nil, err; opts: attempts, backoff, max_backoff, timeout",
   ["task.list"] = "list() -> {task, ...} live tasks",
   ["task.count"] = "count() -> number of live tasks",
   ["socket.connect"] = "connect(host, port [, locaddr, locport, " ..
@@ -176,8 +190,11 @@ local docs = {
   ["socket.sleep"] = "sleep(seconds)",
   ["socket.gettime"] = "gettime() -> seconds since the epoch",
   ["json.encode"] = "encode(value) -> string",
-  ["json.decode"] = "decode(string) -> value | nil, err",
+  ["json.decode"] = "decode(string) -> value; raises on invalid JSON",
+  ["json.try_decode"] = "try_decode(string) -> value | nil, err",
 }
+
+M.docs = docs     -- repl_spec checks them against the README
 
 -- name under which v is known: a global, a loaded module, a global's field
 local function name_of(v)

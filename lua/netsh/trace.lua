@@ -3,6 +3,7 @@
 -- byte counts; `--hexdump` (or NETSH_TRACE=hex) adds the bytes, in the
 -- layout of `ncat --hex-dump`. It wraps the TCP and UDP method tables, so
 -- every script and module that uses sockets is traced without a change.
+-- HTTP requests (lua/http.lua) see M.enabled and log as curl -v does.
 local task = require "task"
 
 local M = {enabled = false, hexdump = false}
@@ -114,7 +115,7 @@ function M.enable(opts)
   M.enabled = true
   local socket = require "socket"
   local s = socket.tcp()
-  local tcp_methods = getmetatable(s).__index
+  local tcp_methods = getmetatable(s).__methods   -- __index computes class
   s:close()
   wrap("tcp", tcp_methods, {"connect", "bind", "listen", "accept", "send",
     "receive", "receiveany", "shutdown", "close", "starttls",
@@ -122,7 +123,7 @@ function M.enable(opts)
   local ok, udp = pcall(require, "udp")
   if ok then
     local u = udp.udp()
-    local udp_methods = getmetatable(u).__index
+    local udp_methods = getmetatable(u).__methods
     u:close()
     if type(udp_methods) == "table" then
       wrap("udp", udp_methods, {"setsockname", "setpeername", "send",

@@ -2,8 +2,8 @@
 -- socket.url). parse() names the parts as LuaSocket does:
 --   scheme://userinfo@host:port/path;params?query#fragment
 -- with authority = userinfo@host:port and userinfo = user:password; an
--- IPv6 host comes without its brackets. absolute() resolves a reference
--- as RFC 3986 section 5.2 says (";params" are part of the path there).
+-- IPv6 host comes without its brackets. A drop-in: where LuaSocket 3.1
+-- and RFC 3986 disagree (odd URLs, absolute()), LuaSocket's answer wins.
 local M = {_VERSION = "URL 1.0.3"}
 
 local format, byte, char = string.format, string.byte, string.char
@@ -22,36 +22,26 @@ function M.unescape(s)
   return (s:gsub("%%(%x%x)", function(h) return char(tonumber(h, 16)) end))
 end
 
--- The five components of RFC 3986's appendix B (nil when absent).
-local function split(u)
-  local r = {}
-  local rest = u
-  local scheme, after = rest:match("^(%a[%w+%-.]*):(.*)$")
-  if scheme then r.scheme, rest = scheme, after end
-  local authority
-  authority, after = rest:match("^//([^/?#]*)(.*)$")
-  if authority then r.authority, rest = authority, after end
-  local f = rest:find("#", 1, true)
-  if f then r.fragment, rest = rest:sub(f + 1), rest:sub(1, f - 1) end
-  local q = rest:find("?", 1, true)
-  if q then r.query, rest = rest:sub(q + 1), rest:sub(1, q - 1) end
-  r.path = rest
-  return r
-end
-
 -- parse(url [, default]) -> parts | nil, "invalid url"
--- default: a table whose fields fill the parts the url lacks.
+-- default: a table whose fields fill the parts the url lacks. The parts
+-- are cut off in LuaSocket's order, which is not quite RFC 3986's: the
+-- authority runs to the first "/" (so "?" and "#" may be in it), then the
+-- fragment from the first "#", the query from the first "?" and the
+-- params from the first ";" of what is left; the rest is the path.
 function M.parse(url, default)
   local p = {}
   for k, v in pairs(default or p) do p[k] = v end
   if url == nil or url == "" then return nil, "invalid url" end
-  local r = split(url)
-  local authority, rest = r.authority, r.path
-  for _, k in ipairs{"scheme", "authority", "fragment", "query"} do
-    if r[k] then p[k] = r[k] end
+  local rest = url
+  local scheme, after = rest:match("^(%w[%w+%-.]*):(.*)$")
+  if scheme then p.scheme, rest = scheme, after end
+  local authority
+  authority, after = rest:match("^//([^/]*)(.*)$")
+  if authority then p.authority, rest = authority, after end
+  for _, part in ipairs{{"fragment", "#"}, {"query", "?"}, {"params", ";"}} do
+    local at = rest:find(part[2], 1, true)
+    if at then p[part[1]], rest = rest:sub(at + 1), rest:sub(1, at - 1) end
   end
-  local s = rest:find(";", 1, true)
-  if s then p.params, rest = rest:sub(s + 1), rest:sub(1, s - 1) end
   if rest ~= "" then p.path = rest end
   if not authority then return p end
   local userinfo, hostport = authority:match("^([^@]*)@(.*)$")
@@ -76,7 +66,9 @@ function M.build(p)
   local authority = p.authority
   if p.host then
     authority = p.host
-    if authority:find(":", 1, true) then authority = "[" .. authority .. "]" end
+    if authority:find(":", 1, true) then
+      authority = "[" .. authority .. "]"
+    end
     if p.port then authority = authority .. ":" .. tostring(p.port) end
     local userinfo = p.userinfo
     if p.user then
@@ -94,80 +86,76 @@ function M.build(p)
 end
 
 ---------------------------------------------------------------------------
--- absolute(): RFC 3986, section 5.2
+-- absolute(), as LuaSocket 3.1 resolves: close to RFC 3986 section 5.2,
+-- but ";params" are a part of their own (a reference without a path keeps
+-- the base's params) and the dot segments are removed from the whole
+-- result, query and fragment included.
 
--- remove_dot_segments (5.2.4), done on whole segments: "." goes, ".."
--- takes the segment before it along; either one last leaves a "/".
+-- s with pattern pat replaced by repl, one match at a time, until no
+-- match is left
+local function rewrite(s, pat, repl)
+  local n
+  repeat s, n = s:gsub(pat, repl, 1) until n == 0
+  return s
+end
+
+-- Dot segments out of a path or a whole URL. An empty segment ("//") is
+-- kept apart by a marker byte while the rules run, so that ".." can take
+-- it as it takes a named segment.
+local EMPTY = "\1"
 local function remove_dots(path)
-  if not path:find(".", 1, true) then return path end
-  local abs = path:sub(1, 1) == "/"
-  local parts = {}
-  for seg in (path .. "/"):gmatch("([^/]*)/") do parts[#parts + 1] = seg end
-  if abs then table.remove(parts, 1) end
-  local segs, n = {}, 0
-  for i, seg in ipairs(parts) do
-    if seg == ".." or seg == "." then
-      if seg == ".." and n > 0 then
-        segs[n] = nil
-        n = n - 1
-      end
-      if i == #parts then
-        n = n + 1
-        segs[n] = ""
-      end
-    else
-      n = n + 1
-      segs[n] = seg
-    end
-  end
-  local out = table.concat(segs, "/")
-  if abs then out = "/" .. out end
-  return out
+  path = rewrite(path, "//", "/" .. EMPTY .. "/")
+  path = rewrite(path, "/%./", "/")
+  path = rewrite(path, "[^/]+/%.%./([^/]+)", "%1")     -- "seg/../next"
+  path = path:gsub("[^/]+/%.%./*$", "")                 -- "seg/.." at the end
+  path = path:gsub("/%.%.$", "/"):gsub("/%.$", "/"):gsub("^/%.%./", "/")
+  return (path:gsub(EMPTY, ""))
 end
 
-local function merge(base, rel_path)
-  if base.authority and base.path == "" then return "/" .. rel_path end
-  return (base.path:match("^(.*/)") or "") .. rel_path
-end
-
-local function recompose(t)
-  local out = {}
-  if t.scheme then out[#out + 1] = t.scheme .. ":" end
-  if t.authority then out[#out + 1] = "//" .. t.authority end
-  out[#out + 1] = t.path
-  if t.query then out[#out + 1] = "?" .. t.query end
-  if t.fragment then out[#out + 1] = "#" .. t.fragment end
-  return table.concat(out)
+-- a relative path put after the directory of the base path
+local function absolute_path(base_path, rel_path)
+  if rel_path:sub(1, 1) == "/" then return remove_dots(rel_path) end
+  local dir = base_path:gsub("[^/]*$", "")
+  if dir:sub(-1) ~= "/" then dir = dir .. "/" end
+  return remove_dots(dir .. rel_path)
 end
 
 -- absolute(base, relative) -> url; base may be a parse() table.
 function M.absolute(base_url, relative)
-  if type(base_url) == "table" then base_url = M.build(base_url) end
-  if base_url == nil or base_url == "" then return relative end
-  if relative == nil or relative == "" then return base_url end
-  local b, r, t = split(base_url), split(relative), {}
-  if r.scheme then
-    t.scheme, t.authority, t.query = r.scheme, r.authority, r.query
-    t.path = remove_dots(r.path)
+  local b
+  if type(base_url) == "table" then
+    b, base_url = base_url, M.build(base_url)
   else
-    if r.authority then
-      t.authority, t.query = r.authority, r.query
-      t.path = remove_dots(r.path)
-    else
-      if r.path == "" then
-        t.path = b.path
-        t.query = r.query or b.query
-      else
-        if r.path:sub(1, 1) == "/" then t.path = remove_dots(r.path)
-        else t.path = remove_dots(merge(b, r.path)) end
-        t.query = r.query
-      end
-      t.authority = b.authority
-    end
-    t.scheme = b.scheme
+    b = M.parse(base_url)
   end
-  t.fragment = r.fragment
-  return recompose(t)
+  local r = M.parse(relative)
+  local result
+  if not b then
+    result = relative
+  elseif not r then
+    result = base_url
+  elseif r.scheme then
+    result = relative
+  else
+    r.scheme = b.scheme
+    if not r.authority then
+      r.authority = b.authority
+      if r.path then
+        r.path = absolute_path(b.path or "", r.path)
+      else
+        -- each part the reference lacks comes from the base, up to the
+        -- first it has
+        r.path = b.path
+        if not r.params then
+          r.params = b.params
+          if not r.query then r.query = b.query end
+        end
+      end
+    end
+    result = M.build(r)
+  end
+  if result == nil then return nil end
+  return remove_dots(result)
 end
 
 ---------------------------------------------------------------------------

@@ -44,6 +44,33 @@ check "-l g=mod names the global" 0 "^\[1\]$" "" "$N" -l J=cjson -e "print(J.enc
 check "-e runs before the script" 0 "^E .*args.lua	a" "" "$N" -e "io.write('E ')" "$T/args.lua" a
 check "-v prints the versions" 0 "^netsh [0-9.]+ \(Lua 5\.4.*libuv.*libcurl.*OpenSSL" "" "$N" -v
 check "--version" 0 "^netsh " "" "$N" --version
+# -v names the libraries running, not the headers built against: a
+# preloaded shim that reports other versions must show up
+if command -v cc >/dev/null && echo "#include <curl/curl.h>" | cc -E - >/dev/null 2>&1; then
+  cat > "$T/shim.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <curl/curl.h>
+const char *OpenSSL_version(int t) { (void)t; return "OpenSSL 9.8.7-shim"; }
+curl_version_info_data *curl_version_info(CURLversion v) {
+  static curl_version_info_data d;
+  void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+  curl_version_info_data *(*real)(CURLversion) =
+    (curl_version_info_data *(*)(CURLversion))dlsym(lib, "curl_version_info");
+  d = *real(v);
+  d.version = "9.8.7-shim";
+  return &d;
+}
+C
+  if cc -shared -fPIC -o "$T/shim.so" "$T/shim.c" -ldl 2>"$T/cc.err"; then
+    check "-v shows the runtime OpenSSL and libcurl" 0 \
+      "libcurl 9\.8\.7-shim, OpenSSL 9\.8\.7-shim\)" "" \
+      env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+      LD_PRELOAD="$T/shim.so" "$N" -v
+  else
+    echo "SKIP -v runtime versions: cannot build the shim"; cat "$T/cc.err"
+  fi
+fi
 check "-h prints usage" 0 "^usage: netsh" "" "$N" -h
 check "unknown option is a usage error" 2 "" "unrecognized option '-z'" "$N" -z
 check "-e without argument is a usage error" 2 "" "'-e' needs argument" "$N" -e
@@ -51,6 +78,22 @@ check "runtime error: message, traceback, exit 1" 1 "" \
   "^netsh: \(command line\):1: boom" "$N" -e "error('boom')"
 grep -q "stack traceback" "$T/err" && { echo "ok   traceback on stderr"; pass=$((pass+1)); } \
   || { echo "FAIL traceback on stderr"; fail=$((fail+1)); }
+printf 'local function f()\n  error("boom")\nend\nf()\n' > "$T/boom.lua"
+check "uncaught error: the user's frames" 1 "" \
+  "^	.*boom.lua:4: in main chunk" "$N" "$T/boom.lua"
+if grep -q "prelude.lua\|tail calls" "$T/err"; then
+  echo "FAIL uncaught error shows netsh's own frames"; sed 's/^/  err: /' "$T/err"
+  fail=$((fail + 1))
+else
+  echo "ok   uncaught error hides netsh's own frames"; pass=$((pass + 1))
+fi
+"$N" "$T/nope.lua" 2>"$T/err"
+if [ "$(cat "$T/err")" = "netsh: cannot open $T/nope.lua: No such file or directory" ]; then
+  echo "ok   missing script: one line, as lua5.4"; pass=$((pass + 1))
+else
+  echo "FAIL missing script: one line"; sed 's/^/  err: /' "$T/err"
+  fail=$((fail + 1))
+fi
 check "syntax error exits 1" 1 "" "netsh: .*unexpected symbol|netsh: .*expected" "$N" -e "x = = 1"
 check "missing script exits 1" 1 "" "cannot open $T/nope.lua" "$N" "$T/nope.lua"
 check "os.exit(n) is honoured" 7 "" "" "$N" -e "os.exit(7)"

@@ -204,7 +204,8 @@ enter '"back" .. 2'
 check "Ctrl-C stops a busy loop" wait_line '"back2"' 3
 
 echo "# tasks keep running while the prompt waits"
-enter 'ticker = spawn(function() for i = 1, 600 do local f = io.open("tick", "w") f:write(i) f:close() sleep(0.05) end end)'
+# (written aside, then renamed: a read never sees the file truncated)
+enter 'ticker = spawn(function() for i = 1, 600 do local f = io.open("tick.new", "w") f:write(i) f:close() os.rename("tick.new", "tick") sleep(0.05) end end)'
 sleep 0.5
 a=$(cat "$dir/tick" 2>/dev/null || echo 0)
 sleep 0.6
@@ -325,12 +326,31 @@ if [ "$has_socket" = 1 ]; then
   key C-c
 fi
 
+if "$NETSH" -e 'require "http"' >/dev/null 2>&1; then
+  enter 'r = setmetatable({status = 200, reason = "OK", elapsed = 0, body = "[1]", _head = "", _more = {}}, http.Response)'
+  type_text 'r:j'
+  key Tab
+  check "Tab completes an HTTP response method" wait_re '^> r:json\($'
+  type_text ')'
+  key Enter
+  check "... and it runs" wait_line '{1}'
+  type_text 'r.timi'
+  key Tab
+  check "Tab completes a lazy response field" wait_re '^> r\.timings\.$'
+  key C-c
+  enter 'json.null'
+  check "json.null prints as json.null" wait_line 'json.null'
+fi
+
 echo "# helpers"
 enter 'help()'
 check "help() prints the overview" wait_re '^ +tasks\(\) +the live tasks'
 enter 'help(task)'
 check "help(module) lists its functions" \
   wait_re '^ +timeout\(seconds, fn, \.\.\.\) -> '
+enter 'help(json)'
+check "help(json): decode raises, try_decode returns nil, err" \
+  wait_re '^ +decode\(string\) -> value; raises on invalid JSON$'
 enter 'ls({b = 1, a = "x"})'
 check "ls(t) lists fields sorted" wait_re '^ +a +"x"$'
 
@@ -367,6 +387,13 @@ check "Ctrl-R shows the match" \
 key Enter
 enter 'hist_token * 2'
 check "Ctrl-R finds and runs an older line" wait_line '24690'
+key C-r
+type_text 'token = 1'
+wait_re "reverse-i-search\)\`token = 1': hist_token = 1"
+key C-c
+wait_prompt
+check "Ctrl-C during Ctrl-R leaves no old line drawn" \
+  test "$(screen | grep -v '^$' | tail -2 | head -1)" = "> ^C"
 key C-d
 wait_rc >/dev/null
 export NETSH_HISTSIZE=3

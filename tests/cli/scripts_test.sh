@@ -36,9 +36,18 @@ out=$("$N" -m)
 if echo "$out" | grep -q "wait_for .*wait until TCP ports" && echo "$out" | grep -q "port_scan"; then
   ok "netsh -m lists the bundled scripts"
 else ko "netsh -m lists the bundled scripts" "$out"; fi
+echo "$out" | grep -q "tls_expiry .*expire; a cron/pipeline check$" \
+  && ok "netsh -m shows the whole first sentence" \
+  || ko "netsh -m shows the whole first sentence" "$(echo "$out" | grep tls_expiry)"
 out=$("$N" -m no_such_script 2>&1); rc=$?
 [ $rc = 2 ] && echo "$out" | grep -q "no bundled script" && ok "unknown script: exit 2" \
   || ko "unknown script: exit 2 (rc=$rc)" "$out"
+out=$("$N" -m http_chek 2>&1); rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "did you mean 'http_check'?" \
+  && ok "a mistyped script name gets a suggestion" || ko "http_chek (rc=$rc)" "$out"
+out=$("$N" -m http_check --expect-staus 200 http://127.0.0.1:1/ 2>&1); rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "unknown option '--expect-staus'; did you mean '--expect-status'?" \
+  && ok "a mistyped option gets a suggestion" || ko "--expect-staus (rc=$rc)" "$out"
 
 # usage errors exit 2
 "$N" -m port_scan --ports 1-10 >/dev/null 2>"$T/err"; rc=$?
@@ -117,7 +126,42 @@ sleep 0.2
 [ "$body" = "300000 200" ] && grep -q "down 3[0-9][0-9][0-9][0-9][0-9] B" "$T/proxy.log" && ok "tcp_proxy forwards and logs bytes" \
   || ko "tcp_proxy ($body)" "$(cat "$T/proxy.log")"
 kill -INT $PXPID; wait $PXPID; rc=$?
-[ $rc = 130 ] && ok "tcp_proxy stops on Ctrl-C with 130" || ko "tcp_proxy Ctrl-C (rc=$rc)"
+[ $rc = 0 ] && ok "tcp_proxy stops on Ctrl-C with 0, as its --help says" \
+  || ko "tcp_proxy Ctrl-C (rc=$rc)"
+
+# every long-running script: Ctrl-C exits with the code its --help gives
+ctrlc_code() {   # the number on the --help exit-code line naming Ctrl-C
+  "$N" -m "$1" --help | sed -n 's/^ *\([0-9][0-9]*\) .*Ctrl-C.*/\1/p' | head -1
+}
+ctrlc() {        # ctrlc NAME ARGS...: start, Ctrl-C after 0.5 s, compare
+  local name=$1 want got
+  shift
+  want=$(ctrlc_code "$name")
+  "$N" -m "$name" "$@" >/dev/null 2>"$T/ctrlc.err" < <(sleep 20) & local pid=$!
+  sleep 0.5
+  kill -INT $pid; wait $pid; got=$?
+  if [ -n "$want" ] && [ "$got" = "$want" ]; then
+    ok "$name: Ctrl-C exits $got, as its --help says"
+  else
+    ko "$name: Ctrl-C exits $got, --help says '${want:-nothing}'" \
+      "$(head -3 "$T/ctrlc.err")"
+  fi
+}
+ctrlc tcp_proxy 0 "127.0.0.1:$HP"
+ctrlc tcp_echo 127.0.0.1 0
+ctrlc udp_echo 127.0.0.1 0
+ctrlc http_bench "http://127.0.0.1:$HP/json" -c 1 -d 30
+ctrlc wait_for "127.0.0.1:$CLOSED2" -t 30 -i 0.1
+ctrlc tcp_client 127.0.0.1 "$HP"
+ctrlc http_check "http://127.0.0.1:$HP/slow?delay=3"
+
+# http_check prints as URLs complete; --ordered in input order
+out=$("$N" -m http_check -c 2 "http://127.0.0.1:$HP/slow?delay=0.5" "http://127.0.0.1:$HP/json" | awk '{print $NF}' | tr '\n' ' ')
+[ "$out" = "http://127.0.0.1:$HP/json http://127.0.0.1:$HP/slow?delay=0.5 " ] \
+  && ok "http_check prints as the URLs complete" || ko "http_check completion order" "$out"
+out=$("$N" -m http_check -c 2 --ordered "http://127.0.0.1:$HP/slow?delay=0.5" "http://127.0.0.1:$HP/json" | awk '{print $NF}' | tr '\n' ' ')
+[ "$out" = "http://127.0.0.1:$HP/slow?delay=0.5 http://127.0.0.1:$HP/json " ] \
+  && ok "http_check --ordered prints in input order" || ko "http_check --ordered" "$out"
 
 # http_bench: counts and percentiles; 404s make it exit 1
 out=$("$N" -m http_bench "http://127.0.0.1:$HP/json" -c 4 -n 40 --json); rc=$?
@@ -157,6 +201,34 @@ grep -q "netsh trace: \[scripts/wait_for.lua:[0-9]*\] tcp 127.0.0.1:[0-9]* > 127
 NETSH_TRACE=hex "$N" -e 'local s = assert(socket.connect("127.0.0.1", '"$HP"')) s:send("GET /json HTTP/1.0\r\n\r\n") s:receive("*a") s:close()' 2>"$T/trace"
 grep -q "send 22 B" "$T/trace" && grep -q "00000000  47 45 54 20 2f 6a 73 6f 6e" "$T/trace" && grep -q "receive [0-9]* B" "$T/trace" \
   && ok "NETSH_TRACE=hex logs byte counts and a hex dump" || ko "NETSH_TRACE=hex" "$(head -5 "$T/trace")"
+
+# HTTP you can see: --trace, verbose = true and NETSH_TRACE log the exchange
+# as curl -v does (connection, request, response, timings); --hexdump adds
+# the bodies
+has_http_trace() {   # has_http_trace FILE TASK-REGEX
+  grep -q "netsh trace: \[$2\] http \* .*Connected to 127.0.0.1" "$1" &&
+  grep -q "netsh trace: \[$2\] http > GET /json HTTP/1.1" "$1" &&
+  grep -q "netsh trace: \[$2\] http > Host: 127.0.0.1:$HP" "$1" &&
+  grep -q "netsh trace: \[$2\] http < HTTP/1.1 200 OK" "$1" &&
+  grep -q "netsh trace: \[$2\] http < Content-Type: application/json" "$1" &&
+  grep -q "netsh trace: \[$2\] http \* 200 OK, new connection to 127.0.0.1:$HP: dns .*, total" "$1"
+}
+"$N" -m http_check --trace "http://127.0.0.1:$HP/json" 2>"$T/trace" >/dev/null
+has_http_trace "$T/trace" "scripts/http_check.lua:[0-9]*" \
+  && ok "http_check --trace logs the HTTP exchange" || ko "http_check --trace" "$(cat "$T/trace")"
+"$N" -m http_bench --trace "http://127.0.0.1:$HP/json" -c 1 -n 2 2>"$T/trace" >/dev/null
+has_http_trace "$T/trace" "[^]]*" && grep -q "http \* Re-using existing connection" "$T/trace" \
+  && ok "http_bench --trace logs the HTTP exchange and reuse" || ko "http_bench --trace" "$(cat "$T/trace")"
+"$N" -e 'local r = http.get("http://127.0.0.1:'"$HP"'/json", {verbose = true})' 2>"$T/trace"
+has_http_trace "$T/trace" main && ! grep -q "00000000" "$T/trace" \
+  && ok "verbose = true logs the HTTP exchange" || ko "verbose = true" "$(cat "$T/trace")"
+NETSH_TRACE=hex "$N" -e 'spawn{name = "getter", function() http.get("http://127.0.0.1:'"$HP"'/json") end}' 2>"$T/trace"
+has_http_trace "$T/trace" getter && grep -q "http < 60 B body" "$T/trace" \
+  && grep -q '00000000  7b 22 6e 61 6d 65 22 3a' "$T/trace" \
+  && ok "NETSH_TRACE=hex logs HTTP with the bodies" || ko "NETSH_TRACE=hex http" "$(cat "$T/trace")"
+"$N" -e 'print(http.get("http://127.0.0.1:'"$CLOSED"'/", {verbose = true}))' 2>"$T/trace" >/dev/null
+grep -q "http \* GET http://127.0.0.1:$CLOSED/ -> nil, connection refused" "$T/trace" \
+  && ok "verbose = true logs a failed request" || ko "verbose failure" "$(cat "$T/trace")"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

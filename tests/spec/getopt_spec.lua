@@ -74,6 +74,10 @@ describe("getopt.parse", function()
       {"{\"--nope\"}", "unknown option '%-%-nope'"},
       {"{\"-t\", \"x\", \"h\"}", "option %-t needs a number, got 'x'"},
       {"{\"-c\", \"1.5\", \"h\"}", "option %-c needs an integer number"},
+      -- integral, but past 64 bits (found by tests/fuzz/getopt)
+      {"{\"-c\", \"17777777777777777777771\", \"h\"}",
+       "option %-c needs an integer number, got '17777777777777777777771'"},
+      {"{\"-c\", \"1e999\", \"h\"}", "option %-c needs an integer number"},
       {"{}", "missing arguments"},
       {"{\"a\", \"b\", \"c\"}", "too many arguments: 'c'"},
       {"{\"--type\", \"MX\", \"h\"}", "option %-%-type must be one of A, AAAA"},
@@ -115,5 +119,16 @@ describe("getopt nargs", function()
       options = {{nil, "tls", arg = "CERT KEY", nargs = 2}}})
     assert.same({"c.pem", "k.pem"}, o.tls)
     assert.same({"h"}, a)
+  end)
+end)
+
+describe("getopt.nearest", function()
+  it("finds the name a typo meant, or none", function()
+    local names = {"http_bench", "http_check", "tcp_echo", "tcp_proxy"}
+    assert.equal("http_check", getopt.nearest("http_chek", names))
+    assert.equal("http_check", getopt.nearest("htpt_check", names))
+    assert.equal("tcp_echo", getopt.nearest("tcp_ecco", names))
+    assert.is_nil(getopt.nearest("zzz", names))
+    assert.is_nil(getopt.nearest("dns", names))
   end)
 end)

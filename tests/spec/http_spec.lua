@@ -65,6 +65,14 @@ teardown(function()
   if dir then sh("sh " .. SRC .. "/tests/support/nginx.sh stop " .. dir) end
 end)
 
+-- the message of the error f raises, position included (busted's
+-- error_matches drops positions)
+local function raised(f)
+  local ok, e = pcall(f)
+  assert.is_false(ok)
+  return e
+end
+
 -- A netsh server that records the raw head of every request it gets
 -- (its lines, CRLF kept) and answers 200 "ok", or reply (the raw bytes
 -- of a response). -> url, heads, stop
@@ -274,8 +282,15 @@ describe("requests", function()
   end)
 
   it("raises on programmer errors", function()
-    assert.has_error(function() http.get(O, {timout = 1}) end,
-      "unknown option 'timout'")
+    -- at the caller's line, naming what is wrong
+    assert.matches("^[^:]*http_spec%.lua:%d+: unknown option 'timout'$",
+      raised(function() http.get(O, {timout = 1}) end))
+    assert.matches("^[^:]*http_spec%.lua:%d+: bad option 'json' "
+      .. "%(json%.encode: cannot encode a function%)$",
+      raised(function() http.post(O, {json = {f = print}}) end))
+    local s = http.session()
+    assert.matches("^[^:]*http_spec%.lua:%d+: unknown option 'timout'$",
+      raised(function() s:get(O, {timout = 1}) end))
     assert.has_error(function()
       http.get(O, {headers = {["X"] = "a\r\nb"}})
     end)
@@ -516,13 +531,14 @@ describe("responses", function()
   it("caps decompression (bombs)", function()
     local res, err = http.get(O .. "/bomb?mb=16", {decompress = 1024 * 1024})
     assert.is_nil(res)
-    assert.are.equal("decompressed body too large (max 1048576 bytes)", err)
+    assert.are.equal(
+      "bad response: decompressed body too large (max 1048576 bytes)", err)
     local saved = http.MAX_DECODED
     http.MAX_DECODED = 4 * 1024 * 1024
     res, err = http.get(O .. "/bomb?mb=16")
     http.MAX_DECODED = saved
     assert.is_nil(res)
-    assert.matches("^decompressed body too large", err)
+    assert.matches("^bad response: decompressed body too large", err)
   end)
 
   it("10 MB bodies", function()

@@ -101,6 +101,11 @@ describe("pretty", function()
     assert.truthy(pretty(bad):find("__tostring failed", 1, true))
   end)
 
+  it("prints json.null by its name", function()
+    assert.equal("json.null", pretty(json.null))
+    assert.equal("{a = json.null}", pretty({a = json.null}))
+  end)
+
   it("prints several results tab-separated", function()
     assert.equal('1\t"x"\tnil', pretty.results(3, 1, "x", nil))
   end)
@@ -161,8 +166,60 @@ describe("repl.complete", function()
     _G.spec_mod = nil
   end)
 
+  it("completes methods and fields of HTTP responses, not internals",
+     function()
+    local http = require "http"
+    _G.spec_r = setmetatable({status = 200, reason = "OK", ok = true,
+      url = "http://x/", body = "{}", elapsed = 0.1, _head = "",
+      _more = {}}, http.Response)
+    assert.same({"json"}, (complete("spec_r:j")))
+    local methods = complete("spec_r:")
+    for _, m in ipairs{"chunks", "close", "header_values", "json", "lines",
+        "raise_for_status", "read", "text"} do
+      assert.truthy(table.concat(methods, " "):find(m, 1, true), m)
+    end
+    local fields = table.concat((complete("spec_r.")), " ")
+    for _, f in ipairs{"headers", "timings", "ip", "port", "status", "body",
+        "http_version", "redirects", "reused"} do
+      assert.truthy(fields:find("%f[%w_]" .. f .. "%f[^%w_]"), f)
+    end
+    assert.falsy(fields:find("_head", 1, true))
+    assert.falsy(fields:find("_more", 1, true))
+    assert.equal(".", select(2, complete("spec_r.timi")))
+    assert.is_nil(rawget(spec_r, "timings"))     -- nothing was computed
+    assert.same({"_head", "_more"}, (complete("spec_r._")))
+    _G.spec_r = nil
+  end)
+
+  it("completes the globals netsh loads on first use", function()
+    assert.equal("table", getmetatable(_G).__fields.json)
+    local loaded = rawget(_G, "json")
+    rawset(_G, "json", nil)             -- as before the first use
+    assert.same({"json"}, (complete("jso")))
+    assert.equal(".", select(2, complete("jso")))
+    assert.same({"encode"}, (complete("json.enc")))
+    rawset(_G, "json", loaded)
+  end)
+
   it("does not complete after a call or a number", function()
     assert.same({}, (complete("f().")))
     assert.same({}, (complete("1.")))
+  end)
+end)
+
+describe("help texts", function()
+  it("name only what the README documents, and say the same", function()
+    local src = os.getenv("NETSH_SRC") or "."
+    local f = assert(io.open(src .. "/README.md"))
+    local readme = f:read("a")
+    f:close()
+    for key in pairs(repl.docs) do
+      local name = key:match("([%w_]+)$")
+      assert.truthy(readme:find(name, 1, true), key .. " not in README")
+    end
+    -- json.decode raises; try_decode is the one that returns nil, err
+    assert.matches("raises", repl.docs["json.decode"])
+    assert.truthy(readme:find("`json.decode` raises", 1, true))
+    assert.matches("nil, err", repl.docs["json.try_decode"])
   end)
 end)

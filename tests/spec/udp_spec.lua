@@ -322,7 +322,7 @@ describe("udp names and Python-style calls", function()
   it("argument errors raise with the argument named", function()
     local s <close> = udp.udp4()
     assert.has_error(function() s:sendto("x", "127.0.0.1", 70000) end,
-      "bad argument #3 to 'sendto' (port out of range)")
+      "bad argument #3 to 'sendto' (invalid port)")
     assert.has_error(function() s.receive(nil) end)
     assert.has_error(function() s:receive(-1) end,
       "bad argument #1 to 'receive' (size must not be negative)")

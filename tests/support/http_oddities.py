@@ -27,18 +27,33 @@ Routes (GET unless noted; HEAD works on all of them):
   /conn             the connection's serial number
   /malformed        a garbage status line
   /closemid         promises 100000 bytes, sends 1000, closes
+  /resetmid         promises 100000 bytes, sends 1000, resets (RST)
+  /resetchunk       chunked, one chunk, then a reset
+  /bomb1g/ENC       1 GiB of zeros as ENC: gzip, deflate, br or
+                    chunkgzip (gzip in chunked framing); made once, cached
+  /gzipbig?mb=N     gzip of N MB of hex text (a normal ratio, about 2.5)
+  /cl/CASE          Content-Length oddities: dup (5 and 10), same (5 and
+                    5), list ("5, 10"), junk ("5x"), neg ("-1"),
+                    huge (a 20-digit number), te (with chunked)
+  /ctl/CASE         a header value with a control byte: cr (lone CR),
+                    bell (0x07), esc (0x1b), del (0x7f), tab (HTAB: fine)
   absolute-form request lines (proxy use): 200 JSON {"proxied": url}
 """
+import ctypes
 import gzip
 import http.server
 import itertools
 import json
 import os
+import random
+import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
 import urllib.parse
+import zlib
 
 CONN_IDS = itertools.count(1)
 BLOCK = bytes(i % 251 for i in range(251 * 256))
@@ -233,6 +248,149 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.raw(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" +
                  b"x" * 1000)
         self.close_connection = True
+
+
+    def reset(self):
+        # SO_LINGER 0: close() sends a RST instead of a FIN
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def route_resetmid(self, u, q, parts):
+        self.raw(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" +
+                 b"x" * 1000)
+        time.sleep(0.05)
+        self.reset()
+
+    def route_resetchunk(self, u, q, parts):
+        self.chunked_start()
+        self.chunk(b"y" * 1000)
+        time.sleep(0.05)
+        self.reset()
+
+    def route_bomb1g(self, u, q, parts):
+        enc = parts[1] if len(parts) > 1 else "gzip"
+        data = bomb(enc)
+        if enc == "chunkgzip":
+            self.raw(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+            for i in range(0, len(data), 65536):
+                self.chunk(data[i:i + 65536])
+            self.raw(b"0\r\n\r\n")
+            return
+        self.respond(200, data, [("Content-Encoding", enc)],
+                     ctype="application/octet-stream")
+
+    def route_gzipbig(self, u, q, parts):
+        mb = int(q.get("mb", "4"))
+        rnd = random.Random(mb)
+        text = rnd.randbytes(mb * 1024 * 1024 // 2).hex().encode()
+        self.respond(200, gzip.compress(text, 6),
+                     [("Content-Encoding", "gzip")])
+
+    def route_cl(self, u, q, parts):
+        case = parts[1] if len(parts) > 1 else "dup"
+        head = {
+            "dup": b"Content-Length: 5\r\nContent-Length: 10\r\n",
+            "same": b"Content-Length: 5\r\nContent-Length: 5\r\n",
+            "list": b"Content-Length: 5, 10\r\n",
+            "samelist": b"Content-Length: 5, 5\r\n",
+            "junk": b"Content-Length: 5x\r\n",
+            "neg": b"Content-Length: -1\r\n",
+            "huge": b"Content-Length: 18446744073709551621\r\n",
+            "te": b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        }[case]
+        body = b"5\r\nhello\r\n0\r\n\r\n" if case == "te" else b"hello"
+        self.raw(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n" + body)
+        self.close_connection = True
+
+    def route_ctl(self, u, q, parts):
+        case = parts[1] if len(parts) > 1 else "cr"
+        byte = {"cr": b"\r", "bell": b"\x07", "esc": b"\x1b",
+                "del": b"\x7f", "tab": b"\t", "vt": b"\x0b"}[case]
+        self.raw(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                 b"X-Odd: a" + byte + b"b\r\n\r\nok\n")
+        self.close_connection = True
+
+
+BOMBS = {}
+BOMB_LOCK = threading.Lock()
+GIB = 1024 * 1024 * 1024
+
+
+def brotli_zeros(total):
+    """br of total zero bytes, through libbrotlienc (curl's own)."""
+    lib = ctypes.CDLL("libbrotlienc.so.1")
+    lib.BrotliEncoderCreateInstance.restype = ctypes.c_void_p
+    lib.BrotliEncoderCreateInstance.argtypes = [ctypes.c_void_p] * 3
+    lib.BrotliEncoderCompressStream.argtypes = [
+        ctypes.c_void_p, ctypes.c_int,
+        ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_void_p),
+        ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_void_p),
+        ctypes.c_void_p]
+    lib.BrotliEncoderIsFinished.argtypes = [ctypes.c_void_p]
+    lib.BrotliEncoderDestroyInstance.argtypes = [ctypes.c_void_p]
+    lib.BrotliEncoderSetParameter.argtypes = [ctypes.c_void_p,
+                                              ctypes.c_int, ctypes.c_uint32]
+    st = lib.BrotliEncoderCreateInstance(None, None, None)
+    lib.BrotliEncoderSetParameter(st, 1, 1)         # quality 1: fast
+    block = ctypes.create_string_buffer(1024 * 1024)
+    outbuf = ctypes.create_string_buffer(1 << 20)
+    out = []
+    left = total
+    while True:
+        n = min(left, len(block))
+        op = 2 if n == left else 0          # FINISH on the last block
+        avail_in = ctypes.c_size_t(n)
+        next_in = ctypes.c_void_p(ctypes.addressof(block))
+        while True:
+            avail_out = ctypes.c_size_t(len(outbuf))
+            next_out = ctypes.c_void_p(ctypes.addressof(outbuf))
+            lib.BrotliEncoderCompressStream(
+                st, op, ctypes.byref(avail_in), ctypes.byref(next_in),
+                ctypes.byref(avail_out), ctypes.byref(next_out), None)
+            out.append(outbuf.raw[:len(outbuf) - avail_out.value])
+            if avail_in.value == 0 and (op != 2 or
+                                        lib.BrotliEncoderIsFinished(st)):
+                break
+        left -= n
+        if left == 0:
+            break
+    lib.BrotliEncoderDestroyInstance(st)
+    return b"".join(out)
+
+
+def deflate_zeros(total):
+    """Raw deflate of total zero bytes (a whole number of MiB), and their
+    CRC-32 and Adler-32. After a full flush the compressor starts afresh,
+    so every middle MiB compresses to the same bytes: made once, repeated."""
+    zero = bytes(1024 * 1024)
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    seg = c.compress(zero) + c.flush(zlib.Z_FULL_FLUSH)
+    last = c.compress(zero) + c.flush(zlib.Z_FINISH)
+    n = total // len(zero)
+    crc, adler = 0, 1
+    for _ in range(n):
+        crc = zlib.crc32(zero, crc)
+        adler = zlib.adler32(zero, adler)
+    return seg * (n - 1) + last, crc, adler
+
+
+def bomb(enc):
+    with BOMB_LOCK:
+        if enc not in BOMBS:
+            if enc == "br":
+                BOMBS[enc] = brotli_zeros(GIB)
+            else:
+                raw, crc, adler = deflate_zeros(GIB)
+                if enc == "deflate":        # zlib format, as HTTP means it
+                    data = b"\x78\xda" + raw + struct.pack(">I", adler)
+                else:
+                    data = (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" +
+                            raw + struct.pack("<II", crc, GIB & 0xffffffff))
+                BOMBS[enc] = data
+        return BOMBS[enc]
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):

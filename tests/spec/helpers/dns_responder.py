@@ -5,8 +5,14 @@ Prints "port pid" on stdout, then serves until its parent exits or 120 s
 (or $DNS_RESPONDER_SECONDS) pass (run it with io.popen("exec python3 ...")).
 Names: test.netsh (A AAAA MX TXT NS), v4.test.netsh (A), v6.test.netsh
 (AAAA), alias.test.netsh (CNAME -> test.netsh), _echo._tcp.test.netsh
-(SRV), slow.test.netsh (never answered); anything else is NXDOMAIN."""
-import os, select, socket, struct, time
+(SRV), slow.test.netsh (never answered); anything else is NXDOMAIN.
+Misbehaving names (for dns_faults_spec.lua): late.test.netsh (answered
+after 1.5 s), garbage.test.netsh (the right header and question, then
+junk records), noise.test.netsh (random bytes, not a message),
+wrongid.test.netsh (an answer with another ID), trunc.test.netsh (the TC
+bit and nothing else: a resolver retries over TCP, where nobody listens),
+short.test.netsh (claims 3 answers, holds none)."""
+import os, random, select, socket, struct, time
 
 TTL = {"A": 300, "AAAA": 301, "MX": 302, "TXT": 303, "NS": 304, "SRV": 305,
        "CNAME": 306}
@@ -32,6 +38,8 @@ ZONE = {
         "NS": [name("ns1.test.netsh")],
     },
     "v4.test.netsh": {"A": [socket.inet_pton(socket.AF_INET, "127.0.0.1")]},
+    "late.test.netsh": {"A": [socket.inet_pton(socket.AF_INET,
+                                               "127.0.0.1")]},
     "v6.test.netsh": {"AAAA": [socket.inet_pton(socket.AF_INET6, "::1")]},
     "alias.test.netsh": {"CNAME": [name("test.netsh")]},
     "_echo._tcp.test.netsh": {
@@ -58,6 +66,8 @@ def answer(msg):
     qname, qtype, question = parse_question(msg)
     if qname == "slow.test.netsh":
         return None
+    if qname in FAULTS:
+        return FAULTS[qname](qid, question)
     tname = TYPES.get(qtype)
     node = ZONE.get(qname)
     answers = []
@@ -77,18 +87,43 @@ def answer(msg):
     return head + question + b"".join(answers)
 
 
+def header(qid, flags, an):
+    return struct.pack("!HHHHHH", qid, flags, 1, an, 0, 0)
+
+
+FAULTS = {
+    "garbage.test.netsh": lambda qid, q: header(qid, 0x8580, 2) + q +
+    b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x05\x00\x04\x7f" +
+    bytes(random.getrandbits(8) for _ in range(40)),
+    "noise.test.netsh": lambda qid, q: bytes(random.getrandbits(8)
+                                             for _ in range(7)),
+    "wrongid.test.netsh": lambda qid, q: header(qid ^ 0x5555, 0x8580, 0) + q,
+    "trunc.test.netsh": lambda qid, q: header(qid, 0x8780, 0) + q,
+    "short.test.netsh": lambda qid, q: header(qid, 0x8580, 3) + q,
+}
+LATE = 1.5
+
+
 def main():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
     print(s.getsockname()[1], os.getpid(), flush=True)
     end = time.time() + float(os.environ.get("DNS_RESPONDER_SECONDS", 120))
     parent = os.getppid()
+    later = []                                      # (when, msg, peer)
     while time.time() < end and os.getppid() == parent:
-        r, _, _ = select.select([s], [], [], 1)
+        r, _, _ = select.select([s], [], [], 0.05 if later else 1)
+        now = time.time()
+        for item in [x for x in later if x[0] <= now]:
+            later.remove(item)
+            s.sendto(item[1], item[2])
         if s in r:
             msg, peer = s.recvfrom(4096)
             try:
                 out = answer(msg)
+                if parse_question(msg)[0] == "late.test.netsh":
+                    later.append((now + LATE, out, peer))
+                    continue
             except Exception:                       # malformed query
                 continue
             if out:
