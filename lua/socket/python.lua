@@ -213,6 +213,8 @@ local known = {
     "Non-recoverable failure in name resolution"},
   ["servname not supported"] = {"gaierror", -8,
     "Servname not supported for ai_socktype"},
+  ["service not supported for socket type"] = {"gaierror", -8,
+    "Servname not supported for ai_socktype"},
   ["address family not supported"] = {"OSError", 97,
     "Address family not supported by protocol"},
   ["socket type not supported"] = {"OSError", 94,
