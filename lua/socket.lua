@@ -602,17 +602,32 @@ M.source = M.choose(sourcet)
 -- socket.headers and socket.url load on first use, as LuaSocket's
 -- modules of those names set them.
 local lazy = {headers = "socket.headers", url = "socket.url",
-  unix = "socket.unix"}
+  unix = "socket.unix", python = "socket.python"}
+
+-- Python's names (socket.socket, AF_INET, gethostbyname...) come with
+-- socket.python, which adds them here on first use.
+local pynames = {socket = true, gethostbyname = true, gethostbyaddr = true,
+  gethostname = true, getaddrinfo = true, error = true, timeout = true,
+  gaierror = true, herror = true, getdefaulttimeout = true,
+  setdefaulttimeout = true, has_ipv6 = true, address = true,
+  getservbyname = true, htons = true, ntohs = true, htonl = true,
+  ntohl = true, inet_aton = true, inet_ntoa = true}
 
 setmetatable(M, {
   -- what __index makes, for the REPL's completion (lua/netsh/repl.lua)
   __fields = {headers = "table", url = "table", unix = "table",
-    udp = "function", udp4 = "function", udp6 = "function"},
+    udp = "function", udp4 = "function", udp6 = "function",
+    python = "table", socket = "function"},
   __index = function(t, k)
     if lazy[k] then
       local m = require(lazy[k])
       rawset(t, k, m)
       return m
+    end
+    if type(k) == "string" and (pynames[k] or k:match("^[A-Z][A-Z0-9]*_%w")
+        or k == "SOMAXCONN") and not package.loaded["socket.python"] then
+      require "socket.python"
+      return rawget(t, k)
     end
     if k == "udp" or k == "udp4" or k == "udp6" then
       local ok, udp = pcall(require, "udp")
