@@ -503,6 +503,16 @@ function Socket:connect_ex(a, b)
   return e.errno or 5                               -- EIO: no better one
 end
 
+-- The end of a stream: "" (or what came before it) after a clean close;
+-- a reset raises ConnectionResetError, as Python's recv does.
+local function at_end(s, partial, sock, op)
+  if (partial == nil or partial == "") and s.readerror
+      and s:readerror() == "connection reset by peer" then
+    raise("connection reset by peer", op, sock)
+  end
+  return partial or ""
+end
+
 -- recv(n) -> up to n bytes, waiting only when there are none; "" at EOF
 function Socket:recv(n, flags)
   local s = check(self, "recv")
@@ -517,7 +527,9 @@ function Socket:recv(n, flags)
   if n == 0 then return "" end
   local data, err, partial = s:receiveany(n)
   if data then return data end
-  if err == "closed" and not self._closed then return partial or "" end
+  if err == "closed" and not self._closed then
+    return at_end(s, partial, self, "recv")
+  end
   raise(err, "recv", self)
 end
 
@@ -720,7 +732,9 @@ function File:readline()
   if not connected(sock, s) then raise("not connected") end
   local data, err, partial = s:receiveuntil_raw("\n")
   if data then return data .. "\n" end
-  if err == "closed" and not sock._closed then return partial or "" end
+  if err == "closed" and not sock._closed then
+    return at_end(s, partial, sock, "recv")
+  end
   raise(err, "recv", sock)
 end
 
@@ -736,7 +750,9 @@ function File:read(n)
     data, err, partial = s:receive(check_size(n, "read"))
   end
   if data then return data end
-  if err == "closed" and not sock._closed then return partial or "" end
+  if err == "closed" and not sock._closed then
+    return at_end(s, partial, sock, "recv")
+  end
   raise(err, "recv", sock)
 end
 

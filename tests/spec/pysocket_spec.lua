@@ -168,6 +168,30 @@ describe("socket.python: TCP", function()
       "bad argument #1 to 'recv' (non-negative integer expected, got string)")
   end)
 
+  it("recv after a reset raises ConnectionResetError; after a FIN, \"\"",
+    function()
+    local srv = socket.socket()
+    srv:bind{"127.0.0.1", 0}
+    srv:listen()
+    local c = socket.socket()
+    c:connect(srv:getsockname())
+    local conn = srv:accept()
+    conn:cosocket():setoption("linger", {on = true, timeout = 0})
+    conn:close()                      -- an RST
+    sleep(0.05)
+    local e = raised(c.recv, c, 100)
+    assert.equal("ConnectionResetError", e.kind)
+    assert.equal(104, e.errno)
+    c:close()
+    local c2 = socket.socket()
+    c2:connect(srv:getsockname())
+    local conn2 = srv:accept()
+    conn2:close()                     -- a FIN
+    assert.equal("", c2:recv(100))
+    c2:close()
+    srv:close()
+  end)
+
   it("connect to a closed port raises ConnectionRefusedError", function()
     local c = socket.socket()
     local e = raised(c.connect, c, {"127.0.0.1", closed_port()})
