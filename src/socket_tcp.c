@@ -2648,17 +2648,28 @@ static int select_k(lua_State *L, int status, lua_KContext ctx);
 static int select_step(lua_State *L) {
   sel_t *s = lua_touserdata(L, 5);
   double timeout = lua_tonumber(L, 3), left = -1;
-  int nr, nw, k;
+  int nr, nw, k, polled = 0;
   lua_settop(L, 5);
   if (timeout >= 0 && timeout - (ns_now() - lua_tonumber(L, 4)) <= 0) {
     sel_poll(L, 1);
     sel_poll(L, 2);
+    polled = 1;
   }
-  lua_newtable(L);                       /* 6: readable */
-  lua_newtable(L);                       /* 7: writable */
-  nr = collect(L, 1, 6, 0);
-  nw = collect(L, 2, 7, 1);
-  if (nr + nw > 0) return 2;
+  for (;;) {
+    lua_newtable(L);                     /* 6: readable */
+    lua_newtable(L);                     /* 7: writable */
+    nr = collect(L, 1, 6, 0);
+    nw = collect(L, 2, 7, 1);
+    if (nr + nw == 0) break;
+    if (polled) return 2;
+    /* returning without a wait: the loop may not have run since the
+    ** caller's last call, so ask the kernel about the others too, and
+    ** answer with the whole picture, as select(2) would */
+    lua_settop(L, 5);
+    sel_poll(L, 1);
+    sel_poll(L, 2);
+    polled = 1;
+  }
   if (timeout >= 0) {
     left = timeout - (ns_now() - lua_tonumber(L, 4));
     if (left <= 0 || s->w.status == UV_ETIMEDOUT) {

@@ -603,6 +603,17 @@ describe("settimeout(0) polling without yielding", function()
     a:close(); m:close(); s:close()
   end)
 
+  it("select that returns at once reports every ready socket, as "
+    .. "select(2) does", function()
+    local c, p = pair()
+    p:send("data\n")             -- in c's kernel buffer; the loop has not
+    local r, w = socket.select({c}, {p}, 1)     -- run since
+    assert.is_truthy(w[p])
+    assert.is_truthy(r[c], "readable socket missed")
+    assert.equal("data", c:receive())
+    c:close(); p:close()
+  end)
+
   it("a polled select takes nothing away from a parked accept",
      function()
     local s, port = listen()
