@@ -59,12 +59,22 @@ cmd() {  # cmd KIND NAME PORT
 }
 
 pair() {  # pair tcp|udp SERVER_KIND CLIENT_KIND
-  local proto=$1 port out rc srv
-  port=$(free_port "$proto")
-  # shellcheck disable=SC2046
-  timeout 20 $(cmd "$2" "${proto}_server" "$port") \
-    >"$tmp/srv.out" 2>&1 & pids+=($!)
-  srv=$!
+  local proto=$1 port out rc srv try
+  for try in 1 2 3 4 5; do
+    port=$(free_port "$proto")
+    # shellcheck disable=SC2046
+    timeout 20 $(cmd "$2" "${proto}_server" "$port") \
+      >"$tmp/srv.out" 2>&1 & pids+=($!)
+    srv=$!
+    sleep 0.3
+    # another test (ctest -j2) may take the free port first: pick again
+    if ! kill -0 "$srv" 2>/dev/null && grep -qi "in use" "$tmp/srv.out"
+    then
+      wait "$srv"
+      continue
+    fi
+    break
+  done
   out=
   if [ "$proto" = tcp ]; then
     for _ in $(seq 100); do   # refused until the server listens
