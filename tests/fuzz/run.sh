@@ -4,7 +4,7 @@
 #
 #   tests/fuzz/run.sh [--seconds N] [--jobs J] [TARGET...]
 #
-# Targets (default: all): recv http dns tls json url getopt repl. Each
+# Targets (default: all): recv http dns tls json url sse getopt repl. Each
 # starts from its seed corpus tests/fuzz/<target>/ (which holds every past
 # finding as a regression case, run first) and grows a working corpus in
 # build-fuzz/corpus/<target>/. A crash, a sanitizer report, a failed check,
@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#targets[@]} -gt 0 ] ||
-  targets=(recv http dns tls json url getopt repl)
+  targets=(recv http dns tls json url sse getopt repl)
 
 if ! command -v clang >/dev/null; then
   echo "run.sh: clang not found (./setup.sh installs it)" >&2
@@ -40,7 +40,7 @@ mkdir -p $B/artifacts
 
 run_one() {  # target -> exit status; log in $B/<target>.log
   local t=$1 leaks=1
-  case $t in json|url|getopt|repl) leaks=0 ;; esac  # Lua's heap lives on
+  case $t in json|url|sse|getopt|repl) leaks=0 ;; esac  # Lua's heap lives on
   case ${ASAN_OPTIONS:-} in *detect_leaks=0*) leaks=0 ;; esac  # no LSan
   mkdir -p $B/corpus/$t
   # shellcheck disable=SC2086
