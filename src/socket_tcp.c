@@ -2021,6 +2021,8 @@ static int meth_setfd(lua_State *L) {
     uv_tcp_t *h = t->h;
     if (t->reading) uv_read_stop((uv_stream_t *)h);
     t->reading = 0;
+    listener_free(t->lsn);           /* stop watching the old descriptor */
+    t->lsn = NULL;
     h->data = NULL;
     uv_close((uv_handle_t *)h, free_handle_cb);
     t->h = NULL;

@@ -141,6 +141,24 @@ describe("the object surface", function()
     for _, x in ipairs{a, b, c} do x:close() end
   end)
 
+  it("a listening descriptor handed on by setfd is served by its new "
+    .. "owner only, and the old one stops watching it", function()
+    local a = assert(socket.bind("127.0.0.1", 0))
+    local _, port = a:getsockname()
+    local fd = a:getfd()
+    a:setfd(-1)                        -- a forgets it without closing
+    local b = socket.tcp()
+    assert.are.equal(1, b:setfd(fd))
+    assert.are.equal("tcp{server}", b.class)
+    local c = assert(socket.connect("127.0.0.1", port))
+    local t0 = os.clock()
+    b:settimeout(2)
+    local p = assert(b:accept())
+    sleep(0.2)                         -- nothing may spin meanwhile
+    assert.is_true(os.clock() - t0 < 0.1, "CPU spent: " .. os.clock() - t0)
+    p:close(); c:close(); b:close(); a:close()
+  end)
+
   it("a server stays a server after setfd", function()
     local d = assert(socket.bind("127.0.0.1", 0))
     local c = socket.tcp4()            -- a descriptor that does not listen
