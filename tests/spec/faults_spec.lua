@@ -12,22 +12,12 @@ local socket = require "socket"
 local udp = require "udp"
 local dns = require "socket.dns"
 local fds = require "fds"
+local blackhole = require "blackhole"
 
 local function listen()
   local s = assert(socket.bind("127.0.0.1", 0))
   local _, port = s:getsockname()
   return s, port
-end
-
--- a listener whose queue is kept full: connects to it hang (helper)
-local function blackhole()
-  local p = assert(io.popen("exec python3 " .. src
-    .. "/tests/spec/helpers/blackhole.py 127.0.0.1"))
-  local port, pid = p:read("n", "n")
-  return port, function()
-    os.execute("kill " .. pid)
-    p:close()
-  end
 end
 
 -- ASan holds freed memory in quarantine: resident memory is a coarse

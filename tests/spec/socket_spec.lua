@@ -6,6 +6,7 @@ local src = os.getenv("NETSH_SRC") or "."
 package.path = src .. "/tests/spec/helpers/?.lua;" .. package.path
 local socket = require "socket"
 local fds = require "fds"
+local blackhole = require "blackhole"
 local responder = require "dns"
 
 local function listen(host)
@@ -1084,16 +1085,6 @@ describe("connect by name", function()
     assert.equal("closed", select(2, c:connect("127.0.0.1", 1)))
   end)
 
-  local function blackhole(addr)
-    local src_ = os.getenv("NETSH_SRC") or "."
-    local p = io.popen("exec python3 " .. src_
-      .. "/tests/spec/helpers/blackhole.py " .. addr)
-    local port, pid = p:read("n", "n")
-    return port, function()
-      os.execute("kill " .. pid)
-      p:close()
-    end
-  end
 
   it("races IPv4 250 ms after a silent IPv6 (RFC 8305)", function()
     local port, stop = blackhole("::1")
