@@ -173,7 +173,7 @@ function _G.die(msg, code)
 end
 
 local lazy = {socket = "socket", udp = "udp", http = "http", json = "json",
-  getopt = "getopt"}
+  getopt = "getopt", proc = "proc"}
 -- __fields: the REPL completes them before they are loaded
 local fields = {}
 for k in pairs(lazy) do fields[k] = "table" end
