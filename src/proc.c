@@ -9,14 +9,13 @@
 ** until the child is reaped, so no child is left a zombie.
 **
 ** Standard streams are given per fd 0, 1, 2 as a mode:
-**   "pipe"     a socketpair(2); the parent's end comes back as a descriptor
-**              that lua/proc.lua wraps in a netsh stream socket (receive
-**              patterns, lines, send, select, settimeout...). libuv's own
-**              UV_CREATE_PIPE is a socketpair too.
-**   "capture"  run(): a pipe(2) read into a buffer (stdout, stderr), or
-**              written from the `input` string and then closed (stdin).
-**              A pipe, not a socket, so that a child may open /dev/stdout
-**              (open(2) of a socket's /proc/self/fd link fails: ENXIO).
+**   "pipe"     a pipe(2); the parent's end comes back as a descriptor that
+**              lua/proc.lua wraps in a netsh stream (socket_tcp.c's setfd
+**              takes pipe ends: receive patterns, lines, send, select...)
+**   "capture"  run(): a pipe read into a buffer (stdout, stderr), or
+**              written from the `input` string and then closed (stdin)
+**   Pipes, not socketpairs (libuv's UV_CREATE_PIPE), so that a child may
+**   open /dev/stdout (open(2) of a socket's /proc/self/fd link: ENXIO).
 **   "inherit"  netsh's own descriptor;  "null"  /dev/null
 **   "stdout"   (fd 2 only) the same as fd 1
 ** Every wait (wait(), run()) parks the task through ns_wait; a wait that
@@ -28,7 +27,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include "netsh.h"
 
@@ -348,18 +346,8 @@ static int start(lua_State *L, int run, int parent[3]) {
           rc = -errno;
         io[i].data.fd = nullfd;
         break;
-      case IO_PIPE: {
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-          rc = -errno;
-          break;
-        }
-        parent[i] = sv[0];
-        child[i] = sv[1];
-        io[i].data.fd = sv[1];
-        break;
-      }
-      case IO_CAPTURE: {              /* a real pipe: /dev/stdout opens */
+      case IO_PIPE:
+      case IO_CAPTURE: {              /* a pipe: /dev/stdout opens */
         int pf[2];
         if (pipe2(pf, O_CLOEXEC) != 0) {
           rc = -errno;

@@ -48,6 +48,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -103,6 +104,7 @@ struct tcp {
   unsigned char reading;     /* uv_read_start is on */
   unsigned char v6only;      /* tcp6(): IPv6 only */
   unsigned char pyaccept;    /* create_server: accept -> conn, ip, port */
+  unsigned char ispipe;      /* setfd gave a pipe(2) end: a byte stream */
   unsigned char nopts;
   int family;                /* AF_UNSPEC until a socket exists */
   int want_family;           /* tcp4()/tcp6(): the only family allowed */
@@ -685,13 +687,15 @@ static void on_input(tcp_t *t, ssize_t n, const char *p, int inplace) {
 /* A settimeout(0) caller polls without yielding, so the loop and read_cb
 ** never run: read from the kernel directly, as LuaSocket's non-blocking
 ** receive does. libuv keeps no bytes of its own between read_cb calls,
-** so t->in followed by the kernel's queue is the stream in order.
+** so t->in followed by the kernel's queue is the stream in order (a
+** pipe has no recv: read(), which O_NONBLOCK keeps from waiting).
 ** Returns 1 when bytes or the end came, 0 when the kernel has none. */
 static int poll_in(tcp_t *t) {
   int fd = fd_of(t);
   ssize_t r;
   if (fd < 0 || t->rd_err) return 0;
-  do r = recv(fd, shared_rbuf, sizeof shared_rbuf, MSG_DONTWAIT);
+  do r = t->ispipe ? read(fd, shared_rbuf, sizeof shared_rbuf)
+                   : recv(fd, shared_rbuf, sizeof shared_rbuf, MSG_DONTWAIT);
   while (r < 0 && errno == EINTR);
   if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
   on_input(t, r > 0 ? r : r == 0 ? UV_EOF : -errno, shared_rbuf, 0);
@@ -1013,7 +1017,8 @@ static int try_send(tcp_t *t, const char *p, size_t n) {
   /* behind bytes libuv still holds (a TLS alert, a queued chunk) */
   if (uv_stream_get_write_queue_size((uv_stream_t *)t->h) > 0)
     return UV_EAGAIN;
-  do r = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+  do r = t->ispipe ? write(fd, p, n)     /* O_NONBLOCK; SIGPIPE handled */
+                   : send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
   while (r < 0 && errno == EINTR);
   if (r >= 0) return (int)r;
   if (errno == EAGAIN || errno == EWOULDBLOCK) return UV_EAGAIN;
@@ -2009,7 +2014,9 @@ static int meth_getfd(lua_State *L) {
 /* setfd(fd): adopt a socket descriptor (client, server or master by what
 ** the kernel says); setfd(-1): forget the current one without closing.
 ** A server stays a server, as LuaSocket's objects keep their class: if
-** the new descriptor does not listen, accept() says so (nil, err). */
+** the new descriptor does not listen, accept() says so (nil, err).
+** A pipe(2) end becomes a client too ("pipe{client}"), a byte stream for
+** receive and send (proc.spawn's streams); socket options fail on it. */
 static int meth_setfd(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   lua_Integer fd = luaL_checkinteger(L, 2);
@@ -2032,6 +2039,7 @@ static int meth_setfd(lua_State *L) {
     }
   }
   t->rd_err = t->wr_err = 0;
+  t->ispipe = 0;
   ns_buf_free(&t->in);
   t->state = was_server ? S_SERVER : S_MASTER;
   t->backlog = 0;                    /* > 0 only while listening */
@@ -2040,6 +2048,7 @@ static int meth_setfd(lua_State *L) {
     socklen_t len = sizeof ss;
     int listening = 0;
     socklen_t ll = sizeof listening;
+    struct stat st;
     uv_tcp_t *h = malloc(sizeof *h);
     if (h == NULL) return ns_fail(L, UV_ENOMEM);
     uv_tcp_init(ns_loop(), h);
@@ -2052,6 +2061,9 @@ static int meth_setfd(lua_State *L) {
     t->closed = 0;
     if (getsockname((int)fd, (struct sockaddr *)&ss, &len) == 0)
       t->family = ss.ss_family;
+    else if (errno == ENOTSOCK && fstat((int)fd, &st) == 0 &&
+             S_ISFIFO(st.st_mode))
+      t->ispipe = 1;       /* read()/write() work as on a socket */
     len = sizeof ss;
     getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll);
     if (listening) {
@@ -2063,6 +2075,8 @@ static int meth_setfd(lua_State *L) {
                getpeername((int)fd, (struct sockaddr *)&ss, &len) == 0) {
       t->state = S_CLIENT;
       keep_peer(t);
+    } else if (!was_server && t->ispipe) {
+      t->state = S_CLIENT;
     }
   }
   lua_pushinteger(L, 1);
@@ -2082,8 +2096,9 @@ static int meta_index(lua_State *L) {
       strcmp(lua_tostring(L, 2), "class") != 0)
     return 1;                                      /* nil */
   t = check_tcp(L, 1);
-  lua_pushfstring(L, "%s{%s}", t->family == AF_UNIX ||
-                  t->want_family == AF_UNIX ? "unix" : "tcp",
+  lua_pushfstring(L, "%s{%s}", t->ispipe ? "pipe" :
+                  t->family == AF_UNIX || t->want_family == AF_UNIX ?
+                  "unix" : "tcp",
                   state_names[t->state]);
   return 1;
 }
@@ -2094,8 +2109,9 @@ static int meta_tostring(lua_State *L) {
   int la = sizeof a, lb = sizeof b;
   luaL_Buffer buf;
   luaL_buffinit(L, &buf);
-  lua_pushfstring(L, "%s{%s}: %p", t->family == AF_UNIX ||
-                  t->want_family == AF_UNIX ? "unix" : "tcp",
+  lua_pushfstring(L, "%s{%s}: %p", t->ispipe ? "pipe" :
+                  t->family == AF_UNIX || t->want_family == AF_UNIX ?
+                  "unix" : "tcp",
                   state_names[t->state], (void *)t);
   luaL_addvalue(&buf);
   if (t->closed) {

@@ -11,6 +11,7 @@ local function mypid()
   return pid
 end
 local PID = mypid()
+local FDS0                         -- descriptors open at the first test
 
 -- pids of our children, zombies included (the kernel's list)
 local function children()
@@ -22,14 +23,19 @@ local function children()
   return t
 end
 
--- our open descriptors, counted by ls (whose own capture pipe is there
--- every time, so counts compare)
+-- our open descriptors (/proc/self/fdinfo/N exists for each; opening it
+-- is safe for any kind of descriptor, unlike /proc/self/fd/N)
 local function nfds()
   collectgarbage()
   collectgarbage()
-  local r = assert(proc.run("ls", {"/proc/" .. PID .. "/fd"}))
   local n = 0
-  for _ in r.stdout:gmatch("[^\n]+") do n = n + 1 end
+  for fd = 0, 4095 do
+    local f = io.open("/proc/self/fdinfo/" .. fd)
+    if f then
+      n = n + 1
+      f:close()
+    end
+  end
   return n
 end
 
@@ -65,6 +71,7 @@ end
 describe("proc.run", function()
   it("captures stdout and stderr apart, with the exit code", function()
     local r = assert(proc.run("echo", {"hello", "world"}))
+    FDS0 = nfds()                  -- after libuv's first SIGCHLD set-up
     assert.equal(0, r.status)
     assert.is_nil(r.signal)
     assert.equal("hello world\n", r.stdout)
@@ -121,13 +128,15 @@ describe("proc.run", function()
     assert.equal(#big, #r.stdout)
     assert.equal(#big, #r.stderr)
     assert.is_true(r.stdout == big and r.stderr == big)
-    r = assert(proc.sh("head -c 6000000 /dev/zero; head -c 5000000 /dev/zero >&2"))
+    r = assert(proc.sh(
+      "head -c 6000000 /dev/zero; head -c 5000000 /dev/zero >&2"))
     assert.equal(6000000, #r.stdout)
     assert.equal(5000000, #r.stderr)
   end)
 
   it("stderr = 'stdout' merges, 'null' drops, 'inherit' passes", function()
-    local r = assert(proc.sh("echo a; echo b >&2; echo c", {stderr = "stdout"}))
+    local r = assert(proc.sh("echo a; echo b >&2; echo c",
+                             {stderr = "stdout"}))
     assert.equal("a\nb\nc\n", r.stdout)
     assert.equal("", r.stderr)
     r = assert(proc.sh("echo a; echo b >&2", {stdout = "null"}))
@@ -227,10 +236,12 @@ describe("proc.run", function()
       "bad option 'timeout'")
     assert.error_matches(function() proc.run("echo", nil, {stdout = "x"}) end,
       "bad option 'stdout' to 'run' %(invalid mode 'x'%)")
-    assert.error_matches(function() proc.run("echo", nil, {env = {["A=B"] = "1"}}) end,
-      "bad option 'env'")
-    assert.error_matches(function() proc.spawn("cat", nil, {stdout = "capture"}) end,
-      "bad option 'stdout' to 'spawn' %(invalid mode 'capture'%)")
+    assert.error_matches(function()
+      proc.run("echo", nil, {env = {["A=B"] = "1"}})
+    end, "bad option 'env'")
+    assert.error_matches(function()
+      proc.spawn("cat", nil, {stdout = "capture"})
+    end, "bad option 'stdout' to 'spawn' %(invalid mode 'capture'%)")
   end)
 end)
 
@@ -249,6 +260,23 @@ describe("proc.spawn", function()
     assert.same({0, nil}, {p:wait()})
     assert.same({0, nil}, {p:exited()})
     assert.same({0, nil}, {p:wait(1)})     -- again: the same answer
+  end)
+
+  it("streams are pipes: the child may open /dev/stdout", function()
+    local p <close> = assert(proc.spawn("sh", {"-c",
+      "echo via-dev > /dev/stdout; echo err > /dev/stderr"}))
+    assert.matches("^pipe{client}", tostring(p.stdout))
+    assert.equal("via-dev\n", p.stdout:receive("*a"))
+    assert.equal("err\n", p.stderr:receive("*a"))
+    assert.equal(0, p:wait())
+  end)
+
+  it("a send to a child that has gone gives nil, 'closed'", function()
+    local p <close> = assert(proc.spawn("true"))
+    assert.equal(0, p:wait())
+    local ok, err = p.stdin:send("x")
+    assert.is_nil(ok)
+    assert.equal("closed", err)
   end)
 
   it("stdout timeout, wait timeout, then kill", function()
@@ -351,5 +379,6 @@ describe("proc.spawn", function()
     while #children() > 0 and task.now() - t0 < 3 do sleep(0.01) end
     assert.same({}, children())
     assert.equal(before, nfds())
+    assert.equal(FDS0, before)     -- nor did any test before this one
   end)
 end)
