@@ -279,6 +279,14 @@ describe("proc.spawn", function()
     assert.equal("closed", err)
   end)
 
+  it("a child writing to a closed pipe dies of SIGPIPE, as from a shell",
+    function()
+    local p <close> = assert(proc.spawn("yes"))
+    assert.equal("y\ny\n", p.stdout:receive(4))
+    p.stdout:close()
+    assert.same({141, 13}, {p:wait(5)})
+  end)
+
   it("stdout timeout, wait timeout, then kill", function()
     local p <close> = assert(proc.spawn("sleep", {"30"}))
     assert.is_nil(p:exited())
