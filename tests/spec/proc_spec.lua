@@ -223,6 +223,15 @@ describe("proc.run", function()
     end
   end)
 
+  it("leaves os.execute and io.popen their own children's status",
+    function()
+    assert(proc.run("true"))             -- libuv's SIGCHLD handler is on
+    assert.same({nil, "exit", 3}, {os.execute("exit 3")})
+    local f = assert(io.popen("echo hi; exit 5"))
+    assert.equal("hi\n", f:read("a"))
+    assert.same({nil, "exit", 5}, {f:close()})
+  end)
+
   it("raises on bad arguments and options", function()
     assert.error_matches(function() proc.run(nil) end,
       "bad argument #1 to 'run' %(string expected, got nil%)")
