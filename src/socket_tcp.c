@@ -1772,6 +1772,13 @@ static int meth_shutdown(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_CLIENT);
   int how = luaL_checkoption(L, 2, "both", modes);
   if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
+  if (t->ispipe) {
+    /* a pipe end goes one way and cannot be half-closed: ending the way
+    ** it goes (a child's stdin: "send") closes it, after queued writes */
+    if (how != 2) tcp_release(t);
+    lua_pushinteger(L, 1);
+    return 1;
+  }
   if (how != 1) {
     int fd = fd_of(t);
     if (fd >= 0) shutdown(fd, SHUT_RD);
