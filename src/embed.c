@@ -111,10 +111,12 @@ static const struct {
 };
 
 /* dlopen the copy of natives[i] inside the binary, through a memfd; NULL
-** (why in `why`) when there is none or the kernel refuses. The memfd stays
-** open (close-on-exec), one per module loaded: dlopen knows a library by
-** its path, and a closed memfd's number, so /proc/self/fd/N, comes back
-** for the next module, which dlopen would then take for the first. */
+** (why in `why`) when there is none or the kernel refuses. The memfd is
+** closed once mapped (the mapping keeps the memory), so its number comes
+** back for the next module; but dlopen knows a library by its path first,
+** and would take that module for the one already loaded from the same
+** /proc/self/fd/N. So module i's path has i extra slashes, which the
+** kernel ignores: each module has a path of its own. */
 static void *open_blob(int i, char *why, size_t whylen) {
   const char *p = natives[i].blob;
   size_t left;
@@ -138,12 +140,10 @@ static void *open_blob(int i, char *why, size_t whylen) {
     p += n;
     left -= (size_t)n;
   }
-  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  snprintf(path, sizeof path, "/proc/self/fd/%.*s%d", i, "////////", fd);
   lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (lib == NULL) {
-    snprintf(why, whylen, "%s", dlerror());
-    close(fd);
-  }
+  if (lib == NULL) snprintf(why, whylen, "%s", dlerror());
+  close(fd);
   return lib;
 }
 

@@ -3,7 +3,7 @@
 # alone into an empty directory (no netsh_*.so beside it, none searched
 # elsewhere) loads http, tls and repl from inside itself on first require,
 # and they work: an HTTPS request from the copy to a TLS server task of the
-# copy, with the test CA. And `netsh -e ''` loads none of them.
+# copy, with the test CA. No memfd stays open; `netsh -e ''` loads none.
 set -u
 NETSH=${1:?usage: single_file.sh path/to/netsh}
 fail=0
@@ -49,6 +49,15 @@ out=$(cd "$tmp" && timeout 30 "$N" -e "
   print(r.status, r.body)" 2>&1)
 check "an HTTPS request through the built-in http and tls" \
   "$(printf '200\tsecret')" "$out"
+
+# the memfds are closed once the modules are mapped (descriptor counts of
+# the specs, which load modules midway, stay flat)
+(cd "$tmp" && "$N" -e '
+  require "tls.core" require "http.core" require "repl.core"
+  local pid = io.open("/proc/self/stat"):read("n")
+  os.exit(os.execute("ls -l /proc/" .. pid .. "/fd | grep -q memfd")
+    and 1 or 0)')
+check "no memfd left open after loading the three modules" 0 $?
 
 # start-up stays lean: no libcurl, OpenSSL or libedit mapped for -e ''
 maps=$(cd "$tmp" && "$N" -e '
