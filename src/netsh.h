@@ -154,11 +154,11 @@ int ns_unix_addr(const char *path, ns_addr_t *a);
 ** UV_EAI_NONAME (no such interface), UV_EINVAL (not of that form). */
 int ns_ip6_scoped(const char *host, int port, ns_addr_t *a);
 
-/* ---- select() across socket kinds (socket_tcp.c runs it) ---- */
+/* ---- select() across object kinds (select.c) ---- */
 
-/* A select() parked on a socket is linked into the socket's list; the
-** socket wakes the list when it may have become ready, and when it is
-** closed. The select then looks at every socket again. */
+/* A select() parked on an object is linked into the object's list; the
+** object wakes the list when it may have become ready, and when it is
+** closed (ns_sel_release). The select then asks every object again. */
 typedef struct ns_selnode_s {
   ns_waiter_t *w;                        /* the parked select's waiter */
   struct ns_selnode_s *next, **prevp;
@@ -166,10 +166,29 @@ typedef struct ns_selnode_s {
 void ns_sel_link(ns_selnode_t **head, ns_selnode_t *n, ns_waiter_t *w);
 void ns_sel_unlink(ns_selnode_t *n);
 void ns_sel_notify(ns_selnode_t *head);  /* wakes the selects on a list */
-/* UDP sockets (socket_udp.c), as select() sees them */
-void *ns_udp_test(lua_State *L, int i);  /* the UDP socket at i, or NULL */
-int ns_udp_ready(void *u, int write);
-void ns_udp_watch(void *u, ns_selnode_t *n, ns_waiter_t *w, int read);
+void ns_sel_release(ns_selnode_t **head); /* wakes and unlinks them all */
+
+/* How select() sees one kind of object (a full userdata). To join
+** select, a kind keeps an ns_selnode_t *list in its object, calls
+** ns_sel_notify(list) when it may have become ready and ns_sel_release
+** on close, and registers once, after luaL_newmetatable(L, tname):
+**   static const ns_select_ops_t ops = {my_ready, my_watch, NULL};
+**   ns_select_register(L, "netsh.mykind", &ops);
+** Objects are found through their metatable (or a table's `_socket`
+** field); select.c knows no kind by name. */
+typedef struct {
+  /* 1 when a receive (write 0) or send (write 1) would not wait */
+  int (*ready)(void *obj, int write);
+  /* ns_sel_link(&obj->list, n, w) and start whatever makes the object
+  ** notify (reading...). 0 when it cannot become ready (closed): n unused */
+  int (*watch)(void *obj, ns_selnode_t *n, ns_waiter_t *w, int write);
+  /* optional, for select(r, w, 0) loops that never yield: ask the kernel
+  ** now, so that ready() sees what the loop has not delivered yet */
+  void (*poll)(void *obj, int write);
+} ns_select_ops_t;
+void ns_select_register(lua_State *L, const char *tname,
+                        const ns_select_ops_t *ops);
+int ns_select(lua_State *L);  /* socket.select(recvt, sendt [, timeout]) */
 
 /* ---- modules ---- */
 int luaopen_task_core(lua_State *L);

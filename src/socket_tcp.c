@@ -57,7 +57,6 @@
 #include "tls.h"
 
 #define TCP_MT "netsh.tcp"
-#define SEL_MT "netsh.select"
 
 #define READ_HIGH (64 * 1024)       /* stop reading above, nobody waiting */
 #define WRITE_CHUNK (64 * 1024)     /* most bytes queued in libuv at once */
@@ -83,14 +82,6 @@ typedef struct wreq {
   size_t len;
   char data[1];
 } wreq_t;
-
-typedef ns_selnode_t selnode_t;
-
-typedef struct sel {
-  ns_waiter_t w;
-  int n, cap;                /* nodes in use, nodes allocated */
-  selnode_t nodes[1];
-} sel_t;
 
 typedef struct {
   int level, name, val, val2;
@@ -134,7 +125,7 @@ struct tcp {
   /* stats */
   double birth;
   lua_Integer nrecv, nsent;
-  selnode_t *sel;            /* select()s waiting on this socket */
+  ns_selnode_t *sel;         /* select()s waiting on this socket */
   ns_waiter_t *dns_w;        /* connect() waiting for its name lookup */
   struct sockaddr_storage peer_ss;  /* the peer, kept from the connect: */
   int peer_len;              /* the kernel forgets it once both sides shut */
@@ -237,27 +228,6 @@ static int fd_of(tcp_t *t) {
 
 static void notify_select(tcp_t *t) { ns_sel_notify(t->sel); }
 
-void ns_sel_link(ns_selnode_t **head, ns_selnode_t *n, ns_waiter_t *w) {
-  n->w = w;
-  n->prevp = head;
-  n->next = *head;
-  if (*head) (*head)->prevp = &n->next;
-  *head = n;
-}
-
-void ns_sel_unlink(ns_selnode_t *n) {
-  if (n->prevp == NULL) return;
-  *n->prevp = n->next;
-  if (n->next) n->next->prevp = n->prevp;
-  n->next = NULL;
-  n->prevp = NULL;
-}
-
-void ns_sel_notify(ns_selnode_t *head) {
-  for (; head; head = head->next) ns_wake(head->w, 0);
-}
-
-#define sel_unlink ns_sel_unlink
 /* Drop bytes from t->in; give the memory back once drained. */
 static void in_consume(tcp_t *t, size_t n) {
   ns_buf_consume(&t->in, n);
@@ -1178,11 +1148,7 @@ static void tcp_release(tcp_t *t) {
   ns_cancel(&t->wr, UV_ECANCELED);
   if (t->dns_w) ns_cancel(t->dns_w, UV_ECANCELED);  /* connect's lookup */
   he_detach(t);
-  while (t->sel) {                   /* select()s re-check without us */
-    selnode_t *n = t->sel;
-    ns_wake(n->w, 0);
-    sel_unlink(n);
-  }
+  ns_sel_release(&t->sel);           /* select()s re-check without us */
   listener_free(t->lsn);             /* before the socket it polls */
   t->lsn = NULL;
   for (i = 0; i < t->nacq; i++)
@@ -2531,7 +2497,7 @@ static int meth_tlsinfo(lua_State *L) {
   return t->tlsops->push_info(L, t->tls, what);
 }
 
-/* ---- select ---- */
+/* ---- select (src/select.c asks through these) ---- */
 
 static int ready_read(tcp_t *t) {
   if (t->closed) return 0;
@@ -2547,206 +2513,34 @@ static int ready_write(tcp_t *t) {
   return 0;
 }
 
-/* Adds the ready entries of list (stack index) to out (stack index) as
-** LuaSocket does: out[n] = sock, out[sock] = n. Returns how many. */
-/* The netsh socket behind the list entry on the top: the entry itself,
-** or the `_socket` field of a table (LuaSocket's sinks and sources, or any
-** wrapper that sets it). Sets *t or *u, or neither. */
-static void sel_target(lua_State *L, tcp_t **t, void **u) {
-  int pushed = 0;
-  *t = NULL;
-  *u = NULL;
-  if (lua_type(L, -1) == LUA_TTABLE) {
-    lua_pushliteral(L, "_socket");
-    lua_rawget(L, -2);             /* raw: no __index code runs in select */
-    pushed = 1;
+static int sel_ready(void *p, int write) {
+  return write ? ready_write(p) : ready_read(p);
+}
+
+static int sel_watch(void *p, ns_selnode_t *n, ns_waiter_t *w, int write) {
+  tcp_t *t = p;
+  if (t->closed) return 0;
+  ns_sel_link(&t->sel, n, w);
+  if (!write && t->state == S_CLIENT) start_reading(t);
+  if (t->tls && t->tlsout.len) tls_flush(t, 1);  /* see recv_step */
+  return 1;
+}
+
+/* Reads: bytes or the end (into t->in), a pending connection (into
+** t->acq); writes: a connect that ended, a queued chunk libuv wrote. */
+static void sel_poll(void *p, int write) {
+  tcp_t *t = p;
+  if (t->closed) return;
+  if (!write && !ready_read(t)) {
+    if (t->state == S_CLIENT) poll_in(t);
+    else if (t->state == S_SERVER) accept_poll(t);
+  } else if (write) {
+    if (t->he) he_poll(t);
+    wreq_settle(t);
   }
-  if ((*t = luaL_testudata(L, -1, TCP_MT)) == NULL)
-    *u = ns_udp_test(L, -1);
-  if (pushed) lua_pop(L, 1);       /* the table keeps the socket alive */
 }
 
-static int collect(lua_State *L, int list, int out, int wr) {
-  int n = 0;
-  lua_Integer i;
-  if (lua_isnil(L, list)) return 0;
-  for (i = 1; ; i++) {
-    tcp_t *t;
-    void *u;
-    int ready = 0;
-    if (lua_rawgeti(L, list, i) == LUA_TNIL) {
-      lua_pop(L, 1);
-      break;
-    }
-    sel_target(L, &t, &u);
-    if (t != NULL) {
-      ready = wr ? ready_write(t) : ready_read(t);
-    } else if (u != NULL) {
-      ready = ns_udp_ready(u, wr);
-    } else if (!wr && luaL_getmetafield(L, -1, "__index") != LUA_TNIL) {
-      /* a foreign object: only buffered data (dirty) counts */
-      lua_pop(L, 1);
-      lua_getfield(L, -1, "dirty");
-      if (lua_isfunction(L, -1)) {
-        lua_pushvalue(L, -2);
-        lua_call(L, 1, 1);
-        ready = lua_toboolean(L, -1);
-      }
-      lua_pop(L, 1);
-    }
-    if (ready) {
-      lua_pushvalue(L, -1);
-      lua_rawseti(L, out, ++n);
-      lua_pushinteger(L, n);
-      lua_rawset(L, out);
-    } else {
-      lua_pop(L, 1);
-    }
-  }
-  return n;
-}
-
-static void sel_unlink_all(sel_t *s) {
-  int i;
-  for (i = 0; i < s->n; i++) sel_unlink(&s->nodes[i]);
-  s->n = 0;
-}
-
-static void sel_cancel(ns_waiter_t *w) { sel_unlink_all(w->data); }
-
-static int sel_gc(lua_State *L) {
-  sel_unlink_all(luaL_checkudata(L, 1, SEL_MT));
-  return 0;
-}
-
-/* A select() that will not wait (timeout 0) runs no loop turn, and a
-** task may poll it without ever yielding: ask the kernel about the netsh
-** TCP sockets of list k instead, as LuaSocket's select(2) does. Reads:
-** bytes or the end (into t->in), a pending connection (into t->acq);
-** writes: a connect that ended, a queued chunk libuv wrote. */
-static void sel_poll(lua_State *L, int k) {
-  lua_Integer i;
-  if (lua_isnil(L, k)) return;
-  for (i = 1; lua_rawgeti(L, k, i) != LUA_TNIL; i++) {
-    tcp_t *t;
-    void *u;
-    sel_target(L, &t, &u);
-    lua_pop(L, 1);
-    if (t == NULL || t->closed) continue;
-    if (k == 1 && !ready_read(t)) {
-      if (t->state == S_CLIENT) poll_in(t);
-      else if (t->state == S_SERVER) accept_poll(t);
-    } else if (k == 2) {
-      if (t->he) he_poll(t);
-      wreq_settle(t);
-    }
-  }
-  lua_pop(L, 1);
-}
-
-static int select_k(lua_State *L, int status, lua_KContext ctx);
-
-/* Stack: recvt, sendt, timeout, start time, sel. Returns or parks. */
-static int select_step(lua_State *L) {
-  sel_t *s = lua_touserdata(L, 5);
-  double timeout = lua_tonumber(L, 3), left = -1;
-  int nr, nw, k, polled = 0;
-  lua_settop(L, 5);
-  if (timeout >= 0 && timeout - (ns_now() - lua_tonumber(L, 4)) <= 0) {
-    sel_poll(L, 1);
-    sel_poll(L, 2);
-    polled = 1;
-  }
-  for (;;) {
-    lua_newtable(L);                     /* 6: readable */
-    lua_newtable(L);                     /* 7: writable */
-    nr = collect(L, 1, 6, 0);
-    nw = collect(L, 2, 7, 1);
-    if (nr + nw == 0) break;
-    if (polled) return 2;
-    /* returning without a wait: the loop may not have run since the
-    ** caller's last call, so ask the kernel about the others too, and
-    ** answer with the whole picture, as select(2) would */
-    lua_settop(L, 5);
-    sel_poll(L, 1);
-    sel_poll(L, 2);
-    polled = 1;
-  }
-  if (timeout >= 0) {
-    left = timeout - (ns_now() - lua_tonumber(L, 4));
-    if (left <= 0 || s->w.status == UV_ETIMEDOUT) {
-      lua_pushliteral(L, "timeout");
-      return 3;
-    }
-  }
-  lua_settop(L, 5);
-  /* register on every netsh socket of both lists */
-  for (k = 1; k <= 2; k++) {
-    lua_Integer i;
-    if (lua_isnil(L, k)) continue;
-    for (i = 1; lua_rawgeti(L, k, i) != LUA_TNIL; i++) {
-      tcp_t *t;
-      void *u;
-      sel_target(L, &t, &u);
-      lua_pop(L, 1);
-      if (t && !t->closed && s->n < s->cap) {
-        ns_sel_link(&t->sel, &s->nodes[s->n++], &s->w);
-        if (k == 1 && t->state == S_CLIENT) start_reading(t);
-        if (t->tls && t->tlsout.len) tls_flush(t, 1);  /* see recv_step */
-      } else if (u && s->n < s->cap) {
-        ns_udp_watch(u, &s->nodes[s->n++], &s->w, k == 1);
-      }
-    }
-    lua_pop(L, 1);
-  }
-  s->w.data = s;
-  s->w.cancel = sel_cancel;
-  return ns_wait(L, &s->w, left, select_k, 0);
-}
-
-static int select_k(lua_State *L, int status, lua_KContext ctx) {
-  sel_t *s = lua_touserdata(L, 5);
-  (void)status; (void)ctx;
-  sel_unlink_all(s);
-  return select_step(L);
-}
-
-/* The length of list i, raising on a member that cannot be a socket as
-** LuaSocket does (it indexes each one for getfd): a number, boolean or
-** function is a mistake. Tables and userdata that are not sockets are
-** skipped, as there, and so are strings (no getfd in the string table). */
-static lua_Integer list_len(lua_State *L, int i) {
-  lua_Integer n = 0;
-  int type;
-  if (lua_isnil(L, i)) return 0;
-  luaL_checktype(L, i, LUA_TTABLE);
-  while ((type = lua_rawgeti(L, i, n + 1)) != LUA_TNIL) {
-    if (type != LUA_TTABLE && type != LUA_TUSERDATA && type != LUA_TSTRING)
-      return luaL_argerror(L, i, lua_pushfstring(L,
-        "socket expected at index %I, got %s", n + 1, luaL_typename(L, -1)));
-    lua_pop(L, 1);
-    n++;
-  }
-  lua_pop(L, 1);
-  return n;
-}
-
-/* select(recvt, sendt [, timeout]) -> readable, writable [, "timeout"] */
-static int lib_select(lua_State *L) {
-  lua_Integer n;
-  sel_t *s;
-  double timeout = luaL_optnumber(L, 3, -1);
-  lua_settop(L, 3);
-  n = list_len(L, 1) + list_len(L, 2);
-  lua_pushnumber(L, timeout < 0 ? -1 : timeout);
-  lua_replace(L, 3);
-  lua_pushnumber(L, ns_now());                     /* 4: start */
-  s = lua_newuserdatauv(L, sizeof *s + (size_t)n * sizeof(selnode_t), 0);
-  memset(s, 0, sizeof *s);
-  s->cap = (int)n;
-  luaL_setmetatable(L, SEL_MT);                    /* 5: sel */
-  return select_step(L);
-}
+static const ns_select_ops_t sel_ops = {sel_ready, sel_watch, sel_poll};
 
 /* ---- module ---- */
 
@@ -2829,7 +2623,7 @@ static const luaL_Reg lib[] = {
   {"tcp4", lib_tcp4},
   {"tcp6", lib_tcp6},
   {"unix", lib_unix},
-  {"select", lib_select},
+  {"select", ns_select},
   {"gettime", lib_gettime},
   {"pyaccept", lib_pyaccept},
   {NULL, NULL}
@@ -2855,14 +2649,11 @@ int luaopen_socket_core(lua_State *L) {
   lua_setfield(L, -3, "__close");
   lua_pushcfunction(L, meta_tostring);
   lua_setfield(L, -3, "__tostring");
+  ns_select_register(L, TCP_MT, &sel_ops);
   luaL_newlib(L, lib);                       /* mt, methods, lib */
   lua_insert(L, -2);
   lua_setfield(L, -2, "tcp_methods");        /* Lua adds helpers there */
   lua_remove(L, -2);
-  luaL_newmetatable(L, SEL_MT);
-  lua_pushcfunction(L, sel_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
   lua_pushinteger(L, 65535);
   lua_setfield(L, -2, "_SETSIZE");
   lua_pushinteger(L, -1);

@@ -426,11 +426,7 @@ static void udp_release(udp_t *u) {
     reader_unlink(r);
     ns_cancel(&r->w, UV_ECANCELED);
   }
-  while (u->sel) {                  /* select()s look again, without us */
-    ns_selnode_t *n = u->sel;
-    ns_wake(n->w, 0);
-    ns_sel_unlink(n);
-  }
+  ns_sel_release(&u->sel);          /* select()s look again, without us */
   while (u->sends) {
     sendop_t *op = u->sends;
     sendop_unlink(op);
@@ -1178,11 +1174,7 @@ static int meth_setfd(lua_State *L) {
   lua_Integer fd = luaL_checkinteger(L, 2);
   uv_os_fd_t old = udp_fd(u);
   if (u->readers || u->sends) return ns_fail_str(L, "busy");
-  while (u->sel) {                  /* select()s look again */
-    ns_selnode_t *n = u->sel;
-    ns_wake(n->w, 0);
-    ns_sel_unlink(n);
-  }
+  ns_sel_release(&u->sel);          /* select()s look again */
   if (u->h) {
     /* uv_close closes the descriptor: keep the number alive with a dup */
     int keep = fd >= 0 && fd != old ? -1 : dup(old);
@@ -1232,23 +1224,20 @@ static int meth_getfamily(lua_State *L) {
 }
 
 /* LuaSocket's dirty(): true when a receive would not wait (looks at the
-** kernel too). socket.select uses ns_udp_ready and ns_udp_watch below,
-** and is woken by the socket when a datagram arrives. */
+** kernel too), as select() sees it. */
+static int sel_ready(void *p, int write);
+
 static int meth_dirty(lua_State *L) {
-  lua_pushboolean(L, ns_udp_ready(check_udp(L, 1), 0));
+  lua_pushboolean(L, sel_ready(check_udp(L, 1), 0));
   return 1;
 }
 
-/* ---- socket.select ---- */
-
-void *ns_udp_test(lua_State *L, int i) {
-  return luaL_testudata(L, i, UDP_MT);
-}
+/* ---- socket.select (src/select.c asks through these) ---- */
 
 /* Readable: an unclaimed datagram (or error) is queued, or the kernel
 ** holds one the loop has not read yet. Writable: open (UDP sends do not
 ** wait for a peer). */
-int ns_udp_ready(void *p, int write) {
+static int sel_ready(void *p, int write) {
   udp_t *u = p;
   if (u->closed) return 0;
   if (write) return 1;
@@ -1257,11 +1246,14 @@ int ns_udp_ready(void *p, int write) {
 }
 
 /* Parks a select on u; reading starts, so that a datagram wakes it. */
-void ns_udp_watch(void *p, ns_selnode_t *n, ns_waiter_t *w, int read) {
+static int sel_watch(void *p, ns_selnode_t *n, ns_waiter_t *w, int write) {
   udp_t *u = p;
   ns_sel_link(&u->sel, n, w);
-  if (read && u->h && !u->closed) start_reading(u);
+  if (!write && u->h && !u->closed) start_reading(u);
+  return 1;
 }
+
+static const ns_select_ops_t sel_ops = {sel_ready, sel_watch, NULL};
 
 static int meta_gc(lua_State *L) {
   udp_release(check_udp(L, 1));
@@ -1354,6 +1346,7 @@ int luaopen_udp_core(lua_State *L) {
   lua_pushcclosure(L, meta_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
+  ns_select_register(L, UDP_MT, &sel_ops);
   luaL_newmetatable(L, READER_MT);
   lua_pushcfunction(L, reader_close);
   lua_setfield(L, -2, "__close");
