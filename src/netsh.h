@@ -41,6 +41,9 @@ struct ns_waiter {
 /* Extra statuses beyond libuv's. */
 #define NS_EDEADLINE (-100001) /* the enclosing task.timeout expired */
 #define NS_EINTR     (-100002) /* interrupted (Ctrl-C, group failure) */
+#define NS_ECLOSED   UV_ECANCELED /* the object was closed: "closed" */
+#define NS_EBUSY     (-100003) /* another task waits there: "busy" */
+#define NS_ENOTBOUND (-100004) /* no socket yet: "not bound" */
 
 /* ---- scheduler (loop.c) ---- */
 uv_loop_t *ns_loop(void);
@@ -93,6 +96,26 @@ int ns_fail_str(lua_State *L, const char *msg);
 ** not contain a NUL byte)"; with what NULL, NULL is returned instead, for
 ** APIs that answer nil, "invalid argument" (ns_fail(L, UV_EINVAL)). */
 const char *ns_checkcstring(lua_State *L, int idx, const char *what);
+
+/* ---- timeouts of a socket (util.c): LuaSocket's settimeout modes
+** ("b" bounds each wait, "t" the whole operation; LuaSocket's timeout.c)
+** and OpenResty's settimeouts(connect, send, read) overrides ---- */
+#define NS_TO_UNSET (-2.0)
+typedef struct {
+  double block, total;       /* seconds; < 0: none */
+  double conn, send, read;   /* NS_TO_UNSET: block/total apply; < 0: none */
+} ns_timeout_t;
+void ns_timeout_init(ns_timeout_t *tm);
+/* What is left for an operation started at start, under block/total;
+** < 0: wait forever. */
+double ns_timeout_left(const ns_timeout_t *tm, double start);
+/* The same, unless the per-operation override (tm->send...) is set. */
+double ns_timeout_op(const ns_timeout_t *tm, double over, double start);
+/* The methods: settimeout(value [, mode]), settimeouts(connect, send,
+** read), gettimeout() -> block, total. Stack: the object at 1. */
+int ns_settimeout(lua_State *L, ns_timeout_t *tm);
+int ns_settimeouts(lua_State *L, ns_timeout_t *tm);
+int ns_gettimeout(lua_State *L, const ns_timeout_t *tm);
 
 /* ---- growable byte buffer with a read offset (util.c) ---- */
 typedef struct {
@@ -153,6 +176,29 @@ int ns_unix_addr(const char *path, ns_addr_t *a);
 /* "ADDR%ZONE" (IPv6 literal, interface name or number) with port. 0,
 ** UV_EAI_NONAME (no such interface), UV_EINVAL (not of that form). */
 int ns_ip6_scoped(const char *host, int port, ns_addr_t *a);
+
+/* ---- socket options (sockopt.c) ---- */
+
+#define NS_OPT_TCP 1          /* the kinds an option is for */
+#define NS_OPT_UDP 2
+#define NS_FD_CLOSED (-2)     /* fd argument: the object was closed */
+/* Options set before the socket exists, applied to it once made. */
+typedef struct {
+  struct ns_keptopt *v;
+  int n, cap;
+} ns_optlist_t;
+/* setoption(name [, value]) / getoption(name) of a socket of kind
+** NS_OPT_* (the object at 1, name at 2, value at 3), on descriptor fd
+** (-1: none yet, NS_FD_CLOSED). setoption keeps the value in l when l is
+** not NULL and sets it on fd when fd >= 0; getoption reads fd, or l when
+** there is no fd. Return Lua results (1, value or nil, err). */
+int ns_setoption(lua_State *L, int kind, int fd, ns_optlist_t *l);
+int ns_getoption(lua_State *L, int kind, int fd, const ns_optlist_t *l);
+/* Sets the kept options on a new socket of family (IPv6-level ones only
+** on AF_INET6). 0 or a UV_E* code. */
+int ns_optlist_apply(const ns_optlist_t *l, int fd, int family);
+int ns_optlist_has(const ns_optlist_t *l, const char *name);
+void ns_optlist_free(ns_optlist_t *l);
 
 /* ---- select() across object kinds (select.c) ---- */
 

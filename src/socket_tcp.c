@@ -64,7 +64,6 @@
 #define HE_DELAY_MS 250             /* RFC 8305 connection attempt delay */
 #define CONNECT_TIMEOUT 30.0        /* connect default, DNS included */
 #define DEFAULT_BACKLOG 128
-#define MAXOPTS 8
 
 enum { S_MASTER, S_CLIENT, S_SERVER };
 static const char *const state_names[] = {"master", "client", "server"};
@@ -83,10 +82,6 @@ typedef struct wreq {
   char data[1];
 } wreq_t;
 
-typedef struct {
-  int level, name, val, val2;
-} sockopt_t;
-
 struct tcp {
   uv_tcp_t *h;               /* NULL when there is no socket */
   unsigned char state;       /* S_* */
@@ -94,7 +89,6 @@ struct tcp {
   unsigned char reading;     /* uv_read_start is on */
   unsigned char v6only;      /* tcp6(): IPv6 only */
   unsigned char pyaccept;    /* create_server: accept -> conn, ip, port */
-  unsigned char nopts;
   int family;                /* AF_UNSPEC until a socket exists */
   int want_family;           /* tcp4()/tcp6(): the only family allowed */
   ns_waiter_t rd, wr;
@@ -103,8 +97,7 @@ struct tcp {
   int wr_err;
   int conn_err;              /* outcome of a connect nobody waited for */
   int acc_err;
-  double block, total;       /* settimeout: < 0 none */
-  double to_conn, to_send, to_read;  /* settimeouts: TO_UNSET, < 0 none */
+  ns_timeout_t tm;           /* settimeout(s) */
   /* the receive in progress */
   int rmode;
   size_t rwant, rscan, rnlen;
@@ -129,7 +122,7 @@ struct tcp {
   ns_waiter_t *dns_w;        /* connect() waiting for its name lookup */
   struct sockaddr_storage peer_ss;  /* the peer, kept from the connect: */
   int peer_len;              /* the kernel forgets it once both sides shut */
-  sockopt_t opts[MAXOPTS];   /* applied to every new socket */
+  ns_optlist_t opts;         /* applied to every new socket */
   /* TLS: engine, handshake, and what a send leaves for the next one */
   const ns_tls_ops_t *tlsops;
   ns_tls_t *tls;             /* NULL: plain TCP */
@@ -166,27 +159,15 @@ static char shared_rbuf[64 * 1024];
 
 static void free_handle_cb(uv_handle_t *h) { free(h); }
 
-/* ---- timeouts (LuaSocket's block/total) ---- */
-
-static double op_timeout(tcp_t *t, double start) {
-  double left;
-  if (t->total < 0) return t->block;
-  left = t->total - (ns_now() - start);
-  if (left < 0) left = 0;
-  if (t->block < 0) return left;
-  return t->block < left ? t->block : left;
-}
-
-/* OpenResty's settimeouts(connect, send, read): per operation, and when
-** set they stand instead of settimeout's block/total for that kind. */
-#define TO_UNSET (-2.0)
+/* ---- timeouts (ns_timeout_t: LuaSocket's block/total, OpenResty's
+** per-operation settimeouts instead of them when set) ---- */
 
 static double read_timeout(tcp_t *t) {
-  return t->to_read != TO_UNSET ? t->to_read : op_timeout(t, t->rstart);
+  return ns_timeout_op(&t->tm, t->tm.read, t->rstart);
 }
 
 static double send_timeout(tcp_t *t) {
-  return t->to_send != TO_UNSET ? t->to_send : op_timeout(t, t->wstart);
+  return ns_timeout_op(&t->tm, t->tm.send, t->wstart);
 }
 
 /* ---- objects ---- */
@@ -198,8 +179,7 @@ static tcp_t *tcp_new(lua_State *L, int state) {
   t->state = (unsigned char)state;  /* resource is acquired */
   t->family = AF_UNSPEC;
   t->want_family = AF_UNSPEC;
-  t->block = t->total = -1;
-  t->to_conn = t->to_send = t->to_read = TO_UNSET;
+  ns_timeout_init(&t->tm);
   t->birth = ns_now();
   luaL_setmetatable(L, TCP_MT);
   return t;
@@ -234,60 +214,16 @@ static void in_consume(tcp_t *t, size_t n) {
   if (t->in.len == 0 && t->in.cap > KEEP_BUF) ns_buf_free(&t->in);
 }
 
-/* ---- socket options ---- */
-
-typedef struct {
-  const char *name;
-  int level, opt;
-  char kind;                 /* b bool, i int, l linger, e error (get) */
-} optdef_t;
-
-static const optdef_t optdefs[] = {
-  {"keepalive", SOL_SOCKET, SO_KEEPALIVE, 'b'},
-  {"reuseaddr", SOL_SOCKET, SO_REUSEADDR, 'b'},
-  {"reuseport", SOL_SOCKET, SO_REUSEPORT, 'b'},
-  {"tcp-nodelay", IPPROTO_TCP, TCP_NODELAY, 'b'},
-  {"ipv6-v6only", IPPROTO_IPV6, IPV6_V6ONLY, 'b'},
-  {"linger", SOL_SOCKET, SO_LINGER, 'l'},
-  {"tcp-keepidle", IPPROTO_TCP, TCP_KEEPIDLE, 'i'},
-  {"tcp-keepcnt", IPPROTO_TCP, TCP_KEEPCNT, 'i'},
-  {"tcp-keepintvl", IPPROTO_TCP, TCP_KEEPINTVL, 'i'},
-  {"tcp-defer-accept", IPPROTO_TCP, TCP_DEFER_ACCEPT, 'i'},
-  {"tcp-fastopen", IPPROTO_TCP, TCP_FASTOPEN, 'i'},
-  {"recv-buffer-size", SOL_SOCKET, SO_RCVBUF, 'i'},
-  {"send-buffer-size", SOL_SOCKET, SO_SNDBUF, 'i'},
-  {"error", SOL_SOCKET, SO_ERROR, 'e'},
-  {NULL, 0, 0, 0}
-};
-
-static int opt_apply(int fd, const sockopt_t *o) {
-  int rc;
-  if (o->level == SOL_SOCKET && o->name == SO_LINGER) {
-    struct linger li;
-    li.l_onoff = o->val;
-    li.l_linger = o->val2;
-    rc = setsockopt(fd, o->level, o->name, &li, sizeof li);
-  } else {
-    rc = setsockopt(fd, o->level, o->name, &o->val, sizeof o->val);
-  }
-  return rc == 0 ? 0 : -errno;
-}
-
 /* Options the user set before this socket existed, then v6only. */
 static int apply_opts(tcp_t *t, uv_tcp_t *h, int family) {
   uv_os_fd_t fd;
-  int i, rc;
   if (uv_fileno((uv_handle_t *)h, &fd) != 0) return UV_EBADF;
   if (family == AF_INET6) {
     /* "::" is dual-stack unless tcp6() or the user said otherwise */
-    sockopt_t o = {IPPROTO_IPV6, IPV6_V6ONLY, t->v6only, 0};
-    opt_apply(fd, &o);
+    int on = t->v6only;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
   }
-  for (i = 0; i < t->nopts; i++) {
-    if (t->opts[i].level == IPPROTO_IPV6 && family != AF_INET6) continue;
-    if ((rc = opt_apply(fd, &t->opts[i])) != 0) return rc;
-  }
-  return 0;
+  return ns_optlist_apply(&t->opts, fd, family);
 }
 
 /* A new uv_tcp_t with its socket made, options applied. */
@@ -646,7 +582,7 @@ static void on_input(tcp_t *t, ssize_t n, const char *p, int inplace) {
   }
   if (t->tls) ns_wake(&t->hsw, 0);       /* a handshake waits for input */
   /* progress restarts a block timeout: the reader re-parks afresh */
-  if (t->rd.task && (t->block >= 0 || t->to_read >= 0 ||
+  if (t->rd.task && (t->tm.block >= 0 || t->tm.read >= 0 ||
                      reader_ready(t, t->in.len - before)))
     ns_wake(&t->rd, 0);
   if (t->sel) notify_select(t);
@@ -1178,6 +1114,7 @@ static void tcp_release(tcp_t *t) {
   ns_buf_free(&t->in);
   free(t->peer);
   t->peer = NULL;
+  ns_optlist_free(&t->opts);
 }
 
 static int meth_close(lua_State *L) {
@@ -1220,8 +1157,9 @@ static void connect_cancel(ns_waiter_t *w) {
 
 /* settimeout(0) (or settimeouts' connect 0): connect() polls. */
 static int connect_polls(tcp_t *t) {
-  return t->to_conn == 0 ||
-         (t->to_conn == TO_UNSET && (t->block == 0 || t->total == 0));
+  const ns_timeout_t *tm = &t->tm;
+  return tm->conn == 0 ||
+         (tm->conn == NS_TO_UNSET && (tm->block == 0 || tm->total == 0));
 }
 
 /* Parks until the race ends: bounded by the socket's timeout (counted
@@ -1233,12 +1171,12 @@ static int connect_wait(lua_State *L, tcp_t *t) {
     ** says when it is done, a later connect() gives the outcome */
     return ns_fail(L, UV_ETIMEDOUT);
   }
-  if (t->to_conn != TO_UNSET) {
-    left = t->to_conn < 0 ? CONNECT_TIMEOUT - elapsed : t->to_conn - elapsed;
+  if (t->tm.conn != NS_TO_UNSET) {
+    left = t->tm.conn < 0 ? CONNECT_TIMEOUT - elapsed : t->tm.conn - elapsed;
   } else {
-    left = op_timeout(t, t->t_start);
+    left = ns_timeout_left(&t->tm, t->t_start);
     if (left < 0) left = CONNECT_TIMEOUT - elapsed;
-    else if (t->total < 0) left -= elapsed;
+    else if (t->tm.total < 0) left -= elapsed;
   }
   if (left < 0) left = 0;
   t->wr.data = t;
@@ -1341,7 +1279,7 @@ static int unix_connect_try(lua_State *L, tcp_t *t, const char *path,
   }
   rc = -errno;
   if (rc != -EAGAIN) return ns_fail(L, rc);
-  limit = t->to_conn != TO_UNSET ? t->to_conn : op_timeout(t, t->t_start);
+  limit = ns_timeout_op(&t->tm, t->tm.conn, t->t_start);
   if (limit < 0) limit = CONNECT_TIMEOUT;
   left = limit - (ns_now() - t->t_start);
   if (left <= 0) return ns_fail(L, UV_ETIMEDOUT);
@@ -1410,8 +1348,7 @@ static int meth_connect(lua_State *L) {
   t->peer = strdup(host);            /* for the certificate check */
   t->t_start = ns_now();
   t->t_dns = t->t_conn = 0;
-  dns_timeout = t->to_conn != TO_UNSET ? t->to_conn
-                                        : op_timeout(t, t->t_start);
+  dns_timeout = ns_timeout_op(&t->tm, t->tm.conn, t->t_start);
   /* settimeout(0) polls the connect, not the lookup: LuaSocket resolves
   ** (blocking) first; a lookup given no time would never end */
   if (dns_timeout <= 0 || dns_timeout > NS_DNS_TIMEOUT)
@@ -1781,47 +1718,18 @@ static int meth_getfamily(lua_State *L) {
   return 1;
 }
 
-/* settimeout(value [, mode]) -> 1; "b" per operation, "t"/"r" total */
+/* settimeout(value [, mode]), settimeouts(connect, send, read): util.c
+** (settimeouts' negative connect keeps the 30 s default) */
 static int meth_settimeout(lua_State *L) {
-  tcp_t *t = check_tcp(L, 1);
-  double v = luaL_optnumber(L, 2, -1);
-  const char *mode = luaL_optstring(L, 3, "b");
-  if (v < 0) v = -1;
-  switch (*mode) {
-    case 'b': t->block = v; break;
-    case 'r': case 't': t->total = v; break;
-    default: return luaL_argerror(L, 3, "invalid timeout mode");
-  }
-  t->to_conn = t->to_send = t->to_read = TO_UNSET;  /* as OpenResty's */
-  lua_pushinteger(L, 1);
-  return 1;
+  return ns_settimeout(L, &check_tcp(L, 1)->tm);
 }
 
-static double opt_timeout(lua_State *L, int i) {
-  double v;
-  if (lua_isnoneornil(L, i)) return TO_UNSET;
-  v = luaL_checknumber(L, i);
-  return v < 0 ? -1 : v;
-}
-
-/* settimeouts(connect, send, read) -> 1: OpenResty's per-operation
-** timeouts, in seconds like every netsh timeout (nil: settimeout's
-** applies; negative: none, connect then keeps its 30 s default). */
 static int meth_settimeouts(lua_State *L) {
-  tcp_t *t = check_tcp(L, 1);
-  double c = opt_timeout(L, 2), s = opt_timeout(L, 3), r = opt_timeout(L, 4);
-  t->to_conn = c;
-  t->to_send = s;
-  t->to_read = r;
-  lua_pushinteger(L, 1);
-  return 1;
+  return ns_settimeouts(L, &check_tcp(L, 1)->tm);
 }
 
 static int meth_gettimeout(lua_State *L) {
-  tcp_t *t = check_tcp(L, 1);
-  lua_pushnumber(L, t->block);
-  lua_pushnumber(L, t->total);
-  return 2;
+  return ns_gettimeout(L, &check_tcp(L, 1)->tm);
 }
 
 static int meth_getstats(lua_State *L) {
@@ -1857,96 +1765,25 @@ static int meth_timings(lua_State *L) {
   return 1;
 }
 
-static const optdef_t *find_opt(lua_State *L, int i) {
-  const char *name = ns_checkcstring(L, i, "option name");
-  int k;
-  for (k = 0; optdefs[k].name; k++)
-    if (strcmp(optdefs[k].name, name) == 0) return &optdefs[k];
-  luaL_argerror(L, i, lua_pushfstring(L, "unsupported option '%s'", name));
-  return NULL;
-}
-
-/* setoption(name [, value]) -> 1 | nil, err */
+/* setoption(name [, value]) -> 1 | nil, err: kept for the sockets
+** connect() will make, and set on the current one */
 static int meth_setoption(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
-  const optdef_t *d = find_opt(L, 2);
-  sockopt_t o;
-  int k, fd;
-  o.level = d->level;
-  o.name = d->opt;
-  o.val2 = 0;
-  switch (d->kind) {
-    case 'b': o.val = lua_isnone(L, 3) ? 1 : lua_toboolean(L, 3); break;
-    case 'i': o.val = (int)luaL_checkinteger(L, 3); break;
-    case 'l':
-      luaL_checktype(L, 3, LUA_TTABLE);
-      lua_getfield(L, 3, "on");
-      o.val = lua_toboolean(L, -1);
-      lua_getfield(L, 3, "timeout");
-      o.val2 = (int)luaL_optinteger(L, -1, 0);
-      lua_pop(L, 2);
-      break;
-    default: return luaL_argerror(L, 2, "read-only option");
-  }
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
-  if (d->level == IPPROTO_IPV6 && d->opt == IPV6_V6ONLY)
-    t->v6only = (unsigned char)(o.val != 0);
-  /* remember it for the sockets connect() will make */
-  for (k = 0; k < t->nopts; k++)
-    if (t->opts[k].level == o.level && t->opts[k].name == o.name) break;
-  if (k < MAXOPTS) {
-    t->opts[k] = o;
-    if (k == t->nopts) t->nopts++;
-  }
-  if ((fd = fd_of(t)) >= 0) {
-    int rc = opt_apply(fd, &o);
-    if (rc != 0) return ns_fail(L, rc);
-  }
-  lua_pushinteger(L, 1);
-  return 1;
+  return ns_setoption(L, NS_OPT_TCP, t->closed ? NS_FD_CLOSED : fd_of(t),
+                      &t->opts);
 }
 
 static int meth_getoption(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
-  const optdef_t *d = find_opt(L, 2);
-  int fd = fd_of(t), v = 0;
-  socklen_t len = sizeof v;
-  if (d->kind == 'e' && t->conn_err) {
+  if (t->conn_err && lua_type(L, 2) == LUA_TSTRING &&
+      strcmp(lua_tostring(L, 2), "error") == 0) {
     /* a non-blocking connect failed: its attempts' sockets, which held
     ** the SO_ERROR LuaSocket code polls for, are gone */
     lua_pushstring(L, ns_strerror(t->conn_err));
     return 1;
   }
-  if (fd < 0) {
-    int k;
-    for (k = 0; k < t->nopts; k++)
-      if (t->opts[k].level == d->level && t->opts[k].name == d->opt) {
-        if (d->kind == 'b') lua_pushboolean(L, t->opts[k].val);
-        else lua_pushinteger(L, t->opts[k].val);
-        return 1;
-      }
-    return ns_fail(L, UV_ECANCELED);
-  }
-  if (d->kind == 'l') {
-    struct linger li;
-    len = sizeof li;
-    if (getsockopt(fd, d->level, d->opt, &li, &len) != 0)
-      return ns_fail(L, -errno);
-    lua_createtable(L, 0, 2);
-    lua_pushboolean(L, li.l_onoff);
-    lua_setfield(L, -2, "on");
-    lua_pushinteger(L, li.l_linger);
-    lua_setfield(L, -2, "timeout");
-    return 1;
-  }
-  if (getsockopt(fd, d->level, d->opt, &v, &len) != 0)
-    return ns_fail(L, -errno);
-  if (d->kind == 'b') lua_pushboolean(L, v);
-  else if (d->kind == 'e') {
-    if (v == 0) lua_pushnil(L);
-    else lua_pushstring(L, ns_strerror(-v));
-  } else lua_pushinteger(L, v);
-  return 1;
+  return ns_getoption(L, NS_OPT_TCP, t->closed ? NS_FD_CLOSED : fd_of(t),
+                      &t->opts);
 }
 
 /* readerror() -> nil | message: why reading ended when it was not the
@@ -2400,8 +2237,7 @@ static int tls_then(lua_State *L, tcp_t *t, int which) {
   {
     /* bounded by handshake_timeout, else the socket's, else 30 s */
     double limit = t->tls->handshake_timeout;
-    if (limit < 0) limit = t->to_conn != TO_UNSET ? t->to_conn
-                                                  : op_timeout(t, ns_now());
+    if (limit < 0) limit = ns_timeout_op(&t->tm, t->tm.conn, ns_now());
     if (limit < 0) limit = NS_TLS_HANDSHAKE_TIMEOUT;
     t->hs_start = ns_now();
     t->hs_deadline = t->hs_start + limit;

@@ -88,7 +88,7 @@ struct udp_s {
   int connected;
   int reading;
   int v6only;            /* udp6(): set IPV6_V6ONLY on the new socket */
-  double timeout;        /* seconds; < 0: wait forever */
+  ns_timeout_t tm;       /* settimeout(s): as TCP's */
   ns_buf_t q;            /* queued datagrams: dgram_t + bytes each */
   int nq;                /* entries in q */
   int claims;            /* entries promised to woken readers */
@@ -98,6 +98,7 @@ struct udp_s {
   reader_t *readers, **rtail;
   sendop_t *sends;
   ns_selnode_t *sel;     /* select()s waiting on this socket */
+  ns_optlist_t opts;     /* set before the socket exists */
   ns_addr_t upeer;       /* a Unix socket's peer: libuv cannot connect
                             one, so the fd is connected here and every
                             send names the peer */
@@ -325,28 +326,18 @@ static int start_reading(udp_t *u) {
 /* ---- handle and lifetime ---- */
 
 static udp_t *udp_new(lua_State *L, int family) {
-  udp_t *u = lua_newuserdatauv(L, sizeof *u, 1);
+  udp_t *u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);       /* valid and empty before any resource */
   u->family = family;
-  u->timeout = -1;
+  ns_timeout_init(&u->tm);
   u->rtail = &u->readers;
   luaL_setmetatable(L, UDP_MT);
   return u;
 }
 
-typedef union {
-  int i;
-  struct in_addr in;
-  struct ip_mreq m4;
-  struct ipv6_mreq m6;
-} optval_t;
-
-static int set_option(lua_State *L, udp_t *u, const char *name, int vidx,
-                      int apply);
-
 /* Makes the uv_udp_t for family and applies the deferred options of the
 ** userdata at index ui. 0 or a UV_E* code. */
-static int ensure_handle(lua_State *L, udp_t *u, int ui, int family) {
+static int ensure_handle(udp_t *u, int family) {
   uv_udp_t *h;
   int rc;
   if (u->h) return 0;
@@ -381,21 +372,9 @@ static int ensure_handle(lua_State *L, udp_t *u, int ui, int family) {
     if (uv_fileno((uv_handle_t *)h, &fd) == 0)
       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &yes, sizeof yes);
   }
-  if (lua_getiuservalue(L, ui, 1) == LUA_TTABLE) {
-    int t = lua_gettop(L);
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-      rc = set_option(L, u, lua_tostring(L, -2), lua_gettop(L), 1);
-      lua_pop(L, 1);
-      if (rc != 0) {
-        lua_pop(L, 2);
-        return rc;
-      }
-    }
-  }
-  lua_pop(L, 1);
-  lua_pushnil(L);
-  lua_setiuservalue(L, ui, 1);
+  if ((rc = ns_optlist_apply(&u->opts, (int)udp_fd(u), family)) != 0)
+    return rc;
+  ns_optlist_free(&u->opts);
   return 0;
 }
 
@@ -443,6 +422,7 @@ static void udp_release(udp_t *u) {
   ns_buf_free(&u->q);
   u->nq = 0;
   u->claims = 0;
+  ns_optlist_free(&u->opts);
 }
 
 /* ---- receiving ---- */
@@ -603,6 +583,7 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx);
 /* The socket is at index 1. Takes a datagram or parks in line. */
 static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
   int mode = RMODE(ctx), rc;
+  double timeout = ns_timeout_op(&u->tm, u->tm.read, ns_now());
   reader_t *r;
   if (u->closed) return recv_fail(L, mode, UV_ECANCELED);
   if (u->nq > u->claims) {
@@ -610,14 +591,14 @@ static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
     if (u->since >= DRAIN_BYTES && u->readers == NULL) drain(u);
     return take(L, u, mode, RSIZE(ctx));
   }
-  if ((rc = ensure_handle(L, u, 1, u->family)) != 0 ||
+  if ((rc = ensure_handle(u, u->family)) != 0 ||
       (rc = start_reading(u)) != 0)
     return recv_fail(L, mode, rc);
-  if (u->busy || u->timeout == 0) {
+  if (u->busy || timeout == 0) {
     if (u->readers == NULL) drain(u);
     if (u->nq > u->claims) return take(L, u, mode, RSIZE(ctx));
   }
-  if (u->timeout == 0) {
+  if (timeout == 0) {
     if (u->nq > u->claims) return take(L, u, mode, RSIZE(ctx));
     return recv_fail(L, mode, UV_ETIMEDOUT);
   }
@@ -630,7 +611,7 @@ static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
   r->prevp = u->rtail;
   *u->rtail = r;
   u->rtail = &r->next;
-  return ns_wait(L, &r->w, u->timeout, recv_k, ctx);
+  return ns_wait(L, &r->w, timeout, recv_k, ctx);
 }
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
@@ -728,13 +709,14 @@ static int do_send(lua_State *L, udp_t *u, const char *p, size_t n,
   uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
   sendreq_t *sr;
   sendop_t *op;
+  double timeout = ns_timeout_op(&u->tm, u->tm.send, ns_now());
   int rc = uv_udp_try_send(u->h, &b, 1, to);
   if (rc >= 0) {
     lua_pushinteger(L, (lua_Integer)n);
     return 1;
   }
   if (rc != UV_EAGAIN) return ns_fail(L, rc);
-  if (u->timeout == 0) return ns_fail(L, UV_ETIMEDOUT);
+  if (timeout == 0) return ns_fail(L, UV_ETIMEDOUT);
   sr = malloc(sizeof *sr + (n ? n : 1));
   if (sr == NULL) return ns_fail(L, UV_ENOMEM);
   memcpy(sr->data, p, n);
@@ -755,7 +737,7 @@ static int do_send(lua_State *L, udp_t *u, const char *p, size_t n,
   if (u->sends) u->sends->prevp = &op->next;
   op->prevp = &u->sends;
   u->sends = op;
-  return ns_wait(L, &op->w, u->timeout, send_k, 0);
+  return ns_wait(L, &op->w, timeout, send_k, 0);
 }
 
 /* send(datagram) -> bytes | nil, err (connected sockets) */
@@ -778,7 +760,7 @@ static int sendto_k(lua_State *L, int n, const ns_addr_t *a,
   int rc;
   (void)ctx;
   if (n < 0) return ns_fail(L, n);
-  if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0)
+  if ((rc = ensure_handle(u, a->ss.ss_family)) != 0)
     return ns_fail(L, rc);
   if ((u->family == AF_UNIX) != (a->ss.ss_family == AF_UNIX))
     return ns_fail(L, UV_EAFNOSUPPORT);
@@ -810,7 +792,7 @@ static int addr_handle(lua_State *L, udp_t *u, int n, const ns_addr_t *a) {
   int rc;
   if (n < 0) return n;
   if (u->closed) return UV_ECANCELED;
-  if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0) return rc;
+  if ((rc = ensure_handle(u, a->ss.ss_family)) != 0) return rc;
   return u->family != a->ss.ss_family ? UV_EAFNOSUPPORT : 0;
 }
 
@@ -927,232 +909,38 @@ static int meth_getpeername(lua_State *L) {
   return 3;
 }
 
-/* ---- options ---- */
+/* ---- options (src/sockopt.c) ---- */
 
-enum { O_BOOL, O_INT, O_IF4, O_IF6, O_MEMB4, O_MEMB6, O_ERROR };
-
-typedef struct {
-  const char *name;
-  int level, opt, kind;
-} opt_t;
-
-static const opt_t options[] = {
-  {"broadcast", SOL_SOCKET, SO_BROADCAST, O_BOOL},
-  {"dontroute", SOL_SOCKET, SO_DONTROUTE, O_BOOL},
-  {"reuseaddr", SOL_SOCKET, SO_REUSEADDR, O_BOOL},
-  {"reuseport", SOL_SOCKET, SO_REUSEPORT, O_BOOL},
-  {"recv-buffer-size", SOL_SOCKET, SO_RCVBUF, O_INT},
-  {"send-buffer-size", SOL_SOCKET, SO_SNDBUF, O_INT},
-  {"error", SOL_SOCKET, SO_ERROR, O_ERROR},
-  {"ip-multicast-if", IPPROTO_IP, IP_MULTICAST_IF, O_IF4},
-  {"ip-multicast-ttl", IPPROTO_IP, IP_MULTICAST_TTL, O_INT},
-  {"ip-multicast-loop", IPPROTO_IP, IP_MULTICAST_LOOP, O_BOOL},
-  {"ip-add-membership", IPPROTO_IP, IP_ADD_MEMBERSHIP, O_MEMB4},
-  {"ip-drop-membership", IPPROTO_IP, IP_DROP_MEMBERSHIP, O_MEMB4},
-  {"ipv6-unicast-hops", IPPROTO_IPV6, IPV6_UNICAST_HOPS, O_INT},
-  {"ipv6-multicast-hops", IPPROTO_IPV6, IPV6_MULTICAST_HOPS, O_INT},
-  {"ipv6-multicast-loop", IPPROTO_IPV6, IPV6_MULTICAST_LOOP, O_BOOL},
-  {"ipv6-multicast-if", IPPROTO_IPV6, IPV6_MULTICAST_IF, O_IF6},
-  {"ipv6-add-membership", IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, O_MEMB6},
-  {"ipv6-drop-membership", IPPROTO_IPV6, IPV6_DROP_MEMBERSHIP, O_MEMB6},
-  {"ipv6-v6only", IPPROTO_IPV6, IPV6_V6ONLY, O_BOOL},
-  {NULL, 0, 0, 0}
-};
-
-static const opt_t *find_option(lua_State *L, int i) {
-  const char *name = ns_checkcstring(L, i, "option name");
-  const opt_t *o;
-  for (o = options; o->name; o++)
-    if (strcmp(o->name, name) == 0) return o;
-  luaL_argerror(L, i, lua_pushfstring(L, "unsupported option '%s'", name));
-  return NULL;
-}
-
-static int bad_value(lua_State *L, int vidx, const char *what) {
-  return luaL_argerror(L, vidx, lua_pushfstring(L, "%s expected, got %s",
-                       what, luaL_typename(L, vidx)));
-}
-
-static void parse_ip4(lua_State *L, int vidx, const char *s,
-                      struct in_addr *a) {
-  if (s == NULL || strcmp(s, "*") == 0) a->s_addr = htonl(INADDR_ANY);
-  else if (inet_pton(AF_INET, s, a) != 1)
-    luaL_argerror(L, vidx, lua_pushfstring(L, "invalid address '%s'", s));
-}
-
-static unsigned parse_ifindex(lua_State *L, int vidx, int i) {
-  if (lua_isnoneornil(L, i)) return 0;
-  if (lua_type(L, i) == LUA_TNUMBER) return (unsigned)lua_tointeger(L, i);
-  if (lua_type(L, i) == LUA_TSTRING) {
-    const char *s = ns_checkcstring(L, i, "interface name");
-    unsigned idx = if_nametoindex(s);
-    if (idx == 0)
-      luaL_argerror(L, vidx, lua_pushfstring(L, "no interface '%s'", s));
-    return idx;
-  }
-  bad_value(L, vidx, "interface index or name");
-  return 0;
-}
-
-/* Checks the Lua value at vidx for o and converts it; raises when bad. */
-static socklen_t parse_value(lua_State *L, const opt_t *o, int vidx,
-                             optval_t *v) {
-  memset(v, 0, sizeof *v);
-  switch (o->kind) {
-    case O_BOOL:
-      if (!lua_isboolean(L, vidx) && !lua_isnumber(L, vidx))
-        bad_value(L, vidx, "boolean");
-      v->i = lua_isboolean(L, vidx) ? lua_toboolean(L, vidx)
-                                    : lua_tointeger(L, vidx) != 0;
-      return sizeof v->i;
-    case O_INT:
-      v->i = (int)luaL_checkinteger(L, vidx);
-      return sizeof v->i;
-    case O_IF4:
-      parse_ip4(L, vidx, lua_isnoneornil(L, vidx) ? "*"
-                : ns_checkcstring(L, vidx, "address"), &v->in);
-      return sizeof v->in;
-    case O_IF6:
-      v->i = (int)parse_ifindex(L, vidx, vidx);
-      return sizeof v->i;
-    case O_MEMB4:
-    case O_MEMB6: {
-      int top = lua_gettop(L);
-      const char *m;
-      if (!lua_istable(L, vidx)) bad_value(L, vidx, "table");
-      lua_getfield(L, vidx, "multiaddr");
-      lua_getfield(L, vidx, "interface");
-      m = lua_tostring(L, top + 1);
-      if (m == NULL)
-        luaL_argerror(L, vidx, "'multiaddr' must be an address string");
-      if (ns_checkcstring(L, top + 1, NULL) == NULL ||
-          (lua_isstring(L, top + 2) && !ns_checkcstring(L, top + 2, NULL)))
-        luaL_argerror(L, vidx, "addresses must not contain a NUL byte");
-      if (o->kind == O_MEMB4) {
-        parse_ip4(L, vidx, m, &v->m4.imr_multiaddr);
-        parse_ip4(L, vidx, lua_tostring(L, top + 2), &v->m4.imr_interface);
-      } else {
-        if (inet_pton(AF_INET6, m, &v->m6.ipv6mr_multiaddr) != 1)
-          luaL_argerror(L, vidx,
-                        lua_pushfstring(L, "invalid address '%s'", m));
-        v->m6.ipv6mr_interface = parse_ifindex(L, vidx, top + 2);
-      }
-      lua_settop(L, top);
-      return o->kind == O_MEMB4 ? sizeof v->m4 : sizeof v->m6;
-    }
-    default:
-      luaL_argerror(L, vidx, lua_pushfstring(L, "option '%s' is read-only",
-                    o->name));
-      return 0;
-  }
-}
-
-/* Sets option `name` from the value at vidx; without a socket yet, keeps
-** it for ensure_handle (apply = 0) or applies it (apply = 1). */
-static int set_option(lua_State *L, udp_t *u, const char *name, int vidx,
-                      int apply) {
-  const opt_t *o;
-  optval_t v;
-  socklen_t len;
-  uv_os_fd_t fd;
-  for (o = options; o->name; o++)
-    if (strcmp(o->name, name) == 0) break;
-  if (o->name == NULL) return UV_EINVAL;
-  len = parse_value(L, o, vidx, &v);
-  if (!apply) return 0;
-  if (uv_fileno((uv_handle_t *)u->h, &fd) != 0) return UV_EBADF;
-  if (setsockopt(fd, o->level, o->opt, &v, len) != 0) return -errno;
-  return 0;
-}
-
-/* setoption(name [, value]) -> 1 | nil, err */
+/* setoption(name [, value]) -> 1 | nil, err; before the socket exists
+** (udp() before its first address) the value is kept for it */
 static int meth_setoption(lua_State *L) {
   udp_t *u = check_udp(L, 1);
-  const opt_t *o = find_option(L, 2);
-  int rc;
-  if (lua_isnone(L, 3) && o->kind == O_BOOL) lua_pushboolean(L, 1);
-  lua_settop(L, 3);
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
-  if (u->h == NULL) {
-    /* no socket yet (udp() before its first address): keep it */
-    optval_t v;
-    parse_value(L, o, 3, &v);
-    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
-      lua_pop(L, 1);
-      lua_newtable(L);
-      lua_pushvalue(L, -1);
-      lua_setiuservalue(L, 1, 1);
-    }
-    lua_pushvalue(L, 3);
-    lua_setfield(L, -2, o->name);
-    lua_pushinteger(L, 1);
-    return 1;
-  }
-  rc = set_option(L, u, o->name, 3, 1);
-  if (rc != 0) return ns_fail(L, rc);
-  lua_pushinteger(L, 1);
-  return 1;
+  return ns_setoption(L, NS_OPT_UDP, u->closed ? NS_FD_CLOSED :
+                      (int)udp_fd(u), u->h ? NULL : &u->opts);
 }
 
 /* getoption(name) -> value | nil, err */
 static int meth_getoption(lua_State *L) {
   udp_t *u = check_udp(L, 1);
-  const opt_t *o = find_option(L, 2);
-  optval_t v;
-  socklen_t len = sizeof v;
-  uv_os_fd_t fd;
-  if (o->kind == O_MEMB4 || o->kind == O_MEMB6)
-    return luaL_argerror(L, 2, lua_pushfstring(L,
-                         "option '%s' is write-only", o->name));
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
-  if (u->h == NULL) {
-    if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE &&
-        lua_getfield(L, -1, o->name) != LUA_TNIL)
-      return 1;
-    return ns_fail_str(L, "not bound");
-  }
-  memset(&v, 0, sizeof v);
-  if (uv_fileno((uv_handle_t *)u->h, &fd) != 0) return ns_fail(L, UV_EBADF);
-  if (getsockopt(fd, o->level, o->opt, &v, &len) != 0)
-    return ns_fail(L, -errno);
-  switch (o->kind) {
-    case O_BOOL:
-      /* IP_MULTICAST_LOOP may come back as one byte */
-      lua_pushboolean(L, len == 1 ? *(unsigned char *)&v != 0 : v.i != 0);
-      break;
-    case O_INT:
-    case O_IF6:
-      lua_pushinteger(L, len == 1 ? *(unsigned char *)&v : v.i);
-      break;
-    case O_IF4: {
-      char ip[INET_ADDRSTRLEN];
-      inet_ntop(AF_INET, &v.in, ip, sizeof ip);
-      lua_pushstring(L, ip);
-      break;
-    }
-    default:                        /* "error": nil when there is none */
-      if (v.i == 0) lua_pushnil(L);
-      else lua_pushstring(L, ns_strerror(-v.i));
-      break;
-  }
-  return 1;
+  return ns_getoption(L, NS_OPT_UDP, u->closed ? NS_FD_CLOSED :
+                      (int)udp_fd(u), &u->opts);
 }
 
 /* ---- the rest of the object ---- */
 
-/* settimeout(seconds [, mode]) -> 1; nil or negative: wait forever */
+/* settimeout(seconds [, mode]), settimeouts(connect, send, read),
+** gettimeout() -> block, total: as TCP's (util.c); a datagram operation
+** waits once, so "b" and "t" differ only when both are set */
 static int meth_settimeout(lua_State *L) {
-  udp_t *u = check_udp(L, 1);
-  double t = luaL_optnumber(L, 2, -1);
-  u->timeout = t < 0 ? -1 : t;
-  lua_pushinteger(L, 1);
-  return 1;
+  return ns_settimeout(L, &check_udp(L, 1)->tm);
+}
+
+static int meth_settimeouts(lua_State *L) {
+  return ns_settimeouts(L, &check_udp(L, 1)->tm);
 }
 
 static int meth_gettimeout(lua_State *L) {
-  udp_t *u = check_udp(L, 1);
-  lua_pushnumber(L, u->timeout);
-  return 1;
+  return ns_gettimeout(L, &check_udp(L, 1)->tm);
 }
 
 static int meth_close(lua_State *L) {
@@ -1294,7 +1082,7 @@ static int lib_new(lua_State *L) {
   u = udp_new(L, family);
   if (family == AF_UNSPEC) return 1;
   u->v6only = family == AF_INET6;
-  if ((rc = ensure_handle(L, u, lua_gettop(L), family)) != 0)
+  if ((rc = ensure_handle(u, family)) != 0)
     return ns_fail(L, rc);
   return 1;
 }
@@ -1314,6 +1102,7 @@ static const luaL_Reg methods[] = {
   {"getsockname", meth_getsockname},
   {"getpeername", meth_getpeername},
   {"settimeout", meth_settimeout},
+  {"settimeouts", meth_settimeouts},
   {"gettimeout", meth_gettimeout},
   {"setoption", meth_setoption},
   {"getoption", meth_getoption},
