@@ -69,3 +69,56 @@ describe("udp settimeout modes", function()
                    err)
   end)
 end)
+
+describe("a kind joins select by registering its ops", function()
+  -- netsh.selftest (src/selftest.c) registers {ready, watch} for its
+  -- metatable and nothing else: no socket file knows it
+  local probe = require "netsh.selftest"
+
+  it("is returned when ready, and wakes a parked select", function()
+    local o = probe.new()
+    local r, w, err = socket.select({o}, {o}, 0)
+    assert.same({{}, {}, "timeout"}, {r, w, err})
+    o:set(true, false)
+    r, w = socket.select({o}, {o}, 0)
+    assert.same({o, [o] = 1}, r)
+    assert.same({}, w)
+    o:set(false, false)
+    local t = task.spawn(function()
+      task.sleep(0.05)
+      o:set(false, true)
+    end)
+    local dt
+    dt, r, w, err = elapsed(socket.select, {o}, {o}, 2)
+    assert.is_nil(err)
+    assert.same({}, r)
+    assert.same({o, [o] = 1}, w)
+    assert.is_true(dt >= 0.04 and dt < 1, dt)
+    t:join()
+  end)
+
+  it("mixes with sockets, through a wrapper's _socket, and close wakes",
+    function()
+    local o = probe.new()
+    local u <close> = assert(udp.bind("127.0.0.1", 0))
+    local wrapper = {_socket = o}
+    local t = task.spawn(function()
+      task.sleep(0.05)
+      o:set(true, false)
+    end)
+    local r, _, err = socket.select({u, wrapper}, nil, 2)
+    assert.is_nil(err)
+    assert.same({wrapper, [wrapper] = 1}, r)
+    t:join()
+    o:set(false, false)
+    t = task.spawn(function()
+      task.sleep(0.05)
+      o:close()
+    end)
+    local dt
+    dt, r, _, err = elapsed(socket.select, {o}, nil, 0.3)
+    assert.equal("timeout", err)      -- closed: never ready, not an error
+    assert.is_true(dt >= 0.25, dt)
+    t:join()
+  end)
+end)
