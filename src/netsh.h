@@ -147,7 +147,8 @@ typedef int (*ns_resolve_k)(lua_State *L, int n, const ns_addr_t *addrs,
 /* Resolves host (a name, a numeric IPv4/IPv6 address, "*" or "localhost")
 ** and port for family AF_UNSPEC, AF_INET or AF_INET6. Numeric hosts call k
 ** at once; names park the task (bounded by timeout seconds, < 0: the
-** default NS_DNS_TIMEOUT) and call k on resume. Use as `return ns_resolve(...)`. */
+** default NS_DNS_TIMEOUT) and call k on resume. Use as
+** `return ns_resolve(...)`. */
 #define NS_DNS_TIMEOUT 30.0
 int ns_resolve(lua_State *L, const char *host, int port, int family,
                int passive, double timeout, ns_resolve_k k, lua_KContext ctx);
@@ -157,8 +158,16 @@ int ns_resolve(lua_State *L, const char *host, int port, int family,
 int ns_resolve_tracked(lua_State *L, const char *host, int port, int family,
                        int passive, double timeout, ns_resolve_k k,
                        lua_KContext ctx, ns_waiter_t **track);
-/* "1.2.3.4" / "::1" and the port of a sockaddr; family "inet"/"inet6". */
-void ns_addr_push(lua_State *L, const struct sockaddr *sa); /* ip, port, family */
+/* ---- addresses (addr.c) ---- */
+const char *ns_family_name(int family);   /* "inet", ... "unspec" */
+int ns_family_of(const char *name);       /* AF_*; NULL: AF_UNSPEC; -1 */
+/* Numeric IPv4/IPv6 (ADDR%ZONE too) to a sockaddr with port: 0, or -1
+** when host is not numeric for family (AF_UNSPEC: either). */
+int ns_addr_numeric(const char *host, int port, int family, ns_addr_t *a);
+/* ip, port of a datagram's sender (path, nil for a Unix one) */
+void ns_addr_push_peer(lua_State *L, const struct sockaddr *sa);
+/* ip, port, family of a sockaddr: "1.2.3.4" / "::1", "inet"/"inet6". */
+void ns_addr_push(lua_State *L, const struct sockaddr *sa);
 /* The same for a name of len bytes as the kernel gave it, which a Unix
 ** socket name needs: path, nil, "unix" ("" unnamed, "@name" abstract).
 ** With len unknown, pass the whole size of a zeroed sockaddr_un. */

@@ -1713,8 +1713,7 @@ static int meth_getsockname(lua_State *L) {
 static int meth_getfamily(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   int f = t->family != AF_UNSPEC ? t->family : t->want_family;
-  lua_pushstring(L, f == AF_INET ? "inet" : f == AF_INET6 ? "inet6"
-                  : f == AF_UNIX ? "unix" : "unspec");
+  lua_pushstring(L, ns_family_name(f));
   return 1;
 }
 

@@ -136,37 +136,6 @@ static uv_os_fd_t udp_fd(udp_t *u) {
   return u->h && uv_fileno((uv_handle_t *)u->h, &fd) == 0 ? fd : -1;
 }
 
-
-static int family_of(const char *s) {
-  if (s == NULL) return AF_UNSPEC;
-  if (strcmp(s, "inet") == 0) return AF_INET;
-  if (strcmp(s, "inet6") == 0) return AF_INET6;
-  return -1;
-}
-
-/* Numeric IPv4/IPv6 addresses parsed here: sendto() in a server loop
-** should not pay for getaddrinfo(AI_NUMERICHOST). 0 on success. */
-static int parse_numeric(const char *host, int port, int family,
-                         ns_addr_t *a) {
-  memset(a, 0, sizeof *a);
-  if (family != AF_INET6 &&
-      uv_ip4_addr(host, port, (struct sockaddr_in *)&a->ss) == 0) {
-    a->len = sizeof(struct sockaddr_in);
-    return 0;
-  }
-  if (family != AF_INET && strchr(host, '%'))   /* uv_ip6_addr would drop */
-    return ns_ip6_scoped(host, port, a) == 0 ? 0 : -1; /* unknown zones */
-  if (family != AF_INET && strchr(host, ':') &&
-      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&a->ss) == 0) {
-    a->len = sizeof(struct sockaddr_in6);
-    return 0;
-  }
-  return -1;
-}
-
-/* ns_resolve() with a fast path for numeric addresses; names, "*" and
-** "localhost" go to dns.c (names park the task). k gets the first
-** address the resolver prefers. */
 /* "unix:PATH": a Unix datagram address. Paths only: libuv sends with the
 ** whole sockaddr_un as the address length, which would change an abstract
 ** (@name) address. 0 or a UV_E* code. */
@@ -186,6 +155,9 @@ static int port_arg(lua_State *L, udp_t *u, const char *host, int i) {
                                                : ns_check_port(L, i, "udp");
 }
 
+/* ns_resolve() with a fast path for numeric addresses (sendto() in a
+** server loop should not pay for a lookup); names, "*" and "localhost" go
+** to dns.c (names park the task). k gets the first address. */
 static int resolve(lua_State *L, const char *host, int port, int family,
                    int passive, ns_resolve_k k, lua_KContext ctx) {
   ns_addr_t a;
@@ -195,7 +167,7 @@ static int resolve(lua_State *L, const char *host, int port, int family,
       rc = UV_EAFNOSUPPORT;          /* an IP socket cannot take a path */
     return rc ? k(L, rc, NULL, ctx) : k(L, 1, &a, ctx);
   }
-  if (parse_numeric(host, port, family, &a) == 0) return k(L, 1, &a, ctx);
+  if (ns_addr_numeric(host, port, family, &a) == 0) return k(L, 1, &a, ctx);
   return ns_resolve(L, host, port, family, passive, -1, k, ctx);
 }
 
@@ -468,32 +440,6 @@ static void push_name(lua_State *L, const struct sockaddr *sa) {
   ns_addr_push_len(L, sa, sizeof(struct sockaddr_un));
 }
 
-/* Pushes ip, port of a sender. IPv4 is formatted here: inet_ntop goes
-** through snprintf, a tenth of a busy server's user time. */
-static void push_peer(lua_State *L, const struct sockaddr *sa) {
-  if (sa->sa_family == AF_UNIX) {
-    push_name(L, sa);
-    lua_pop(L, 1);                  /* path, nil */
-  } else if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-    const unsigned char *b = (const unsigned char *)&in->sin_addr;
-    char ip[16], *q = ip;
-    int i;
-    for (i = 0; i < 4; i++) {
-      unsigned v = b[i];
-      if (i) *q++ = '.';
-      if (v >= 100) *q++ = (char)('0' + v / 100);
-      if (v >= 10) *q++ = (char)('0' + v / 10 % 10);
-      *q++ = (char)('0' + v % 10);
-    }
-    lua_pushlstring(L, ip, (size_t)(q - ip));
-    lua_pushinteger(L, ntohs(in->sin_port));
-  } else {
-    ns_addr_push(L, sa);
-    lua_pop(L, 1);                  /* ip, port: not the family */
-  }
-}
-
 /* Pops the head of the queue and pushes what the receive variant returns:
 ** data [, ip, port] [, "truncated", full length]. */
 static int take(lua_State *L, udp_t *u, int mode, size_t size) {
@@ -510,7 +456,7 @@ static int take(lua_State *L, udp_t *u, int mode, size_t size) {
   keep = n < size ? n : size;
   lua_pushlstring(L, p + sizeof d, keep);
   if (mode != R_DATA) {
-    push_peer(L, &d.from.sa);
+    ns_addr_push_peer(L, &d.from.sa);
     nres += 2;
   }
   if (keep < n || d.partial) {
@@ -1005,9 +951,7 @@ static int meth_setfd(lua_State *L) {
 
 static int meth_getfamily(lua_State *L) {
   udp_t *u = check_udp(L, 1);
-  lua_pushstring(L, u->family == AF_INET ? "inet" :
-                 u->family == AF_INET6 ? "inet6" :
-                 u->family == AF_UNIX ? "unix" : "unspec");
+  lua_pushstring(L, ns_family_name(u->family));
   return 1;
 }
 
@@ -1074,7 +1018,7 @@ static int meta_tostring(lua_State *L) {
 /* new([family]) -> socket: family "inet", "inet6" or nil (from the first
 ** address used); "inet6" sockets are IPv6-only, as LuaSocket's udp6(). */
 static int lib_new(lua_State *L) {
-  int family = family_of(luaL_optstring(L, 1, NULL));
+  int family = ns_family_of(luaL_optstring(L, 1, NULL));
   udp_t *u;
   int rc;
   if (family < 0)
