@@ -947,7 +947,7 @@ static int query_k(lua_State *L, int status, lua_KContext ctx) {
   }
   if (lk->abuf == NULL || parse_answer(L, lk->abuf, lk->alen, qtype) < 0) {
     lookup_free(lk);
-    return ns_fail_str(L, "malformed dns answer");
+    return ns_fail(L, NS_EBADANSWER);
   }
   lookup_free(lk);
   return 1;

@@ -336,7 +336,6 @@ static void pool_clear(pool_t *pool) {
 
 /* ---- transfers ---- */
 
-enum { XE_NONE, XE_TOO_BIG, XE_BOMB, XE_RATIO, XE_NOMEM, XE_HEAD };
 
 /* The expansion-ratio guard on content-encoded bodies: past the first
 ** RATIO_FREE decoded bytes, a body may decode to at most max_ratio times
@@ -366,8 +365,8 @@ typedef struct xfer {
   size_t stream_cap;         /* stream: pause above this many bytes */
   double wait_timeout;       /* stream: per-wait seconds, < 0: none */
   CURLcode result;
-  int xerr;                  /* XE_*: why our write callback aborted */
-  const char *bad;           /* XE_HEAD: why the response was refused */
+  int xerr;                  /* 0, or why our callback aborted (NS_E*) */
+  const char *bad;           /* NS_EBADRESPONSE: why the head was refused */
   framing_t fr;              /* the latest response's framing fields */
   int cancelled;             /* UV_E* or NS_E* that removed it */
   long status;               /* status code of the latest response line */
@@ -528,7 +527,7 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
   xfer_t *x = ud;
   size_t len = size * n;
   if ((x->bad = check_line(x->head_done ? NULL : &x->fr, p, len))) {
-    x->xerr = XE_HEAD;
+    x->xerr = NS_EBADRESPONSE;
     return 0;
   }
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
@@ -564,7 +563,7 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
     x->location = 1;
   }
   if (ns_buf_append(&x->head, p, len) != 0) {
-    x->xerr = XE_NOMEM;
+    x->xerr = UV_ENOMEM;
     return 0;
   }
   return len;
@@ -607,12 +606,12 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud) {
     }
   }
   if (x->max_size > 0 && x->total + (curl_off_t)len > x->max_size) {
-    x->xerr = XE_TOO_BIG;
+    x->xerr = NS_ETOOBIG;
     return 0;                    /* CURLE_WRITE_ERROR */
   }
   if (x->encoded && x->max_decoded > 0 &&
       x->total + (curl_off_t)len > x->max_decoded) {
-    x->xerr = XE_BOMB;
+    x->xerr = NS_EBOMB;
     return 0;
   }
   if (x->encoded && x->max_ratio > 0 &&
@@ -621,12 +620,12 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud) {
     curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &raw);
     if ((double)(x->total + (curl_off_t)len) >
         x->max_ratio * (double)(raw + CURL_MAX_WRITE_SIZE)) {
-      x->xerr = XE_RATIO;
+      x->xerr = NS_ERATIO;
       return 0;
     }
   }
   if (ns_buf_append(&x->body, p, len) != 0) {
-    x->xerr = XE_NOMEM;
+    x->xerr = UV_ENOMEM;
     return 0;
   }
   x->total += (curl_off_t)len;
@@ -1013,25 +1012,25 @@ static int push_error(lua_State *L, xfer_t *x) {
     return 2;
   }
   switch (x->xerr) {
-    case XE_TOO_BIG:
-      lua_pushfstring(L, "body too large (max_size %I bytes)",
+    case NS_ETOOBIG:
+      lua_pushfstring(L, "%s (max_size %I bytes)", ns_strerror(NS_ETOOBIG),
                       (lua_Integer)x->max_size);
       return 2;
-    case XE_BOMB:
-      lua_pushfstring(L, "bad response: decompressed body too large "
-                      "(max %I bytes)", (lua_Integer)x->max_decoded);
+    case NS_EBOMB:
+      lua_pushfstring(L, "%s (max %I bytes)", ns_strerror(NS_EBOMB),
+                      (lua_Integer)x->max_decoded);
       return 2;
-    case XE_RATIO: {
+    case NS_ERATIO: {
       char r[32];
       snprintf(r, sizeof r, "%g", x->max_ratio);
-      lua_pushfstring(L, "bad response: decompressed body too large "
-                      "(over %s times the bytes received)", r);
+      lua_pushfstring(L, "%s (over %s times the bytes received)",
+                      ns_strerror(x->xerr), r);
       return 2;
     }
-    case XE_NOMEM:
-      lua_pushliteral(L, "not enough memory");
+    case UV_ENOMEM:
+      lua_pushstring(L, ns_strerror(x->xerr));
       return 2;
-    case XE_HEAD:
+    case NS_EBADRESPONSE:
       lua_pushstring(L, x->bad);
       return 2;
   }
@@ -1048,15 +1047,13 @@ static int push_error(lua_State *L, xfer_t *x) {
         push_lowered(L, "", eb);
       break;
     case CURLE_OPERATION_TIMEDOUT:
-      lua_pushliteral(L, "timeout");
+      lua_pushstring(L, ns_strerror(UV_ETIMEDOUT));
       break;
     case CURLE_COULDNT_CONNECT: {
       long err = 0;
       curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &err);
-      if (err == ECONNREFUSED) lua_pushliteral(L, "connection refused");
-      else if (err == ENOENT)     /* a unix_socket path that is not there */
-        lua_pushliteral(L, "no such file or directory");
-      else if (err == EACCES) lua_pushliteral(L, "permission denied");
+      if (err == ECONNREFUSED || err == ENOENT || err == EACCES)
+        lua_pushstring(L, ns_strerror(-(int)err));  /* ENOENT: unix_socket */
       else push_lowered(L, "", eb);
       break;
     }
@@ -1066,10 +1063,10 @@ static int push_error(lua_State *L, xfer_t *x) {
       push_lowered(L, "certificate verify failed: ", eb);
       break;
     case CURLE_TOO_MANY_REDIRECTS:
-      lua_pushliteral(L, "too many redirects");
+      lua_pushstring(L, ns_strerror(NS_EREDIRECTS));
       break;
     case CURLE_FILESIZE_EXCEEDED:
-      lua_pushfstring(L, "body too large (max_size %I bytes)",
+      lua_pushfstring(L, "%s (max_size %I bytes)", ns_strerror(NS_ETOOBIG),
                       (lua_Integer)x->max_size);
       break;
     case CURLE_UNSUPPORTED_PROTOCOL: {
@@ -1134,7 +1131,7 @@ static int perform_step(lua_State *L, xfer_t *x) {
 static int perform_k(lua_State *L, int status, lua_KContext ctx) {
   xfer_t *x = (xfer_t *)ctx;
   (void)status;
-  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->easy == NULL) return ns_fail(L, NS_ECLOSED);
   return perform_step(L, x);
 }
 
@@ -1144,7 +1141,7 @@ static int perform_k(lua_State *L, int status, lua_KContext ctx) {
 static int meth_perform(lua_State *L) {
   xfer_t *x = check_xfer(L, 1);
   CURLMcode mc;
-  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->easy == NULL) return ns_fail(L, NS_ECLOSED);
   if (x->started) return luaL_error(L, "request already performed");
   if (multi == NULL) return luaL_error(L, "http: not initialised");
   mc = curl_multi_add_handle(multi, x->easy);
@@ -1185,16 +1182,16 @@ static int read_step(lua_State *L, xfer_t *x) {
 static int read_k(lua_State *L, int status, lua_KContext ctx) {
   xfer_t *x = (xfer_t *)ctx;
   (void)status;
-  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->easy == NULL) return ns_fail(L, NS_ECLOSED);
   return read_step(L, x);
 }
 
 /* x:read() -> chunk | nil (end of body) | nil, err. Streams only. */
 static int meth_read(lua_State *L) {
   xfer_t *x = check_xfer(L, 1);
-  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->easy == NULL) return ns_fail(L, NS_ECLOSED);
   if (!x->started) return luaL_error(L, "request not performed");
-  if (x->w.task) return ns_fail_str(L, "busy");
+  if (x->w.task) return ns_fail(L, NS_EBUSY);
   return read_step(L, x);
 }
 
@@ -1395,7 +1392,7 @@ static void push_info(lua_State *L, xfer_t *x, int extra) {
 ** local_port}. */
 static int meth_info(lua_State *L) {
   xfer_t *x = check_xfer(L, 1);
-  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->easy == NULL) return ns_fail(L, NS_ECLOSED);
   push_info(L, x, 0);
   return 1;
 }
@@ -1407,7 +1404,7 @@ static int meth_finish(lua_State *L) {
   xfer_t *x = check_xfer(L, 1);
   long status = 0;
   luaL_checkstring(L, 2);
-  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->easy == NULL) return ns_fail(L, NS_ECLOSED);
   push_info(L, x, 3);
   lua_pushlstring(L, x->body.len ? ns_buf_ptr(&x->body) : "", x->body.len);
   put(L, K_BODY);

@@ -38,12 +38,29 @@ struct ns_waiter {
   ns_waiter_t **prevp;
 };
 
-/* Extra statuses beyond libuv's. */
+/* Extra statuses beyond libuv's: every one has its message in util.c's
+** table (ns_strerror), the one place Lua-visible error strings live. */
 #define NS_EDEADLINE (-100001) /* the enclosing task.timeout expired */
 #define NS_EINTR     (-100002) /* interrupted (Ctrl-C, group failure) */
 #define NS_ECLOSED   UV_ECANCELED /* the object was closed: "closed" */
 #define NS_EBUSY     (-100003) /* another task waits there: "busy" */
 #define NS_ENOTBOUND (-100004) /* no socket yet: "not bound" */
+#define NS_ENOTCONN  (-100005) /* no peer set: "not connected" (UV_ENOTCONN,
+                                  a connection that ended, is "closed") */
+#define NS_ENOPATH   (-100006) /* "bind a path first" */
+#define NS_ETLSSTARTED (-100007) /* "tls already started" */
+#define NS_ENOTTLS   (-100008) /* "not a tls socket" */
+#define NS_ETLS      (-100009) /* TLS failed: the engine says why (socket_tcp.c
+                                  asks it; alone: "tls: connection failed") */
+#define NS_EHANDSHAKE (-100010) /* "handshake timeout" */
+#define NS_EBADANSWER (-100011) /* "malformed dns answer" */
+#define NS_ENOPEM    (-100012) /* "tls: no PEM certificate" */
+#define NS_ETOOBIG   (-100013) /* "body too large": http.c adds the limit */
+#define NS_EBOMB     (-100014) /* "bad response: decompressed body too
+                                  large": http.c adds the limit */
+#define NS_EREDIRECTS (-100015) /* "too many redirects" */
+#define NS_ERATIO    (-100016) /* as NS_EBOMB, by the ratio limit */
+#define NS_EBADRESPONSE (-100017) /* "bad response": a caller adds why */
 
 /* ---- scheduler (loop.c) ---- */
 uv_loop_t *ns_loop(void);

@@ -253,7 +253,7 @@ static int readline_k(lua_State *L, int status, lua_KContext ctx) {
 static int lib_readline(lua_State *L) {
   const char *prompt = luaL_optstring(L, 1, "> ");
   if (!st.open) return luaL_error(L, "repl.core: open() first");
-  if (st.w.task) return ns_fail_str(L, "busy");
+  if (st.w.task) return ns_fail(L, NS_EBUSY);
   if (!st.installed) {
     snprintf(st.prompt, sizeof st.prompt, "%s", prompt);
     fflush(stdout);

@@ -140,8 +140,6 @@ struct tcp {
 };
 
 /* TLS hooks (defined in the TLS section) */
-#define E_TLS (-100100)           /* t->tlsops->error() says why */
-#define E_HSTIMEOUT (-100101)     /* "handshake timeout" */
 #define TLS_PENDING(t) ((t)->tls && !(t)->tls_ready && !(t)->closed)
 enum { HS_CALL, HS_RECEIVE, HS_RECEIVEANY, HS_UNTIL, HS_SEND };
 static int tls_input(tcp_t *t, const char *p, size_t n);
@@ -778,7 +776,7 @@ static int recv_begin(lua_State *L, tcp_t *t) {
     push_data(L, "", 0, 0);
     return 3;
   }
-  if (t->rd.task) return ns_fail_str(L, "busy");
+  if (t->rd.task) return ns_fail(L, NS_EBUSY);
   t->rscan = 0;
   t->rstart = ns_now();
   return 0;
@@ -984,7 +982,7 @@ static int send_step(lua_State *L, tcp_t *t) {
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
   tcp_t *t = (tcp_t *)ctx;
   (void)status;
-  if (t->closed) return send_fail(L, t, UV_ECANCELED);
+  if (t->closed) return send_fail(L, t, NS_ECLOSED);
   if (t->wr_err) return send_fail(L, t, t->wr_err);
   if (t->wreq && t->wr.status == UV_ETIMEDOUT)
     return send_fail(L, t, UV_ETIMEDOUT);
@@ -1040,7 +1038,7 @@ static int meth_send(lua_State *L) {
     lua_pushinteger(L, i - 1);
     return 3;
   }
-  if (t->wr.task) return ns_fail_str(L, "busy");
+  if (t->wr.task) return ns_fail(L, NS_EBUSY);
   t->wdata = data + (i - 1);
   t->wlen = j >= i ? (size_t)(j - i + 1) : 0;
   t->wpos = 0;
@@ -1080,9 +1078,9 @@ static void tcp_release(tcp_t *t) {
   int i;
   if (t->closed) return;
   t->closed = 1;
-  ns_cancel(&t->rd, UV_ECANCELED);   /* parked tasks wake with "closed" */
-  ns_cancel(&t->wr, UV_ECANCELED);
-  if (t->dns_w) ns_cancel(t->dns_w, UV_ECANCELED);  /* connect's lookup */
+  ns_cancel(&t->rd, NS_ECLOSED);   /* parked tasks wake with "closed" */
+  ns_cancel(&t->wr, NS_ECLOSED);
+  if (t->dns_w) ns_cancel(t->dns_w, NS_ECLOSED);  /* connect's lookup */
   he_detach(t);
   ns_sel_release(&t->sel);           /* select()s re-check without us */
   listener_free(t->lsn);             /* before the socket it polls */
@@ -1134,14 +1132,14 @@ static int connect_k(lua_State *L, int status, lua_KContext ctx) {
   tcp_t *t = (tcp_t *)ctx;
   int err;
   (void)status;
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   if (t->state == S_CLIENT) {
     lua_pushinteger(L, 1);
     return 1;
   }
   if (t->he) {                       /* woken without an outcome */
     he_detach(t);
-    return ns_fail(L, UV_ECANCELED);
+    return ns_fail(L, NS_ECLOSED);
   }
   err = t->conn_err ? t->conn_err : UV_ECONNREFUSED;
   t->conn_err = 0;
@@ -1188,10 +1186,10 @@ static int connect_resolved(lua_State *L, int n, const ns_addr_t *addrs,
                             lua_KContext ctx) {
   tcp_t *t = (tcp_t *)ctx;
   int rc;
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   t->t_dns = ns_now() - t->t_start;
   if (n < 0) return ns_fail(L, n);
-  if (t->he || t->state != S_MASTER) return ns_fail_str(L, "busy");
+  if (t->he || t->state != S_MASTER) return ns_fail(L, NS_EBUSY);
   if ((rc = he_start(t, addrs, n)) != 0) return ns_fail(L, rc);
   if (t->state == S_CLIENT) {        /* cannot happen: libuv calls back */
     lua_pushinteger(L, 1);
@@ -1293,7 +1291,7 @@ static int unix_connect_try(lua_State *L, tcp_t *t, const char *path,
 static int unix_connect_k(lua_State *L, int status, lua_KContext ctx) {
   tcp_t *t = check_tcp(L, 1);
   (void)status;
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   return unix_connect_try(L, t, unix_path(t, lua_tostring(L, 2)), (int)ctx);
 }
 
@@ -1325,16 +1323,16 @@ static int meth_connect(lua_State *L) {
   int port = path || !host ? 0 : ns_check_port(L, 3, "tcp");
   double dns_timeout;
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   if (port < 0) return ns_fail(L, port);
   if (t->he && connect_polls(t) && !t->wr.task) he_poll(t);
   if (t->state == S_CLIENT) return ns_fail(L, UV_EISCONN);
   if (t->state == S_SERVER) return ns_fail(L, UV_EINVAL);
   if (path) {
-    if (t->he || t->wr.task) return ns_fail_str(L, "busy");
+    if (t->he || t->wr.task) return ns_fail(L, NS_EBUSY);
     return unix_connect(L, t, path);
   }
-  if (t->wr.task) return ns_fail_str(L, "busy");
+  if (t->wr.task) return ns_fail(L, NS_EBUSY);
   if (t->he) {                       /* a non-blocking connect goes on */
     return connect_wait(L, t);
   }
@@ -1365,7 +1363,7 @@ static int bind_resolved(lua_State *L, int n, const ns_addr_t *addrs,
   tcp_t *t = (tcp_t *)ctx;
   int i, err = UV_EAI_NONAME;
   if (n < 0) return ns_fail(L, n);
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   for (i = 0; i < n; i++) {
     int family = addrs[i].ss.ss_family;
     uv_tcp_t *h;
@@ -1403,8 +1401,8 @@ static int meth_bind(lua_State *L) {
   const char *path = host ? unix_path(t, host) : NULL;
   int port = path || !host ? 0 : ns_check_port(L, 3, "tcp");
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
-  if (t->he) return ns_fail_str(L, "busy");
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
+  if (t->he) return ns_fail(L, NS_EBUSY);
   if (path) return unix_bind(L, t, path);
   if (port < 0) return ns_fail(L, port);
   lua_settop(L, 3);
@@ -1563,9 +1561,9 @@ static int meth_listen(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_MASTER);
   lua_Integer backlog = luaL_optinteger(L, 2, DEFAULT_BACKLOG);
   int rc;
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   if (t->h == NULL && t->want_family == AF_UNIX)
-    return ns_fail_str(L, "bind a path first");
+    return ns_fail(L, NS_ENOPATH);
   if (t->h == NULL) {
     /* LuaSocket listens on an unbound socket: the kernel picks a port */
     int family = t->want_family == AF_INET ? AF_INET : AF_INET6;
@@ -1642,7 +1640,7 @@ static int accept_try(lua_State *L, tcp_t *t) {
 static int accept_k(lua_State *L, int status, lua_KContext ctx) {
   tcp_t *t = (tcp_t *)ctx;
   (void)status;
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   if (t->nacq == 0 && t->acc_err == 0 && t->rd.status == UV_ETIMEDOUT)
     return ns_fail(L, UV_ETIMEDOUT);
   return accept_try(L, t);
@@ -1651,9 +1649,9 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx) {
 /* accept() -> client | nil, err */
 static int meth_accept(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_SERVER);
-  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
+  if (t->closed || t->h == NULL) return ns_fail(L, NS_ECLOSED);
   if (t->backlog == 0) return ns_fail(L, UV_EINVAL);  /* setfd: no listen */
-  if (t->rd.task) return ns_fail_str(L, "busy");
+  if (t->rd.task) return ns_fail(L, NS_EBUSY);
   t->rstart = ns_now();
   return accept_try(L, t);
 }
@@ -1669,7 +1667,7 @@ static int meth_shutdown(lua_State *L) {
   static const char *const modes[] = {"both", "send", "receive", NULL};
   tcp_t *t = check_state(L, 1, S_CLIENT);
   int how = luaL_checkoption(L, 2, "both", modes);
-  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
+  if (t->closed || t->h == NULL) return ns_fail(L, NS_ECLOSED);
   if (how != 1) {
     int fd = fd_of(t);
     if (fd >= 0) shutdown(fd, SHUT_RD);
@@ -1792,7 +1790,7 @@ static int meth_readerror(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   int e = t->rd_err;
   if (e == 0 || e == UV_EOF) lua_pushnil(L);
-  else if (e == E_TLS) lua_pushstring(L, tcp_strerror(t, e));
+  else if (e == NS_ETLS) lua_pushstring(L, tcp_strerror(t, e));
   else lua_pushstring(L, uv_strerror(e));
   return 1;
 }
@@ -1816,7 +1814,7 @@ static int meth_setfd(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   lua_Integer fd = luaL_checkinteger(L, 2);
   int old = fd_of(t), rc, was_server = t->state == S_SERVER;
-  if (t->rd.task || t->wr.task || t->he) return ns_fail_str(L, "busy");
+  if (t->rd.task || t->wr.task || t->he) return ns_fail(L, NS_EBUSY);
   if (old >= 0) {
     /* uv_close closes the descriptor: keep the number alive with a dup */
     int keep = fd >= 0 && fd != old ? -1 : dup(old);
@@ -1964,10 +1962,9 @@ static int meta_tostring(lua_State *L) {
 ** waits for it) except while a TLS send is in progress or left ciphertext
 ** behind (t->tlsout): then it queues behind, so records stay in order. */
 
+/* ns_strerror, but a TLS failure is what the engine says */
 static const char *tcp_strerror(tcp_t *t, int code) {
-  if (code == E_TLS)
-    return t->tls ? t->tlsops->error(t->tls) : "tls: connection failed";
-  if (code == E_HSTIMEOUT) return "handshake timeout";
+  if (code == NS_ETLS && t->tls) return t->tlsops->error(t->tls);
   return ns_strerror(code);
 }
 
@@ -2035,7 +2032,7 @@ static int tls_send_poll(lua_State *L, tcp_t *t) {
   while (rc == 0 && done < t->wlen) {
     size_t chunk = t->wlen - done < 16384 ? t->wlen - done : 16384;
     if (t->tlsops->write(t->tls, t->wdata + done, chunk) != (int)chunk) {
-      rc = E_TLS;
+      rc = NS_ETLS;
       break;
     }
     done += chunk;
@@ -2055,11 +2052,11 @@ static int tls_send_poll(lua_State *L, tcp_t *t) {
 
 /* read_cb's path on TLS sockets: ciphertext in, plaintext onto t->in
 ** once the handshake is done (before, the handshake task takes it).
-** 0, or the rd_err to set (UV_EOF on close_notify, E_TLS). */
+** 0, or the rd_err to set (UV_EOF on close_notify, NS_ETLS). */
 static int tls_input(tcp_t *t, const char *p, size_t n) {
   const ns_tls_ops_t *ops = t->tlsops;
   int r = 0;
-  if (n > 0 && ops->feed(t->tls, p, n) != NS_TLS_OK) return E_TLS;
+  if (n > 0 && ops->feed(t->tls, p, n) != NS_TLS_OK) return NS_ETLS;
   if (!t->tls_ready) return 0;
   for (;;) {
     if (ns_buf_reserve(&t->in, 16384) != 0) return UV_ENOMEM;
@@ -2069,7 +2066,7 @@ static int tls_input(tcp_t *t, const char *p, size_t n) {
   }
   tls_flush(t, 0);                   /* alerts, key update replies */
   if (r == NS_TLS_EOF) return UV_EOF;
-  if (r == NS_TLS_ERROR) return E_TLS;
+  if (r == NS_TLS_ERROR) return NS_ETLS;
   return 0;
 }
 
@@ -2088,7 +2085,7 @@ static int tls_encrypt(lua_State *L, tcp_t *t, const char *p, size_t n) {
     size_t chunk = n < 65536 ? n : 65536;
     if (ops->write(t->tls, p, chunk) != (int)chunk) {
       luaL_pushresult(&b);
-      return E_TLS;
+      return NS_ETLS;
     }
     p += chunk;
     n -= chunk;
@@ -2116,8 +2113,8 @@ static void tls_notify(tcp_t *t) {
 ** drops it. */
 static void tls_release(tcp_t *t) {
   if (t->tls == NULL) return;
-  ns_cancel(&t->hsw, UV_ECANCELED);
-  ns_cond_broadcast(&t->hsq, UV_ECANCELED);
+  ns_cancel(&t->hsw, NS_ECLOSED);
+  ns_cond_broadcast(&t->hsq, NS_ECLOSED);
   if (t->h && t->tls_ready && !t->rd_err) {
     /* the sender, if any, was woken: this goes out after its records */
     t->tlsops->shutdown(t->tls);
@@ -2162,7 +2159,7 @@ static int hs_end(lua_State *L, tcp_t *t, int code, int which) {
       t->rd_err = rc;
     return rerun(L, which);
   }
-  if (code == E_TLS) tls_flush(t, 1);  /* the alert, best effort */
+  if (code == NS_ETLS) tls_flush(t, 1);  /* the alert, best effort */
   lua_pushnil(L);
   lua_pushstring(L, tcp_strerror(t, code));
   if (which == HS_SEND) {
@@ -2186,7 +2183,7 @@ static int hs_step(lua_State *L, tcp_t *t, int which) {
   for (;;) {
     int rc = t->tlsops->handshake(t->tls);
     if (rc == NS_TLS_OK) return hs_end(L, t, 0, which);
-    if (rc == NS_TLS_ERROR) return hs_end(L, t, E_TLS, which);
+    if (rc == NS_TLS_ERROR) return hs_end(L, t, NS_ETLS, which);
     if (rc == NS_TLS_WANT_WRITE) {
       if ((rc = tls_flush(t, 0)) != 0) return hs_end(L, t, rc, which);
       continue;
@@ -2208,9 +2205,9 @@ static int hs_step(lua_State *L, tcp_t *t, int which) {
 static int hs_k(lua_State *L, int status, lua_KContext ctx) {
   tcp_t *t = lua_touserdata(L, 1);
   (void)status;
-  if (t->closed) return hs_end(L, t, UV_ECANCELED, (int)ctx);
+  if (t->closed) return hs_end(L, t, NS_ECLOSED, (int)ctx);
   if (t->hsw.status == UV_ETIMEDOUT)   /* polled: "timeout", try again */
-    return hs_end(L, t, t->hs_poll ? UV_ETIMEDOUT : E_HSTIMEOUT, (int)ctx);
+    return hs_end(L, t, t->hs_poll ? UV_ETIMEDOUT : NS_EHANDSHAKE, (int)ctx);
   return hs_step(L, t, (int)ctx);
 }
 
@@ -2230,7 +2227,7 @@ static int hsq_k(lua_State *L, int status, lua_KContext ctx) {
 /* Handshake first, then the method `which` (stack: its arguments). */
 static int tls_then(lua_State *L, tcp_t *t, int which) {
   ns_waiter_t *w = which == HS_SEND ? &t->wr : &t->rd;
-  if (w->task) return ns_fail_str(L, "busy");
+  if (w->task) return ns_fail(L, NS_EBUSY);
   if (t->hs_busy)                    /* another task runs it: wait */
     return ns_cond_wait(L, &t->hsq, w, -1, hsq_k, which);
   {
@@ -2259,9 +2256,9 @@ static int tls_attach(lua_State *L, tcp_t *t, int opts, int server,
                       const char *host) {
   const ns_tls_ops_t *ops;
   ns_tls_t *e;
-  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
-  if (t->tls) return ns_fail_str(L, "tls already started");
-  if (t->rd.task || t->wr.task || t->wreq) return ns_fail_str(L, "busy");
+  if (t->closed || t->h == NULL) return ns_fail(L, NS_ECLOSED);
+  if (t->tls) return ns_fail(L, NS_ETLSSTARTED);
+  if (t->rd.task || t->wr.task || t->wreq) return ns_fail(L, NS_EBUSY);
   if (host == NULL) host = t->peer;
   ops = ns_tls_ops(L);
   if ((e = ops->open(L, opts, server, host)) == NULL)
@@ -2289,7 +2286,7 @@ static int meth_tlsattach(lua_State *L) {
   if (t->state == S_SERVER) {
     /* kept for accept(); lua/socket.lua makes it a tls.core context */
     luaL_checkany(L, 2);
-    if (t->closed) return ns_fail(L, UV_ECANCELED);
+    if (t->closed) return ns_fail(L, NS_ECLOSED);
     lua_settop(L, 2);
     lua_setiuservalue(L, 1, 1);
     lua_pushboolean(L, 1);
@@ -2309,8 +2306,8 @@ static int meth_tlsattach(lua_State *L) {
 static int meth_tlshandshake(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_CLIENT);
   lua_settop(L, 1);
-  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
-  if (t->tls == NULL) return ns_fail_str(L, "not a tls socket");
+  if (t->closed || t->h == NULL) return ns_fail(L, NS_ECLOSED);
+  if (t->tls == NULL) return ns_fail(L, NS_ENOTTLS);
   if (t->tls_ready) {
     lua_pushboolean(L, 1);
     return 1;

@@ -313,7 +313,7 @@ static int ensure_handle(udp_t *u, int family) {
   uv_udp_t *h;
   int rc;
   if (u->h) return 0;
-  if (u->closed) return UV_ECANCELED;
+  if (u->closed) return NS_ECLOSED;
   if (family == AF_UNSPEC) family = AF_INET;
   h = malloc(sizeof *h);
   if (h == NULL) return UV_ENOMEM;
@@ -375,7 +375,7 @@ static void udp_release(udp_t *u) {
   while (u->readers) {              /* parked readers wake with "closed" */
     reader_t *r = u->readers;
     reader_unlink(r);
-    ns_cancel(&r->w, UV_ECANCELED);
+    ns_cancel(&r->w, NS_ECLOSED);
   }
   ns_sel_release(&u->sel);          /* select()s look again, without us */
   while (u->sends) {
@@ -383,7 +383,7 @@ static void udp_release(udp_t *u) {
     sendop_unlink(op);
     if (op->req) op->req->data = NULL;   /* send_cb only frees it */
     op->req = NULL;
-    ns_cancel(&op->w, UV_ECANCELED);
+    ns_cancel(&op->w, NS_ECLOSED);
   }
   if (u->h) {
     u->h->data = NULL;              /* late callbacks find no owner */
@@ -423,7 +423,7 @@ static void reader_cancel(ns_waiter_t *w) {
 
 /* Errors end a datagrams() loop quietly when they mean "no more". */
 static int iter_fail(lua_State *L, int code) {
-  if (code == UV_ECANCELED || code == UV_ETIMEDOUT) {
+  if (code == NS_ECLOSED || code == UV_ETIMEDOUT) {
     lua_pushnil(L);
     return 1;
   }
@@ -531,7 +531,7 @@ static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
   int mode = RMODE(ctx), rc;
   double timeout = ns_timeout_op(&u->tm, u->tm.read, ns_now());
   reader_t *r;
-  if (u->closed) return recv_fail(L, mode, UV_ECANCELED);
+  if (u->closed) return recv_fail(L, mode, NS_ECLOSED);
   if (u->nq > u->claims) {
     /* in a batch: keep the kernel's buffer from filling up meanwhile */
     if (u->since >= DRAIN_BYTES && u->readers == NULL) drain(u);
@@ -692,7 +692,7 @@ static int meth_send(lua_State *L) {
   size_t n;
   const char *p = luaL_checklstring(L, 2, &n);
   lua_settop(L, 2);
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->closed) return ns_fail(L, NS_ECLOSED);
   if (u->h == NULL || !u->connected) return ns_fail(L, UV_EDESTADDRREQ);
   return do_send(L, u, p, n, u->family == AF_UNIX
                  ? (const struct sockaddr *)&u->upeer.ss : NULL);
@@ -724,7 +724,7 @@ static int meth_sendto(lua_State *L) {
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   port = port_arg(L, u, host, 4);
   lua_settop(L, 4);
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->closed) return ns_fail(L, NS_ECLOSED);
   if (u->connected) return ns_fail(L, UV_EISCONN);
   if (port < 0) return ns_fail(L, port);
   return resolve(L, host, port, u->family, 0, sendto_k, 0);
@@ -737,7 +737,7 @@ static int meth_sendto(lua_State *L) {
 static int addr_handle(lua_State *L, udp_t *u, int n, const ns_addr_t *a) {
   int rc;
   if (n < 0) return n;
-  if (u->closed) return UV_ECANCELED;
+  if (u->closed) return NS_ECLOSED;
   if ((rc = ensure_handle(u, a->ss.ss_family)) != 0) return rc;
   return u->family != a->ss.ss_family ? UV_EAFNOSUPPORT : 0;
 }
@@ -766,7 +766,7 @@ static int meth_setsockname(lua_State *L) {
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   int port = port_arg(L, u, host, 3);
   lua_settop(L, 3);
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->closed) return ns_fail(L, NS_ECLOSED);
   if (port < 0) return ns_fail(L, port);
   return resolve(L, host, port, u->family, 1, setsockname_k, 0);
 }
@@ -802,7 +802,7 @@ static int meth_setpeername(lua_State *L) {
   const char *host = ns_checkcstring(L, 2, NULL);
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   int port;
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->closed) return ns_fail(L, NS_ECLOSED);
   if (strcmp(host, "*") == 0) {
     if (u->connected && u->family == AF_UNIX) {
       struct sockaddr none;
@@ -829,8 +829,8 @@ static int meth_getsockname(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   struct sockaddr_storage ss;
   int len = sizeof ss, rc;
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
-  if (u->h == NULL) return ns_fail_str(L, "not bound");
+  if (u->closed) return ns_fail(L, NS_ECLOSED);
+  if (u->h == NULL) return ns_fail(L, NS_ENOTBOUND);
   memset(&ss, 0, sizeof ss);
   rc = uv_udp_getsockname(u->h, (struct sockaddr *)&ss, &len);
   if (rc != 0) return ns_fail(L, rc);
@@ -843,8 +843,8 @@ static int meth_getpeername(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   struct sockaddr_storage ss;
   int len = sizeof ss, rc;
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
-  if (!u->connected) return ns_fail_str(L, "not connected");
+  if (u->closed) return ns_fail(L, NS_ECLOSED);
+  if (!u->connected) return ns_fail(L, NS_ENOTCONN);
   if (u->family == AF_UNIX) {
     push_name(L, (struct sockaddr *)&u->upeer.ss);
     return 3;
@@ -907,7 +907,7 @@ static int meth_setfd(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   lua_Integer fd = luaL_checkinteger(L, 2);
   uv_os_fd_t old = udp_fd(u);
-  if (u->readers || u->sends) return ns_fail_str(L, "busy");
+  if (u->readers || u->sends) return ns_fail(L, NS_EBUSY);
   ns_sel_release(&u->sel);          /* select()s look again */
   if (u->h) {
     /* uv_close closes the descriptor: keep the number alive with a dup */

@@ -1,7 +1,10 @@
 /*
-** util.c -- error strings (LuaSocket's conventions) and the byte buffer.
-** Error codes below the Lua edge are 0 or a negative UV_E*; only bindings
-** turn them into strings, through ns_strerror(). The strings are API.
+** util.c -- the error table (LuaSocket's pierror.h idea: every error
+** string Lua sees, for libuv's codes and netsh's NS_E* ones), socket
+** timeouts (ns_timeout_t, LuaSocket's timeout.c) and the byte buffer.
+** Error codes below the Lua edge are 0 or a negative UV_E* or NS_E*; only
+** bindings turn them into strings, through ns_strerror(). The strings are
+** API: specs pin them.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,19 @@ const char *ns_strerror(int code) {
     case NS_EINTR: return "interrupted";
     case NS_EBUSY: return "busy";
     case NS_ENOTBOUND: return "not bound";
+    case NS_ENOTCONN: return "not connected";
+    case NS_ENOPATH: return "bind a path first";
+    case NS_ETLSSTARTED: return "tls already started";
+    case NS_ENOTTLS: return "not a tls socket";
+    case NS_ETLS: return "tls: connection failed";
+    case NS_EHANDSHAKE: return "handshake timeout";
+    case NS_EBADANSWER: return "malformed dns answer";
+    case NS_ENOPEM: return "tls: no PEM certificate";
+    case NS_ETOOBIG: return "body too large";
+    case NS_EBOMB:
+    case NS_ERATIO: return "bad response: decompressed body too large";
+    case NS_EBADRESPONSE: return "bad response";
+    case NS_EREDIRECTS: return "too many redirects";
     case UV_EOF:
     case UV_ECONNRESET:
     case UV_ECONNABORTED:
