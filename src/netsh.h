@@ -100,7 +100,10 @@ typedef struct { ns_waiter_t *head, **tailp; } ns_cond_t;
 void ns_cond_init(ns_cond_t *c);
 int ns_cond_wait(lua_State *L, ns_cond_t *c, ns_waiter_t *w, double timeout,
                  lua_KFunction k, lua_KContext ctx);
-void ns_cond_signal(ns_cond_t *c, int status);
+/* Wakes the first waiter and returns it (NULL: none waited), so the
+** caller can hand it something (a claim on a datagram...). */
+ns_waiter_t *ns_cond_signal(ns_cond_t *c, int status);
+void ns_cond_remove(ns_waiter_t *w);  /* out of its list, if in one */
 void ns_cond_broadcast(ns_cond_t *c, int status);
 
 /* ---- errors (util.c) ---- */

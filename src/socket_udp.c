@@ -59,11 +59,11 @@
 
 typedef struct udp_s udp_t;
 
-/* A task waiting for a datagram; a userdata on the task's own stack. */
+/* A task waiting for a datagram; a userdata on the task's own stack,
+** parked on the socket's u->readers condition (FIFO). */
 typedef struct reader_s {
-  ns_waiter_t w;                   /* first: cancel hooks cast back */
+  ns_waiter_t w;                   /* first: signal hands it back */
   udp_t *u;
-  struct reader_s *next, **prevp;  /* in u->readers while parked */
   int claim;                       /* woken for a queued datagram */
 } reader_t;
 
@@ -95,7 +95,7 @@ struct udp_s {
   size_t last;           /* size of the last datagram read */
   int busy;              /* the kernel may hold more: last read was full */
   size_t since;          /* bytes taken since the kernel was drained */
-  reader_t *readers, **rtail;
+  ns_cond_t readers;     /* parked receives, first come first served */
   sendop_t *sends;
   ns_selnode_t *sel;     /* select()s waiting on this socket */
   ns_optlist_t opts;     /* set before the socket exists */
@@ -213,16 +213,10 @@ static int queue_full(udp_t *u) {
 
 /* Hands unclaimed datagrams to parked readers, first come first served. */
 static void wake_readers(udp_t *u) {
-  while (u->readers && u->nq > u->claims) {
-    reader_t *r = u->readers;
-    u->readers = r->next;
-    if (r->next) r->next->prevp = &u->readers;
-    else u->rtail = &u->readers;
-    r->next = NULL;
-    r->prevp = NULL;
+  while (u->readers.head && u->nq > u->claims) {
+    reader_t *r = (reader_t *)ns_cond_signal(&u->readers, 0);
     r->claim = 1;
     u->claims++;
-    ns_wake(&r->w, 0);
   }
 }
 
@@ -302,7 +296,7 @@ static udp_t *udp_new(lua_State *L, int family) {
   memset(u, 0, sizeof *u);       /* valid and empty before any resource */
   u->family = family;
   ns_timeout_init(&u->tm);
-  u->rtail = &u->readers;
+  ns_cond_init(&u->readers);
   luaL_setmetatable(L, UDP_MT);
   return u;
 }
@@ -350,16 +344,6 @@ static int ensure_handle(udp_t *u, int family) {
   return 0;
 }
 
-static void reader_unlink(reader_t *r) {
-  udp_t *u = r->u;
-  if (r->prevp == NULL) return;
-  *r->prevp = r->next;
-  if (r->next) r->next->prevp = r->prevp;
-  else u->rtail = r->prevp;
-  r->next = NULL;
-  r->prevp = NULL;
-}
-
 static void sendop_unlink(sendop_t *op) {
   if (op->prevp == NULL) return;
   *op->prevp = op->next;
@@ -372,11 +356,8 @@ static void sendop_unlink(sendop_t *op) {
 static void udp_release(udp_t *u) {
   if (u->closed) return;
   u->closed = 1;
-  while (u->readers) {              /* parked readers wake with "closed" */
-    reader_t *r = u->readers;
-    reader_unlink(r);
-    ns_cancel(&r->w, NS_ECLOSED);
-  }
+  while (u->readers.head)           /* parked readers wake with "closed" */
+    ns_cancel(u->readers.head, NS_ECLOSED);
   ns_sel_release(&u->sel);          /* select()s look again, without us */
   while (u->sends) {
     sendop_t *op = u->sends;
@@ -405,7 +386,7 @@ static int reader_close(lua_State *L) {
   reader_t *r = lua_touserdata(L, 1);
   udp_t *u = r->u;
   if (u == NULL) return 0;
-  reader_unlink(r);
+  ns_cond_remove(&r->w);
   if (r->claim) {                   /* woken, but will never resume */
     r->claim = 0;
     if (!u->closed) {
@@ -415,10 +396,6 @@ static int reader_close(lua_State *L) {
   }
   r->u = NULL;
   return 0;
-}
-
-static void reader_cancel(ns_waiter_t *w) {
-  reader_unlink((reader_t *)w);
 }
 
 /* Errors end a datagrams() loop quietly when they mean "no more". */
@@ -534,14 +511,14 @@ static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
   if (u->closed) return recv_fail(L, mode, NS_ECLOSED);
   if (u->nq > u->claims) {
     /* in a batch: keep the kernel's buffer from filling up meanwhile */
-    if (u->since >= DRAIN_BYTES && u->readers == NULL) drain(u);
+    if (u->since >= DRAIN_BYTES && u->readers.head == NULL) drain(u);
     return take(L, u, mode, RSIZE(ctx));
   }
   if ((rc = ensure_handle(u, u->family)) != 0 ||
       (rc = start_reading(u)) != 0)
     return recv_fail(L, mode, rc);
   if (u->busy || timeout == 0) {
-    if (u->readers == NULL) drain(u);
+    if (u->readers.head == NULL) drain(u);
     if (u->nq > u->claims) return take(L, u, mode, RSIZE(ctx));
   }
   if (timeout == 0) {
@@ -553,11 +530,7 @@ static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
   luaL_setmetatable(L, READER_MT);
   lua_toclose(L, -1);
   r->u = u;
-  r->w.cancel = reader_cancel;
-  r->prevp = u->rtail;
-  *u->rtail = r;
-  u->rtail = &r->next;
-  return ns_wait(L, &r->w, timeout, recv_k, ctx);
+  return ns_cond_wait(L, &u->readers, &r->w, timeout, recv_k, ctx);
 }
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
@@ -907,7 +880,7 @@ static int meth_setfd(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   lua_Integer fd = luaL_checkinteger(L, 2);
   uv_os_fd_t old = udp_fd(u);
-  if (u->readers || u->sends) return ns_fail(L, NS_EBUSY);
+  if (u->readers.head || u->sends) return ns_fail(L, NS_EBUSY);
   ns_sel_release(&u->sel);          /* select()s look again */
   if (u->h) {
     /* uv_close closes the descriptor: keep the number alive with a dup */
@@ -973,7 +946,7 @@ static int sel_ready(void *p, int write) {
   udp_t *u = p;
   if (u->closed) return 0;
   if (write) return 1;
-  if (u->nq == u->claims && u->h && u->readers == NULL) drain(u);
+  if (u->nq == u->claims && u->h && u->readers.head == NULL) drain(u);
   return u->nq > u->claims;
 }
 
