@@ -3,9 +3,10 @@
 ** (built as netsh_http.so, loaded on first require).
 **
 ** One CURLM for the process, as in curl's multi-uv example: curl tells us
-** which sockets to watch (socket_cb: one uv_poll_t per socket, attached to
-** the socket with curl_multi_assign) and when to call it back (timer_cb:
-** one uv_timer_t). Both hand the event to curl_multi_socket_action, then
+** which sockets to watch (curl_socket_cb: one uv_poll_t per socket,
+** attached to the socket with curl_multi_assign) and when to call it back
+** (curl_timer_cb: one uv_timer_t). Callbacks curl calls are named curl_*_cb,
+** libuv's plain *_cb. Both hand the event to curl_multi_socket_action, then
 ** drain curl_multi_info_read, which is where transfers end. Callbacks only
 ** record facts in C buffers and ns_wake() the parked task; Lua runs only in
 ** the task, from the continuations.
@@ -48,12 +49,12 @@ typedef struct {
   curl_socket_t s;
   int active;                /* curl watches s through it */
   int events;                /* UV_READABLE|UV_WRITABLE started, 0: stopped */
-  int owned;                 /* a connection socket we opened (open_cb) */
+  int owned;                 /* a connection socket we opened (curl_open_cb) */
 } pollctx_t;
 
 static CURLM *multi;         /* NULL before load and after the sentinel */
 static uv_timer_t *timer;    /* curl's one timeout */
-static pollctx_t **pollv;    /* by socket number; see socket_cb */
+static pollctx_t **pollv;    /* by socket number; see curl_socket_cb */
 static int npollv;
 static int nactive;          /* sockets curl watches now */
 static int in_timer_cb;
@@ -111,7 +112,7 @@ static void timeout_cb(uv_timer_t *h) {
 ** possible": a 0 ms libuv timer runs at the next loop iteration, except
 ** when set from inside timeout_cb, where libuv 1.44 would run it again in
 ** the same pass; there 1 ms lets I/O happen first. */
-static int timer_cb(CURLM *m, long ms, void *ud) {
+static int curl_timer_cb(CURLM *m, long ms, void *ud) {
   (void)m; (void)ud;
   if (ms < 0) {
     uv_timer_stop(timer);
@@ -127,14 +128,14 @@ static int timer_cb(CURLM *m, long ms, void *ud) {
 ** response and watches it again on the next request, and re-initialising
 ** or even restarting a libuv poll costs epoll_ctl calls each time.
 **
-** So, for the connection sockets we open ourselves (open_cb), a REMOVE
-** from curl leaves the poll running, readable only and unreferenced (it
-** does not keep the loop alive): the next request on the connection finds
-** it already in place and costs no syscall. Should the idle socket fire
-** (the server closed it), poll_cb just stops it. close_cb stops the poll
-** before the socket is closed, so a stale number never stays in the loop.
-** Sockets curl opens on its own (the resolver's wake-up pair) are stopped
-** at once on REMOVE, as curl closes them without telling us. */
+** So, for the connection sockets we open ourselves (curl_open_cb), a
+** REMOVE from curl leaves the poll running, readable only and unreferenced
+** (it does not keep the loop alive): the next request on the connection
+** finds it already in place and costs no syscall. Should the idle socket
+** fire (the server closed it), poll_cb just stops it. curl_close_cb stops
+** the poll before the socket is closed, so a stale number never stays in
+** the loop. Sockets curl opens on its own (the resolver's wake-up pair)
+** are stopped at once on REMOVE, as curl closes them without telling us. */
 static pollctx_t *poll_for(curl_socket_t s) {
   pollctx_t *p;
   if (s < 0) return NULL;
@@ -172,7 +173,7 @@ static void poll_stop(pollctx_t *p) {
 }
 
 /* CURLMOPT_SOCKETFUNCTION: start, change or stop watching socket s. */
-static int socket_cb(CURL *e, curl_socket_t s, int what, void *ud,
+static int curl_socket_cb(CURL *e, curl_socket_t s, int what, void *ud,
                      void *sockp) {
   pollctx_t *p = sockp;
   int events = 0;
@@ -207,7 +208,7 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *ud,
 }
 
 /* CURLOPT_OPENSOCKETFUNCTION: connection sockets, marked as ours. */
-static curl_socket_t open_cb(void *ud, curlsocktype purpose,
+static curl_socket_t curl_open_cb(void *ud, curlsocktype purpose,
                              struct curl_sockaddr *a) {
   curl_socket_t s;
   pollctx_t *p;
@@ -223,7 +224,7 @@ static curl_socket_t open_cb(void *ud, curlsocktype purpose,
 }
 
 /* CURLOPT_CLOSESOCKETFUNCTION: no poll may outlive its socket. */
-static int close_cb(void *ud, curl_socket_t s) {
+static int curl_close_cb(void *ud, curl_socket_t s) {
   (void)ud;
   if (s >= 0 && s < npollv && pollv[s]) {
     pollctx_t *p = pollv[s];
@@ -346,7 +347,7 @@ static void pool_clear(pool_t *pool) {
 ** bytes, whatever the absolute cap (max_decoded). */
 #define RATIO_FREE (1024 * 1024)
 
-/* What header_cb keeps of one response's framing fields. */
+/* What curl_header_cb keeps of one response's framing fields. */
 typedef struct {
   curl_off_t clen;           /* Content-Length, -1: none yet */
   int te;                    /* a Transfer-Encoding field was seen */
@@ -523,7 +524,7 @@ static const char *check_line(framing_t *fr, const char *p, size_t len) {
   return NULL;
 }
 
-static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
+static size_t curl_header_cb(char *p, size_t size, size_t n, void *ud) {
   xfer_t *x = ud;
   size_t len = size * n;
   if ((x->bad = check_line(x->head_done ? NULL : &x->fr, p, len))) {
@@ -572,10 +573,11 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
 /* Streams whose reader is behind, to pause once curl has returned.
 ** Returning CURL_WRITEFUNC_PAUSE pauses at once, but curl 7.88 then
 ** decodes the rest of what it read into a buffer of its own (up to 64
-** MiB), bypassing write_cb and its guards: a bomb's 16 KiB can become
-** that much. So an encoded stream takes the whole read (write_cb checks
-** the ratio) and is paused by apply_pauses(), after the socket action;
-** only past stream_cap + OVERSHOOT does it pause at once. */
+** MiB), bypassing curl_write_cb and its guards: a bomb's 16 KiB can
+** become that much. So an encoded stream takes the whole read
+** (curl_write_cb checks the ratio) and is paused by apply_pauses(), after
+** the socket action; only past stream_cap + OVERSHOOT does it pause at
+** once. */
 #define OVERSHOOT (4 * 1024 * 1024)
 
 static void apply_pauses(void) {
@@ -591,7 +593,7 @@ static void apply_pauses(void) {
   }
 }
 
-static size_t write_cb(char *p, size_t size, size_t n, void *ud) {
+static size_t curl_write_cb(char *p, size_t size, size_t n, void *ud) {
   xfer_t *x = ud;
   size_t len = size * n;
   if (x->stream && x->body.len >= x->stream_cap) {
@@ -728,7 +730,7 @@ static void trace_hex(const unsigned char *p, size_t n) {
   }
 }
 
-static int debug_cb(CURL *e, curl_infotype type, char *p, size_t n,
+static int curl_debug_cb(CURL *e, curl_infotype type, char *p, size_t n,
                     void *ud) {
   xfer_t *x = ud;
   (void)e;
@@ -766,11 +768,11 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const req_t *r) {
   const char *s, *method = r->method, *body = r->body;
   int i, n;
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, curl_write_cb);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, curl_header_cb);
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, curl_open_cb);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, curl_close_cb);
   if (r->sess) curl_easy_setopt(e, CURLOPT_SHARE, r->sess->sh);
   if (r->cookies)
     curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");  /* in memory */
@@ -962,7 +964,8 @@ static int lib_new(lua_State *L) {
   e = x->easy = pool_take(x->pool, x->spec_id, x->method, &same, &x->hdrs);
   if (e == NULL) return luaL_error(L, "curl_easy_init failed");
   curl_easy_setopt(e, CURLOPT_VERBOSE, x->trace ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, x->trace ? debug_cb : NULL);
+  curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION,
+                   x->trace ? curl_debug_cb : NULL);
   curl_easy_setopt(e, CURLOPT_DEBUGDATA, x);
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
@@ -1710,8 +1713,8 @@ int luaopen_http_core(lua_State *L) {
     uv_timer_init(ns_loop(), timer);
     multi = curl_multi_init();
     if (multi == NULL) return luaL_error(L, "curl_multi_init failed");
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     /* curl's default cache size is 4x the transfers in the multi at the
     ** time, which drops kept-alive connections whenever few transfers
     ** happen to be running; a fixed size keeps them */
