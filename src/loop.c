@@ -91,9 +91,7 @@ uv_loop_t *ns_loop(void) { return loop; }
 lua_State *ns_mainstate(void) { return L0; }
 ns_task_t *ns_current(void) { return current; }
 int ns_task_done(ns_task_t *t) { return t->state >= T_DONE; }
-int ns_live_tasks(void) { return live_count; }
 int ns_exit_status(void) { return exit_status; }
-void ns_set_closing(void) { closing = 1; }
 
 double ns_now(void) { return (double)uv_hrtime() / 1e9; }
 
@@ -719,7 +717,6 @@ static void sigint_async_cb(uv_async_t *h) {
   if (ns_on_sigint) ns_on_sigint();
 }
 
-void ns_sigint_reset(void) { sigint_pending = 0; }
 
 /* ---- Lua API: task.core ---- */
 

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <uv.h>
 #include <lua.h>
 #include <lauxlib.h>
@@ -86,8 +87,17 @@ ns_task_t *ns_spawn(lua_State *L, int nargs, const char *name);
 void ns_interrupt(ns_task_t *t, const char *msg);
 int ns_task_done(ns_task_t *t);
 int ns_run(void);                 /* run the loop until no task is alive */
-int ns_live_tasks(void);
 int ns_exit_status(void);
+/* main.c's side of the loop: make and close it, stop it, and the main
+** task (its end, ns_on_main_done, ends the program; orphans reported) */
+int ns_loop_init(lua_State *L);
+int ns_loop_close(void);
+void ns_stop(void);
+void ns_task_mark_main(ns_task_t *t);
+void ns_report_orphans(void);
+extern void (*ns_on_main_done)(ns_task_t *t, int failed);
+/* SIGINTs seen by loop.c's handler (main.c and repl.c read it) */
+extern volatile sig_atomic_t ns_sigint_count;
 ns_task_t *ns_task_from_handle(lua_State *L, int idx);
 extern void (*ns_on_sigint)(void);      /* Ctrl-C seen by the loop */
 extern ns_task_t *ns_foreground;        /* what Ctrl-C interrupts */
@@ -226,7 +236,6 @@ int ns_getoption(lua_State *L, int kind, int fd, const ns_optlist_t *l);
 /* Sets the kept options on a new socket of family (IPv6-level ones only
 ** on AF_INET6). 0 or a UV_E* code. */
 int ns_optlist_apply(const ns_optlist_t *l, int fd, int family);
-int ns_optlist_has(const ns_optlist_t *l, const char *name);
 void ns_optlist_free(ns_optlist_t *l);
 
 /* ---- select() across object kinds (select.c) ---- */

@@ -1,6 +1,7 @@
 /*
 ** socket_tcp.c -- "socket.core": LuaSocket's TCP objects as cosockets on
-** uv_tcp_t, plus select(), sleep() and gettime().
+** uv_tcp_t, plus gettime(); socket.select is src/select.c's ns_select,
+** options src/sockopt.c's, timeouts util.c's ns_timeout_t.
 **
 ** A tcp_t (userdata, "netsh.tcp") is owned by Lua; its uv_tcp_t by libuv
 ** from uv_close() until free_handle_cb(). They point at each other and

@@ -4,7 +4,7 @@
 ** A udp_t is owned by Lua; its uv_udp_t by libuv from uv_close() until
 ** free_handle_cb(). The handle is made when the address family is known:
 ** at once for udp4()/udp6(), at the first bind, connect or send for udp().
-** Options set before that are kept in the userdata's user value and
+** Options set before that are kept in u->opts (src/sockopt.c) and
 ** applied to the new socket (so reuseaddr still precedes the bind).
 **
 ** Receiving: once a task has asked for a datagram the handle keeps
@@ -301,8 +301,8 @@ static udp_t *udp_new(lua_State *L, int family) {
   return u;
 }
 
-/* Makes the uv_udp_t for family and applies the deferred options of the
-** userdata at index ui. 0 or a UV_E* code. */
+/* Makes the uv_udp_t for family and applies the options kept in u->opts.
+** 0 or a UV_E* code. */
 static int ensure_handle(udp_t *u, int family) {
   uv_udp_t *h;
   int rc;

@@ -249,13 +249,6 @@ int ns_optlist_apply(const ns_optlist_t *l, int fd, int family) {
   return 0;
 }
 
-int ns_optlist_has(const ns_optlist_t *l, const char *name) {
-  int k;
-  for (k = 0; k < l->n; k++)
-    if (strcmp(l->v[k].o->name, name) == 0) return 1;
-  return 0;
-}
-
 void ns_optlist_free(ns_optlist_t *l) {
   free(l->v);
   memset(l, 0, sizeof *l);
