@@ -215,8 +215,6 @@ int ns_open_embedded(lua_State *L) {
   lua_setfield(L, -2, "socket.core");
   lua_pushcfunction(L, luaopen_udp_core);
   lua_setfield(L, -2, "udp.core");
-  lua_pushcfunction(L, luaopen_netsh_selftest);  /* for the specs only */
-  lua_setfield(L, -2, "netsh.selftest");
   lua_pop(L, 1);
   return 0;
 }

@@ -1,9 +1,9 @@
 /*
-** selftest.c -- "netsh.selftest": a kind of object that exists only so
-** the specs can show how a new stream kind joins socket.select through
-** the ops of src/select.c, without touching any socket file. Its
-** readiness is set by hand: obj:set(readable, writable) wakes the
-** selects parked on it, as a socket's callbacks would. Not an API.
+** select_kind.c -- netsh_selftest.so, a module for layers_spec only (not
+** installed): a kind of object that joins socket.select through the ops
+** of src/select.c and nothing else, as a new stream kind would. Its
+** readiness is set by hand: obj:set(readable, writable) wakes the selects
+** parked on it, as a socket's callbacks would.
 */
 #include <string.h>
 #include "netsh.h"
@@ -64,6 +64,8 @@ static const luaL_Reg methods[] = {
   {"close", meth_close},
   {NULL, NULL}
 };
+
+int luaopen_netsh_selftest(lua_State *L);
 
 int luaopen_netsh_selftest(lua_State *L) {
   luaL_newmetatable(L, PROBE_MT);
