@@ -406,21 +406,6 @@ static int set_port(ns_addr_t *a, int port) {
   return 0;
 }
 
-static void make_addr(ns_addr_t *a, int family, const char *ip) {
-  memset(a, 0, sizeof *a);
-  if (family == AF_INET) {
-    struct sockaddr_in *s = (struct sockaddr_in *)&a->ss;
-    s->sin_family = AF_INET;
-    uv_inet_pton(AF_INET, ip, &s->sin_addr);
-    a->len = sizeof *s;
-  } else {
-    struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a->ss;
-    s->sin6_family = AF_INET6;
-    uv_inet_pton(AF_INET6, ip, &s->sin6_addr);
-    a->len = sizeof *s;
-  }
-}
-
 /* Fills a[] (room for 2) for hosts that need no lookup: > 0 addresses,
 ** 0 "ask c-ares", < 0 an error. */
 static int numeric(const char *host, int port, int family, int passive,
@@ -428,14 +413,16 @@ static int numeric(const char *host, int port, int family, int passive,
   int n = 0;
   if (strcmp(host, "*") == 0 || (passive && host[0] == '\0')) {
     /* dual-stack first: a "::" socket with v6only off takes IPv4 too */
-    if (family != AF_INET) make_addr(&a[n++], AF_INET6, "::");
-    if (family != AF_INET6) make_addr(&a[n++], AF_INET, "0.0.0.0");
+    if (family != AF_INET) ns_addr_numeric("::", port, AF_INET6, &a[n++]);
+    if (family != AF_INET6)
+      ns_addr_numeric("0.0.0.0", port, AF_INET, &a[n++]);
   } else if (strcmp(host, "localhost") == 0 ||
              strcmp(host, "localhost.") == 0) {
     /* RFC 6761: always loopback. IPv4 first, as /etc/hosts lists it and
     ** as a Python peer (AF_INET by default) expects of a server. */
-    if (family != AF_INET6) make_addr(&a[n++], AF_INET, "127.0.0.1");
-    if (family != AF_INET) make_addr(&a[n++], AF_INET6, "::1");
+    if (family != AF_INET6)
+      ns_addr_numeric("127.0.0.1", port, AF_INET, &a[n++]);
+    if (family != AF_INET) ns_addr_numeric("::1", port, AF_INET6, &a[n++]);
   } else {
     struct addrinfo hints, *res = NULL;
     int rc;
