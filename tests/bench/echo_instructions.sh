@@ -32,7 +32,11 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ ${#bins[@]} -gt 0 ] || bins=("netsh=$(find_netsh)")
-command -v valgrind >/dev/null || die "valgrind is not installed"
+if ! command -v valgrind >/dev/null && [ "$(id -u)" = 0 ] &&
+   command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q valgrind >/dev/null 2>&1
+fi
+command -v valgrind >/dev/null || die "needs valgrind (apt-get install valgrind)"
 build_tools
 TMP_DIR=$(mktemp -d)
 trap 'cleanup; rm -rf "$TMP_DIR"' EXIT
