@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # echo_instructions.sh - user-space instructions per request of netsh's TCP
-# echo server (scripts/tcp_echo.lua), counted by callgrind: a figure that
+# echo loop (receiveany + send, tests/bench/echo_plain.lua), counted by callgrind: a figure that
 # does not move with the load of a shared machine, for telling a small
 # regression from noise when CPU time per request spreads by +-20%.
 #
@@ -11,8 +11,8 @@
 # under valgrind --tool=callgrind, of 2 and 8 seconds of closed-loop load
 # (loadgen, N connections, B-byte messages); the figure is the difference
 # of the instruction totals over the difference of the requests, so start-up
-# and connection set-up cancel out. The script run is this tree's
-# scripts/tcp_echo.lua, the same for every binary. Kernel time (the
+# and connection set-up cancel out. Every binary runs the same script,
+# this tree's echo_plain.lua. Kernel time (the
 # syscalls) is not counted: compare syscalls with strace -c.
 set -u
 
@@ -46,8 +46,8 @@ one_run() {
   local netsh=$1 secs=$2 out=$TMP_DIR/cg.out lg req ir
   next_port
   (cd "$ROOT_DIR" && exec valgrind --tool=callgrind \
-     --callgrind-out-file="$out" "$netsh" scripts/tcp_echo.lua -q \
-     127.0.0.1 "$PORT") 2>"$TMP_DIR/server.log" &
+     --callgrind-out-file="$out" "$netsh" "$BENCH_DIR/echo_plain.lua" \
+     "$PORT") 2>"$TMP_DIR/server.log" &
   SERVER_PID=$!
   wait_tcp_port "$PORT" 30 || die "server did not start: $(head -3 "$TMP_DIR/server.log")"
   lg=$("$BIN_DIR/loadgen" -h 127.0.0.1 -p "$PORT" -c "$conns" -s "$size" \
