@@ -566,7 +566,7 @@ static int meth_wait(lua_State *L) {
   }
   lua_settop(L, 1);
   if (p->exited) return wait_k(L, 0, 0);
-  if (p->h == NULL) return ns_fail(L, UV_ECANCELED);  /* closed */
+  if (p->h == NULL) return ns_fail(L, NS_ECLOSED);
   if (ns_current() == NULL)
     return luaL_error(L, "attempt to wait outside a task");
   w = lua_newuserdatauv(L, sizeof *w, 0);   /* 2: on the stack while parked */

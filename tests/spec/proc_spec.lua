@@ -275,6 +275,7 @@ describe("proc.spawn", function()
     local p <close> = assert(proc.spawn("sh", {"-c",
       "echo via-dev > /dev/stdout; echo err > /dev/stderr"}))
     assert.matches("^pipe{client}", tostring(p.stdout))
+    assert.equal("pipe{client}", p.stdout.class)
     assert.equal("via-dev\n", p.stdout:receive("*a"))
     assert.equal("err\n", p.stderr:receive("*a"))
     assert.equal(0, p:wait())
