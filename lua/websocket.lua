@@ -228,6 +228,7 @@ local function receive(self, deadline)
         end
       elseif op == OP_PONG then
         self.ping_due = nil
+        self.last_pong, self.pong_data = now(), payload
       else
         return on_close(self, payload)
       end
