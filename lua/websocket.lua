@@ -150,7 +150,9 @@ local function on_close(self, payload)
     self.state = "closing"
     self.send_to = 1
     self.sock:settimeouts(nil, 1, -1)
-    send_frame(self, OP_CLOSE, close_payload(code ~= 1005 and code or nil))
+    -- the echo: the same code and reason (none for none)
+    send_frame(self, OP_CLOSE, close_payload(code ~= 1005 and code or nil,
+      reason))
   end
   if not self.server then  -- RFC 6455 7.1.1: the server closes TCP first
     self.sock:settimeouts(nil, self.send_to, 1)
