@@ -41,7 +41,7 @@ listen --broadcast
 B=$PORT
 (sleep 1.5; echo) | timeout 20 "$N" -m ws -n 1 "ws://127.0.0.1:$B/" >"$T/a" 2>&1 & pa=$!
 sleep 0.7
-out=$(printf 'from-b\n' | timeout 20 "$N" -m ws -n 1 "ws://127.0.0.1:$B/"); rc=$?
+out=$( (printf 'from-b\n'; sleep 1) | timeout 20 "$N" -m ws -n 1 "ws://127.0.0.1:$B/"); rc=$?
 wait $pa; rca=$?
 [ $rc = 0 ] && [ "$out" = "from-b" ] && [ $rca = 0 ] && [ "$(cat "$T/a")" = "from-b" ] \
   && ok "--broadcast relays to every client" || ko "--broadcast (rc=$rc/$rca)" "$out" "$(cat "$T/a")"
