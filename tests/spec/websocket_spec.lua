@@ -308,6 +308,13 @@ describe("websocket invalid frames", function()
     end)
   end
 
+  it("gives 1005 for a close frame without a code, and echoes none",
+    function()
+    local r, got = client_gets(frame(0x88, ""))
+    assert.same({nil, "closed", 1005, ""}, r)
+    assert.same({8, ""}, {got.op, got.payload})
+  end)
+
   it("reassembles valid UTF-8 split across fragments", function()
     local r = client_gets(frame(0x01, "a\xe2") .. frame(0x89, "p")
       .. frame(0x80, "\x9c\x93"))
@@ -551,6 +558,10 @@ describe("websocket transports and concurrency", function()
 end)
 
 describe("websocket misuse", function()
+  it("is a global in scripts, loaded on first use", function()
+    assert.equal(websocket, _G.websocket)
+  end)
+
   it("raises on programmer errors, naming the argument", function()
     assert.has_error(function() websocket.connect("http://x/") end,
       "bad argument #1 to 'connect' (ws:// or wss:// URL expected, got "
