@@ -9,8 +9,9 @@
 --
 -- Server side: in an http.serve handler, req:websocket(opts) is
 -- websocket.accept(req, opts): the handshake on the hijacked connection.
--- websocket.server{host=, port=, handler=} is a small accept loop giving
--- handlers the same req (method, path, headers, hijack, websocket).
+-- websocket.server{host=, port=, handler=} serves WebSocket only: on
+-- http.server when present, else on a small accept loop of its own that
+-- gives handlers the same req (method, path, headers, hijack, websocket).
 --
 -- Framing, masking and UTF-8 checks are C (websocket.core); compression
 -- is zlib in netsh_wsdeflate.so, loaded on the first connection that
@@ -90,11 +91,11 @@ local function send_frame(self, op, payload, fin, rsv1)
     repeat self.wcond:wait() until not self.wbusy
     self.wwaiting = self.wwaiting - 1
   end
-  self.wbusy = true
+  self.wbusy, self.wpending = true, true
+  local _ <close> = self.wguard
   local ok, err = self.sock:send(core.frame(op, payload, fin ~= false,
     rsv1, not self.server))
-  self.wbusy = false
-  if self.wwaiting > 0 then self.wcond:signal() end
+  self.wpending = false
   if not ok then return nil, err end
   return true
 end
@@ -272,11 +273,9 @@ function WS:receive(timeout)
   end
   if self.reading then return nil, "busy" end
   self.reading = true
+  local _ <close> = self.rguard
   local deadline = timeout and timeout >= 0 and now() + timeout or nil
-  local a, b, c, d = receive(self, deadline)
-  self.reading = false
-  if self.closers then self.closers:broadcast() end
-  return a, b, c, d
+  return receive(self, deadline)
 end
 
 -- for message, kind in ws:messages() do ... end  (ends when closed)
@@ -386,11 +385,11 @@ function WS:close(code, reason)
     end
   else
     self.reading = true
+    local _ <close> = self.rguard
     while self.state ~= "closed" do
       local m, err = receive(self, deadline)
       if not m and err == "timeout" then break end
     end
-    self.reading = false
   end
   shut(self, code or 1000, reason)
   return true
@@ -418,6 +417,21 @@ local function new_ws(sock, server, pending, opts, pmd)
     ping_interval = ping_interval,
     ping_timeout = opts.ping_timeout or ping_interval,
   }, WS)
+  -- the end of a read or a send, also when task.timeout or a cancel
+  -- interrupts it: the next reader is let in; a frame cut in the middle
+  -- leaves the stream unusable, so the connection is dropped
+  self.rguard = setmetatable({}, {__close = function()
+    self.reading = false
+    if self.closers then self.closers:broadcast() end
+  end})
+  self.wguard = setmetatable({}, {__close = function()
+    self.wbusy = false
+    if self.wpending then
+      self.wpending = false
+      shut(self, 1006, "")
+    end
+    if self.wwaiting > 0 then self.wcond:signal() end
+  end})
   sock:settimeout(nil)
   sock:settimeouts(nil, self.send_to, -1)
   pcall(sock.setoption, sock, "tcp-nodelay", true)
@@ -806,19 +820,42 @@ function Req:websocket(opts)
   return M.accept(self, opts)
 end
 
--- server{host=, port=, handler=, tls=, backlog=} -> listening socket
--- A small HTTP/1.1 accept loop for WebSocket servers: each connection's
--- request head is read (10 s at most) and handler(req) runs in a task of
--- its own; req:websocket([opts]) upgrades. Anything but an upgrade gets
--- what accept answers (400/426). Closing the returned socket stops it.
--- (http.serve handlers take the same req.)
+-- http.server, when this netsh has it (module "http.server").
+local function http_server()
+  local ok, hs = pcall(require, "http.server")
+  if ok and type(hs) == "table" and type(hs.server) == "function" then
+    return hs
+  end
+end
+
+-- server{host=, port=, handler=, tls=, backlog=, grace=} -> server
+-- A WebSocket-only server: handler(req) runs in a task per connection and
+-- req:websocket([opts]) upgrades (anything else gets accept's 400/426).
+-- On http.server when this netsh has it, else on a small accept loop of
+-- its own giving handlers the same req (method, path, headers, hijack,
+-- websocket). host "unix:PATH": a Unix socket. The server answers
+-- getsockname() and close() (which stops it).
 function M.server(opts)
   if type(opts) ~= "table" or type(opts.handler) ~= "function" then
     error("bad argument #1 to 'server' (table with handler expected)", 2)
   end
   local host = opts.host or "127.0.0.1"
+  local unix = host:sub(1, 5) == "unix:" and host:sub(6) or nil
+  local handler = opts.handler
+  local hs = http_server()
+  if hs then
+    local srv, err = hs.server{host = not unix and host or nil,
+      port = not unix and (opts.port or 0) or nil, unix = unix,
+      tls = opts.tls, backlog = opts.backlog, grace = opts.grace,
+      handler = function(req) handler(req) end}
+    if not srv then return nil, err end
+    task.spawn(srv.serve, srv)
+    return setmetatable({}, {__index = {
+      getsockname = function() return srv.host, srv.port end,
+      close = function() return srv:close() end}})
+  end
   local srv, err
-  if host:sub(1, 5) == "unix:" then
+  if unix then
     srv, err = socket.bind(host, {backlog = opts.backlog or 511,
       tls = opts.tls})
   else
@@ -826,7 +863,6 @@ function M.server(opts)
       {backlog = opts.backlog or 511, tls = opts.tls})
   end
   if not srv then return nil, err end
-  local handler = opts.handler
   task.spawn(function()
     srv:serve(function(client)
       client:settimeout(10, "t")

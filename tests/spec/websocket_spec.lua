@@ -408,6 +408,34 @@ describe("websocket waits", function()
     ws:close()
   end)
 
+  it("task.timeout around receive leaves the connection usable", function()
+    local port = raw_server(function(c, _, key)
+      accept_101(c, key)
+      sleep(0.3)
+      c:send(frame(0x81, "late"))
+      read_frame(c)
+    end)
+    local ws = assert(websocket.connect("ws://127.0.0.1:" .. port .. "/"))
+    assert.same({nil, "timeout"},
+      {task.timeout(0.05, function() return ws:receive() end)})
+    assert.same({"late", "text"}, {ws:receive(5)})
+    ws:close()
+  end)
+
+  it("a send cut short by task.timeout drops the connection", function()
+    local port = raw_server(function(c, _, key)
+      accept_101(c, key)
+      sleep(1)                            -- never reads
+    end)
+    local ws = assert(websocket.connect("ws://127.0.0.1:" .. port .. "/",
+      {compress = false}))
+    local big = string.rep("x", 32 * 1024 * 1024)
+    assert.same({nil, "timeout"}, {task.timeout(0.2, function()
+      return ws:send(big, "binary") end)})
+    assert.same({nil, "closed"}, {ws:send("x")})
+    assert.same({nil, "closed", 1006, ""}, {ws:receive(1)})
+  end)
+
   it("answers pings by itself while receiving", function()
     local pong
     local port = raw_server(function(c, _, key)

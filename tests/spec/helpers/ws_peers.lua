@@ -8,9 +8,9 @@
 --
 -- Processes write to a file that is polled (sleep), so the loop -- and a
 -- netsh server in this process -- runs while they do. serve() runs
--- handler(req) per connection on websocket.server, the stand-in for
--- http.serve until it exists: req has method, path, headers, hijack()
--- and websocket(opts), as http.serve's requests will.
+-- handler(req) per connection on websocket.server: http.server's
+-- requests when this netsh has it, else its own accept loop's (method,
+-- path, headers, hijack(), websocket(opts), as http.server's).
 local websocket = require "websocket"
 local M = {}
 local src = os.getenv("NETSH_SRC") or "."
@@ -98,7 +98,7 @@ end
 function M.serve(handler, opts)
   opts = opts or {}
   local srv = assert(websocket.server{host = opts.host or "127.0.0.1",
-    port = 0, tls = opts.tls, handler = handler})
+    port = 0, tls = opts.tls, handler = handler, grace = 0.5})
   local _, port = srv:getsockname()
   return port, function() srv:close() end
 end
