@@ -757,7 +757,7 @@ function M.accept(req, opts)
   end
   if not has_token(h.upgrade, "websocket") then
     return refuse(req, 426, "websocket: no 'Upgrade: websocket'",
-      "Upgrade: websocket\r\nConnection: Upgrade\r\n")
+      "Upgrade: websocket\r\n")
   end
   if not has_token(h.connection, "upgrade") then
     return refuse(req, 400, "websocket: no 'Connection: Upgrade'")

@@ -259,14 +259,16 @@ describe("websocket handshake failures", function()
     local s, rest = ask("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert.equal("HTTP/1.1 426 Upgrade Required", s)
     assert.matches("Upgrade: websocket", rest)
-    s = ask("GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade"
-      .. "\r\nSec-WebSocket-Version: 8\r\n" .. key .. "\r\n")
+    s = ask("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+      .. "Connection: Upgrade\r\nSec-WebSocket-Version: 8\r\n" .. key
+      .. "\r\n")
     assert.equal("HTTP/1.1 426 Upgrade Required", s)
-    s = ask("GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade"
-      .. "\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    s = ask("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+      .. "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")
     assert.equal("HTTP/1.1 400 Bad Request", s)
-    s = ask("POST / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade"
-      .. "\r\nSec-WebSocket-Version: 13\r\n" .. key .. "\r\n")
+    s = ask("POST / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+      .. "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" .. key
+      .. "Content-Length: 0\r\n\r\n")
     assert.equal("HTTP/1.1 400 Bad Request", s)
     stop()
     assert.same({"websocket: no 'Upgrade: websocket'",
