@@ -630,7 +630,10 @@ function M.connect(target, opts)
     return nil, "handshake: " .. why
   end
   if not lines then
-    if err == "timeout" or err == "closed" then sock:close() return nil, err end
+    if err == "timeout" or err == "closed" then
+      sock:close()
+      return nil, err
+    end
     return bad(err)
   end
   local status = lines[1] and lines[1]:match("^HTTP/1%.1 (%d%d%d)")

@@ -1,6 +1,6 @@
 -- ws.lua -- a WebSocket client and echo/broadcast server, like websocat
 --
---   netsh -m ws ws://127.0.0.1:8080/chat          # stdin lines out, messages in
+--   netsh -m ws ws://127.0.0.1:8080/chat     # stdin lines out, messages in
 --   echo '{"op":"sub"}' | netsh -m ws --json -n 1 wss://example.org/feed
 --   netsh -m ws --listen 8080                     # an echo server
 --   netsh -m ws --listen 0.0.0.0:8080 --broadcast # a chat relay

@@ -180,7 +180,8 @@ static void sha1_block(sha1_t *s, const unsigned char *b) {
   for (i = 0; i < 16; i++)
     w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
            (uint32_t)b[4 * i + 2] << 8 | b[4 * i + 3];
-  for (; i < 80; i++) w[i] = ROL(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+  for (; i < 80; i++)
+    w[i] = ROL(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
   a = s->h[0]; bb = s->h[1]; c = s->h[2]; d = s->h[3]; e = s->h[4];
   for (i = 0; i < 80; i++) {
     uint32_t fk;
@@ -220,9 +221,11 @@ static void sha1(const unsigned char *p, size_t n, unsigned char out[20]) {
   padlen = (s.used < 56 ? 56 : 120) - s.used;
   memset(pad, 0, sizeof pad);
   pad[0] = 0x80;
-  for (i = 0; i < 8; i++) pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
+  for (i = 0; i < 8; i++)
+    pad[padlen + i] = (unsigned char)(bits >> (56 - 8 * i));
   sha1_update(&s, pad, padlen + 8);
-  for (i = 0; i < 20; i++) out[i] = (unsigned char)(s.h[i / 4] >> (24 - 8 * (i % 4)));
+  for (i = 0; i < 20; i++)
+    out[i] = (unsigned char)(s.h[i / 4] >> (24 - 8 * (i % 4)));
 }
 
 static void push_base64(lua_State *L, const unsigned char *p, size_t n) {

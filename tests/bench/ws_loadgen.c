@@ -102,7 +102,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "-d") && i + 1 < argc) dur = atof(argv[++i]);
     else if (!strcmp(argv[i], "-w") && i + 1 < argc) warm = atof(argv[++i]);
     else if (!strcmp(argv[i], "--marks")) marks = 1;
-    else { fprintf(stderr, "ws_loadgen: bad argument %s\n", argv[i]); return 2; }
+    else {
+      fprintf(stderr, "ws_loadgen: bad argument %s\n", argv[i]);
+      return 2;
+    }
   }
   if (port <= 0 || nconn <= 0 || size == 0) return 2;
   h = size < 126 ? 2 : size < 65536 ? 4 : 10;
