@@ -438,9 +438,14 @@ local function new_ws(sock, server, pending, opts, pmd)
   if pmd then
     local z = deflate_mod()
     -- our inflater reads any window (15), the peer's may be smaller
-    self.inflater = z.new("inflate", 15, pmd.peer_reset)
-    if pmd.bits ~= 8 then     -- zlib writes no 256-byte window
-      self.deflater = z.new("deflate", pmd.bits, pmd.reset)
+    local err
+    self.inflater, err = z.new("inflate", 15, pmd.peer_reset)
+    if self.inflater and pmd.bits ~= 8 then  -- zlib: no 256-byte window
+      self.deflater, err = z.new("deflate", pmd.bits, pmd.reset)
+    end
+    if err then
+      sock:close()
+      return nil, err
     end
     self.extensions = pmd.header
   end
@@ -686,7 +691,8 @@ function M.connect(target, opts)
       end
     end
   end
-  local ws = new_ws(sock, false, "", opts, pmd)
+  local ws, zerr = new_ws(sock, false, "", opts, pmd)
+  if not ws then return nil, zerr end
   ws.protocol, ws.headers, ws.url = proto, h, target
   return ws
 end
@@ -802,7 +808,8 @@ function M.accept(req, opts)
   sock:settimeouts(nil, opts.timeout or M.TIMEOUT, nil)
   local ok, err = sock:send(concat(resp))
   if not ok then sock:close() return nil, err end
-  local ws = new_ws(sock, true, pending, opts, pmd)
+  local ws, zerr = new_ws(sock, true, pending, opts, pmd)
+  if not ws then return nil, zerr end
   ws.protocol, ws.headers = proto, h
   return ws
 end

@@ -66,7 +66,7 @@ static int lib_new(lua_State *L) {
   } else {
     return luaL_argerror(L, 1, "'deflate' or 'inflate' expected");
   }
-  if (r != Z_OK) return ns_fail_str(L, "zlib: cannot initialise");
+  if (r != Z_OK) return ns_fail(L, UV_ENOMEM);   /* the only way left */
   s->live = 1;
   return 1;
 }
