@@ -1,6 +1,6 @@
 /*
 ** embed.c -- the lua/ and scripts/ files built into the binary, and the
-** native modules (http, tls, repl) that live in shared objects.
+** native modules (http, tls, repl, wsdeflate) that live in shared objects.
 **
 ** lua/x/y.lua is module "x.y", found through a searcher placed right after
 ** package.preload, so package.path still wins for user modules of other
@@ -8,7 +8,7 @@
 ** rebuild). Heavy dependencies (libcurl, OpenSSL, libedit) are linked into
 ** netsh_<name>.so modules, loaded on first require, so that `netsh -e ''`
 ** starts as fast as `lua`: the binary itself links only Lua, libuv, c-ares.
-** Built with NETSH_SINGLE_FILE (the default), the binary holds those .so
+** Built with NETSH_SINGLE_FILE (the default), the binary holds the .so
 ** files' bytes too (modules_blob.c): on first require one is written to a
 ** memfd and dlopen'd from /proc/self/fd, so one file ships and start-up
 ** is unchanged. Files beside the binary or in NETSH_MODDIR are the
@@ -94,7 +94,7 @@ static const char *exe_dir(void) {
 
 #ifdef NETSH_SINGLE_FILE
 #define BLOB(n) extern const char ns_blob_##n[], ns_blob_##n##_end[];
-BLOB(netsh_http) BLOB(netsh_tls) BLOB(netsh_repl)
+BLOB(netsh_http) BLOB(netsh_tls) BLOB(netsh_repl) BLOB(netsh_wsdeflate)
 #define IN(n) ns_blob_##n, ns_blob_##n##_end
 #else
 #define IN(n) NULL, NULL
@@ -107,6 +107,8 @@ static const struct {
   {"http.core", "netsh_http.so", "luaopen_http_core", IN(netsh_http)},
   {"tls.core", "netsh_tls.so", "luaopen_tls_core", IN(netsh_tls)},
   {"repl.core", "netsh_repl.so", "luaopen_repl_core", IN(netsh_repl)},
+  {"websocket.deflate", "netsh_wsdeflate.so", "luaopen_websocket_deflate",
+   IN(netsh_wsdeflate)},
   {NULL, NULL, NULL, NULL, NULL}
 };
 
@@ -280,6 +282,8 @@ int ns_open_embedded(lua_State *L) {
   lua_setfield(L, -2, "udp.core");
   lua_pushcfunction(L, luaopen_proc_core);
   lua_setfield(L, -2, "proc.core");
+  lua_pushcfunction(L, luaopen_websocket_core);
+  lua_setfield(L, -2, "websocket.core");
   lua_pop(L, 1);
   return 0;
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # single_file.sh NETSH -- the NETSH_SINGLE_FILE build: the binary copied
 # alone into an empty directory (no netsh_*.so beside it, none searched
-# elsewhere) loads http, tls and repl from inside itself on first require,
-# and they work: an HTTPS request from the copy to a TLS server task of the
-# copy, with the test CA. No memfd stays open; `netsh -e ''` loads none.
+# elsewhere) loads http, tls, repl and wsdeflate from inside itself on
+# first require, and they work: an HTTPS request from the copy to a TLS
+# server task of the copy, with the test CA. No memfd stays open; `netsh -e ''` loads none.
 set -u
 NETSH=${1:?usage: single_file.sh path/to/netsh}
 fail=0
@@ -25,12 +25,13 @@ check "the copy is alone in its directory" "netsh" "$(ls "$tmp/bin")"
 
 out=$(cd "$tmp" && timeout 30 "$N" -e '
   local where = {}
-  for _, m in ipairs{"http.core", "tls.core", "repl.core"} do
+  for _, m in ipairs{"http.core", "tls.core", "repl.core",
+                     "websocket.deflate"} do
     where[#where + 1] = m .. "=" .. select(2, require(m))
   end
   print(table.concat(where, " "))' 2>&1)
-check "http, tls and repl come from inside the binary" \
-  "http.core=:builtin: tls.core=:builtin: repl.core=:builtin:" "$out"
+check "http, tls, repl and wsdeflate come from inside the binary" \
+  "http.core=:builtin: tls.core=:builtin: repl.core=:builtin: websocket.deflate=:builtin:" "$out"
 
 # HTTPS: a TLS server task and an http client, both in the copy
 out=$(cd "$tmp" && timeout 30 "$N" -e "
@@ -54,10 +55,11 @@ check "an HTTPS request through the built-in http and tls" \
 # the specs, which load modules midway, stay flat)
 (cd "$tmp" && "$N" -e '
   require "tls.core" require "http.core" require "repl.core"
+  require "websocket.deflate"
   local pid = io.open("/proc/self/stat"):read("n")
   os.exit(os.execute("ls -l /proc/" .. pid .. "/fd | grep -q memfd")
     and 1 or 0)')
-check "no memfd left open after loading the three modules" 0 $?
+check "no memfd left open after loading the four modules" 0 $?
 
 # start-up stays lean: no libcurl, OpenSSL or libedit mapped for -e ''
 maps=$(cd "$tmp" && "$N" -e '
