@@ -4,7 +4,8 @@
 --
 -- Every target is tried in its own task, every --interval seconds, until
 -- it accepts or --timeout runs out. With a command after --, runs it once
--- all are up and exits with its status.
+-- all are up (a child process on the loop: other tasks of the same netsh
+-- go on meanwhile) and exits with its status (128 + n for signal n).
 local getopt = require "getopt"
 local socket = require "socket"
 local task = require "task"
@@ -31,7 +32,9 @@ local opts, args, dashdash = getopt.parse(arg, {
   min_args = 1,
   min_message = "which HOST:PORT should I wait for?",
   exit_codes = {"0  every target accepted (or: the command's own status)",
-    "1  a target was not up within the timeout", "2  usage error"},
+    "1  a target was not up within the timeout", "2  usage error",
+    "126/127  the command could not be run / was not found",
+    "128+n  the command was killed by signal n"},
 })
 
 local targets, command = {}, nil
@@ -111,10 +114,16 @@ end)
 
 if not all_up then os.exit(1) end
 if command then
-  local quoted = {}
-  for i, c in ipairs(command) do quoted[i] = "'" .. c:gsub("'", "'\\''") .. "'" end
+  -- the command runs as a child of the loop (proc), not os.execute, which
+  -- would stop every other task of this netsh until it ends
+  local proc = require "proc"
   io.stdout:flush()
-  local ok, how, code = os.execute(table.concat(quoted, " "))
-  if how == "signal" then os.exit(128 + code) end
-  os.exit(code or (ok and 0 or 1))
+  local p, err = proc.spawn(command[1], {table.unpack(command, 2)},
+    {stdin = "inherit", stdout = "inherit", stderr = "inherit"})
+  if not p then
+    io.stderr:write(("wait_for: cannot run '%s': %s\n"):format(command[1],
+      err))
+    os.exit(err == "no such file or directory" and 127 or 126)  -- as sh
+  end
+  os.exit((p:wait()))      -- its exit code, or 128 + the signal's number
 end

@@ -8,12 +8,20 @@
 ** rebuild). Heavy dependencies (libcurl, OpenSSL, libedit) are linked into
 ** netsh_<name>.so modules, loaded on first require, so that `netsh -e ''`
 ** starts as fast as `lua`: the binary itself links only Lua, libuv, c-ares.
+** Built with NETSH_SINGLE_FILE (the default), the binary holds the .so
+** files' bytes too (modules_blob.c): on first require one is written to a
+** memfd and dlopen'd from /proc/self/fd, so one file ships and start-up
+** is unchanged. Files beside the binary or in NETSH_MODDIR are the
+** fallback (a kernel that refuses executable memfds, or a build without).
 */
+#define _GNU_SOURCE          /* memfd_create */
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include "netsh.h"
 
@@ -84,27 +92,94 @@ static const char *exe_dir(void) {
   return dir;
 }
 
-static const struct { const char *mod, *file, *open; } natives[] = {
-  {"http.core", "netsh_http.so", "luaopen_http_core"},
-  {"tls.core", "netsh_tls.so", "luaopen_tls_core"},
-  {"repl.core", "netsh_repl.so", "luaopen_repl_core"},
-  {"websocket.deflate", "netsh_wsdeflate.so", "luaopen_websocket_deflate"},
-  {NULL, NULL, NULL}
+#ifdef NETSH_SINGLE_FILE
+#define BLOB(n) extern const char ns_blob_##n[], ns_blob_##n##_end[];
+BLOB(netsh_http) BLOB(netsh_tls) BLOB(netsh_repl) BLOB(netsh_wsdeflate)
+#define IN(n) ns_blob_##n, ns_blob_##n##_end
+#else
+#define IN(n) NULL, NULL
+#endif
+
+static const struct {
+  const char *mod, *file, *open;
+  const char *blob, *blob_end;   /* the file's bytes inside the binary */
+} natives[] = {
+  {"http.core", "netsh_http.so", "luaopen_http_core", IN(netsh_http)},
+  {"tls.core", "netsh_tls.so", "luaopen_tls_core", IN(netsh_tls)},
+  {"repl.core", "netsh_repl.so", "luaopen_repl_core", IN(netsh_repl)},
+  {"websocket.deflate", "netsh_wsdeflate.so", "luaopen_websocket_deflate",
+   IN(netsh_wsdeflate)},
+  {NULL, NULL, NULL, NULL, NULL}
 };
 
-/* Pushes the loader of a native module; 0 with a message pushed if none. */
-static int load_native(lua_State *L, const char *name) {
+/* dlopen the copy of natives[i] inside the binary, through a memfd; NULL
+** (why in `why`) when there is none or the kernel refuses. The memfd is
+** closed once mapped (the mapping keeps the memory), so its number comes
+** back for the next module; but dlopen knows a library by its path first,
+** and would take that module for the one already loaded from the same
+** /proc/self/fd/N. So module i's path has i extra slashes, which the
+** kernel ignores: each module has a path of its own. */
+static void *open_blob(int i, char *why, size_t whylen) {
+  const char *p = natives[i].blob;
+  size_t left;
+  char path[64];
+  void *lib;
+  int fd;
+  if (p == NULL) return NULL;
+  left = (size_t)(natives[i].blob_end - p);
+  if ((fd = memfd_create(natives[i].file, MFD_CLOEXEC)) < 0) {
+    snprintf(why, whylen, "memfd_create: %s", strerror(errno));
+    return NULL;
+  }
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      snprintf(why, whylen, "memfd write: %s", strerror(errno));
+      close(fd);
+      return NULL;
+    }
+    p += n;
+    left -= (size_t)n;
+  }
+  snprintf(path, sizeof path, "/proc/self/fd/%.*s%d", i, "////////", fd);
+  lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (lib == NULL) snprintf(why, whylen, "%s", dlerror());
+  close(fd);
+  return lib;
+}
+
+/* Pushes natives[i]'s luaopen_ function from lib; 0 with a message if
+** the library lacks it. */
+static int push_open(lua_State *L, int i, void *lib, const char *where) {
+  lua_CFunction f = (lua_CFunction)(uintptr_t)dlsym(lib, natives[i].open);
+  if (f == NULL) {
+    lua_pushfstring(L, "no %s in '%s'", natives[i].open, where);
+    return 0;
+  }
+  lua_pushcfunction(L, f);
+  return 1;
+}
+
+/* Pushes the loader of a native module; 0 with a message pushed if none.
+** *builtin tells whether it came from inside the binary. */
+static int load_native(lua_State *L, const char *name, int *builtin) {
   int i;
+  *builtin = 0;
   for (i = 0; natives[i].mod; i++) {
     const char *dirs[2];
+    char why[256] = "";
+    void *lib;
     int d;
     if (strcmp(natives[i].mod, name) != 0) continue;
+    if ((lib = open_blob(i, why, sizeof why)) != NULL) {
+      *builtin = 1;
+      return push_open(L, i, lib, "the binary");
+    }
     dirs[0] = exe_dir();
     dirs[1] = NETSH_MODDIR;
     for (d = 0; d < 2; d++) {
       char path[PATH_MAX];
-      void *lib;
-      lua_CFunction f;
       if (dirs[d] == NULL) continue;
       snprintf(path, sizeof path, "%s/%s", dirs[d], natives[i].file);
       if (access(path, R_OK) != 0) continue;
@@ -113,16 +188,11 @@ static int load_native(lua_State *L, const char *name) {
         lua_pushfstring(L, "cannot load '%s': %s", path, dlerror());
         return 0;
       }
-      f = (lua_CFunction)(uintptr_t)dlsym(lib, natives[i].open);
-      if (f == NULL) {
-        lua_pushfstring(L, "no %s in '%s'", natives[i].open, path);
-        return 0;
-      }
-      lua_pushcfunction(L, f);
-      return 1;
+      return push_open(L, i, lib, path);
     }
-    lua_pushfstring(L, "no native module '%s' in '%s' or '%s'",
-                    natives[i].file, dirs[0] ? dirs[0] : "?", NETSH_MODDIR);
+    lua_pushfstring(L, "no native module '%s' in '%s' or '%s'%s%s",
+                    natives[i].file, dirs[0] ? dirs[0] : "?", NETSH_MODDIR,
+                    why[0] ? "; the one inside the binary: " : "", why);
     return 0;
   }
   lua_pushfstring(L, "no embedded module '%s'", name);
@@ -131,6 +201,7 @@ static int load_native(lua_State *L, const char *name) {
 
 static int searcher(lua_State *L) {
   const char *name = ns_checkcstring(L, 1, NULL);
+  int builtin;
   if (name == NULL) {        /* C would look up a shorter name */
     lua_pushliteral(L, "\n\tno module name holds a NUL byte");
     return 1;
@@ -139,8 +210,8 @@ static int searcher(lua_State *L) {
     lua_pushstring(L, ":embedded:");
     return 2;
   }
-  if (load_native(L, name)) {
-    lua_pushstring(L, ":native:");
+  if (load_native(L, name, &builtin)) {
+    lua_pushstring(L, builtin ? ":builtin:" : ":native:");
     return 2;
   }
   return 1;   /* the message */
@@ -209,6 +280,8 @@ int ns_open_embedded(lua_State *L) {
   lua_setfield(L, -2, "socket.core");
   lua_pushcfunction(L, luaopen_udp_core);
   lua_setfield(L, -2, "udp.core");
+  lua_pushcfunction(L, luaopen_proc_core);
+  lua_setfield(L, -2, "proc.core");
   lua_pushcfunction(L, luaopen_websocket_core);
   lua_setfield(L, -2, "websocket.core");
   lua_pop(L, 1);

@@ -49,6 +49,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -90,6 +91,7 @@ struct tcp {
   unsigned char reading;     /* uv_read_start is on */
   unsigned char v6only;      /* tcp6(): IPv6 only */
   unsigned char pyaccept;    /* create_server: accept -> conn, ip, port */
+  unsigned char ispipe;      /* setfd gave a pipe(2) end: a byte stream */
   int family;                /* AF_UNSPEC until a socket exists */
   int want_family;           /* tcp4()/tcp6(): the only family allowed */
   ns_waiter_t rd, wr;
@@ -188,11 +190,12 @@ static tcp_t *tcp_new(lua_State *L, int state) {
 ** answers `class` as a plain field. */
 static const char *const class_names[] = {
   "tcp{master}", "tcp{client}", "tcp{server}",
-  "unix{master}", "unix{client}", "unix{server}"};
-static const ns_kind_t tcp_kind = {TCP_MT, class_names, 6};
+  "unix{master}", "unix{client}", "unix{server}", "pipe{client}"};
+static const ns_kind_t tcp_kind = {TCP_MT, class_names, 7};
 
 static int class_of(const tcp_t *t) {
   int local = t->family == AF_UNIX || t->want_family == AF_UNIX;
+  if (t->ispipe && t->state == S_CLIENT) return 6;   /* proc's streams */
   return local * 3 + t->state;
 }
 
@@ -619,13 +622,15 @@ static void on_input(tcp_t *t, ssize_t n, const char *p, int inplace) {
 /* A settimeout(0) caller polls without yielding, so the loop and read_cb
 ** never run: read from the kernel directly, as LuaSocket's non-blocking
 ** receive does. libuv keeps no bytes of its own between read_cb calls,
-** so t->in followed by the kernel's queue is the stream in order.
+** so t->in followed by the kernel's queue is the stream in order (a
+** pipe has no recv: read(), which O_NONBLOCK keeps from waiting).
 ** Returns 1 when bytes or the end came, 0 when the kernel has none. */
 static int poll_in(tcp_t *t) {
   int fd = fd_of(t);
   ssize_t r;
   if (fd < 0 || t->rd_err) return 0;
-  do r = recv(fd, shared_rbuf, sizeof shared_rbuf, MSG_DONTWAIT);
+  do r = t->ispipe ? read(fd, shared_rbuf, sizeof shared_rbuf)
+                   : recv(fd, shared_rbuf, sizeof shared_rbuf, MSG_DONTWAIT);
   while (r < 0 && errno == EINTR);
   if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
   on_input(t, r > 0 ? r : r == 0 ? UV_EOF : -errno, shared_rbuf, 0);
@@ -947,7 +952,8 @@ static int try_send(tcp_t *t, const char *p, size_t n) {
   /* behind bytes libuv still holds (a TLS alert, a queued chunk) */
   if (uv_stream_get_write_queue_size((uv_stream_t *)t->h) > 0)
     return UV_EAGAIN;
-  do r = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+  do r = t->ispipe ? write(fd, p, n)     /* O_NONBLOCK; SIGPIPE handled */
+                   : send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
   while (r < 0 && errno == EINTR);
   if (r >= 0) return (int)r;
   if (errno == EAGAIN || errno == EWOULDBLOCK) return UV_EAGAIN;
@@ -1702,6 +1708,13 @@ static int meth_shutdown(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_CLIENT);
   int how = luaL_checkoption(L, 2, "both", modes);
   if (t->closed || t->h == NULL) return ns_fail(L, NS_ECLOSED);
+  if (t->ispipe) {
+    /* a pipe end goes one way and cannot be half-closed: ending the way
+    ** it goes (a child's stdin: "send") closes it, after queued writes */
+    if (how != 2) tcp_release(t);
+    lua_pushinteger(L, 1);
+    return 1;
+  }
   if (how != 1) {
     int fd = fd_of(t);
     if (fd >= 0) shutdown(fd, SHUT_RD);
@@ -1843,7 +1856,9 @@ static int meth_getfd(lua_State *L) {
 /* setfd(fd): adopt a socket descriptor (client, server or master by what
 ** the kernel says); setfd(-1): forget the current one without closing.
 ** A server stays a server, as LuaSocket's objects keep their class: if
-** the new descriptor does not listen, accept() says so (nil, err). */
+** the new descriptor does not listen, accept() says so (nil, err).
+** A pipe(2) end becomes a client too ("pipe{client}"), a byte stream for
+** receive and send (proc.spawn's streams); socket options fail on it. */
 static int meth_setfd(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   lua_Integer fd = luaL_checkinteger(L, 2);
@@ -1866,6 +1881,7 @@ static int meth_setfd(lua_State *L) {
     }
   }
   t->rd_err = t->wr_err = 0;
+  t->ispipe = 0;
   ns_buf_free(&t->in);
   t->state = was_server ? S_SERVER : S_MASTER;
   t->backlog = 0;                    /* > 0 only while listening */
@@ -1874,6 +1890,7 @@ static int meth_setfd(lua_State *L) {
     socklen_t len = sizeof ss;
     int listening = 0;
     socklen_t ll = sizeof listening;
+    struct stat st;
     uv_tcp_t *h = malloc(sizeof *h);
     if (h == NULL) return ns_fail(L, UV_ENOMEM);
     uv_tcp_init(ns_loop(), h);
@@ -1886,6 +1903,9 @@ static int meth_setfd(lua_State *L) {
     t->closed = 0;
     if (getsockname((int)fd, (struct sockaddr *)&ss, &len) == 0)
       t->family = ss.ss_family;
+    else if (errno == ENOTSOCK && fstat((int)fd, &st) == 0 &&
+             S_ISFIFO(st.st_mode))
+      t->ispipe = 1;       /* read()/write() work as on a socket */
     len = sizeof ss;
     getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll);
     if (listening) {
@@ -1897,6 +1917,8 @@ static int meth_setfd(lua_State *L) {
                getpeername((int)fd, (struct sockaddr *)&ss, &len) == 0) {
       t->state = S_CLIENT;
       keep_peer(t);
+    } else if (!was_server && t->ispipe) {
+      t->state = S_CLIENT;
     }
   }
   reclass(L, 1, t);
@@ -1910,8 +1932,9 @@ static int meta_tostring(lua_State *L) {
   int la = sizeof a, lb = sizeof b;
   luaL_Buffer buf;
   luaL_buffinit(L, &buf);
-  lua_pushfstring(L, "%s{%s}: %p", t->family == AF_UNIX ||
-                  t->want_family == AF_UNIX ? "unix" : "tcp",
+  lua_pushfstring(L, "%s{%s}: %p", t->ispipe ? "pipe" :
+                  t->family == AF_UNIX || t->want_family == AF_UNIX ?
+                  "unix" : "tcp",
                   state_names[t->state], (void *)t);
   luaL_addvalue(&buf);
   if (t->closed) {

@@ -174,7 +174,7 @@ function _G.die(msg, code)
 end
 
 local lazy = {socket = "socket", udp = "udp", http = "http", json = "json",
-  getopt = "getopt", websocket = "websocket"}
+  getopt = "getopt", websocket = "websocket", proc = "proc"}
 -- __fields: the REPL completes them before they are loaded
 local fields = {}
 for k in pairs(lazy) do fields[k] = "table" end
