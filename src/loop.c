@@ -97,6 +97,9 @@ void ns_set_closing(void) { closing = 1; }
 
 double ns_now(void) { return (double)uv_hrtime() / 1e9; }
 
+static unsigned turn;            /* runs of run_ready() */
+unsigned ns_turn(void) { return turn; }
+
 /* ---- ready queue ---- */
 
 static void idle_cb(uv_idle_t *h) { (void)h; }
@@ -567,6 +570,7 @@ static void run_ready(void) {
   /* Run only what is queued now; tasks queued meanwhile run next round,
   ** so a task that yields in a loop cannot starve I/O. */
   ns_task_t *last = ready_tail;
+  turn++;
   while (ready_head) {
     ns_task_t *t = ready_head;
     ready_head = t->next_ready;
