@@ -307,12 +307,11 @@ int ns_wait(lua_State *L, ns_waiter_t *w, double timeout,
     ** long computation): without this the timer fires early */
     uv_update_time(loop);
     t->due = uv_now(loop) + (uint64_t)ms;
-    if (uv_is_active((uv_handle_t *)t->timer) && t->armed <= t->due) {
-      uv_ref((uv_handle_t *)t->timer);   /* fires first, re-arms then */
-    } else {
+    if (!uv_is_active((uv_handle_t *)t->timer) || t->armed > t->due) {
       t->armed = t->due;
       uv_timer_start(t->timer, timer_cb, (uint64_t)ms, 0);
-    }
+    }                         /* else it fires first and re-arms then */
+    uv_ref((uv_handle_t *)t->timer);     /* a wake unreferenced it */
   } else {
     t->due = 0;
   }
