@@ -1138,12 +1138,17 @@ static int fwd_write(tcp_t *dst, const char *p, size_t n, size_t base) {
 /* The end of a forward once its bytes went to fwd_write: n, or parked
 ** on the queued chunk (send_k then answers as send: n | nil, err, sent),
 ** or nil, err, sent. */
-static int fwd_finish(lua_State *L, tcp_t *dst, int rc) {
+static int fwd_finish(lua_State *L, tcp_t *src, tcp_t *dst, int rc) {
   if (rc != 0) return send_fail(L, dst, rc);
   if (dst->wreq == NULL) {
     lua_pushinteger(L, (lua_Integer)(dst->wbase + dst->wlen));
     return 1;
   }
+  /* src's next bytes wait in the kernel until dst has taken these (the
+  ** next forward reads again): read now, each would sit in a buffer of
+  ** its own until the task runs, thousands of them at once in an echo
+  ** server whose writes queue */
+  stop_reading(src);
   dst->wstart = ns_now();
   dst->wr.cancel = NULL;      /* the queued chunk still leaves */
   return ns_wait(L, &dst->wr, send_timeout(dst), send_k,
@@ -1201,7 +1206,7 @@ static int fwd_send(lua_State *L, tcp_t *src, tcp_t *dst) {
   }
   rc = fwd_write(dst, ns_buf_ptr(&src->in), n, 0);
   in_consume(src, n);
-  return fwd_finish(L, dst, rc);
+  return fwd_finish(L, src, dst, rc);
 }
 
 /* Waits until src has bytes (as receiveany), then sends them. */
@@ -1228,7 +1233,7 @@ static int fwd_k(lua_State *L, int status, lua_KContext ctx) {
   src->fdst = NULL;
   if (src->fdone) {           /* read_cb sent it */
     src->fdone = 0;
-    return fwd_finish(L, dst, src->ferr);
+    return fwd_finish(L, src, dst, src->ferr);
   }
   if (src->closed) {
     lua_pushnil(L);
