@@ -1257,7 +1257,7 @@ static int fwd_step(lua_State *L, tcp_t *src, tcp_t *dst) {
 
 static int fwd_k(lua_State *L, int status, lua_KContext ctx) {
   tcp_t *src = (tcp_t *)ctx;
-  tcp_t *dst = luaL_checkudata(L, 2, TCP_MT);
+  tcp_t *dst = lua_touserdata(L, 2);   /* checked by forward_raw */
   (void)status;
   src->fdst = NULL;
   if (src->fdone) {           /* read_cb sent it */
