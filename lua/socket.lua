@@ -203,6 +203,22 @@ function methods:sendall(data)
   return nil, err, sent
 end
 
+-- forward(dst [, max]) -> n | nil, err [, sent]: receives what comes
+-- (as receiveany(max), max at most 65536, the default) and sends it to
+-- dst, without making a Lua string of it. nil, err alone: the receive
+-- failed ("closed" at the end); nil, err, sent: the send did, after sent
+-- of those bytes. dst may be the socket itself (an echo).
+function methods:forward(dst, max)
+  local n, err, sent = self:forward_raw(dst, max)
+  if n ~= false then return n, err, sent end
+  local data
+  data, err = self:receiveany(max or 65536)
+  if not data then return nil, err end
+  n, err, sent = dst:send(data)
+  if not n then return nil, err, sent end
+  return #data
+end
+
 -- recv(n) -> up to n bytes, waiting only if there are none; "" at EOF;
 -- nil, "closed" when the peer reset the connection (readerror() says)
 function methods:recv(n)

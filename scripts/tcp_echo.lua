@@ -70,9 +70,12 @@ local function echo(client)
   if not quiet then log("+ %s (%d connected)", who, live) end
   local why
   while true do
-    local data, e = client:receiveany(65536)
-    if not data then why = e break end
-    if not client:send(data) then break end
+    -- receiveany + send without a Lua string per chunk (see forward)
+    local n, e, sent = client:forward(client)
+    if not n then
+      if not sent then why = e end       -- the receive ended it
+      break
+    end
   end
   live = live - 1
   if not quiet then

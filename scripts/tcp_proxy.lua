@@ -47,14 +47,14 @@ local function pump(src, dst, idle)
   local n = 0
   src:settimeout(idle)
   while true do
-    local data, e = src:receiveany(65536)
-    if not data then
+    -- receiveany + send, without a Lua string per chunk
+    local k, e, sent = src:forward(dst)
+    if not k then
+      if sent then return n + sent, e end    -- the send failed
       if e == "closed" then dst:shutdown("send") end
       return n, e
     end
-    local ok, werr = dst:send(data)
-    if not ok then return n, werr end
-    n = n + #data
+    n = n + k
   end
 end
 

@@ -49,6 +49,8 @@ struct ns_task {
   lua_KContext kctx;
   uv_timer_t *timer;       /* lazily made; owned by libuv after uv_close */
   int timer_is_deadline;   /* the armed timer is the scope deadline */
+  uint64_t due;            /* loop ms the current wait times out, 0: no */
+  uint64_t armed;          /* loop ms the timer fires (when active) */
   double deadline;         /* absolute ns_now() seconds, HUGE_VAL: none */
   int deadline_id;
   int pending;             /* PEND_*: raise at the next resume point */
@@ -95,6 +97,9 @@ int ns_exit_status(void) { return exit_status; }
 
 double ns_now(void) { return (double)uv_hrtime() / 1e9; }
 
+static unsigned turn;            /* runs of run_ready() */
+unsigned ns_turn(void) { return turn; }
+
 /* ---- ready queue ---- */
 
 static void idle_cb(uv_idle_t *h) { (void)h; }
@@ -109,8 +114,15 @@ static void enqueue(ns_task_t *t) {
     uv_idle_start(&idle_h, idle_cb);  /* poll must not block now */
 }
 
+/* A wake leaves the timer running, unreferenced (it keeps no loop
+** alive): the next wait of the task, usually with the same timeout, only
+** moves t->due, and timer_cb re-arms a timer that fires early. That
+** spares two timer-heap updates per wait (uv_timer_stop 2.7% and
+** uv_timer_start 2% of a 5000-connection echo server's CPU). */
 static void timer_stop(ns_task_t *t) {
-  if (t->timer) uv_timer_stop(t->timer);
+  t->due = 0;
+  if (t->timer && uv_is_active((uv_handle_t *)t->timer))
+    uv_unref((uv_handle_t *)t->timer);
 }
 
 void ns_wake(ns_waiter_t *w, int status) {
@@ -177,7 +189,13 @@ void ns_cond_broadcast(ns_cond_t *c, int status) {
 static void timer_cb(uv_timer_t *h) {
   ns_task_t *t = h->data;
   ns_waiter_t *w;
-  if (t == NULL || (w = t->waiting) == NULL) return;
+  if (t == NULL || (w = t->waiting) == NULL || t->due == 0) return;
+  if (uv_now(loop) < t->due) {         /* armed by an earlier wait */
+    t->armed = t->due;
+    uv_timer_start(h, timer_cb, t->due - uv_now(loop), 0);
+    return;
+  }
+  t->due = 0;
   if (t->timer_is_deadline) {
     t->pending = PEND_DEADLINE;
     ns_cancel(w, NS_EDEADLINE);
@@ -288,7 +306,14 @@ int ns_wait(lua_State *L, ns_waiter_t *w, double timeout,
     /* the loop's cached time is stale after blocking work (io.popen, a
     ** long computation): without this the timer fires early */
     uv_update_time(loop);
-    uv_timer_start(t->timer, timer_cb, (uint64_t)ms, 0);
+    t->due = uv_now(loop) + (uint64_t)ms;
+    if (!uv_is_active((uv_handle_t *)t->timer) || t->armed > t->due) {
+      t->armed = t->due;
+      uv_timer_start(t->timer, timer_cb, (uint64_t)ms, 0);
+    }                         /* else it fires first and re-arms then */
+    uv_ref((uv_handle_t *)t->timer);     /* a wake unreferenced it */
+  } else {
+    t->due = 0;
   }
   w->task = t;
   t->waiting = w;
@@ -566,6 +591,7 @@ static void run_ready(void) {
   /* Run only what is queued now; tasks queued meanwhile run next round,
   ** so a task that yields in a loop cannot starve I/O. */
   ns_task_t *last = ready_tail;
+  turn++;
   while (ready_head) {
     ns_task_t *t = ready_head;
     ready_head = t->next_ready;

@@ -95,6 +95,9 @@ void ns_wake(ns_waiter_t *w, int status);
 void ns_cancel(ns_waiter_t *w, int status);
 /* True when ns_wait would not yield but fail at once (timeout 0 etc.). */
 double ns_now(void);                      /* monotonic seconds */
+/* Counts the loop's runs of the ready tasks: a task woken in a callback
+** has run (or been cancelled) once the count moves on. */
+unsigned ns_turn(void);
 
 /* Task helpers for the REPL and main. */
 ns_task_t *ns_spawn(lua_State *L, int nargs, const char *name);

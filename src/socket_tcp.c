@@ -111,6 +111,12 @@ struct tcp {
   size_t wlen, wpos, wbase;
   double wstart;
   wreq_t *wreq;              /* queued write, NULL when none */
+  /* forward() parked on rd: its destination, and what read_cb sent */
+  tcp_t *fdst;
+  size_t fsent;              /* bytes read_cb sent (or queued) to fdst */
+  int ferr;
+  unsigned char fdone;       /* ... and woke the task */
+  unsigned fturn;            /* ns_turn() of that wake */
   /* server: connections accepted from libuv, not yet by Lua */
   uv_tcp_t **acq;
   int nacq, cacq, backlog;
@@ -531,7 +537,7 @@ static int he_start(tcp_t *t, const ns_addr_t *addrs, int n) {
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   tcp_t *t = h->data;
   (void)suggested;
-  if (t && !t->tls && t->rd.task && t->in.len == 0 &&
+  if (t && !t->tls && t->rd.task && t->in.len == 0 && !t->fdst &&
       ns_buf_reserve(&t->in, INPLACE_READ) == 0) {
     buf->base = t->in.data + t->in.off;
     buf->len = t->in.cap - t->in.off;
@@ -637,6 +643,8 @@ static int poll_in(tcp_t *t) {
   return 1;
 }
 
+static size_t fwd_direct(tcp_t *src, const char *p, size_t n);
+
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   tcp_t *t = s->data;
   int inplace;
@@ -651,6 +659,16 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     t->reading = 0;                  /* libuv has stopped */
     while (poll_in(t) && t->rd_err == 0) {}
     if (t->rd_err == 0) on_input(t, UV_EOF, NULL, 0);
+    return;
+  }
+  if (n > 0 && !inplace && t->fdst && t->in.len == 0) {
+    size_t k = fwd_direct(t, buf->base, (size_t)n);
+    if (k == (size_t)n) return;
+    /* the rest waits in t->in for the task; the kernel keeps what
+    ** comes after it (one buffer per connection at most, not one per
+    ** read until the task runs) */
+    on_input(t, n - (ssize_t)k, buf->base + k, 0);
+    if (t->rd.task == NULL) stop_reading(t);
     return;
   }
   if (n != 0) on_input(t, n, buf->base, inplace);
@@ -814,6 +832,7 @@ static int recv_begin(lua_State *L, tcp_t *t) {
   if (t->rd.task) return ns_fail(L, NS_EBUSY);
   t->rscan = 0;
   t->rstart = ns_now();
+  t->fdst = NULL;             /* a forward that was cancelled parked */
   return 0;
 }
 
@@ -1099,6 +1118,199 @@ static int meth_send(lua_State *L) {
                    (lua_KContext)t);
   }
   return send_step(L, t);
+}
+
+/* ---- forwarding ---- */
+
+/* forward_raw(dst [, max]) moves what src receives to dst without a Lua
+** string. While the task waits, read_cb sends each read straight from
+** the shared buffer (fwd_direct), as a C echo server does in its read
+** handler: no buffer per connection, no copy, nothing held between the
+** read and the send, no garbage (the collector's cycles were paced by
+** the strings receiveany made). Bytes already in src->in go from there
+** (fwd_send). Either way at most WRITE_CHUNK bytes: what the kernel does
+** not take is copied whole into one queued chunk at once, so the source
+** bytes are not needed once the call returns or parks. lua/socket.lua's
+** forward() takes the plain path (false) for TLS, polling, or a
+** destination with a chunk still queued. */
+static int fwd_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Can dst take a forward's bytes now? */
+static int fwd_ready(tcp_t *dst) {
+  if (dst->closed || dst->h == NULL || dst->tls || dst->wr.task)
+    return 0;
+  wreq_settle(dst);
+  return dst->wreq == NULL;
+}
+
+/* send(2)s p[0, n) on dst (n <= WRITE_CHUNK), queueing what the kernel
+** leaves; 0 or an error code. base: bytes this forward sent before, so
+** dst->wbase + dst->wpos counts them all (send_fail, send_k). */
+static int fwd_write(tcp_t *dst, const char *p, size_t n, size_t base) {
+  int rc = 0;
+  dst->wdata = p;
+  dst->wlen = n;
+  dst->wpos = 0;
+  dst->wbase = base;
+  dst->wtls = 0;
+  while (dst->wpos < n && rc == 0) {
+    int k = dst->wr_err ? dst->wr_err : try_send(dst, p + dst->wpos,
+                                                 n - dst->wpos);
+    if (k > 0) {
+      dst->wpos += (size_t)k;
+      dst->nsent += k;
+    } else if (k == UV_EAGAIN) {
+      rc = queue_chunk(dst);  /* the rest (<= WRITE_CHUNK), copied */
+    } else {
+      rc = k;
+    }
+  }
+  dst->wdata = NULL;          /* the source bytes are not needed now */
+  if (rc != 0) dst->wr_err = rc;
+  return rc;
+}
+
+/* The end of a forward once its bytes went to fwd_write: n, or parked
+** on the queued chunk (send_k then answers as send: n | nil, err, sent),
+** or nil, err, sent. */
+static int fwd_finish(lua_State *L, tcp_t *src, tcp_t *dst, int rc) {
+  if (rc != 0) return send_fail(L, dst, rc);
+  if (dst->wreq == NULL) {
+    lua_pushinteger(L, (lua_Integer)(dst->wbase + dst->wlen));
+    return 1;
+  }
+  /* src's next bytes wait in the kernel until dst has taken these (the
+  ** next forward reads again): read now, each would sit in a buffer of
+  ** its own until the task runs, thousands of them at once in an echo
+  ** server whose writes queue */
+  stop_reading(src);
+  dst->wstart = ns_now();
+  dst->wr.cancel = NULL;      /* the queued chunk still leaves */
+  return ns_wait(L, &dst->wr, send_timeout(dst), send_k,
+                 (lua_KContext)dst);
+}
+
+/* read_cb's part: n fresh bytes at p for a forward in progress, parked
+** or woken by an earlier read of this same poll phase (fturn: it has
+** not run yet, so these bytes join its count, up to rwant; once the
+** ready tasks ran, a forward still marked was cancelled). Returns how
+** many it took (sent or queued on dst); the caller keeps the rest in
+** t->in for the next receive or forward. */
+static size_t fwd_direct(tcp_t *src, const char *p, size_t n) {
+  tcp_t *dst = src->fdst;
+  size_t k;
+  if (src->fdone) {
+    if (src->fturn != ns_turn()) {   /* its task was cancelled */
+      src->fdst = NULL;
+      src->fdone = 0;
+      return 0;
+    }
+    if (src->ferr) return 0;
+  } else if (src->rd.task == NULL) {
+    return 0;
+  }
+  k = src->rwant - src->fsent;
+  if (k > n) k = n;
+  if (k == 0 || !fwd_ready(dst)) return 0;  /* fwd_send tells the task */
+  src->ferr = fwd_write(dst, p, k, src->fsent);
+  src->fsent += k;
+  src->nrecv += (lua_Integer)k;
+  if (!src->fdone) {
+    src->fdone = 1;
+    src->fturn = ns_turn();
+    ns_wake(&src->rd, 0);
+  }
+  return k;
+}
+
+/* Sends up to rwant bytes of src->in to dst (in the task). */
+static int fwd_send(lua_State *L, tcp_t *src, tcp_t *dst) {
+  size_t n = src->in.len < src->rwant ? src->in.len : src->rwant;
+  int rc;
+  if (dst->closed || dst->h == NULL) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    lua_pushinteger(L, 0);
+    return 3;
+  }
+  if (!fwd_ready(dst)) {      /* another task sends on dst: its bytes */
+    lua_pushnil(L);           /* and ours must not interleave */
+    lua_pushliteral(L, "busy");
+    lua_pushinteger(L, 0);
+    return 3;
+  }
+  rc = fwd_write(dst, ns_buf_ptr(&src->in), n, 0);
+  in_consume(src, n);
+  return fwd_finish(L, src, dst, rc);
+}
+
+/* Waits until src has bytes (as receiveany), then sends them. */
+static int fwd_step(lua_State *L, tcp_t *src, tcp_t *dst) {
+  double left = read_timeout(src);
+  if (src->in.len > 0) return fwd_send(L, src, dst);
+  if (src->rd_err) {
+    recv_fail(L, src, src->rd_err);
+    lua_pop(L, 1);            /* no partial: nil, err */
+    return 2;
+  }
+  start_reading(src);
+  src->rd.cancel = NULL;      /* reading goes on; bytes wait in t->in */
+  src->fdst = dst;
+  src->fdone = 0;
+  src->fsent = 0;
+  return ns_wait(L, &src->rd, left, fwd_k, (lua_KContext)src);
+}
+
+static int fwd_k(lua_State *L, int status, lua_KContext ctx) {
+  tcp_t *src = (tcp_t *)ctx;
+  tcp_t *dst = lua_touserdata(L, 2);   /* checked by forward_raw */
+  (void)status;
+  src->fdst = NULL;
+  if (src->fdone) {           /* read_cb sent it */
+    src->fdone = 0;
+    return fwd_finish(L, src, dst, src->ferr);
+  }
+  if (src->closed) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    return 2;
+  }
+  if (src->in.len == 0 && src->rd.status == UV_ETIMEDOUT) {
+    recv_fail(L, src, UV_ETIMEDOUT);
+    lua_pop(L, 1);
+    return 2;
+  }
+  return fwd_step(L, src, dst);
+}
+
+/* forward_raw(dst [, max]) -> n | nil, err [, sent] | false (use the
+** plain path) */
+static int meth_forward_raw(lua_State *L) {
+  tcp_t *src = check_state(L, 1, S_CLIENT);
+  tcp_t *dst = check_tcp(L, 2);
+  lua_Integer max = luaL_optinteger(L, 3, WRITE_CHUNK);
+  int r;
+  luaL_argcheck(L, max > 0, 3, "positive size expected");
+  if (dst->state != S_CLIENT) check_state(L, 2, S_CLIENT);
+  if (src->tls || dst->tls || dst->wr.task) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_settop(L, 2);
+  lua_pushnil(L);             /* no prefix (recv_fail reads slot 3) */
+  if ((r = recv_begin(L, src)) != 0) {
+    if (r == 3) lua_pop(L, 1);  /* closed: nil, err */
+    return r == 3 ? 2 : r;
+  }
+  dst->wstart = ns_now();     /* no send is under way on dst */
+  wreq_settle(dst);
+  if (dst->wreq || read_timeout(src) == 0 || send_timeout(dst) == 0) {
+    lua_pushboolean(L, 0);    /* a queued chunk first, or polling */
+    return 1;
+  }
+  src->rmode = R_ANY;
+  src->rwant = max > WRITE_CHUNK ? WRITE_CHUNK : (size_t)max;
+  return fwd_step(L, src, dst);
 }
 
 /* ---- closing ---- */
@@ -2475,6 +2687,7 @@ static const luaL_Reg methods[] = {
   {"receiveuntil_raw", meth_receiveuntil_raw},
   {"readerror", meth_readerror},
   {"send", meth_send},
+  {"forward_raw", meth_forward_raw},
   {"setfd", meth_setfd},
   {"setoption", meth_setoption},
   {"setpeername", meth_connect},

@@ -4,6 +4,7 @@
 #
 # Usage:
 #   tests/bench/tcp_echo.sh [--quick] [--servers "epoll uv asyncio netsh"]
+#                           (also: py-asyncio-proto, uvloop)
 #                           [--netsh PATH] [--out FILE.jsonl]
 #                           [--duration S] [--warmup S]
 #                           [--conns "1 50"] [--sizes "64 16384"]
@@ -64,6 +65,17 @@ server_cmd() {
       [ -x "$BIN_DIR/echo_uv" ] || { SKIP="echo_uv not built"; return 1; }
       CMD=("$BIN_DIR/echo_uv" "$PORT") ;;
     asyncio) CMD=("$PY" "$BENCH_DIR/echo_asyncio.py" "$PORT") ;;
+    py-asyncio-proto) CMD=("$PY" "$BENCH_DIR/echo_asyncio_proto.py" "$PORT") ;;
+    uvloop)
+      # Debian's python3-uvloop is for /usr/bin/python3, which may not be
+      # the python3 first on PATH
+      local py
+      for py in "$PY" /usr/bin/python3; do
+        "$py" -c "import uvloop" 2>/dev/null && break
+        py=
+      done
+      [ -n "$py" ] || { SKIP="python3-uvloop not installed"; return 1; }
+      CMD=("$py" "$BENCH_DIR/echo_asyncio_proto.py" --uvloop "$PORT") ;;
     netsh)
       [ -x "$netsh" ] || { SKIP="netsh binary not found ($netsh)"; return 1; }
       CMD=("$netsh" scripts/tcp_echo.lua 127.0.0.1 "$PORT") ;;
