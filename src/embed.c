@@ -215,6 +215,8 @@ int ns_open_embedded(lua_State *L) {
   lua_setfield(L, -2, "socket.core");
   lua_pushcfunction(L, luaopen_udp_core);
   lua_setfield(L, -2, "udp.core");
+  lua_pushcfunction(L, luaopen_http_parser);
+  lua_setfield(L, -2, "http.parser");
   lua_pop(L, 1);
   return 0;
 }
