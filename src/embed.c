@@ -217,6 +217,8 @@ int ns_open_embedded(lua_State *L) {
   lua_setfield(L, -2, "udp.core");
   lua_pushcfunction(L, luaopen_http_parser);
   lua_setfield(L, -2, "http.parser");
+  lua_pushcfunction(L, luaopen_http_fs);
+  lua_setfield(L, -2, "http.fs");
   lua_pop(L, 1);
   return 0;
 }

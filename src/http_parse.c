@@ -18,10 +18,18 @@
 ** other control bytes (HTAB is allowed in values), a missing or repeated
 ** Host in HTTP/1.1, chunk sizes that are empty, signed, spaced or too long.
 ** The module is in the core binary: serving HTTP never loads libcurl.
+** "http.fs" (at the end) gives the static file server (scripts/
+** http_serve.lua) the three file-system calls Lua lacks: realpath, stat
+** and a directory listing.
 */
 #include "netsh.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* RFC 9110 tchar: the bytes of a token (method, field name) */
 static const unsigned char tchar[256] = {
@@ -492,5 +500,85 @@ int luaopen_http_parser(lua_State *L) {
   lua_setfield(L, -2, "chunk");
   lua_pushcfunction(L, lib_trailers);
   lua_setfield(L, -2, "trailers");
+  return 1;
+}
+
+/* ---- "http.fs" ---- */
+
+static int fs_fail(lua_State *L, const char *what) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s", what, strerror(errno));
+  lua_pushinteger(L, errno);
+  return 3;
+}
+
+/* realpath(path) -> absolute path without symlinks, . or .. | nil, err */
+static int fs_realpath(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  char *r;
+  if (strlen(p) != n) {
+    errno = EINVAL;
+    return fs_fail(L, p);
+  }
+  r = realpath(p, NULL);
+  if (r == NULL) return fs_fail(L, p);
+  lua_pushstring(L, r);
+  free(r);
+  return 1;
+}
+
+/* stat(path) -> {type = "file"|"directory"|"other", size, mtime} | nil, err
+** (follows symlinks) */
+static int fs_stat(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  struct stat st;
+  if (strlen(p) != n) {
+    errno = EINVAL;
+    return fs_fail(L, p);
+  }
+  if (stat(p, &st) != 0) return fs_fail(L, p);
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, S_ISREG(st.st_mode) ? "file" :
+                 S_ISDIR(st.st_mode) ? "directory" : "other");
+  lua_setfield(L, -2, "type");
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, (lua_Integer)st.st_mtime);
+  lua_setfield(L, -2, "mtime");
+  return 1;
+}
+
+/* dir(path) -> {names} (without . and ..) | nil, err */
+static int fs_dir(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  DIR *d;
+  struct dirent *e;
+  lua_Integer i = 0;
+  if (strlen(p) != n) {
+    errno = EINVAL;
+    return fs_fail(L, p);
+  }
+  if ((d = opendir(p)) == NULL) return fs_fail(L, p);
+  lua_newtable(L);
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+      continue;
+    }
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, ++i);
+  }
+  closedir(d);
+  return 1;
+}
+
+int luaopen_http_fs(lua_State *L) {
+  static const luaL_Reg lib[] = {
+    {"realpath", fs_realpath}, {"stat", fs_stat}, {"dir", fs_dir},
+    {NULL, NULL}
+  };
+  luaL_newlib(L, lib);
   return 1;
 }

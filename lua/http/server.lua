@@ -390,9 +390,10 @@ local function send_all(c, data)
 end
 
 -- respond(c, req, status, headers, body) -> bytes of body sent | nil, err
--- body: string, table of strings, function (an iterator: chunked), nil.
+-- body: string, table of strings, function (an iterator: chunked unless
+-- length gives its size), nil.
 -- Raises (before writing anything) on a bad header or body type.
-local function respond(c, req, status, headers, body)
+local function respond(c, req, status, headers, body, length)
   local out = c.out
   if type(status) ~= "number" or status < 100 or status > 999 or
       status % 1 ~= 0 then
@@ -427,7 +428,10 @@ local function respond(c, req, status, headers, body)
     out[n + 1], out[n + 2], out[n + 3] = "Content-Length: ", #body, "\r\n"
     n = n + 3
   elseif bt == "function" and not nobody then
-    if req.version == "1.1" then
+    if length then
+      out[n + 1], out[n + 2], out[n + 3] = "Content-Length: ", length, "\r\n"
+      n = n + 3
+    elseif req.version == "1.1" then
       chunked = true
       n = n + 1
       out[n] = "Transfer-Encoding: chunked\r\n"
@@ -487,6 +491,7 @@ local function respond(c, req, status, headers, body)
       ok, err = send_all(c, "0\r\n\r\n")
       if not ok then return nil, err end
     end
+    if length and total ~= length then c.keepalive = false end
     return total
   end
   return 0
@@ -521,7 +526,7 @@ local function normalize(a, b, d)
       h["Content-Type"] = h["Content-Type"] or "application/json"
       headers = h
     end
-    return a.status or 200, headers, body
+    return a.status or 200, headers, body, a.length
   end
   error("bad handler result (" .. ta .. ")", 0)
 end
@@ -613,9 +618,9 @@ local function run(srv, c)
     -- 3. the handler
     local t0 = now()
     local ok, a, b, d = xpcall(handler, traceback, req)
-    local status, headers, body
+    local status, headers, body, length
     if ok and not c.hijacked then
-      ok, status, headers, body = pcall(normalize, a, b, d)
+      ok, status, headers, body, length = pcall(normalize, a, b, d)
       if not ok then a = status end
     end
     if c.hijacked then return "hijacked" end
@@ -633,7 +638,7 @@ local function run(srv, c)
     end
     if srv.closing then c.keepalive = false end
     local sent, err = nil, nil
-    ok, sent, err = pcall(respond, c, req, status, headers, body)
+    ok, sent, err = pcall(respond, c, req, status, headers, body, length)
     if not ok then
       log_error(srv, req, sent)
       if not c.head_sent and not c.dead then simple(c, 500) end
