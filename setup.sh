@@ -11,6 +11,7 @@ PACKAGES=(cmake gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev
   lua-busted
   # for the tests and benchmarks: servers, pty, certificates, peers
   nginx-light tmux openssl curl python3 python3-requests jq wrk procps
+  python3-aiohttp nodejs  # peers of tests/bench/http_serve.sh
   util-linux iproute2
   netbase  # /etc/services: ports given as service names ("http")
   # fuzzing (tests/fuzz): libFuzzer with clang
