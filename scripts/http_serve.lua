@@ -17,6 +17,7 @@ local getopt = require "getopt"
 local http = require "http"
 local fs = require "http.fs"
 local json = require "json"
+local task = require "task"
 
 local opts, args = getopt.parse(arg, {
   name = "http_serve",
@@ -143,11 +144,34 @@ local function range(h, size)
   return first, last
 end
 
-local function file_response(req, real, s)
+-- What a file's answers need, kept for CACHE_TTL seconds per request
+-- path (as nginx's open_file_cache): the checks (real path inside the
+-- root) ran when the entry was made; a change on disk shows within that
+-- time. Small files keep their bytes too.
+local CACHE_TTL, CACHE_MAX, SMALL = 1, 1000, 65536
+local cache, cached = {}, 0
+local now = task.now
+
+local function file_entry(real, s)
   local etag = ('"%x-%x"'):format(s.size, s.mtime)
-  local lm = httpdate(s.mtime)
-  local h = {["Content-Type"] = mime(real), ["ETag"] = etag,
-    ["Last-Modified"] = lm, ["Accept-Ranges"] = "bytes"}
+  local e = {real = real, size = s.size, etag = etag,
+    lm = httpdate(s.mtime), h = {["Content-Type"] = mime(real),
+    ["ETag"] = etag, ["Last-Modified"] = httpdate(s.mtime),
+    ["Accept-Ranges"] = "bytes"}}
+  if s.size <= SMALL then
+    local f = io.open(real, "rb")
+    if not f then return nil end
+    e.body = f:read(s.size) or ""
+    f:close()
+    if #e.body ~= s.size then return nil end
+  end
+  return e
+end
+
+local function file_response(req, e)
+  local etag, lm = e.etag, e.lm
+  local h = e.h
+  local s = e
   local inm = req.headers["if-none-match"]
   if inm then
     for tag in inm:gmatch("[^,%s]+") do
@@ -164,6 +188,9 @@ local function file_response(req, real, s)
   if rh and (not req.headers["if-range"] or req.headers["if-range"] == etag)
   then
     local f, l = range(rh, s.size)
+    local h2 = {}
+    for k, v in pairs(h) do h2[k] = v end
+    h = h2
     if f == false then
       h["Content-Range"] = "bytes */" .. s.size
       h["Content-Type"] = "text/plain; charset=utf-8"
@@ -174,8 +201,12 @@ local function file_response(req, real, s)
     end
   end
   local length = last - first + 1
-  local f, e = io.open(real, "rb")
-  if not f then return {text(403, "Forbidden")} end
+  if e.body then
+    if status == 200 then return 200, h, e.body end
+    return status, h, e.body:sub(first + 1, last + 1)
+  end
+  local f = io.open(e.real, "rb")
+  if not f then return text(403, "Forbidden") end
   if length <= 65536 then
     f:seek("set", first)
     local body = length > 0 and f:read(length) or ""
@@ -199,12 +230,15 @@ local function handler(req)
     h.Allow = "GET, HEAD"
     return s, h, b
   end
-  local segs, decoded = segments(req.path)
+  local path = req.path
+  local ce = cache[path]
+  if ce and ce.expires > now() then return file_response(req, ce) end
+  local segs, decoded = segments(path)
   if not segs or req.path:sub(1, 1) ~= "/" then
     return text(403, "Forbidden")
   end
-  local path = root .. (#segs > 0 and "/" .. table.concat(segs, "/") or "")
-  local real = fs.realpath(path)
+  local full = root .. (#segs > 0 and "/" .. table.concat(segs, "/") or "")
+  local real = fs.realpath(full)
   if not real then return text(404, "Not Found") end
   if not inside(real) then return text(403, "Forbidden") end
   local s = fs.stat(real)
@@ -220,13 +254,21 @@ local function handler(req)
     local is = fs.stat(index)
     local ireal = is and fs.realpath(index)
     if is and is.type == "file" and ireal and inside(ireal) then
-      return file_response(req, ireal, is)
+      local e = file_entry(ireal, is)
+      if not e then return text(403, "Forbidden") end
+      return file_response(req, e)
     end
     return listing(req, real, decoded)
   elseif s.type ~= "file" then
     return text(403, "Forbidden")
   end
-  return file_response(req, real, s)
+  local e = file_entry(real, s)
+  if not e then return text(403, "Forbidden") end
+  if cached >= CACHE_MAX then cache, cached = {}, 0 end
+  e.expires = now() + CACHE_TTL
+  cache[path] = e
+  cached = cached + 1
+  return file_response(req, e)
 end
 
 local function log(req, status, bytes, seconds)

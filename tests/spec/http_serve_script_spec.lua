@@ -161,4 +161,16 @@ describe("http_serve", function()
     assert.equal("GET", found.method)
     assert.equal("127.0.0.1", found.ip)
   end)
+
+  it("examples/http_server.lua: the JSON API and its client", function()
+    local p = assert(io.popen(NETSH .. " " .. SRC .. "/examples/http_server.lua"))
+    local out = p:read("a")
+    assert.truthy(p:close())
+    assert.equal('201\t/notes/1\t{"id":1,"text":"buy milk"}\n'
+      .. '201\t{"id":2,"text":"call Bob"}\n'
+      .. "200\tbuy milk\n"
+      .. '200\t[{"id":1,"text":"buy milk"},{"id":2,"text":"call Bob"}]\n'
+      .. '404\t{"error":"no such note"}\n'
+      .. "400\n", out)
+  end)
 end)
