@@ -287,7 +287,7 @@ local function log(req, status, bytes, seconds)
 end
 
 local srv, e = http.server{host = opts.bind, port = opts.port,
-  handler = handler, log = log}
+  handler = handler, log = not opts.quiet and log or nil}
 if not srv then
   die(("http_serve: cannot listen on %s port %d: %s"):format(opts.bind,
     opts.port, e), 1)

@@ -354,11 +354,25 @@ end
 -- NUL: no header injection).
 local skip = {["content-length"] = true, ["transfer-encoding"] = true,
   date = true}
+-- checked names -> lower case, and checked values: memos, since handlers
+-- send the same few again and again (emptied when they grow past 1000)
+local names, nnames, values, nvalues = {}, 0, {}, 0
+local function check_value(k, v)
+  if values[v] then return end
+  if find(v, "[%z\r\n]") then bad_header(k, v) end
+  if nvalues >= 1000 then values, nvalues = {}, 0 end
+  values[v], nvalues = true, nvalues + 1
+end
 local function add_headers(out, n, headers, c)
   local ctype = false
   for k, v in pairs(headers) do
-    if type(k) ~= "string" or not find(k, TOKEN) then bad_header(k, v) end
-    local lk = k:lower()
+    local lk = names[k]
+    if not lk then
+      if type(k) ~= "string" or not find(k, TOKEN) then bad_header(k, v) end
+      lk = k:lower()
+      if nnames >= 1000 then names, nnames = {}, 0 end
+      names[k], nnames = lk, nnames + 1
+    end
     if lk == "content-type" then ctype = true end
     if lk == "connection" and type(v) == "string" and
         v:lower():find("close", 1, true) then
@@ -368,13 +382,13 @@ local function add_headers(out, n, headers, c)
       if type(v) == "table" then
         for _, x in ipairs(v) do
           x = tostring(x)
-          if find(x, "[%z\r\n]") then bad_header(k, x) end
+          check_value(k, x)
           out[n + 1], out[n + 2], out[n + 3], out[n + 4] = k, ": ", x, "\r\n"
           n = n + 4
         end
       else
         if type(v) ~= "string" then v = tostring(v) end
-        if find(v, "[%z\r\n]") then bad_header(k, v) end
+        check_value(k, v)
         out[n + 1], out[n + 2], out[n + 3], out[n + 4] = k, ": ", v, "\r\n"
         n = n + 4
       end
@@ -616,14 +630,18 @@ local function run(srv, c)
       end
     end
     -- 3. the handler
-    local t0 = now()
+    local t0 = srv.log and now()
     local ok, a, b, d = xpcall(handler, traceback, req)
     local status, headers, body, length
-    if ok and not c.hijacked then
-      ok, status, headers, body, length = pcall(normalize, a, b, d)
-      if not ok then a = status end
-    end
     if c.hijacked then return "hijacked" end
+    if ok then
+      if type(a) == "number" then
+        status, headers, body = a, b, d
+      else
+        ok, status, headers, body, length = pcall(normalize, a, b, d)
+        if not ok then a = status end
+      end
+    end
     if not ok then
       if getmetatable(a) == BodyError then
         if a.status and a.status > 0 then simple(c, a.status, a.msg) end
