@@ -651,8 +651,8 @@ local function run(srv, c)
       status, headers, body = 500, nil, "500 Internal Server Error\n"
       c.keepalive = false
     end
-    if c.expect or (not c.bdone and not drain(c)) then
-      c.keepalive = false     -- the body is still on the wire: close
+    if c.expect or c.broken or (not c.bdone and not drain(c)) then
+      c.keepalive = false     -- the body is (partly) still on the wire
     end
     if srv.closing then c.keepalive = false end
     local sent, err = nil, nil

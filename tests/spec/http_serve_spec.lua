@@ -462,6 +462,18 @@ describe("http.server against hostile clients", function()
     end)
   end
 
+  it("closes after a handler that caught a body error answers", function()
+    local srv = start(function(req)
+      local body, err = req:read_body()
+      return 200, nil, "caught " .. tostring(err)
+    end)
+    local status, rest = hostile(srv, "POST / HTTP/1.1\r\nHost: h\r\n"
+      .. "Transfer-Encoding: chunked\r\n\r\nzz\r\n"
+      .. "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert.equal(200, status)
+    assert.equal("", rest)     -- closed: /smuggled is never read
+  end)
+
   it("gives 431 to a 1 MB header and to 100k headers, 414 to a huge URL, "
     .. "413 to a big body", function()
     local srv = start{handler = hello, max_body = 1000}
