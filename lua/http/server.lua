@@ -670,10 +670,24 @@ local function run(srv, c)
   end
 end
 
+-- the end of a connection, also when its task is cancelled (close()'s
+-- grace ran out): the socket closes unless hijacked, the slot frees
+local Conn = {}
+Conn.__close = function(c)
+  if c.released then return end
+  c.released = true
+  c.srv.conns[c] = nil
+  if not c.hijacked then c.sock:close() end
+  local srv = c.srv
+  srv.live = srv.live - 1
+  srv.slot:signal()
+  if srv.live == 0 then srv.idle:broadcast() end
+end
+
 local function conn_task(srv, sock)
   local ip, port = sock:getpeername()
-  local c = {sock = sock, srv = srv, buf = "", pos = 1, out = {},
-    ip = ip, port = port, served = 0}
+  local c <close> = setmetatable({sock = sock, srv = srv, buf = "", pos = 1,
+    out = {}, ip = ip, port = port, served = 0}, Conn)
   srv.conns[c] = true
   sock:setoption("tcp-nodelay", true)
   local ok, res = xpcall(run, traceback, srv, c)
@@ -682,24 +696,18 @@ local function conn_task(srv, sock)
   if c.hijacked then
     -- the socket is the handler's now; it counts until closed
     while sock:getfd() >= 0 do task.sleep(1) end
-  else
-    if c.linger and not c.dead then
-      -- an error answer: stop sending, then read what the client still
-      -- sends for a moment, so our answer is not lost in a reset
-      sock:shutdown("send")
-      sock:settimeout(0.5)
-      local left = 1048576
-      while left > 0 do
-        local d = sock:receiveany(READ)
-        if not d then break end
-        left = left - #d
-      end
+  elseif c.linger and not c.dead then
+    -- an error answer: stop sending, then read what the client still
+    -- sends for a moment, so our answer is not lost in a reset
+    sock:shutdown("send")
+    sock:settimeout(0.5)
+    local left = 1048576
+    while left > 0 do
+      local d = sock:receiveany(READ)
+      if not d then break end
+      left = left - #d
     end
-    sock:close()
   end
-  srv.live = srv.live - 1
-  srv.slot:signal()
-  if srv.live == 0 then srv.idle:broadcast() end
 end
 
 ---------------------------------------------------------------------------

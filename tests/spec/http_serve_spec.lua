@@ -316,6 +316,21 @@ describe("http.server basics", function()
       {socket.connect("127.0.0.1", srv.port)})
   end)
 
+  it("close(): past the grace time a stuck handler is cancelled and its "
+    .. "connection closed", function()
+    local srv = start{grace = 0.2, handler = function() sleep(30) end}
+    local c = connect(srv)
+    c:send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    sleep(0.05)
+    local t0 = task.now()
+    srv:close()
+    assert.truthy(srv.task:join(5))
+    assert.truthy(task.now() - t0 < 1)
+    assert_closed(c)
+    assert.equal(0, srv:connections())
+    c:close()
+  end)
+
   it("does not load libcurl", function()
     local out, code = run(NETSH .. " -e '"
       .. "local s = http.server{port = 0, handler = function() end} "
