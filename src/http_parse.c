@@ -184,13 +184,14 @@ static void add_field(lua_State *L, int req, int h, const char *val,
 }
 
 /*
-** request(buf, pos, req, max_head, max_fields)
-**   -> next, length, keepalive, expect
+** request(buf, pos, mt, max_head, max_fields)
+**   -> next, length, keepalive, expect, req
 **   -> nil                          no complete head yet
 **   -> false, status, reason        refuse (the caller closes after it)
 ** next: the index just past the head. length: the body's Content-Length,
-** 0 for none, -1 for chunked. Sets req.method, target, path, query
-** (the raw query string, or nil), version ("1.1" | "1.0") and headers
+** 0 for none, -1 for chunked. req: a new table (room for a dozen
+** fields, metatable mt unless mt is nil) with method, target, path,
+** query_string (raw, or nil), version ("1.1" | "1.0") and headers
 ** (lower-case names; its metatable lowers the keys of lookups).
 ** Up to two CRLFs before the request line are skipped (RFC 9112 2.2).
 */
@@ -203,10 +204,10 @@ static int lib_request(lua_State *L) {
   size_t p, start, q, i, sp1, sp2, nend, v, vend;
   long le;
   perr_t e = {0, NULL};
-  int h, req = 3, skip = 0, v11, nfields = 0, ncl = 0, nte = 0, nhost = 0;
+  int h, req, skip = 0, v11, nfields = 0, ncl = 0, nte = 0, nhost = 0;
   int chunked = 0, conn_close = 0, conn_ka = 0, expect = 0;
   lua_Integer clen = 0;
-  luaL_checktype(L, 3, LUA_TTABLE);
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   if (pos < 1) pos = 1;
   p = (size_t)pos - 1;
   if (p > n) p = n;
@@ -335,8 +336,14 @@ static int lib_request(lua_State *L) {
     fail(&e, 400, nhost ? "repeated Host" : "missing Host");
     goto refuse;
   }
-  /* the head is valid: fill req */
+  /* the head is valid: make req */
   lua_settop(L, 3);
+  lua_createtable(L, 0, 12);
+  req = lua_gettop(L);
+  if (!lua_isnil(L, 3)) {
+    lua_pushvalue(L, 3);
+    lua_setmetatable(L, req);
+  }
   lua_pushlstring(L, s + start, sp1 - start);
   lua_setfield(L, req, "method");
   lua_pushlstring(L, s + sp1 + 1, sp2 - sp1 - 1);
@@ -374,7 +381,8 @@ static int lib_request(lua_State *L) {
   lua_pushinteger(L, chunked ? -1 : clen);
   lua_pushboolean(L, v11 ? !conn_close : (conn_ka && !conn_close));
   lua_pushboolean(L, expect);
-  return 4;
+  lua_pushvalue(L, req);
+  return 5;
 refuse:
   lua_pushboolean(L, 0);
   lua_pushinteger(L, e.status);

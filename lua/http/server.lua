@@ -572,13 +572,11 @@ local function run(srv, c)
   local max_head, max_headers = opts.max_header_bytes, opts.max_headers
   while true do
     -- 1. the head
-    local req = setmetatable({_c = c, remote_ip = c.ip,
-      remote_port = c.port}, Request)
-    local nxt, len, ka, expect
+    local nxt, len, ka, expect, req
     local deadline
     while true do
-      nxt, len, ka, expect = parse_request(c.buf, c.pos, req, max_head,
-        max_headers)
+      nxt, len, ka, expect, req = parse_request(c.buf, c.pos, Request,
+        max_head, max_headers)
       if nxt then break end
       if nxt == false then
         return simple(c, len, ka)
@@ -615,6 +613,7 @@ local function run(srv, c)
       ::again::
     end
     c.pos = nxt
+    req._c, req.remote_ip, req.remote_port = c, c.ip, c.port
     -- 2. the body's framing
     c.keepalive = ka and not srv.closing
     c.expect = expect

@@ -32,7 +32,7 @@ static int call_request(const char *s, size_t n) {
   lua_getfield(L, LUA_REGISTRYINDEX, "fz_request");
   lua_pushlstring(L, s, n);
   lua_pushinteger(L, 1);
-  lua_newtable(L);
+  lua_pushnil(L);
   lua_pushinteger(L, 4096);
   lua_pushinteger(L, 50);
   CHECK(lua_pcall(L, 5, LUA_MULTRET, 0) == LUA_OK);
@@ -50,7 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lua_settop(L, 0);
   }
   nres = call_request(s, size);
-  if (nres == 4 && lua_isinteger(L, 1)) {       /* accepted */
+  if (nres == 5 && lua_isinteger(L, 1)) {       /* accepted */
+    CHECK(lua_istable(L, 5));
     size_t end = (size_t)lua_tointeger(L, 1) - 1, i, p, ncl = 0, nte = 0;
     CHECK(end <= size && end >= 4);
     CHECK(memcmp(s + end - 4, "\r\n\r\n", 4) == 0 || end >= 4);
