@@ -294,4 +294,7 @@ if not srv then
 end
 io.stderr:write(("Serving %s on http://%s:%d/\n"):format(root,
   srv.host == "0.0.0.0" and "127.0.0.1" or srv.host, srv.port))
-srv:serve()
+local ok, why = pcall(srv.serve, srv)   -- Ctrl-C raises "interrupted"
+srv:close()
+if not ok and why ~= "interrupted" then error(why, 0) end
+io.stderr:write("stopped\n")

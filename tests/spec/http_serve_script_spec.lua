@@ -162,6 +162,15 @@ describe("http_serve", function()
     assert.equal("127.0.0.1", found.ip)
   end)
 
+  it("stops with exit 0 on Ctrl-C (SIGINT)", function()
+    local p = assert(io.popen("sh -c '" .. NETSH .. " -m http_serve " .. dir
+      .. "/root --port 0 -q 2>/dev/null & p=$!; sleep 0.5; kill -INT $p; "
+      .. "wait $p; echo rc=$?'"))
+    local out = p:read("a")
+    p:close()
+    assert.equal("rc=0\n", out)
+  end)
+
   it("examples/http_server.lua: the JSON API and its client", function()
     local p = assert(io.popen(NETSH .. " " .. SRC .. "/examples/http_server.lua"))
     local out = p:read("a")
