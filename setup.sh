@@ -12,6 +12,7 @@ PACKAGES=(cmake gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev
   # for the tests and benchmarks: servers, pty, certificates, peers
   nginx-light tmux openssl curl python3 python3-requests python3-uvloop jq
   wrk hyperfine procps
+  python3-aiohttp nodejs  # peers of tests/bench/http_serve.sh
   util-linux iproute2
   # WebSocket peers for the interop specs (tests/spec/websocket_*)
   python3-websockets node-ws

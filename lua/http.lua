@@ -10,16 +10,36 @@
 --
 -- Failures (no response at all) return nil, err; HTTP error statuses are
 -- responses with res.ok == false (res:raise_for_status() raises).
-local core = require "http.core"
 local task = require "task"
 
-local M = {}
+-- http.core (libcurl) loads on the first client call: http.server and
+-- http.router (lua/http/server.lua) never load it.
+local core = setmetatable({}, {__index = function(t, k)
+  local c = require "http.core"
+  setmetatable(t, nil)
+  for name, v in pairs(c) do t[name] = v end
+  return c[k]
+end})
+
+local M = setmetatable({}, {__index = function(t, k)
+  if k == "version" then
+    t.version = core.version()
+    return t.version
+  end
+end})
+
+-- the server side: http.server{...}, http.router()
+function M.server(opts)
+  return require("http.server").server(opts)
+end
+function M.router()
+  return require("http.server").router()
+end
 
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs,
   tostring, tonumber
 local concat, floor, fmt = table.concat, math.floor, string.format
 
-M.version = core.version()
 
 -- Decoded-size cap for compressed bodies (gzip/br/deflate/zstd): a body
 -- that decodes past this fails with "bad response: decompressed body too

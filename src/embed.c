@@ -282,6 +282,10 @@ int ns_open_embedded(lua_State *L) {
   lua_setfield(L, -2, "udp.core");
   lua_pushcfunction(L, luaopen_proc_core);
   lua_setfield(L, -2, "proc.core");
+  lua_pushcfunction(L, luaopen_http_parser);
+  lua_setfield(L, -2, "http.parser");
+  lua_pushcfunction(L, luaopen_http_fs);
+  lua_setfield(L, -2, "http.fs");
   lua_pushcfunction(L, luaopen_websocket_core);
   lua_setfield(L, -2, "websocket.core");
   lua_pop(L, 1);

@@ -299,6 +299,8 @@ int luaopen_socket_dns_core(lua_State *L);   /* dns.c */
 int luaopen_socket_core(lua_State *L);       /* socket_tcp.c */
 int luaopen_udp_core(lua_State *L);
 int luaopen_proc_core(lua_State *L);      /* proc.c */
+int luaopen_http_parser(lua_State *L);    /* http_parse.c */
+int luaopen_http_fs(lua_State *L);        /* http_parse.c */
 int luaopen_websocket_core(lua_State *L);  /* websocket.c */
 int ns_load_embedded(lua_State *L, int kind, const char *name);
 int ns_open_embedded(lua_State *L);       /* package.preload for lua/ */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # retry_scripts.sh NETSH -- --retry, --retry-delay, --retry-connrefused on
 # http_check, tcp_client, tls_expiry and wait_for, and scripts/sse.lua,
-# against tests/support/retry_peer.py and ports nobody listens on.
+# against tests/support/retry_peer.lua (an http.server) and ports nobody
+# listens on.
 set -u
 NETSH=${1:?usage: retry_scripts.sh path/to/netsh}
 fail=0
@@ -21,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-python3 tests/support/retry_peer.py "$tmp/port" 120 & pids+=($!)
+"$NETSH" tests/support/retry_peer.lua "$tmp/port" 120 & pids+=($!)
 for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.05; done
 port=$(cut -d' ' -f1 "$tmp/port")
 U=http://127.0.0.1:$port

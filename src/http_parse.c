@@ -1,0 +1,592 @@
+/*
+** http_parse.c -- "http.parser": the strict HTTP/1.1 request parser that
+** lua/http/server.lua runs on the bytes a connection has received.
+** Stateless: each call parses from an index into a Lua string and either
+** answers "need more", fills the request table, or refuses with a status.
+** Nothing is kept between calls, so a head is re-scanned when more bytes
+** arrive; the server only calls again when a new line has ended, and a
+** head has at most max_fields lines, so a slow client costs
+** O(max_fields * max_head) at worst.
+**
+** Threat model: request smuggling and desynchronisation (RFC 9112 section
+** 11.2). Everything a front end and this server could read differently is
+** refused with 400 and the connection is closed by the caller:
+** Content-Length with Transfer-Encoding, more than one Content-Length
+** (even equal ones), a Content-Length that is not only digits, a
+** Transfer-Encoding other than "chunked", obs-fold, whitespace between a
+** field name and its colon, a CR not followed by LF, a bare LF, NUL and
+** other control bytes (HTAB is allowed in values), a missing or repeated
+** Host in HTTP/1.1, chunk sizes that are empty, signed, spaced or too long.
+** The module is in the core binary: serving HTTP never loads libcurl.
+** "http.fs" (at the end) gives the static file server (scripts/
+** http_serve.lua) the three file-system calls Lua lacks: realpath, stat
+** and a directory listing.
+*/
+#include "netsh.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* RFC 9110 tchar: the bytes of a token (method, field name) */
+static const unsigned char tchar[256] = {
+  ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+  ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+  ['`'] = 1, ['|'] = 1, ['~'] = 1,
+  ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+  ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+  ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+  ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+  ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+  ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+  ['Y'] = 1, ['Z'] = 1,
+  ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+  ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+  ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+  ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+  ['y'] = 1, ['z'] = 1,
+};
+
+/* a field value byte: VCHAR, SP, HTAB, obs-text; never CTL or DEL */
+#define VALCHAR(c) ((c) >= 0x20 ? (c) != 0x7f : (c) == '\t')
+
+typedef struct {
+  int status;          /* 0: fine; else the status to answer */
+  const char *reason;
+} perr_t;
+
+static int fail(perr_t *e, int status, const char *reason) {
+  e->status = status;
+  e->reason = reason;
+  return -1;
+}
+
+/* The end of the line starting at p (the index of its LF), or -1 when no
+** LF is there yet. A line must end in CRLF: a bare LF or a CR elsewhere is
+** an error, reported as -2 with e set. */
+static long line_end(const char *s, size_t n, size_t p, perr_t *e) {
+  const char *lf = memchr(s + p, '\n', n - p);
+  size_t i;
+  if (lf == NULL) return -1;
+  i = (size_t)(lf - s);
+  if (i == p || s[i - 1] != '\r') return fail(e, 400, "bare LF"), -2;
+  return (long)i;
+}
+
+static int ieq(const char *a, size_t n, const char *lit) {
+  size_t i, m = strlen(lit);
+  if (n != m) return 0;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)a[i];
+    if (c >= 'A' && c <= 'Z') c += 32;
+    if (c != (unsigned char)lit[i]) return 0;
+  }
+  return 1;
+}
+
+/* One field line s[p..q) (q: the CR). Checks the name (a token, the colon
+** right after it), the value bytes (no CTL but HTAB, no lone CR), and
+** trims the value's OWS. Returns 0 and the parts, or -1 with e set. */
+static int field_line(const char *s, size_t p, size_t q, size_t *nend,
+                      size_t *v, size_t *vend, perr_t *e) {
+  size_t i = p;
+  unsigned char c = (unsigned char)s[p];
+  if (c == ' ' || c == '\t') return fail(e, 400, "obs-fold");
+  while (i < q && tchar[(unsigned char)s[i]]) i++;
+  if (i == p) return fail(e, 400, "bad field name");
+  if (i == q || s[i] != ':') {
+    c = (unsigned char)s[i];
+    if (c == ' ' || c == '\t') return fail(e, 400, "space before colon");
+    return fail(e, 400, "bad field name");
+  }
+  *nend = i++;
+  while (i < q && (s[i] == ' ' || s[i] == '\t')) i++;
+  *v = i;
+  for (; i < q; i++) {
+    c = (unsigned char)s[i];
+    if (!VALCHAR(c)) {
+      return fail(e, 400, c == '\r' ? "bare CR" : "control byte in field");
+    }
+  }
+  while (q > *v && (s[q - 1] == ' ' || s[q - 1] == '\t')) q--;
+  *vend = q;
+  return 0;
+}
+
+/* the comma-separated list s[a..b) contains token tok (case-blind) */
+static int has_token(const char *s, size_t a, size_t b, const char *tok) {
+  while (a < b) {
+    size_t x, y;
+    while (a < b && (s[a] == ' ' || s[a] == '\t' || s[a] == ',')) a++;
+    x = a;
+    while (a < b && s[a] != ',') a++;
+    y = a;
+    while (y > x && (s[y - 1] == ' ' || s[y - 1] == '\t')) y--;
+    if (y > x && ieq(s + x, y - x, tok)) return 1;
+  }
+  return 0;
+}
+
+/* pushes s[a..b) lower-cased (field names are short: a stack buffer) */
+static void push_lower(lua_State *L, const char *s, size_t a, size_t b) {
+  char small[64];
+  luaL_Buffer B;
+  char *d;
+  size_t n = b - a, i;
+  d = n <= sizeof small ? small : luaL_buffinitsize(L, &B, n);
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[a + i];
+    d[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  }
+  if (d == small) lua_pushlstring(L, small, n);
+  else luaL_pushresultsize(&B, n);
+}
+
+/* headers table at index h, name on top: appends value v (repeats are
+** joined with ", " in h and kept apart in req._multi[name]) */
+static void add_field(lua_State *L, int req, int h, const char *val,
+                      size_t vn) {
+  int name = lua_gettop(L);
+  lua_pushvalue(L, name);
+  if (lua_rawget(L, h) == LUA_TNIL) {      /* ... name, old */
+    lua_pop(L, 1);
+    lua_pushlstring(L, val, vn);
+    lua_rawset(L, h);
+    return;
+  }
+  /* a repeat: ... name, old */
+  if (lua_getfield(L, req, "_multi") == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, req, "_multi");
+  }                                         /* ... name, old, multi */
+  lua_pushvalue(L, name);
+  if (lua_rawget(L, -2) == LUA_TNIL) {      /* first repeat: {old} */
+    lua_pop(L, 1);
+    lua_createtable(L, 2, 0);
+    lua_pushvalue(L, -3);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, name);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+  }                                         /* ... name, old, multi, list */
+  lua_pushlstring(L, val, vn);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 2);                            /* ... name, old */
+  lua_pushliteral(L, ", ");
+  lua_pushlstring(L, val, vn);
+  lua_concat(L, 3);                         /* ... name, joined */
+  lua_rawset(L, h);
+}
+
+/*
+** request(buf, pos, mt, max_head, max_fields)
+**   -> next, length, keepalive, expect, req
+**   -> nil                          no complete head yet
+**   -> false, status, reason        refuse (the caller closes after it)
+** next: the index just past the head. length: the body's Content-Length,
+** 0 for none, -1 for chunked. req: a new table (room for a dozen
+** fields, metatable mt unless mt is nil) with method, target, path,
+** query_string (raw, or nil), version ("1.1" | "1.0") and headers
+** (lower-case names; its metatable lowers the keys of lookups).
+** Up to two CRLFs before the request line are skipped (RFC 9112 2.2).
+*/
+static int lib_request(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_Integer pos = luaL_checkinteger(L, 2);
+  lua_Integer max_head = luaL_optinteger(L, 4, 16384);
+  lua_Integer max_fields = luaL_optinteger(L, 5, 100);
+  size_t p, start, q, i, sp1, sp2, nend, v, vend;
+  long le;
+  perr_t e = {0, NULL};
+  int h, req, skip = 0, v11, nfields = 0, ncl = 0, nte = 0, nhost = 0;
+  int chunked = 0, conn_close = 0, conn_ka = 0, expect = 0;
+  lua_Integer clen = 0;
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+  if (pos < 1) pos = 1;
+  p = (size_t)pos - 1;
+  if (p > n) p = n;
+  while (skip < 2 && n - p >= 2 && s[p] == '\r' && s[p + 1] == '\n') {
+    p += 2;
+    skip++;
+  }
+  start = p;
+  /* request-line = method SP request-target SP HTTP-version CRLF */
+  le = line_end(s, n, p, &e);
+  if (le == -2) goto refuse;
+  if (le == -1) {
+    if ((lua_Integer)(n - start) > max_head) {
+      fail(&e, 414, "request line too long");
+      goto refuse;
+    }
+    return 0;
+  }
+  q = (size_t)le - 1;                       /* the CR */
+  if ((lua_Integer)(q - start) > max_head) {
+    fail(&e, 414, "request line too long");
+    goto refuse;
+  }
+  for (i = p; i < q && tchar[(unsigned char)s[i]]; i++) {}
+  if (i == p || i == q || s[i] != ' ') {
+    fail(&e, 400, "bad request line");
+    goto refuse;
+  }
+  sp1 = i;
+  for (i = sp1 + 1; i < q; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c <= 0x20 || c >= 0x7f) break;
+  }
+  if (i == sp1 + 1 || i == q || s[i] != ' ') {
+    fail(&e, 400, "bad request line");
+    goto refuse;
+  }
+  sp2 = i;
+  if (q - sp2 - 1 != 8 || memcmp(s + sp2 + 1, "HTTP/1.", 7) != 0 ||
+      (s[q - 1] != '0' && s[q - 1] != '1')) {
+    if (q - sp2 - 1 == 8 && memcmp(s + sp2 + 1, "HTTP/", 5) == 0 &&
+        s[q - 3] >= '0' && s[q - 3] <= '9' && s[q - 2] == '.' &&
+        s[q - 1] >= '0' && s[q - 1] <= '9') {
+      fail(&e, 505, "HTTP version not supported");
+    } else {
+      fail(&e, 400, "bad request line");
+    }
+    goto refuse;
+  }
+  v11 = s[q - 1] == '1';
+  /* the fields: scan first, fill the table only for a complete head */
+  p = (size_t)le + 1;
+  for (;;) {
+    le = line_end(s, n, p, &e);
+    if (le == -2) goto refuse;
+    if (le == -1) {
+      if ((lua_Integer)(n - start) > max_head) {
+        fail(&e, 431, "request header fields too large");
+        goto refuse;
+      }
+      return 0;
+    }
+    if ((lua_Integer)((size_t)le + 1 - start) > max_head) {
+      fail(&e, 431, "request header fields too large");
+      goto refuse;
+    }
+    q = (size_t)le - 1;
+    if (q == p) break;                      /* the empty line */
+    if (++nfields > max_fields) {
+      fail(&e, 431, "too many header fields");
+      goto refuse;
+    }
+    if (field_line(s, p, q, &nend, &v, &vend, &e) < 0) goto refuse;
+    if (ieq(s + p, nend - p, "content-length")) {
+      lua_Integer x = 0;
+      if (++ncl > 1) {
+        fail(&e, 400, "duplicate Content-Length");
+        goto refuse;
+      }
+      if (vend == v || vend - v > 18) {
+        fail(&e, 400, "bad Content-Length");
+        goto refuse;
+      }
+      for (i = v; i < vend; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+          fail(&e, 400, "bad Content-Length");
+          goto refuse;
+        }
+        x = x * 10 + (s[i] - '0');
+      }
+      clen = x;
+    } else if (ieq(s + p, nend - p, "transfer-encoding")) {
+      if (++nte > 1) {
+        fail(&e, 400, "repeated Transfer-Encoding");
+        goto refuse;
+      }
+      if (!ieq(s + v, vend - v, "chunked")) {
+        fail(&e, has_token(s, v, vend, "chunked") ? 400 : 501,
+             "unsupported Transfer-Encoding");
+        goto refuse;
+      }
+      chunked = 1;
+    } else if (ieq(s + p, nend - p, "host")) {
+      nhost++;
+    } else if (ieq(s + p, nend - p, "connection")) {
+      if (has_token(s, v, vend, "close")) conn_close = 1;
+      if (has_token(s, v, vend, "keep-alive")) conn_ka = 1;
+    } else if (ieq(s + p, nend - p, "expect")) {
+      if (!ieq(s + v, vend - v, "100-continue")) {
+        fail(&e, 417, "expectation failed");
+        goto refuse;
+      }
+      expect = 1;
+    }
+    p = (size_t)le + 1;
+  }
+  if (ncl && nte) {
+    fail(&e, 400, "Content-Length with Transfer-Encoding");
+    goto refuse;
+  }
+  if (nte && !v11) {
+    fail(&e, 400, "Transfer-Encoding in HTTP/1.0");
+    goto refuse;
+  }
+  if (v11 ? nhost != 1 : nhost > 1) {
+    fail(&e, 400, nhost ? "repeated Host" : "missing Host");
+    goto refuse;
+  }
+  /* the head is valid: make req */
+  lua_settop(L, 3);
+  lua_createtable(L, 0, 12);
+  req = lua_gettop(L);
+  if (!lua_isnil(L, 3)) {
+    lua_pushvalue(L, 3);
+    lua_setmetatable(L, req);
+  }
+  lua_pushlstring(L, s + start, sp1 - start);
+  lua_setfield(L, req, "method");
+  lua_pushlstring(L, s + sp1 + 1, sp2 - sp1 - 1);
+  lua_setfield(L, req, "target");
+  {
+    const char *t = s + sp1 + 1;
+    const char *qm = memchr(t, '?', sp2 - sp1 - 1);
+    if (qm) {
+      lua_pushlstring(L, t, (size_t)(qm - t));
+      lua_setfield(L, req, "path");
+      lua_pushlstring(L, qm + 1, (size_t)(s + sp2 - qm - 1));
+      lua_setfield(L, req, "query_string");
+    } else {
+      lua_pushlstring(L, t, sp2 - sp1 - 1);
+      lua_setfield(L, req, "path");
+    }
+  }
+  lua_pushstring(L, v11 ? "1.1" : "1.0");
+  lua_setfield(L, req, "version");
+  lua_createtable(L, 0, nfields);
+  h = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_setmetatable(L, h);
+  p = (size_t)line_end(s, n, start, &e) + 1;
+  for (;;) {
+    q = (size_t)line_end(s, n, p, &e) - 1;
+    if (q == p) break;
+    field_line(s, p, q, &nend, &v, &vend, &e);
+    push_lower(L, s, p, nend);
+    add_field(L, req, h, s + v, vend - v);
+    p = q + 2;
+  }
+  lua_setfield(L, req, "headers");
+  lua_pushinteger(L, (lua_Integer)(p + 2) + 1);
+  lua_pushinteger(L, chunked ? -1 : clen);
+  lua_pushboolean(L, v11 ? !conn_close : (conn_ka && !conn_close));
+  lua_pushboolean(L, expect);
+  lua_pushvalue(L, req);
+  return 5;
+refuse:
+  lua_pushboolean(L, 0);
+  lua_pushinteger(L, e.status);
+  lua_pushstring(L, e.reason);
+  return 3;
+}
+
+/*
+** chunk(buf, pos) -> size, next | nil (line incomplete) | false, reason
+** A chunk-size line: 1 to 15 hex digits, optional extensions (';' then
+** value bytes, ignored), CRLF. Nothing before the digits.
+*/
+static int lib_chunk(lua_State *L) {
+  size_t n, p, i;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_Integer pos = luaL_checkinteger(L, 2);
+  lua_Integer size = 0;
+  long le;
+  perr_t e = {0, NULL};
+  p = pos < 1 ? 0 : (size_t)pos - 1;
+  if (p > n) p = n;
+  le = line_end(s, n, p, &e);
+  if (le == -2) goto bad;
+  if (le == -1) {
+    if (n - p > 1024) goto bad;             /* no sane size line is this long */
+    for (i = p; i < n; i++) {               /* refuse junk early */
+      unsigned char c = (unsigned char)s[i];
+      if (c != '\r' && !VALCHAR(c)) goto bad;
+    }
+    return 0;
+  }
+  for (i = p; i < (size_t)le - 1; i++) {
+    unsigned char c = (unsigned char)s[i];
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else break;
+    if (i - p >= 15) goto bad;
+    size = size * 16 + d;
+  }
+  if (i == p) goto bad;
+  if (i < (size_t)le - 1) {
+    if (s[i] != ';' && s[i] != ' ' && s[i] != '\t') goto bad;
+    while (s[i] == ' ' || s[i] == '\t') i++;  /* BWS before ';' */
+    if (s[i] != ';') goto bad;
+    for (; i < (size_t)le - 1; i++) {
+      if (!VALCHAR((unsigned char)s[i])) goto bad;
+    }
+  }
+  lua_pushinteger(L, size);
+  lua_pushinteger(L, (lua_Integer)le + 2);
+  return 2;
+bad:
+  lua_pushboolean(L, 0);
+  lua_pushliteral(L, "bad chunk size");
+  return 2;
+}
+
+/*
+** trailers(buf, pos, max) -> next | nil | false, reason
+** The trailer section after the last chunk: field lines (checked as in a
+** head, then dropped) and the empty line; at most max bytes.
+*/
+static int lib_trailers(lua_State *L) {
+  size_t n, p, start, q, nend, v, vend;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_Integer pos = luaL_checkinteger(L, 2);
+  lua_Integer max = luaL_optinteger(L, 3, 16384);
+  long le;
+  perr_t e = {0, NULL};
+  p = pos < 1 ? 0 : (size_t)pos - 1;
+  if (p > n) p = n;
+  start = p;
+  for (;;) {
+    le = line_end(s, n, p, &e);
+    if (le == -2) goto bad;
+    if (le == -1) {
+      if ((lua_Integer)(n - start) > max) {
+        fail(&e, 431, "trailers too large");
+        goto bad;
+      }
+      return 0;
+    }
+    q = (size_t)le - 1;
+    if (q == p) break;
+    if (field_line(s, p, q, &nend, &v, &vend, &e) < 0) goto bad;
+    p = (size_t)le + 1;
+  }
+  lua_pushinteger(L, (lua_Integer)le + 2);
+  return 1;
+bad:
+  lua_pushboolean(L, 0);
+  lua_pushstring(L, e.reason);
+  return 2;
+}
+
+/* headers' __index: h["Content-Type"] finds "content-type" */
+static int headers_index(lua_State *L) {
+  size_t n, i;
+  const char *k;
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  k = lua_tolstring(L, 2, &n);
+  for (i = 0; i < n; i++) {
+    if (k[i] >= 'A' && k[i] <= 'Z') break;
+  }
+  if (i == n) return 0;                     /* already lower: absent */
+  push_lower(L, k, 0, n);
+  lua_rawget(L, 1);
+  return 1;
+}
+
+int luaopen_http_parser(lua_State *L) {
+  lua_newtable(L);
+  lua_newtable(L);                          /* the headers metatable */
+  lua_pushcfunction(L, headers_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "headers_mt");
+  lua_pushcclosure(L, lib_request, 1);
+  lua_setfield(L, -2, "request");
+  lua_pushcfunction(L, lib_chunk);
+  lua_setfield(L, -2, "chunk");
+  lua_pushcfunction(L, lib_trailers);
+  lua_setfield(L, -2, "trailers");
+  return 1;
+}
+
+/* ---- "http.fs" ---- */
+
+static int fs_fail(lua_State *L, const char *what) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s", what, strerror(errno));
+  lua_pushinteger(L, errno);
+  return 3;
+}
+
+/* realpath(path) -> absolute path without symlinks, . or .. | nil, err */
+static int fs_realpath(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  char *r;
+  if (strlen(p) != n) {
+    errno = EINVAL;
+    return fs_fail(L, p);
+  }
+  r = realpath(p, NULL);
+  if (r == NULL) return fs_fail(L, p);
+  lua_pushstring(L, r);
+  free(r);
+  return 1;
+}
+
+/* stat(path) -> {type = "file"|"directory"|"other", size, mtime} | nil, err
+** (follows symlinks) */
+static int fs_stat(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  struct stat st;
+  if (strlen(p) != n) {
+    errno = EINVAL;
+    return fs_fail(L, p);
+  }
+  if (stat(p, &st) != 0) return fs_fail(L, p);
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, S_ISREG(st.st_mode) ? "file" :
+                 S_ISDIR(st.st_mode) ? "directory" : "other");
+  lua_setfield(L, -2, "type");
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, (lua_Integer)st.st_mtime);
+  lua_setfield(L, -2, "mtime");
+  return 1;
+}
+
+/* dir(path) -> {names} (without . and ..) | nil, err */
+static int fs_dir(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  DIR *d;
+  struct dirent *e;
+  lua_Integer i = 0;
+  if (strlen(p) != n) {
+    errno = EINVAL;
+    return fs_fail(L, p);
+  }
+  if ((d = opendir(p)) == NULL) return fs_fail(L, p);
+  lua_newtable(L);
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+      continue;
+    }
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, ++i);
+  }
+  closedir(d);
+  return 1;
+}
+
+int luaopen_http_fs(lua_State *L) {
+  static const luaL_Reg lib[] = {
+    {"realpath", fs_realpath}, {"stat", fs_stat}, {"dir", fs_dir},
+    {NULL, NULL}
+  };
+  luaL_newlib(L, lib);
+  return 1;
+}
