@@ -83,12 +83,16 @@ closed=$("$netsh" -e 'local s = socket.bind("127.0.0.1", 0)
 out=$(printf '# hosts\nlocalhost:%s\n\n127.0.0.1:%s  # refused\n' \
   "$good" "$closed" | run --json --timeout 5); rc=$?
 [ $rc -eq 1 ] || fail "json: exit $rc"
-line1=$(sed -n 1p <<< "$out"); line2=$(sed -n 2p <<< "$out")
-want="{\"target\":\"localhost:$good\",\"host\":\"localhost\","
-want+="\"port\":$good,\"status\":\"ok\",\"days\":36"
+# the envelope (docs/json-lines.md), then the fields in name order
+line1=$(sed -n 1p <<< "$out" | jq -c 'del(.ts, .host)')
+line2=$(sed -n 2p <<< "$out" | jq -c 'del(.ts, .host)')
+want="{\"v\":1,\"tool\":\"tls_expiry\",\"target\":\"localhost:$good\","
+want+="\"ok\":true,\"err\":null,\"days\":36"
 [[ $line1 == "$want"* ]] ||
   fail "json line 1: $line1"
-[[ $line2 == *'"status":"error","error":"connection refused"}' ]] ||
+[[ $line1 == *"\"peer\":\"localhost\",\"port\":$good,\"status\":\"ok\","* ]] ||
+  fail "json line 1 fields: $line1"
+[[ $line2 == *'"ok":false,"err":"connection refused"'*'"status":"error"}' ]] ||
   fail "json line 2: $line2"
 [ "$(wc -l <<< "$out")" -eq 2 ] || fail "json: $out"
 
