@@ -112,13 +112,13 @@ local function attempt(t)
   end
 end
 
-local all_up = true
+local all_up, nup = true, 0
 task.group(function(g)
   for _, t in ipairs(targets) do
     g:spawn(function()
       local up = attempt(t)
       local took = task.now() - t0
-      if not up then all_up = false end
+      if not up then all_up = false else nup = nup + 1 end
       if nag then
         if up then
           local state = nag:judge(took)
@@ -145,7 +145,7 @@ end)
 
 if nag and not command then
   nag:exit(#targets == 0 and ("shard %s: no target"):format(tostring(sh))
-    or ("%d targets up"):format(#targets))
+    or ("%d of %d targets up"):format(nup, #targets))
 end
 if not all_up then os.exit(1) end
 if command then
