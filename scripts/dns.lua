@@ -80,9 +80,15 @@ end
 local function show(r)
   if nag then return end
   if out then
+    -- the envelope's target is the name asked; a record's own target
+    -- (SRV, CNAME, NS, PTR) is points_to
     local fields = {}
-    for k, v in pairs(r) do if k ~= "name" then fields[k] = v end end
-    return out:emit(r.name, true, nil, fields)
+    for k, v in pairs(r) do
+      if k == "target" then fields.points_to = v
+      elseif k ~= "name" and k ~= "asked" then fields[k] = v end
+    end
+    if r.name ~= r.asked then fields.name = r.name end
+    return out:emit(r.asked, true, nil, fields)
   end
   local value = r.address or r.exchange or r.target or r.text
   if r.type == "MX" then value = ("%d %s"):format(r.preference, r.exchange)
@@ -105,6 +111,8 @@ task.group(function(g)
       else
         recs, err = socket.dns.query(name, opts.type, opts.timeout)
         if recs then for _, r in ipairs(recs) do r.name = r.name or name end end
+      end
+      for _, r in ipairs(recs or {}) do r.asked = name
       end
       if recs and #recs == 0 then recs, err = nil, "no " .. opts.type .. " record" end
       results[i] = {name = name, recs = recs, err = err,

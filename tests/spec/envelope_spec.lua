@@ -116,4 +116,23 @@ describe("every bundled script's --json", function()
       assert.matches('"err":[^,]+,"region":"eu","shard":"3"', line)
     end)
   end
+
+  it("keeps a DNS record's own target apart: points_to", function()
+    package.path = SRC .. "/tests/spec/helpers/?.lua;" .. package.path
+    local responder = require "dns"
+    local port = responder.start()
+    local ok, err = pcall(function()
+      local out = sh(NETSH .. " -m dns --json --server 127.0.0.1:" .. port
+        .. " --type SRV _echo._tcp.test.netsh")
+      local r = json.decode(out)
+      assert.equal("_echo._tcp.test.netsh", r.target)
+      assert.equal("echo.test.netsh", r.points_to)
+      assert.same({7, 1, 2, "SRV"}, {r.port, r.priority, r.weight, r.type})
+      out = sh(NETSH .. " -m dns --json --server 127.0.0.1:" .. port
+        .. " --type CNAME alias.test.netsh")
+      assert.equal("test.netsh", json.decode(out).points_to)
+    end)
+    responder.stop()
+    assert(ok, err)
+  end)
 end)
