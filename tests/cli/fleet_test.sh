@@ -84,6 +84,15 @@ b=$?
 [ $a = 0 ] && [ $b = 1 ] && ok "http_bench --merge --threshold: exit 0 / 1" \
   || ko "merge threshold ($a $b)"
 
+# a real run's histogram agrees with its exact percentiles (bucket precision)
+netsh -m http_bench "$U/json" -n 200 -c 4 --json > "$T/one.jsonl"
+netsh -m http_bench --merge --json "$T/one.jsonl" > "$T/merged.json"
+r=$(jq -s -r '.[0] as $a | .[1] as $m | [ "p50", "p90", "p99" ] | map(
+  (($a[.] - $m[.]) | fabs) <= ($a[.] / 256 + 0.0000006)) | all' \
+  "$T/one.jsonl" "$T/merged.json")
+[ "$r" = true ] && ok "one run's p50/p90/p99 = its merged histogram's, within 1/256" \
+  || ko "histogram vs exact" "$(cat "$T/one.jsonl" "$T/merged.json")"
+
 ###########################################################################
 # Ansible: ad-hoc `script` over the local connection
 export ANSIBLE_HOME="$T/ansible" ANSIBLE_LOCAL_TEMP="$T/ansible/l" \
