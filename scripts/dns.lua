@@ -56,7 +56,9 @@ names = shard.filter(names, sh)
 if #names == 0 then
   io.stderr:write(("dns: shard %s: none of the %d names is this copy's\n")
     :format(tostring(sh), given))
-  if nag then nag:exit(("shard %s: no name to resolve"):format(tostring(sh))) end
+  if nag then
+    nag:exit(("shard %s: no name to resolve"):format(tostring(sh)))
+  end
   os.exit(0)
 end
 if opts.server then

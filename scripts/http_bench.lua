@@ -74,7 +74,9 @@ local function parse_threshold(t)
   if pct then
     local p = tonumber(pct)
     -- p99 is the 99th percentile, p999 the 99.9th, p50 the median
-    if #pct > 2 and pct ~= "100" and not pct:find("%.") then p = tonumber("0." .. pct) * 100 end
+    if #pct > 2 and pct ~= "100" and not pct:find("%.") then
+      p = tonumber("0." .. pct) * 100
+    end
     if not p or p <= 0 or p > 100 then
       usage_error(("--threshold '%s': percentile out of range"):format(t))
     end

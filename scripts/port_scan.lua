@@ -41,7 +41,9 @@ local opts, args = getopt.parse(arg, {
       .. "--warn / --crit, or 2: the host cannot be resolved), 3 UNKNOWN"},
 })
 
-if not opts.ports then usage_error("--ports is required, e.g. --ports 1-1024") end
+if not opts.ports then
+  usage_error("--ports is required, e.g. --ports 1-1024")
+end
 if opts.concurrency < 1 then usage_error("-c must be at least 1") end
 if opts.concurrency > 10000 then usage_error("-c is at most 10000") end
 if (opts.warn or opts.crit) and not opts.nagios then
@@ -65,7 +67,8 @@ end
 local host = args[1]
 -- a target is HOST:PORT ([v6]:PORT), as the JSON lines and --shard see it
 local function target(port)
-  return (host:find(":", 1, true) and "[" .. host .. "]" or host) .. ":" .. port
+  local h = host:find(":", 1, true) and "[" .. host .. "]" or host
+  return h .. ":" .. port
 end
 local given = #ports
 if sh then

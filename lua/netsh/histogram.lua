@@ -7,7 +7,8 @@
 --   h:add(0.0123)                 -- seconds
 --   h:percentile(0.99)            -- seconds, within 0.4 %
 --   h:merge(histogram.decode(t))  -- t: a decoded "histogram" field
---   h:encode()  -- {unit = "us", sig_bits = 8, count = n, buckets = {{lo, n}...}}
+--   h:encode()    -- {unit = "us", sig_bits = 8, count = n,
+--                 --  buckets = {{lo, n}...}}
 --
 -- Values are whole microseconds. Below 2^8 us each microsecond is its own
 -- bucket; above, each power of two is cut into 128 equal buckets, so a
@@ -100,7 +101,9 @@ function M.decode(t)
       .. "netsh reads %s with %d)"):format(tostring(t.unit),
       tostring(t.sig_bits), M.UNIT, SIG)
   end
-  if type(t.buckets) ~= "table" then return nil, "histogram without buckets" end
+  if type(t.buckets) ~= "table" then
+    return nil, "histogram without buckets"
+  end
   local h = M.new()
   for i, b in ipairs(t.buckets) do
     local lo, n = type(b) == "table" and b[1], type(b) == "table" and b[2]

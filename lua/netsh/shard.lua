@@ -60,7 +60,8 @@ end
 
 local function check(i, n, what)
   if not n or n < 1 then
-    return nil, ("%s: the number of shards must be an integer >= 1"):format(what)
+    return nil, ("%s: the number of shards must be an integer >= 1")
+      :format(what)
   end
   if n > M.MAX then
     return nil, ("%s: at most %d shards"):format(what, M.MAX)

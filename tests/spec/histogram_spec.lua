@@ -135,7 +135,8 @@ describe("http_bench --merge", function()
     local s = samples(2500, 10 + host)
     for _, v in ipairs(s) do all[#all + 1] = v end
     -- parallel --tag puts the host name in front: skipped
-    lines[host] = "h" .. host .. "\t" .. bench_line(host, s, host == 3 and 5 or 0)
+    lines[host] = "h" .. host .. "\t"
+      .. bench_line(host, s, host == 3 and 5 or 0)
   end
   table.sort(all)
   local input = table.concat(lines, "\n") .. "\n"
@@ -213,7 +214,8 @@ describe("http_bench --merge", function()
     end
     local out, code = run(NETSH .. " -m http_bench --merge --nagios", "x\n")
     assert.equal(3, code)
-    assert.matches("HTTP_BENCH UNKNOWN: stdin line 1: not a JSON line\n", out, 1, true)
+    assert.matches("HTTP_BENCH UNKNOWN: stdin line 1: not a JSON line\n",
+      out, 1, true)
   end)
 
   it("rejects bad --threshold expressions", function()

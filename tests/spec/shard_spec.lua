@@ -162,7 +162,8 @@ describe("N copies of a script", function()
   -- refused at once: every target gets its line quickly
   local list = {}
   for p = 1, 24 do list[#list + 1] = "127.0.0.1:" .. p end
-  local wait_for = NETSH .. " -m wait_for --json -t 0 " .. table.concat(list, " ")
+  local wait_for = NETSH .. " -m wait_for --json -t 0 "
+    .. table.concat(list, " ")
 
   for _, how in ipairs{"flag", "env", "k8s"} do
     it("cover each target exactly once (" .. how .. ")", function()
