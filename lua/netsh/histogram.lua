@@ -21,9 +21,13 @@ local M = {SIG_BITS = 8, UNIT = "us"}
 local SIG = M.SIG_BITS
 local EXACT = 1 << SIG
 
+-- the number of bits of v > 0: log2 in floating point, then corrected
+-- by one either way where rounding put it off
+local log, floor = math.log, math.floor
 local function bitlen(v)
-  local n = 0
-  while v > 0 do v = v >> 1 n = n + 1 end
+  local n = floor(log(v, 2)) + 1
+  if 1 << (n - 1) > v then n = n - 1
+  elseif 1 << n <= v then n = n + 1 end
   return n
 end
 

@@ -43,6 +43,27 @@ describe("histogram", function()
     end
   end)
 
+  it("finds the bucket by bits, around every power of two too", function()
+    -- the definition: keep the top 8 bits of the value
+    local function ref(us)
+      local n, v = 0, us
+      while v > 0 do v = v >> 1 n = n + 1 end
+      if n <= 8 then return us, 1 end
+      return (us >> (n - 8)) << (n - 8), 1 << (n - 8)
+    end
+    for k = 0, 50 do
+      for d = -3, 3 do
+        local v = (1 << k) + d
+        if v >= 0 then assert.same({ref(v)}, {histogram.bucket(v)}, v) end
+      end
+    end
+    math.randomseed(3)
+    for _ = 1, 20000 do
+      local v = math.random(0, 1 << math.random(1, 45))
+      assert.same({ref(v)}, {histogram.bucket(v)}, v)
+    end
+  end)
+
   it("gives each percentile within 0.4 % of the exact one", function()
     local s = samples(20000, 1)
     local h = histogram.new()
