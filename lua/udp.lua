@@ -18,7 +18,8 @@
 --   receivefrom([size]) / recvfrom      -> data, ip, port | nil, err
 --   datagrams([size])  iterator: for data, ip, port in s:datagrams() do
 --   getsockname(), getpeername()        -> ip, port, family | nil, err
---   settimeout(seconds|nil), gettimeout(), setoption(name [, value]),
+--   settimeout(seconds|nil [, "b"|"t"]), settimeouts(connect, send, read),
+--   gettimeout() -> block, total, setoption(name [, value]),
 --   getoption(name), close(), getfd(), getfamily(); tostring(s) is
 --   "udp{unconnected}: 0x...", "udp{connected}: ..." or "udp{closed}: ...";
 --   `local s <close> = udp.udp()` closes it on scope exit, so does the GC.

@@ -32,11 +32,8 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stddef.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <sys/un.h>
-#include <net/if.h>
 #include <ares.h>
 #include "netsh.h"
 
@@ -409,54 +406,6 @@ static int set_port(ns_addr_t *a, int port) {
   return 0;
 }
 
-static void make_addr(ns_addr_t *a, int family, const char *ip) {
-  memset(a, 0, sizeof *a);
-  if (family == AF_INET) {
-    struct sockaddr_in *s = (struct sockaddr_in *)&a->ss;
-    s->sin_family = AF_INET;
-    uv_inet_pton(AF_INET, ip, &s->sin_addr);
-    a->len = sizeof *s;
-  } else {
-    struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a->ss;
-    s->sin6_family = AF_INET6;
-    uv_inet_pton(AF_INET6, ip, &s->sin6_addr);
-    a->len = sizeof *s;
-  }
-}
-
-/* "ADDR%ZONE": an IPv6 literal with a scope id (RFC 4007), the zone an
-** interface name or number. glibc's getaddrinfo takes names only for
-** link-local addresses (so "::1%lo" failed) and libuv's uv_ip6_addr
-** drops an unknown name silently; this takes both forms for any address.
-** 0; UV_EAI_NONAME for an unknown interface; UV_EINVAL when host is not
-** of that form. */
-int ns_ip6_scoped(const char *host, int port, ns_addr_t *a) {
-  char ip[INET6_ADDRSTRLEN];
-  const char *zone = strchr(host, '%');
-  struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a->ss;
-  unsigned long idx;
-  size_t n;
-  if (zone == NULL || (n = (size_t)(zone - host)) >= sizeof ip ||
-      *++zone == '\0')
-    return UV_EINVAL;
-  memcpy(ip, host, n);
-  ip[n] = '\0';
-  memset(a, 0, sizeof *a);
-  if (uv_inet_pton(AF_INET6, ip, &s->sin6_addr) != 0) return UV_EINVAL;
-  if (*zone >= '0' && *zone <= '9') {
-    char *end;
-    idx = strtoul(zone, &end, 10);
-    if (*end != '\0' || idx > 0xffffffffUL) return UV_EINVAL;
-  } else if ((idx = if_nametoindex(zone)) == 0) {
-    return UV_EAI_NONAME;
-  }
-  s->sin6_family = AF_INET6;
-  s->sin6_port = htons((uint16_t)port);
-  s->sin6_scope_id = (uint32_t)idx;
-  a->len = sizeof *s;
-  return 0;
-}
-
 /* Fills a[] (room for 2) for hosts that need no lookup: > 0 addresses,
 ** 0 "ask c-ares", < 0 an error. */
 static int numeric(const char *host, int port, int family, int passive,
@@ -464,14 +413,16 @@ static int numeric(const char *host, int port, int family, int passive,
   int n = 0;
   if (strcmp(host, "*") == 0 || (passive && host[0] == '\0')) {
     /* dual-stack first: a "::" socket with v6only off takes IPv4 too */
-    if (family != AF_INET) make_addr(&a[n++], AF_INET6, "::");
-    if (family != AF_INET6) make_addr(&a[n++], AF_INET, "0.0.0.0");
+    if (family != AF_INET) ns_addr_numeric("::", port, AF_INET6, &a[n++]);
+    if (family != AF_INET6)
+      ns_addr_numeric("0.0.0.0", port, AF_INET, &a[n++]);
   } else if (strcmp(host, "localhost") == 0 ||
              strcmp(host, "localhost.") == 0) {
     /* RFC 6761: always loopback. IPv4 first, as /etc/hosts lists it and
     ** as a Python peer (AF_INET by default) expects of a server. */
-    if (family != AF_INET6) make_addr(&a[n++], AF_INET, "127.0.0.1");
-    if (family != AF_INET) make_addr(&a[n++], AF_INET6, "::1");
+    if (family != AF_INET6)
+      ns_addr_numeric("127.0.0.1", port, AF_INET, &a[n++]);
+    if (family != AF_INET) ns_addr_numeric("::1", port, AF_INET6, &a[n++]);
   } else {
     struct addrinfo hints, *res = NULL;
     int rc;
@@ -567,92 +518,6 @@ int ns_resolve(lua_State *L, const char *host, int port, int family,
                             NULL);
 }
 
-void ns_addr_push(lua_State *L, const struct sockaddr *sa) {
-  char ip[INET6_ADDRSTRLEN];
-  if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
-    uv_ip4_name(s, ip, sizeof ip);
-    lua_pushstring(L, ip);
-    lua_pushinteger(L, ntohs(s->sin_port));
-    lua_pushliteral(L, "inet");
-  } else if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
-    uv_ip6_name(s, ip, sizeof ip);
-    lua_pushstring(L, ip);
-    lua_pushinteger(L, ntohs(s->sin6_port));
-    lua_pushliteral(L, "inet6");
-  } else {
-    lua_pushnil(L);
-    lua_pushnil(L);
-    lua_pushliteral(L, "unknown");
-  }
-}
-
-void ns_addr_push_len(lua_State *L, const struct sockaddr *sa,
-                      socklen_t len) {
-  const struct sockaddr_un *u = (const struct sockaddr_un *)sa;
-  size_t off = offsetof(struct sockaddr_un, sun_path), n;
-  if (sa->sa_family != AF_UNIX) {
-    ns_addr_push(L, sa);
-    return;
-  }
-  n = len > off ? len - off : 0;
-  if (n > sizeof u->sun_path) n = sizeof u->sun_path;
-  if (n > 0 && u->sun_path[0] == '\0') {       /* abstract */
-    size_t m = n - 1;
-    while (m > 0 && u->sun_path[m] == '\0') m--;   /* zeroed tail */
-    if (m == 0 && n == sizeof u->sun_path) {
-      lua_pushliteral(L, "");      /* length unknown, all zero: unnamed */
-    } else {
-      lua_pushliteral(L, "@");
-      lua_pushlstring(L, u->sun_path + 1, m);
-      lua_concat(L, 2);
-    }
-  } else {
-    lua_pushlstring(L, u->sun_path, strnlen(u->sun_path, n));
-  }
-  lua_pushnil(L);
-  lua_pushliteral(L, "unix");
-}
-
-int ns_check_port(lua_State *L, int i, const char *proto) {
-  lua_Integer p;
-  int isnum;
-  if (lua_type(L, i) == LUA_TSTRING) {
-    size_t len;
-    const char *s = lua_tolstring(L, i, &len);
-    struct servent *se;
-    p = lua_tointegerx(L, i, &isnum);  /* "8080", " 80 " */
-    if (isnum || lua_stringtonumber(L, s) != 0) {
-      if (!isnum) lua_pop(L, 1);
-    } else {
-      /* /etc/services, a local file (NSS "files"): no lookup to wait for */
-      se = s[0] && strlen(s) == len ? getservbyname(s, proto) : NULL;
-      return se ? ntohs((uint16_t)se->s_port) : UV_EAI_SERVICE;
-    }
-  } else if (lua_type(L, i) == LUA_TNUMBER) {
-    p = lua_tointegerx(L, i, &isnum);
-  } else {
-    return luaL_typeerror(L, i, "port number or service name");
-  }
-  luaL_argcheck(L, isnum && p >= 0 && p <= 65535, i, "invalid port");
-  return (int)p;
-}
-
-int ns_unix_addr(const char *path, ns_addr_t *a) {
-  struct sockaddr_un *sa = (struct sockaddr_un *)&a->ss;
-  size_t n = strlen(path);
-  memset(a, 0, sizeof *a);
-  sa->sun_family = AF_UNIX;
-  if (n == 0) return UV_EINVAL;
-  if (n >= sizeof sa->sun_path) return UV_ENAMETOOLONG;
-  memcpy(sa->sun_path, path, n);
-  if (path[0] == '@') sa->sun_path[0] = '\0';    /* abstract: no NUL */
-  a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
-                     (path[0] == '@' ? 0 : 1));
-  return 0;
-}
-
 /* ---- Lua: socket.dns.core ---- */
 
 static void push_ip(lua_State *L, const ns_addr_t *a) {
@@ -661,9 +526,12 @@ static void push_ip(lua_State *L, const ns_addr_t *a) {
 }
 
 static int family_arg(lua_State *L, int i) {
-  static const char *const names[] = {"unspec", "inet", "inet6", NULL};
-  static const int fams[] = {AF_UNSPEC, AF_INET, AF_INET6};
-  return fams[luaL_checkoption(L, i, "unspec", names)];
+  const char *name = luaL_optstring(L, i, "unspec");
+  int f = ns_family_of(name);
+  if (f != AF_UNSPEC && f != AF_INET && f != AF_INET6)
+    return luaL_argerror(L, i, lua_pushfstring(L, "invalid option '%s'",
+                                               name));
+  return f;
 }
 
 /* The resolved table LuaSocket's toip/tohostname return. */
@@ -1066,7 +934,7 @@ static int query_k(lua_State *L, int status, lua_KContext ctx) {
   }
   if (lk->abuf == NULL || parse_answer(L, lk->abuf, lk->alen, qtype) < 0) {
     lookup_free(lk);
-    return ns_fail_str(L, "malformed dns answer");
+    return ns_fail(L, NS_EBADANSWER);
   }
   lookup_free(lk);
   return 1;

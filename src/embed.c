@@ -145,13 +145,6 @@ static int searcher(lua_State *L) {
   return 1;   /* the message */
 }
 
-int ns_require_native(lua_State *L, const char *modname) {
-  if (!load_native(L, modname)) return lua_error(L);
-  lua_pushstring(L, modname);
-  lua_call(L, 1, 1);
-  return 1;
-}
-
 /* Lists embedded scripts: table name -> first comment line. */
 static int lib_scripts(lua_State *L) {
   const struct ns_embedded *e;

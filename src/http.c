@@ -3,9 +3,10 @@
 ** (built as netsh_http.so, loaded on first require).
 **
 ** One CURLM for the process, as in curl's multi-uv example: curl tells us
-** which sockets to watch (socket_cb: one uv_poll_t per socket, attached to
-** the socket with curl_multi_assign) and when to call it back (timer_cb:
-** one uv_timer_t). Both hand the event to curl_multi_socket_action, then
+** which sockets to watch (curl_socket_cb: one uv_poll_t per socket,
+** attached to the socket with curl_multi_assign) and when to call it back
+** (curl_timer_cb: one uv_timer_t). Callbacks curl calls are named curl_*_cb,
+** libuv's plain *_cb. Both hand the event to curl_multi_socket_action, then
 ** drain curl_multi_info_read, which is where transfers end. Callbacks only
 ** record facts in C buffers and ns_wake() the parked task; Lua runs only in
 ** the task, from the continuations.
@@ -48,12 +49,12 @@ typedef struct {
   curl_socket_t s;
   int active;                /* curl watches s through it */
   int events;                /* UV_READABLE|UV_WRITABLE started, 0: stopped */
-  int owned;                 /* a connection socket we opened (open_cb) */
+  int owned;                 /* a connection socket we opened (curl_open_cb) */
 } pollctx_t;
 
 static CURLM *multi;         /* NULL before load and after the sentinel */
 static uv_timer_t *timer;    /* curl's one timeout */
-static pollctx_t **pollv;    /* by socket number; see socket_cb */
+static pollctx_t **pollv;    /* by socket number; see curl_socket_cb */
 static int npollv;
 static int nactive;          /* sockets curl watches now */
 static int in_timer_cb;
@@ -111,7 +112,7 @@ static void timeout_cb(uv_timer_t *h) {
 ** possible": a 0 ms libuv timer runs at the next loop iteration, except
 ** when set from inside timeout_cb, where libuv 1.44 would run it again in
 ** the same pass; there 1 ms lets I/O happen first. */
-static int timer_cb(CURLM *m, long ms, void *ud) {
+static int curl_timer_cb(CURLM *m, long ms, void *ud) {
   (void)m; (void)ud;
   if (ms < 0) {
     uv_timer_stop(timer);
@@ -127,14 +128,14 @@ static int timer_cb(CURLM *m, long ms, void *ud) {
 ** response and watches it again on the next request, and re-initialising
 ** or even restarting a libuv poll costs epoll_ctl calls each time.
 **
-** So, for the connection sockets we open ourselves (open_cb), a REMOVE
-** from curl leaves the poll running, readable only and unreferenced (it
-** does not keep the loop alive): the next request on the connection finds
-** it already in place and costs no syscall. Should the idle socket fire
-** (the server closed it), poll_cb just stops it. close_cb stops the poll
-** before the socket is closed, so a stale number never stays in the loop.
-** Sockets curl opens on its own (the resolver's wake-up pair) are stopped
-** at once on REMOVE, as curl closes them without telling us. */
+** So, for the connection sockets we open ourselves (curl_open_cb), a
+** REMOVE from curl leaves the poll running, readable only and unreferenced
+** (it does not keep the loop alive): the next request on the connection
+** finds it already in place and costs no syscall. Should the idle socket
+** fire (the server closed it), poll_cb just stops it. curl_close_cb stops
+** the poll before the socket is closed, so a stale number never stays in
+** the loop. Sockets curl opens on its own (the resolver's wake-up pair)
+** are stopped at once on REMOVE, as curl closes them without telling us. */
 static pollctx_t *poll_for(curl_socket_t s) {
   pollctx_t *p;
   if (s < 0) return NULL;
@@ -172,7 +173,7 @@ static void poll_stop(pollctx_t *p) {
 }
 
 /* CURLMOPT_SOCKETFUNCTION: start, change or stop watching socket s. */
-static int socket_cb(CURL *e, curl_socket_t s, int what, void *ud,
+static int curl_socket_cb(CURL *e, curl_socket_t s, int what, void *ud,
                      void *sockp) {
   pollctx_t *p = sockp;
   int events = 0;
@@ -207,7 +208,7 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *ud,
 }
 
 /* CURLOPT_OPENSOCKETFUNCTION: connection sockets, marked as ours. */
-static curl_socket_t open_cb(void *ud, curlsocktype purpose,
+static curl_socket_t curl_open_cb(void *ud, curlsocktype purpose,
                              struct curl_sockaddr *a) {
   curl_socket_t s;
   pollctx_t *p;
@@ -223,7 +224,7 @@ static curl_socket_t open_cb(void *ud, curlsocktype purpose,
 }
 
 /* CURLOPT_CLOSESOCKETFUNCTION: no poll may outlive its socket. */
-static int close_cb(void *ud, curl_socket_t s) {
+static int curl_close_cb(void *ud, curl_socket_t s) {
   (void)ud;
   if (s >= 0 && s < npollv && pollv[s]) {
     pollctx_t *p = pollv[s];
@@ -336,7 +337,6 @@ static void pool_clear(pool_t *pool) {
 
 /* ---- transfers ---- */
 
-enum { XE_NONE, XE_TOO_BIG, XE_BOMB, XE_RATIO, XE_NOMEM, XE_HEAD };
 
 /* The expansion-ratio guard on content-encoded bodies: past the first
 ** RATIO_FREE decoded bytes, a body may decode to at most max_ratio times
@@ -347,7 +347,7 @@ enum { XE_NONE, XE_TOO_BIG, XE_BOMB, XE_RATIO, XE_NOMEM, XE_HEAD };
 ** bytes, whatever the absolute cap (max_decoded). */
 #define RATIO_FREE (1024 * 1024)
 
-/* What header_cb keeps of one response's framing fields. */
+/* What curl_header_cb keeps of one response's framing fields. */
 typedef struct {
   curl_off_t clen;           /* Content-Length, -1: none yet */
   int te;                    /* a Transfer-Encoding field was seen */
@@ -366,8 +366,8 @@ typedef struct xfer {
   size_t stream_cap;         /* stream: pause above this many bytes */
   double wait_timeout;       /* stream: per-wait seconds, < 0: none */
   CURLcode result;
-  int xerr;                  /* XE_*: why our write callback aborted */
-  const char *bad;           /* XE_HEAD: why the response was refused */
+  int xerr;                  /* 0, or why our callback aborted (NS_E*) */
+  const char *bad;           /* NS_EBADRESPONSE: why the head was refused */
   framing_t fr;              /* the latest response's framing fields */
   int cancelled;             /* UV_E* or NS_E* that removed it */
   long status;               /* status code of the latest response line */
@@ -524,11 +524,11 @@ static const char *check_line(framing_t *fr, const char *p, size_t len) {
   return NULL;
 }
 
-static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
+static size_t curl_header_cb(char *p, size_t size, size_t n, void *ud) {
   xfer_t *x = ud;
   size_t len = size * n;
   if ((x->bad = check_line(x->head_done ? NULL : &x->fr, p, len))) {
-    x->xerr = XE_HEAD;
+    x->xerr = NS_EBADRESPONSE;
     return 0;
   }
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
@@ -564,7 +564,7 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
     x->location = 1;
   }
   if (ns_buf_append(&x->head, p, len) != 0) {
-    x->xerr = XE_NOMEM;
+    x->xerr = UV_ENOMEM;
     return 0;
   }
   return len;
@@ -573,10 +573,11 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud) {
 /* Streams whose reader is behind, to pause once curl has returned.
 ** Returning CURL_WRITEFUNC_PAUSE pauses at once, but curl 7.88 then
 ** decodes the rest of what it read into a buffer of its own (up to 64
-** MiB), bypassing write_cb and its guards: a bomb's 16 KiB can become
-** that much. So an encoded stream takes the whole read (write_cb checks
-** the ratio) and is paused by apply_pauses(), after the socket action;
-** only past stream_cap + OVERSHOOT does it pause at once. */
+** MiB), bypassing curl_write_cb and its guards: a bomb's 16 KiB can
+** become that much. So an encoded stream takes the whole read
+** (curl_write_cb checks the ratio) and is paused by apply_pauses(), after
+** the socket action; only past stream_cap + OVERSHOOT does it pause at
+** once. */
 #define OVERSHOOT (4 * 1024 * 1024)
 
 static void apply_pauses(void) {
@@ -592,7 +593,7 @@ static void apply_pauses(void) {
   }
 }
 
-static size_t write_cb(char *p, size_t size, size_t n, void *ud) {
+static size_t curl_write_cb(char *p, size_t size, size_t n, void *ud) {
   xfer_t *x = ud;
   size_t len = size * n;
   if (x->stream && x->body.len >= x->stream_cap) {
@@ -607,12 +608,12 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud) {
     }
   }
   if (x->max_size > 0 && x->total + (curl_off_t)len > x->max_size) {
-    x->xerr = XE_TOO_BIG;
+    x->xerr = NS_ETOOBIG;
     return 0;                    /* CURLE_WRITE_ERROR */
   }
   if (x->encoded && x->max_decoded > 0 &&
       x->total + (curl_off_t)len > x->max_decoded) {
-    x->xerr = XE_BOMB;
+    x->xerr = NS_EBOMB;
     return 0;
   }
   if (x->encoded && x->max_ratio > 0 &&
@@ -621,12 +622,12 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud) {
     curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &raw);
     if ((double)(x->total + (curl_off_t)len) >
         x->max_ratio * (double)(raw + CURL_MAX_WRITE_SIZE)) {
-      x->xerr = XE_RATIO;
+      x->xerr = NS_ERATIO;
       return 0;
     }
   }
   if (ns_buf_append(&x->body, p, len) != 0) {
-    x->xerr = XE_NOMEM;
+    x->xerr = UV_ENOMEM;
     return 0;
   }
   x->total += (curl_off_t)len;
@@ -729,7 +730,7 @@ static void trace_hex(const unsigned char *p, size_t n) {
   }
 }
 
-static int debug_cb(CURL *e, curl_infotype type, char *p, size_t n,
+static int curl_debug_cb(CURL *e, curl_infotype type, char *p, size_t n,
                     void *ud) {
   xfer_t *x = ud;
   (void)e;
@@ -767,11 +768,11 @@ static int setup(lua_State *L, xfer_t *x, CURL *e, const req_t *r) {
   const char *s, *method = r->method, *body = r->body;
   int i, n;
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, curl_write_cb);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, curl_header_cb);
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, curl_open_cb);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, curl_close_cb);
   if (r->sess) curl_easy_setopt(e, CURLOPT_SHARE, r->sess->sh);
   if (r->cookies)
     curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");  /* in memory */
@@ -963,7 +964,8 @@ static int lib_new(lua_State *L) {
   e = x->easy = pool_take(x->pool, x->spec_id, x->method, &same, &x->hdrs);
   if (e == NULL) return luaL_error(L, "curl_easy_init failed");
   curl_easy_setopt(e, CURLOPT_VERBOSE, x->trace ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, x->trace ? debug_cb : NULL);
+  curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION,
+                   x->trace ? curl_debug_cb : NULL);
   curl_easy_setopt(e, CURLOPT_DEBUGDATA, x);
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
@@ -1013,25 +1015,25 @@ static int push_error(lua_State *L, xfer_t *x) {
     return 2;
   }
   switch (x->xerr) {
-    case XE_TOO_BIG:
-      lua_pushfstring(L, "body too large (max_size %I bytes)",
+    case NS_ETOOBIG:
+      lua_pushfstring(L, "%s (max_size %I bytes)", ns_strerror(NS_ETOOBIG),
                       (lua_Integer)x->max_size);
       return 2;
-    case XE_BOMB:
-      lua_pushfstring(L, "bad response: decompressed body too large "
-                      "(max %I bytes)", (lua_Integer)x->max_decoded);
+    case NS_EBOMB:
+      lua_pushfstring(L, "%s (max %I bytes)", ns_strerror(NS_EBOMB),
+                      (lua_Integer)x->max_decoded);
       return 2;
-    case XE_RATIO: {
+    case NS_ERATIO: {
       char r[32];
       snprintf(r, sizeof r, "%g", x->max_ratio);
-      lua_pushfstring(L, "bad response: decompressed body too large "
-                      "(over %s times the bytes received)", r);
+      lua_pushfstring(L, "%s (over %s times the bytes received)",
+                      ns_strerror(x->xerr), r);
       return 2;
     }
-    case XE_NOMEM:
-      lua_pushliteral(L, "not enough memory");
+    case UV_ENOMEM:
+      lua_pushstring(L, ns_strerror(x->xerr));
       return 2;
-    case XE_HEAD:
+    case NS_EBADRESPONSE:
       lua_pushstring(L, x->bad);
       return 2;
   }
@@ -1048,15 +1050,13 @@ static int push_error(lua_State *L, xfer_t *x) {
         push_lowered(L, "", eb);
       break;
     case CURLE_OPERATION_TIMEDOUT:
-      lua_pushliteral(L, "timeout");
+      lua_pushstring(L, ns_strerror(UV_ETIMEDOUT));
       break;
     case CURLE_COULDNT_CONNECT: {
       long err = 0;
       curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &err);
-      if (err == ECONNREFUSED) lua_pushliteral(L, "connection refused");
-      else if (err == ENOENT)     /* a unix_socket path that is not there */
-        lua_pushliteral(L, "no such file or directory");
-      else if (err == EACCES) lua_pushliteral(L, "permission denied");
+      if (err == ECONNREFUSED || err == ENOENT || err == EACCES)
+        lua_pushstring(L, ns_strerror(-(int)err));  /* ENOENT: unix_socket */
       else push_lowered(L, "", eb);
       break;
     }
@@ -1066,10 +1066,10 @@ static int push_error(lua_State *L, xfer_t *x) {
       push_lowered(L, "certificate verify failed: ", eb);
       break;
     case CURLE_TOO_MANY_REDIRECTS:
-      lua_pushliteral(L, "too many redirects");
+      lua_pushstring(L, ns_strerror(NS_EREDIRECTS));
       break;
     case CURLE_FILESIZE_EXCEEDED:
-      lua_pushfstring(L, "body too large (max_size %I bytes)",
+      lua_pushfstring(L, "%s (max_size %I bytes)", ns_strerror(NS_ETOOBIG),
                       (lua_Integer)x->max_size);
       break;
     case CURLE_UNSUPPORTED_PROTOCOL: {
@@ -1134,7 +1134,7 @@ static int perform_step(lua_State *L, xfer_t *x) {
 static int perform_k(lua_State *L, int status, lua_KContext ctx) {
   xfer_t *x = (xfer_t *)ctx;
   (void)status;
-  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->easy == NULL) return ns_fail(L, NS_ECLOSED);
   return perform_step(L, x);
 }
 
@@ -1144,7 +1144,7 @@ static int perform_k(lua_State *L, int status, lua_KContext ctx) {
 static int meth_perform(lua_State *L) {
   xfer_t *x = check_xfer(L, 1);
   CURLMcode mc;
-  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->easy == NULL) return ns_fail(L, NS_ECLOSED);
   if (x->started) return luaL_error(L, "request already performed");
   if (multi == NULL) return luaL_error(L, "http: not initialised");
   mc = curl_multi_add_handle(multi, x->easy);
@@ -1185,16 +1185,16 @@ static int read_step(lua_State *L, xfer_t *x) {
 static int read_k(lua_State *L, int status, lua_KContext ctx) {
   xfer_t *x = (xfer_t *)ctx;
   (void)status;
-  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->easy == NULL) return ns_fail(L, NS_ECLOSED);
   return read_step(L, x);
 }
 
 /* x:read() -> chunk | nil (end of body) | nil, err. Streams only. */
 static int meth_read(lua_State *L) {
   xfer_t *x = check_xfer(L, 1);
-  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->easy == NULL) return ns_fail(L, NS_ECLOSED);
   if (!x->started) return luaL_error(L, "request not performed");
-  if (x->w.task) return ns_fail_str(L, "busy");
+  if (x->w.task) return ns_fail(L, NS_EBUSY);
   return read_step(L, x);
 }
 
@@ -1395,7 +1395,7 @@ static void push_info(lua_State *L, xfer_t *x, int extra) {
 ** local_port}. */
 static int meth_info(lua_State *L) {
   xfer_t *x = check_xfer(L, 1);
-  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->easy == NULL) return ns_fail(L, NS_ECLOSED);
   push_info(L, x, 0);
   return 1;
 }
@@ -1407,7 +1407,7 @@ static int meth_finish(lua_State *L) {
   xfer_t *x = check_xfer(L, 1);
   long status = 0;
   luaL_checkstring(L, 2);
-  if (x->easy == NULL) return ns_fail(L, UV_ECANCELED);
+  if (x->easy == NULL) return ns_fail(L, NS_ECLOSED);
   push_info(L, x, 3);
   lua_pushlstring(L, x->body.len ? ns_buf_ptr(&x->body) : "", x->body.len);
   put(L, K_BODY);
@@ -1713,8 +1713,8 @@ int luaopen_http_core(lua_State *L) {
     uv_timer_init(ns_loop(), timer);
     multi = curl_multi_init();
     if (multi == NULL) return luaL_error(L, "curl_multi_init failed");
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     /* curl's default cache size is 4x the transfers in the multi at the
     ** time, which drops kept-alive connections whenever few transfers
     ** happen to be running; a fixed size keeps them */

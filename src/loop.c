@@ -91,9 +91,7 @@ uv_loop_t *ns_loop(void) { return loop; }
 lua_State *ns_mainstate(void) { return L0; }
 ns_task_t *ns_current(void) { return current; }
 int ns_task_done(ns_task_t *t) { return t->state >= T_DONE; }
-int ns_live_tasks(void) { return live_count; }
 int ns_exit_status(void) { return exit_status; }
-void ns_set_closing(void) { closing = 1; }
 
 double ns_now(void) { return (double)uv_hrtime() / 1e9; }
 
@@ -139,7 +137,7 @@ void ns_cond_init(ns_cond_t *c) {
   c->tailp = &c->head;
 }
 
-static void cond_unlink(ns_waiter_t *w) {
+void ns_cond_remove(ns_waiter_t *w) {
   if (w->prevp == NULL) return;
   *w->prevp = w->next;
   if (w->next) w->next->prevp = w->prevp;
@@ -154,7 +152,7 @@ static void cond_unlink(ns_waiter_t *w) {
 int ns_cond_wait(lua_State *L, ns_cond_t *c, ns_waiter_t *w, double timeout,
                  lua_KFunction k, lua_KContext ctx) {
   w->data = c;
-  w->cancel = cond_unlink;
+  w->cancel = ns_cond_remove;
   w->next = NULL;
   w->prevp = c->tailp;
   *c->tailp = w;
@@ -162,11 +160,12 @@ int ns_cond_wait(lua_State *L, ns_cond_t *c, ns_waiter_t *w, double timeout,
   return ns_wait(L, w, timeout, k, ctx);
 }
 
-void ns_cond_signal(ns_cond_t *c, int status) {
+ns_waiter_t *ns_cond_signal(ns_cond_t *c, int status) {
   ns_waiter_t *w = c->head;
-  if (w == NULL) return;
-  cond_unlink(w);
+  if (w == NULL) return NULL;
+  ns_cond_remove(w);
   ns_wake(w, status);
+  return w;
 }
 
 void ns_cond_broadcast(ns_cond_t *c, int status) {
@@ -718,7 +717,6 @@ static void sigint_async_cb(uv_async_t *h) {
   if (ns_on_sigint) ns_on_sigint();
 }
 
-void ns_sigint_reset(void) { sigint_pending = 0; }
 
 /* ---- Lua API: task.core ---- */
 
@@ -1030,7 +1028,7 @@ static int cond_gc(lua_State *L) {
   ** here unless the state is closing; unlink defensively */
   while (c->c.head) {
     ns_waiter_t *w = c->c.head;
-    cond_unlink(w);
+    ns_cond_remove(w);
     w->task = NULL;
   }
   return 0;

@@ -24,14 +24,6 @@
 #include <openssl/opensslv.h>
 #include "netsh.h"
 
-int ns_loop_init(lua_State *L);
-int ns_loop_close(void);
-void ns_stop(void);
-void ns_task_mark_main(ns_task_t *t);
-void ns_report_orphans(void);
-extern void (*ns_on_main_done)(ns_task_t *t, int failed);
-extern volatile sig_atomic_t ns_sigint_count;
-
 static const char *progname = "netsh";
 static int main_done, main_failed;
 

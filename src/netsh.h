@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <uv.h>
 #include <lua.h>
 #include <lauxlib.h>
@@ -38,9 +39,29 @@ struct ns_waiter {
   ns_waiter_t **prevp;
 };
 
-/* Extra statuses beyond libuv's. */
+/* Extra statuses beyond libuv's: every one has its message in util.c's
+** table (ns_strerror), the one place Lua-visible error strings live. */
 #define NS_EDEADLINE (-100001) /* the enclosing task.timeout expired */
 #define NS_EINTR     (-100002) /* interrupted (Ctrl-C, group failure) */
+#define NS_ECLOSED   UV_ECANCELED /* the object was closed: "closed" */
+#define NS_EBUSY     (-100003) /* another task waits there: "busy" */
+#define NS_ENOTBOUND (-100004) /* no socket yet: "not bound" */
+#define NS_ENOTCONN  (-100005) /* no peer set: "not connected" (UV_ENOTCONN,
+                                  a connection that ended, is "closed") */
+#define NS_ENOPATH   (-100006) /* "bind a path first" */
+#define NS_ETLSSTARTED (-100007) /* "tls already started" */
+#define NS_ENOTTLS   (-100008) /* "not a tls socket" */
+#define NS_ETLS      (-100009) /* TLS failed: the engine says why (socket_tcp.c
+                                  asks it; alone: "tls: connection failed") */
+#define NS_EHANDSHAKE (-100010) /* "handshake timeout" */
+#define NS_EBADANSWER (-100011) /* "malformed dns answer" */
+#define NS_ENOPEM    (-100012) /* "tls: no PEM certificate" */
+#define NS_ETOOBIG   (-100013) /* "body too large": http.c adds the limit */
+#define NS_EBOMB     (-100014) /* "bad response: decompressed body too
+                                  large": http.c adds the limit */
+#define NS_EREDIRECTS (-100015) /* "too many redirects" */
+#define NS_ERATIO    (-100016) /* as NS_EBOMB, by the ratio limit */
+#define NS_EBADRESPONSE (-100017) /* "bad response": a caller adds why */
 
 /* ---- scheduler (loop.c) ---- */
 uv_loop_t *ns_loop(void);
@@ -66,8 +87,17 @@ ns_task_t *ns_spawn(lua_State *L, int nargs, const char *name);
 void ns_interrupt(ns_task_t *t, const char *msg);
 int ns_task_done(ns_task_t *t);
 int ns_run(void);                 /* run the loop until no task is alive */
-int ns_live_tasks(void);
 int ns_exit_status(void);
+/* main.c's side of the loop: make and close it, stop it, and the main
+** task (its end, ns_on_main_done, ends the program; orphans reported) */
+int ns_loop_init(lua_State *L);
+int ns_loop_close(void);
+void ns_stop(void);
+void ns_task_mark_main(ns_task_t *t);
+void ns_report_orphans(void);
+extern void (*ns_on_main_done)(ns_task_t *t, int failed);
+/* SIGINTs seen by loop.c's handler (main.c and repl.c read it) */
+extern volatile sig_atomic_t ns_sigint_count;
 ns_task_t *ns_task_from_handle(lua_State *L, int idx);
 extern void (*ns_on_sigint)(void);      /* Ctrl-C seen by the loop */
 extern ns_task_t *ns_foreground;        /* what Ctrl-C interrupts */
@@ -80,7 +110,10 @@ typedef struct { ns_waiter_t *head, **tailp; } ns_cond_t;
 void ns_cond_init(ns_cond_t *c);
 int ns_cond_wait(lua_State *L, ns_cond_t *c, ns_waiter_t *w, double timeout,
                  lua_KFunction k, lua_KContext ctx);
-void ns_cond_signal(ns_cond_t *c, int status);
+/* Wakes the first waiter and returns it (NULL: none waited), so the
+** caller can hand it something (a claim on a datagram...). */
+ns_waiter_t *ns_cond_signal(ns_cond_t *c, int status);
+void ns_cond_remove(ns_waiter_t *w);  /* out of its list, if in one */
 void ns_cond_broadcast(ns_cond_t *c, int status);
 
 /* ---- errors (util.c) ---- */
@@ -93,6 +126,26 @@ int ns_fail_str(lua_State *L, const char *msg);
 ** not contain a NUL byte)"; with what NULL, NULL is returned instead, for
 ** APIs that answer nil, "invalid argument" (ns_fail(L, UV_EINVAL)). */
 const char *ns_checkcstring(lua_State *L, int idx, const char *what);
+
+/* ---- timeouts of a socket (util.c): LuaSocket's settimeout modes
+** ("b" bounds each wait, "t" the whole operation; LuaSocket's timeout.c)
+** and OpenResty's settimeouts(connect, send, read) overrides ---- */
+#define NS_TO_UNSET (-2.0)
+typedef struct {
+  double block, total;       /* seconds; < 0: none */
+  double conn, send, read;   /* NS_TO_UNSET: block/total apply; < 0: none */
+} ns_timeout_t;
+void ns_timeout_init(ns_timeout_t *tm);
+/* What is left for an operation started at start, under block/total;
+** < 0: wait forever. */
+double ns_timeout_left(const ns_timeout_t *tm, double start);
+/* The same, unless the per-operation override (tm->send...) is set. */
+double ns_timeout_op(const ns_timeout_t *tm, double over, double start);
+/* The methods: settimeout(value [, mode]), settimeouts(connect, send,
+** read), gettimeout() -> block, total. Stack: the object at 1. */
+int ns_settimeout(lua_State *L, ns_timeout_t *tm);
+int ns_settimeouts(lua_State *L, ns_timeout_t *tm);
+int ns_gettimeout(lua_State *L, const ns_timeout_t *tm);
 
 /* ---- growable byte buffer with a read offset (util.c) ---- */
 typedef struct {
@@ -124,7 +177,8 @@ typedef int (*ns_resolve_k)(lua_State *L, int n, const ns_addr_t *addrs,
 /* Resolves host (a name, a numeric IPv4/IPv6 address, "*" or "localhost")
 ** and port for family AF_UNSPEC, AF_INET or AF_INET6. Numeric hosts call k
 ** at once; names park the task (bounded by timeout seconds, < 0: the
-** default NS_DNS_TIMEOUT) and call k on resume. Use as `return ns_resolve(...)`. */
+** default NS_DNS_TIMEOUT) and call k on resume. Use as
+** `return ns_resolve(...)`. */
 #define NS_DNS_TIMEOUT 30.0
 int ns_resolve(lua_State *L, const char *host, int port, int family,
                int passive, double timeout, ns_resolve_k k, lua_KContext ctx);
@@ -134,8 +188,16 @@ int ns_resolve(lua_State *L, const char *host, int port, int family,
 int ns_resolve_tracked(lua_State *L, const char *host, int port, int family,
                        int passive, double timeout, ns_resolve_k k,
                        lua_KContext ctx, ns_waiter_t **track);
-/* "1.2.3.4" / "::1" and the port of a sockaddr; family "inet"/"inet6". */
-void ns_addr_push(lua_State *L, const struct sockaddr *sa); /* ip, port, family */
+/* ---- addresses (addr.c) ---- */
+const char *ns_family_name(int family);   /* "inet", ... "unspec" */
+int ns_family_of(const char *name);       /* AF_*; NULL: AF_UNSPEC; -1 */
+/* Numeric IPv4/IPv6 (ADDR%ZONE too) to a sockaddr with port: 0, or -1
+** when host is not numeric for family (AF_UNSPEC: either). */
+int ns_addr_numeric(const char *host, int port, int family, ns_addr_t *a);
+/* ip, port of a datagram's sender (path, nil for a Unix one) */
+void ns_addr_push_peer(lua_State *L, const struct sockaddr *sa);
+/* ip, port, family of a sockaddr: "1.2.3.4" / "::1", "inet"/"inet6". */
+void ns_addr_push(lua_State *L, const struct sockaddr *sa);
 /* The same for a name of len bytes as the kernel gave it, which a Unix
 ** socket name needs: path, nil, "unix" ("" unnamed, "@name" abstract).
 ** With len unknown, pass the whole size of a zeroed sockaddr_un. */
@@ -154,11 +216,33 @@ int ns_unix_addr(const char *path, ns_addr_t *a);
 ** UV_EAI_NONAME (no such interface), UV_EINVAL (not of that form). */
 int ns_ip6_scoped(const char *host, int port, ns_addr_t *a);
 
-/* ---- select() across socket kinds (socket_tcp.c runs it) ---- */
+/* ---- socket options (sockopt.c) ---- */
 
-/* A select() parked on a socket is linked into the socket's list; the
-** socket wakes the list when it may have become ready, and when it is
-** closed. The select then looks at every socket again. */
+#define NS_OPT_TCP 1          /* the kinds an option is for */
+#define NS_OPT_UDP 2
+#define NS_FD_CLOSED (-2)     /* fd argument: the object was closed */
+/* Options set before the socket exists, applied to it once made. */
+typedef struct {
+  struct ns_keptopt *v;
+  int n, cap;
+} ns_optlist_t;
+/* setoption(name [, value]) / getoption(name) of a socket of kind
+** NS_OPT_* (the object at 1, name at 2, value at 3), on descriptor fd
+** (-1: none yet, NS_FD_CLOSED). setoption keeps the value in l when l is
+** not NULL and sets it on fd when fd >= 0; getoption reads fd, or l when
+** there is no fd. Return Lua results (1, value or nil, err). */
+int ns_setoption(lua_State *L, int kind, int fd, ns_optlist_t *l);
+int ns_getoption(lua_State *L, int kind, int fd, const ns_optlist_t *l);
+/* Sets the kept options on a new socket of family (IPv6-level ones only
+** on AF_INET6). 0 or a UV_E* code. */
+int ns_optlist_apply(const ns_optlist_t *l, int fd, int family);
+void ns_optlist_free(ns_optlist_t *l);
+
+/* ---- select() across object kinds (select.c) ---- */
+
+/* A select() parked on an object is linked into the object's list; the
+** object wakes the list when it may have become ready, and when it is
+** closed (ns_sel_release). The select then asks every object again. */
 typedef struct ns_selnode_s {
   ns_waiter_t *w;                        /* the parked select's waiter */
   struct ns_selnode_s *next, **prevp;
@@ -166,10 +250,29 @@ typedef struct ns_selnode_s {
 void ns_sel_link(ns_selnode_t **head, ns_selnode_t *n, ns_waiter_t *w);
 void ns_sel_unlink(ns_selnode_t *n);
 void ns_sel_notify(ns_selnode_t *head);  /* wakes the selects on a list */
-/* UDP sockets (socket_udp.c), as select() sees them */
-void *ns_udp_test(lua_State *L, int i);  /* the UDP socket at i, or NULL */
-int ns_udp_ready(void *u, int write);
-void ns_udp_watch(void *u, ns_selnode_t *n, ns_waiter_t *w, int read);
+void ns_sel_release(ns_selnode_t **head); /* wakes and unlinks them all */
+
+/* How select() sees one kind of object (a full userdata). To join
+** select, a kind keeps an ns_selnode_t *list in its object, calls
+** ns_sel_notify(list) when it may have become ready and ns_sel_release
+** on close, and registers once, after luaL_newmetatable(L, tname):
+**   static const ns_select_ops_t ops = {my_ready, my_watch, NULL};
+**   ns_select_register(L, "netsh.mykind", &ops);
+** Objects are found through their metatable (or a table's `_socket`
+** field); select.c knows no kind by name. */
+typedef struct {
+  /* 1 when a receive (write 0) or send (write 1) would not wait */
+  int (*ready)(void *obj, int write);
+  /* ns_sel_link(&obj->list, n, w) and start whatever makes the object
+  ** notify (reading...). 0 when it cannot become ready (closed): n unused */
+  int (*watch)(void *obj, ns_selnode_t *n, ns_waiter_t *w, int write);
+  /* optional, for select(r, w, 0) loops that never yield: ask the kernel
+  ** now, so that ready() sees what the loop has not delivered yet */
+  void (*poll)(void *obj, int write);
+} ns_select_ops_t;
+void ns_select_register(lua_State *L, const char *tname,
+                        const ns_select_ops_t *ops);
+int ns_select(lua_State *L);  /* socket.select(recvt, sendt [, timeout]) */
 
 /* ---- modules ---- */
 int luaopen_task_core(lua_State *L);
@@ -180,6 +283,5 @@ int luaopen_socket_core(lua_State *L);       /* socket_tcp.c */
 int luaopen_udp_core(lua_State *L);
 int ns_load_embedded(lua_State *L, int kind, const char *name);
 int ns_open_embedded(lua_State *L);       /* package.preload for lua/ */
-int ns_require_native(lua_State *L, const char *modname);
 
 #endif

@@ -58,9 +58,7 @@ static struct {
 } st = { 0, NULL, NULL, {0}, 0, 0, NULL, NULL, LUA_NOREF, "", "", 0,
          0, "", -1, 0, NULL, 0 };
 
-/* SIGINTs seen by src/loop.c's handler (exported for main.c too). */
-extern volatile sig_atomic_t ns_sigint_count;
-static sig_atomic_t seen_sigint;
+static sig_atomic_t seen_sigint;  /* ns_sigint_count when last looked */
 
 /* Ctrl-C ownership (attach/detach) */
 static ns_task_t *repl_task;
@@ -253,7 +251,7 @@ static int readline_k(lua_State *L, int status, lua_KContext ctx) {
 static int lib_readline(lua_State *L) {
   const char *prompt = luaL_optstring(L, 1, "> ");
   if (!st.open) return luaL_error(L, "repl.core: open() first");
-  if (st.w.task) return ns_fail_str(L, "busy");
+  if (st.w.task) return ns_fail(L, NS_EBUSY);
   if (!st.installed) {
     snprintf(st.prompt, sizeof st.prompt, "%s", prompt);
     fflush(stdout);

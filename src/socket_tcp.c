@@ -1,6 +1,7 @@
 /*
 ** socket_tcp.c -- "socket.core": LuaSocket's TCP objects as cosockets on
-** uv_tcp_t, plus select(), sleep() and gettime().
+** uv_tcp_t, plus gettime(); socket.select is src/select.c's ns_select,
+** options src/sockopt.c's, timeouts util.c's ns_timeout_t.
 **
 ** A tcp_t (userdata, "netsh.tcp") is owned by Lua; its uv_tcp_t by libuv
 ** from uv_close() until free_handle_cb(). They point at each other and
@@ -57,7 +58,6 @@
 #include "tls.h"
 
 #define TCP_MT "netsh.tcp"
-#define SEL_MT "netsh.select"
 
 #define READ_HIGH (64 * 1024)       /* stop reading above, nobody waiting */
 #define WRITE_CHUNK (64 * 1024)     /* most bytes queued in libuv at once */
@@ -65,7 +65,6 @@
 #define HE_DELAY_MS 250             /* RFC 8305 connection attempt delay */
 #define CONNECT_TIMEOUT 30.0        /* connect default, DNS included */
 #define DEFAULT_BACKLOG 128
-#define MAXOPTS 8
 
 enum { S_MASTER, S_CLIENT, S_SERVER };
 static const char *const state_names[] = {"master", "client", "server"};
@@ -84,18 +83,6 @@ typedef struct wreq {
   char data[1];
 } wreq_t;
 
-typedef ns_selnode_t selnode_t;
-
-typedef struct sel {
-  ns_waiter_t w;
-  int n, cap;                /* nodes in use, nodes allocated */
-  selnode_t nodes[1];
-} sel_t;
-
-typedef struct {
-  int level, name, val, val2;
-} sockopt_t;
-
 struct tcp {
   uv_tcp_t *h;               /* NULL when there is no socket */
   unsigned char state;       /* S_* */
@@ -103,7 +90,6 @@ struct tcp {
   unsigned char reading;     /* uv_read_start is on */
   unsigned char v6only;      /* tcp6(): IPv6 only */
   unsigned char pyaccept;    /* create_server: accept -> conn, ip, port */
-  unsigned char nopts;
   int family;                /* AF_UNSPEC until a socket exists */
   int want_family;           /* tcp4()/tcp6(): the only family allowed */
   ns_waiter_t rd, wr;
@@ -112,8 +98,7 @@ struct tcp {
   int wr_err;
   int conn_err;              /* outcome of a connect nobody waited for */
   int acc_err;
-  double block, total;       /* settimeout: < 0 none */
-  double to_conn, to_send, to_read;  /* settimeouts: TO_UNSET, < 0 none */
+  ns_timeout_t tm;           /* settimeout(s) */
   /* the receive in progress */
   int rmode;
   size_t rwant, rscan, rnlen;
@@ -134,11 +119,11 @@ struct tcp {
   /* stats */
   double birth;
   lua_Integer nrecv, nsent;
-  selnode_t *sel;            /* select()s waiting on this socket */
+  ns_selnode_t *sel;         /* select()s waiting on this socket */
   ns_waiter_t *dns_w;        /* connect() waiting for its name lookup */
   struct sockaddr_storage peer_ss;  /* the peer, kept from the connect: */
   int peer_len;              /* the kernel forgets it once both sides shut */
-  sockopt_t opts[MAXOPTS];   /* applied to every new socket */
+  ns_optlist_t opts;         /* applied to every new socket */
   /* TLS: engine, handshake, and what a send leaves for the next one */
   const ns_tls_ops_t *tlsops;
   ns_tls_t *tls;             /* NULL: plain TCP */
@@ -156,8 +141,6 @@ struct tcp {
 };
 
 /* TLS hooks (defined in the TLS section) */
-#define E_TLS (-100100)           /* t->tlsops->error() says why */
-#define E_HSTIMEOUT (-100101)     /* "handshake timeout" */
 #define TLS_PENDING(t) ((t)->tls && !(t)->tls_ready && !(t)->closed)
 enum { HS_CALL, HS_RECEIVE, HS_RECEIVEANY, HS_UNTIL, HS_SEND };
 static int tls_input(tcp_t *t, const char *p, size_t n);
@@ -175,27 +158,15 @@ static char shared_rbuf[64 * 1024];
 
 static void free_handle_cb(uv_handle_t *h) { free(h); }
 
-/* ---- timeouts (LuaSocket's block/total) ---- */
-
-static double op_timeout(tcp_t *t, double start) {
-  double left;
-  if (t->total < 0) return t->block;
-  left = t->total - (ns_now() - start);
-  if (left < 0) left = 0;
-  if (t->block < 0) return left;
-  return t->block < left ? t->block : left;
-}
-
-/* OpenResty's settimeouts(connect, send, read): per operation, and when
-** set they stand instead of settimeout's block/total for that kind. */
-#define TO_UNSET (-2.0)
+/* ---- timeouts (ns_timeout_t: LuaSocket's block/total, OpenResty's
+** per-operation settimeouts instead of them when set) ---- */
 
 static double read_timeout(tcp_t *t) {
-  return t->to_read != TO_UNSET ? t->to_read : op_timeout(t, t->rstart);
+  return ns_timeout_op(&t->tm, t->tm.read, t->rstart);
 }
 
 static double send_timeout(tcp_t *t) {
-  return t->to_send != TO_UNSET ? t->to_send : op_timeout(t, t->wstart);
+  return ns_timeout_op(&t->tm, t->tm.send, t->wstart);
 }
 
 /* ---- objects ---- */
@@ -207,8 +178,7 @@ static tcp_t *tcp_new(lua_State *L, int state) {
   t->state = (unsigned char)state;  /* resource is acquired */
   t->family = AF_UNSPEC;
   t->want_family = AF_UNSPEC;
-  t->block = t->total = -1;
-  t->to_conn = t->to_send = t->to_read = TO_UNSET;
+  ns_timeout_init(&t->tm);
   t->birth = ns_now();
   luaL_setmetatable(L, TCP_MT);
   return t;
@@ -237,87 +207,22 @@ static int fd_of(tcp_t *t) {
 
 static void notify_select(tcp_t *t) { ns_sel_notify(t->sel); }
 
-void ns_sel_link(ns_selnode_t **head, ns_selnode_t *n, ns_waiter_t *w) {
-  n->w = w;
-  n->prevp = head;
-  n->next = *head;
-  if (*head) (*head)->prevp = &n->next;
-  *head = n;
-}
-
-void ns_sel_unlink(ns_selnode_t *n) {
-  if (n->prevp == NULL) return;
-  *n->prevp = n->next;
-  if (n->next) n->next->prevp = n->prevp;
-  n->next = NULL;
-  n->prevp = NULL;
-}
-
-void ns_sel_notify(ns_selnode_t *head) {
-  for (; head; head = head->next) ns_wake(head->w, 0);
-}
-
-#define sel_unlink ns_sel_unlink
 /* Drop bytes from t->in; give the memory back once drained. */
 static void in_consume(tcp_t *t, size_t n) {
   ns_buf_consume(&t->in, n);
   if (t->in.len == 0 && t->in.cap > KEEP_BUF) ns_buf_free(&t->in);
 }
 
-/* ---- socket options ---- */
-
-typedef struct {
-  const char *name;
-  int level, opt;
-  char kind;                 /* b bool, i int, l linger, e error (get) */
-} optdef_t;
-
-static const optdef_t optdefs[] = {
-  {"keepalive", SOL_SOCKET, SO_KEEPALIVE, 'b'},
-  {"reuseaddr", SOL_SOCKET, SO_REUSEADDR, 'b'},
-  {"reuseport", SOL_SOCKET, SO_REUSEPORT, 'b'},
-  {"tcp-nodelay", IPPROTO_TCP, TCP_NODELAY, 'b'},
-  {"ipv6-v6only", IPPROTO_IPV6, IPV6_V6ONLY, 'b'},
-  {"linger", SOL_SOCKET, SO_LINGER, 'l'},
-  {"tcp-keepidle", IPPROTO_TCP, TCP_KEEPIDLE, 'i'},
-  {"tcp-keepcnt", IPPROTO_TCP, TCP_KEEPCNT, 'i'},
-  {"tcp-keepintvl", IPPROTO_TCP, TCP_KEEPINTVL, 'i'},
-  {"tcp-defer-accept", IPPROTO_TCP, TCP_DEFER_ACCEPT, 'i'},
-  {"tcp-fastopen", IPPROTO_TCP, TCP_FASTOPEN, 'i'},
-  {"recv-buffer-size", SOL_SOCKET, SO_RCVBUF, 'i'},
-  {"send-buffer-size", SOL_SOCKET, SO_SNDBUF, 'i'},
-  {"error", SOL_SOCKET, SO_ERROR, 'e'},
-  {NULL, 0, 0, 0}
-};
-
-static int opt_apply(int fd, const sockopt_t *o) {
-  int rc;
-  if (o->level == SOL_SOCKET && o->name == SO_LINGER) {
-    struct linger li;
-    li.l_onoff = o->val;
-    li.l_linger = o->val2;
-    rc = setsockopt(fd, o->level, o->name, &li, sizeof li);
-  } else {
-    rc = setsockopt(fd, o->level, o->name, &o->val, sizeof o->val);
-  }
-  return rc == 0 ? 0 : -errno;
-}
-
 /* Options the user set before this socket existed, then v6only. */
 static int apply_opts(tcp_t *t, uv_tcp_t *h, int family) {
   uv_os_fd_t fd;
-  int i, rc;
   if (uv_fileno((uv_handle_t *)h, &fd) != 0) return UV_EBADF;
   if (family == AF_INET6) {
     /* "::" is dual-stack unless tcp6() or the user said otherwise */
-    sockopt_t o = {IPPROTO_IPV6, IPV6_V6ONLY, t->v6only, 0};
-    opt_apply(fd, &o);
+    int on = t->v6only;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
   }
-  for (i = 0; i < t->nopts; i++) {
-    if (t->opts[i].level == IPPROTO_IPV6 && family != AF_INET6) continue;
-    if ((rc = opt_apply(fd, &t->opts[i])) != 0) return rc;
-  }
-  return 0;
+  return ns_optlist_apply(&t->opts, fd, family);
 }
 
 /* A new uv_tcp_t with its socket made, options applied. */
@@ -676,7 +581,7 @@ static void on_input(tcp_t *t, ssize_t n, const char *p, int inplace) {
   }
   if (t->tls) ns_wake(&t->hsw, 0);       /* a handshake waits for input */
   /* progress restarts a block timeout: the reader re-parks afresh */
-  if (t->rd.task && (t->block >= 0 || t->to_read >= 0 ||
+  if (t->rd.task && (t->tm.block >= 0 || t->tm.read >= 0 ||
                      reader_ready(t, t->in.len - before)))
     ns_wake(&t->rd, 0);
   if (t->sel) notify_select(t);
@@ -872,7 +777,7 @@ static int recv_begin(lua_State *L, tcp_t *t) {
     push_data(L, "", 0, 0);
     return 3;
   }
-  if (t->rd.task) return ns_fail_str(L, "busy");
+  if (t->rd.task) return ns_fail(L, NS_EBUSY);
   t->rscan = 0;
   t->rstart = ns_now();
   return 0;
@@ -1078,7 +983,7 @@ static int send_step(lua_State *L, tcp_t *t) {
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
   tcp_t *t = (tcp_t *)ctx;
   (void)status;
-  if (t->closed) return send_fail(L, t, UV_ECANCELED);
+  if (t->closed) return send_fail(L, t, NS_ECLOSED);
   if (t->wr_err) return send_fail(L, t, t->wr_err);
   if (t->wreq && t->wr.status == UV_ETIMEDOUT)
     return send_fail(L, t, UV_ETIMEDOUT);
@@ -1134,7 +1039,7 @@ static int meth_send(lua_State *L) {
     lua_pushinteger(L, i - 1);
     return 3;
   }
-  if (t->wr.task) return ns_fail_str(L, "busy");
+  if (t->wr.task) return ns_fail(L, NS_EBUSY);
   t->wdata = data + (i - 1);
   t->wlen = j >= i ? (size_t)(j - i + 1) : 0;
   t->wpos = 0;
@@ -1174,15 +1079,11 @@ static void tcp_release(tcp_t *t) {
   int i;
   if (t->closed) return;
   t->closed = 1;
-  ns_cancel(&t->rd, UV_ECANCELED);   /* parked tasks wake with "closed" */
-  ns_cancel(&t->wr, UV_ECANCELED);
-  if (t->dns_w) ns_cancel(t->dns_w, UV_ECANCELED);  /* connect's lookup */
+  ns_cancel(&t->rd, NS_ECLOSED);   /* parked tasks wake with "closed" */
+  ns_cancel(&t->wr, NS_ECLOSED);
+  if (t->dns_w) ns_cancel(t->dns_w, NS_ECLOSED);  /* connect's lookup */
   he_detach(t);
-  while (t->sel) {                   /* select()s re-check without us */
-    selnode_t *n = t->sel;
-    ns_wake(n->w, 0);
-    sel_unlink(n);
-  }
+  ns_sel_release(&t->sel);           /* select()s re-check without us */
   listener_free(t->lsn);             /* before the socket it polls */
   t->lsn = NULL;
   for (i = 0; i < t->nacq; i++)
@@ -1212,6 +1113,7 @@ static void tcp_release(tcp_t *t) {
   ns_buf_free(&t->in);
   free(t->peer);
   t->peer = NULL;
+  ns_optlist_free(&t->opts);
 }
 
 static int meth_close(lua_State *L) {
@@ -1231,14 +1133,14 @@ static int connect_k(lua_State *L, int status, lua_KContext ctx) {
   tcp_t *t = (tcp_t *)ctx;
   int err;
   (void)status;
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   if (t->state == S_CLIENT) {
     lua_pushinteger(L, 1);
     return 1;
   }
   if (t->he) {                       /* woken without an outcome */
     he_detach(t);
-    return ns_fail(L, UV_ECANCELED);
+    return ns_fail(L, NS_ECLOSED);
   }
   err = t->conn_err ? t->conn_err : UV_ECONNREFUSED;
   t->conn_err = 0;
@@ -1254,8 +1156,9 @@ static void connect_cancel(ns_waiter_t *w) {
 
 /* settimeout(0) (or settimeouts' connect 0): connect() polls. */
 static int connect_polls(tcp_t *t) {
-  return t->to_conn == 0 ||
-         (t->to_conn == TO_UNSET && (t->block == 0 || t->total == 0));
+  const ns_timeout_t *tm = &t->tm;
+  return tm->conn == 0 ||
+         (tm->conn == NS_TO_UNSET && (tm->block == 0 || tm->total == 0));
 }
 
 /* Parks until the race ends: bounded by the socket's timeout (counted
@@ -1267,12 +1170,12 @@ static int connect_wait(lua_State *L, tcp_t *t) {
     ** says when it is done, a later connect() gives the outcome */
     return ns_fail(L, UV_ETIMEDOUT);
   }
-  if (t->to_conn != TO_UNSET) {
-    left = t->to_conn < 0 ? CONNECT_TIMEOUT - elapsed : t->to_conn - elapsed;
+  if (t->tm.conn != NS_TO_UNSET) {
+    left = t->tm.conn < 0 ? CONNECT_TIMEOUT - elapsed : t->tm.conn - elapsed;
   } else {
-    left = op_timeout(t, t->t_start);
+    left = ns_timeout_left(&t->tm, t->t_start);
     if (left < 0) left = CONNECT_TIMEOUT - elapsed;
-    else if (t->total < 0) left -= elapsed;
+    else if (t->tm.total < 0) left -= elapsed;
   }
   if (left < 0) left = 0;
   t->wr.data = t;
@@ -1284,10 +1187,10 @@ static int connect_resolved(lua_State *L, int n, const ns_addr_t *addrs,
                             lua_KContext ctx) {
   tcp_t *t = (tcp_t *)ctx;
   int rc;
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   t->t_dns = ns_now() - t->t_start;
   if (n < 0) return ns_fail(L, n);
-  if (t->he || t->state != S_MASTER) return ns_fail_str(L, "busy");
+  if (t->he || t->state != S_MASTER) return ns_fail(L, NS_EBUSY);
   if ((rc = he_start(t, addrs, n)) != 0) return ns_fail(L, rc);
   if (t->state == S_CLIENT) {        /* cannot happen: libuv calls back */
     lua_pushinteger(L, 1);
@@ -1375,7 +1278,7 @@ static int unix_connect_try(lua_State *L, tcp_t *t, const char *path,
   }
   rc = -errno;
   if (rc != -EAGAIN) return ns_fail(L, rc);
-  limit = t->to_conn != TO_UNSET ? t->to_conn : op_timeout(t, t->t_start);
+  limit = ns_timeout_op(&t->tm, t->tm.conn, t->t_start);
   if (limit < 0) limit = CONNECT_TIMEOUT;
   left = limit - (ns_now() - t->t_start);
   if (left <= 0) return ns_fail(L, UV_ETIMEDOUT);
@@ -1389,7 +1292,7 @@ static int unix_connect_try(lua_State *L, tcp_t *t, const char *path,
 static int unix_connect_k(lua_State *L, int status, lua_KContext ctx) {
   tcp_t *t = check_tcp(L, 1);
   (void)status;
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   return unix_connect_try(L, t, unix_path(t, lua_tostring(L, 2)), (int)ctx);
 }
 
@@ -1421,16 +1324,16 @@ static int meth_connect(lua_State *L) {
   int port = path || !host ? 0 : ns_check_port(L, 3, "tcp");
   double dns_timeout;
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   if (port < 0) return ns_fail(L, port);
   if (t->he && connect_polls(t) && !t->wr.task) he_poll(t);
   if (t->state == S_CLIENT) return ns_fail(L, UV_EISCONN);
   if (t->state == S_SERVER) return ns_fail(L, UV_EINVAL);
   if (path) {
-    if (t->he || t->wr.task) return ns_fail_str(L, "busy");
+    if (t->he || t->wr.task) return ns_fail(L, NS_EBUSY);
     return unix_connect(L, t, path);
   }
-  if (t->wr.task) return ns_fail_str(L, "busy");
+  if (t->wr.task) return ns_fail(L, NS_EBUSY);
   if (t->he) {                       /* a non-blocking connect goes on */
     return connect_wait(L, t);
   }
@@ -1444,8 +1347,7 @@ static int meth_connect(lua_State *L) {
   t->peer = strdup(host);            /* for the certificate check */
   t->t_start = ns_now();
   t->t_dns = t->t_conn = 0;
-  dns_timeout = t->to_conn != TO_UNSET ? t->to_conn
-                                        : op_timeout(t, t->t_start);
+  dns_timeout = ns_timeout_op(&t->tm, t->tm.conn, t->t_start);
   /* settimeout(0) polls the connect, not the lookup: LuaSocket resolves
   ** (blocking) first; a lookup given no time would never end */
   if (dns_timeout <= 0 || dns_timeout > NS_DNS_TIMEOUT)
@@ -1462,7 +1364,7 @@ static int bind_resolved(lua_State *L, int n, const ns_addr_t *addrs,
   tcp_t *t = (tcp_t *)ctx;
   int i, err = UV_EAI_NONAME;
   if (n < 0) return ns_fail(L, n);
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   for (i = 0; i < n; i++) {
     int family = addrs[i].ss.ss_family;
     uv_tcp_t *h;
@@ -1500,8 +1402,8 @@ static int meth_bind(lua_State *L) {
   const char *path = host ? unix_path(t, host) : NULL;
   int port = path || !host ? 0 : ns_check_port(L, 3, "tcp");
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
-  if (t->he) return ns_fail_str(L, "busy");
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
+  if (t->he) return ns_fail(L, NS_EBUSY);
   if (path) return unix_bind(L, t, path);
   if (port < 0) return ns_fail(L, port);
   lua_settop(L, 3);
@@ -1660,9 +1562,9 @@ static int meth_listen(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_MASTER);
   lua_Integer backlog = luaL_optinteger(L, 2, DEFAULT_BACKLOG);
   int rc;
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   if (t->h == NULL && t->want_family == AF_UNIX)
-    return ns_fail_str(L, "bind a path first");
+    return ns_fail(L, NS_ENOPATH);
   if (t->h == NULL) {
     /* LuaSocket listens on an unbound socket: the kernel picks a port */
     int family = t->want_family == AF_INET ? AF_INET : AF_INET6;
@@ -1739,7 +1641,7 @@ static int accept_try(lua_State *L, tcp_t *t) {
 static int accept_k(lua_State *L, int status, lua_KContext ctx) {
   tcp_t *t = (tcp_t *)ctx;
   (void)status;
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
+  if (t->closed) return ns_fail(L, NS_ECLOSED);
   if (t->nacq == 0 && t->acc_err == 0 && t->rd.status == UV_ETIMEDOUT)
     return ns_fail(L, UV_ETIMEDOUT);
   return accept_try(L, t);
@@ -1748,9 +1650,9 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx) {
 /* accept() -> client | nil, err */
 static int meth_accept(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_SERVER);
-  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
+  if (t->closed || t->h == NULL) return ns_fail(L, NS_ECLOSED);
   if (t->backlog == 0) return ns_fail(L, UV_EINVAL);  /* setfd: no listen */
-  if (t->rd.task) return ns_fail_str(L, "busy");
+  if (t->rd.task) return ns_fail(L, NS_EBUSY);
   t->rstart = ns_now();
   return accept_try(L, t);
 }
@@ -1766,7 +1668,7 @@ static int meth_shutdown(lua_State *L) {
   static const char *const modes[] = {"both", "send", "receive", NULL};
   tcp_t *t = check_state(L, 1, S_CLIENT);
   int how = luaL_checkoption(L, 2, "both", modes);
-  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
+  if (t->closed || t->h == NULL) return ns_fail(L, NS_ECLOSED);
   if (how != 1) {
     int fd = fd_of(t);
     if (fd >= 0) shutdown(fd, SHUT_RD);
@@ -1810,52 +1712,22 @@ static int meth_getsockname(lua_State *L) {
 static int meth_getfamily(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   int f = t->family != AF_UNSPEC ? t->family : t->want_family;
-  lua_pushstring(L, f == AF_INET ? "inet" : f == AF_INET6 ? "inet6"
-                  : f == AF_UNIX ? "unix" : "unspec");
+  lua_pushstring(L, ns_family_name(f));
   return 1;
 }
 
-/* settimeout(value [, mode]) -> 1; "b" per operation, "t"/"r" total */
+/* settimeout(value [, mode]), settimeouts(connect, send, read): util.c
+** (settimeouts' negative connect keeps the 30 s default) */
 static int meth_settimeout(lua_State *L) {
-  tcp_t *t = check_tcp(L, 1);
-  double v = luaL_optnumber(L, 2, -1);
-  const char *mode = luaL_optstring(L, 3, "b");
-  if (v < 0) v = -1;
-  switch (*mode) {
-    case 'b': t->block = v; break;
-    case 'r': case 't': t->total = v; break;
-    default: return luaL_argerror(L, 3, "invalid timeout mode");
-  }
-  t->to_conn = t->to_send = t->to_read = TO_UNSET;  /* as OpenResty's */
-  lua_pushinteger(L, 1);
-  return 1;
+  return ns_settimeout(L, &check_tcp(L, 1)->tm);
 }
 
-static double opt_timeout(lua_State *L, int i) {
-  double v;
-  if (lua_isnoneornil(L, i)) return TO_UNSET;
-  v = luaL_checknumber(L, i);
-  return v < 0 ? -1 : v;
-}
-
-/* settimeouts(connect, send, read) -> 1: OpenResty's per-operation
-** timeouts, in seconds like every netsh timeout (nil: settimeout's
-** applies; negative: none, connect then keeps its 30 s default). */
 static int meth_settimeouts(lua_State *L) {
-  tcp_t *t = check_tcp(L, 1);
-  double c = opt_timeout(L, 2), s = opt_timeout(L, 3), r = opt_timeout(L, 4);
-  t->to_conn = c;
-  t->to_send = s;
-  t->to_read = r;
-  lua_pushinteger(L, 1);
-  return 1;
+  return ns_settimeouts(L, &check_tcp(L, 1)->tm);
 }
 
 static int meth_gettimeout(lua_State *L) {
-  tcp_t *t = check_tcp(L, 1);
-  lua_pushnumber(L, t->block);
-  lua_pushnumber(L, t->total);
-  return 2;
+  return ns_gettimeout(L, &check_tcp(L, 1)->tm);
 }
 
 static int meth_getstats(lua_State *L) {
@@ -1891,96 +1763,25 @@ static int meth_timings(lua_State *L) {
   return 1;
 }
 
-static const optdef_t *find_opt(lua_State *L, int i) {
-  const char *name = ns_checkcstring(L, i, "option name");
-  int k;
-  for (k = 0; optdefs[k].name; k++)
-    if (strcmp(optdefs[k].name, name) == 0) return &optdefs[k];
-  luaL_argerror(L, i, lua_pushfstring(L, "unsupported option '%s'", name));
-  return NULL;
-}
-
-/* setoption(name [, value]) -> 1 | nil, err */
+/* setoption(name [, value]) -> 1 | nil, err: kept for the sockets
+** connect() will make, and set on the current one */
 static int meth_setoption(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
-  const optdef_t *d = find_opt(L, 2);
-  sockopt_t o;
-  int k, fd;
-  o.level = d->level;
-  o.name = d->opt;
-  o.val2 = 0;
-  switch (d->kind) {
-    case 'b': o.val = lua_isnone(L, 3) ? 1 : lua_toboolean(L, 3); break;
-    case 'i': o.val = (int)luaL_checkinteger(L, 3); break;
-    case 'l':
-      luaL_checktype(L, 3, LUA_TTABLE);
-      lua_getfield(L, 3, "on");
-      o.val = lua_toboolean(L, -1);
-      lua_getfield(L, 3, "timeout");
-      o.val2 = (int)luaL_optinteger(L, -1, 0);
-      lua_pop(L, 2);
-      break;
-    default: return luaL_argerror(L, 2, "read-only option");
-  }
-  if (t->closed) return ns_fail(L, UV_ECANCELED);
-  if (d->level == IPPROTO_IPV6 && d->opt == IPV6_V6ONLY)
-    t->v6only = (unsigned char)(o.val != 0);
-  /* remember it for the sockets connect() will make */
-  for (k = 0; k < t->nopts; k++)
-    if (t->opts[k].level == o.level && t->opts[k].name == o.name) break;
-  if (k < MAXOPTS) {
-    t->opts[k] = o;
-    if (k == t->nopts) t->nopts++;
-  }
-  if ((fd = fd_of(t)) >= 0) {
-    int rc = opt_apply(fd, &o);
-    if (rc != 0) return ns_fail(L, rc);
-  }
-  lua_pushinteger(L, 1);
-  return 1;
+  return ns_setoption(L, NS_OPT_TCP, t->closed ? NS_FD_CLOSED : fd_of(t),
+                      &t->opts);
 }
 
 static int meth_getoption(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
-  const optdef_t *d = find_opt(L, 2);
-  int fd = fd_of(t), v = 0;
-  socklen_t len = sizeof v;
-  if (d->kind == 'e' && t->conn_err) {
+  if (t->conn_err && lua_type(L, 2) == LUA_TSTRING &&
+      strcmp(lua_tostring(L, 2), "error") == 0) {
     /* a non-blocking connect failed: its attempts' sockets, which held
     ** the SO_ERROR LuaSocket code polls for, are gone */
     lua_pushstring(L, ns_strerror(t->conn_err));
     return 1;
   }
-  if (fd < 0) {
-    int k;
-    for (k = 0; k < t->nopts; k++)
-      if (t->opts[k].level == d->level && t->opts[k].name == d->opt) {
-        if (d->kind == 'b') lua_pushboolean(L, t->opts[k].val);
-        else lua_pushinteger(L, t->opts[k].val);
-        return 1;
-      }
-    return ns_fail(L, UV_ECANCELED);
-  }
-  if (d->kind == 'l') {
-    struct linger li;
-    len = sizeof li;
-    if (getsockopt(fd, d->level, d->opt, &li, &len) != 0)
-      return ns_fail(L, -errno);
-    lua_createtable(L, 0, 2);
-    lua_pushboolean(L, li.l_onoff);
-    lua_setfield(L, -2, "on");
-    lua_pushinteger(L, li.l_linger);
-    lua_setfield(L, -2, "timeout");
-    return 1;
-  }
-  if (getsockopt(fd, d->level, d->opt, &v, &len) != 0)
-    return ns_fail(L, -errno);
-  if (d->kind == 'b') lua_pushboolean(L, v);
-  else if (d->kind == 'e') {
-    if (v == 0) lua_pushnil(L);
-    else lua_pushstring(L, ns_strerror(-v));
-  } else lua_pushinteger(L, v);
-  return 1;
+  return ns_getoption(L, NS_OPT_TCP, t->closed ? NS_FD_CLOSED : fd_of(t),
+                      &t->opts);
 }
 
 /* readerror() -> nil | message: why reading ended when it was not the
@@ -1990,7 +1791,7 @@ static int meth_readerror(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   int e = t->rd_err;
   if (e == 0 || e == UV_EOF) lua_pushnil(L);
-  else if (e == E_TLS) lua_pushstring(L, tcp_strerror(t, e));
+  else if (e == NS_ETLS) lua_pushstring(L, tcp_strerror(t, e));
   else lua_pushstring(L, uv_strerror(e));
   return 1;
 }
@@ -2014,7 +1815,7 @@ static int meth_setfd(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   lua_Integer fd = luaL_checkinteger(L, 2);
   int old = fd_of(t), rc, was_server = t->state == S_SERVER;
-  if (t->rd.task || t->wr.task || t->he) return ns_fail_str(L, "busy");
+  if (t->rd.task || t->wr.task || t->he) return ns_fail(L, NS_EBUSY);
   if (old >= 0) {
     /* uv_close closes the descriptor: keep the number alive with a dup */
     int keep = fd >= 0 && fd != old ? -1 : dup(old);
@@ -2162,10 +1963,9 @@ static int meta_tostring(lua_State *L) {
 ** waits for it) except while a TLS send is in progress or left ciphertext
 ** behind (t->tlsout): then it queues behind, so records stay in order. */
 
+/* ns_strerror, but a TLS failure is what the engine says */
 static const char *tcp_strerror(tcp_t *t, int code) {
-  if (code == E_TLS)
-    return t->tls ? t->tlsops->error(t->tls) : "tls: connection failed";
-  if (code == E_HSTIMEOUT) return "handshake timeout";
+  if (code == NS_ETLS && t->tls) return t->tlsops->error(t->tls);
   return ns_strerror(code);
 }
 
@@ -2233,7 +2033,7 @@ static int tls_send_poll(lua_State *L, tcp_t *t) {
   while (rc == 0 && done < t->wlen) {
     size_t chunk = t->wlen - done < 16384 ? t->wlen - done : 16384;
     if (t->tlsops->write(t->tls, t->wdata + done, chunk) != (int)chunk) {
-      rc = E_TLS;
+      rc = NS_ETLS;
       break;
     }
     done += chunk;
@@ -2253,11 +2053,11 @@ static int tls_send_poll(lua_State *L, tcp_t *t) {
 
 /* read_cb's path on TLS sockets: ciphertext in, plaintext onto t->in
 ** once the handshake is done (before, the handshake task takes it).
-** 0, or the rd_err to set (UV_EOF on close_notify, E_TLS). */
+** 0, or the rd_err to set (UV_EOF on close_notify, NS_ETLS). */
 static int tls_input(tcp_t *t, const char *p, size_t n) {
   const ns_tls_ops_t *ops = t->tlsops;
   int r = 0;
-  if (n > 0 && ops->feed(t->tls, p, n) != NS_TLS_OK) return E_TLS;
+  if (n > 0 && ops->feed(t->tls, p, n) != NS_TLS_OK) return NS_ETLS;
   if (!t->tls_ready) return 0;
   for (;;) {
     if (ns_buf_reserve(&t->in, 16384) != 0) return UV_ENOMEM;
@@ -2267,7 +2067,7 @@ static int tls_input(tcp_t *t, const char *p, size_t n) {
   }
   tls_flush(t, 0);                   /* alerts, key update replies */
   if (r == NS_TLS_EOF) return UV_EOF;
-  if (r == NS_TLS_ERROR) return E_TLS;
+  if (r == NS_TLS_ERROR) return NS_ETLS;
   return 0;
 }
 
@@ -2286,7 +2086,7 @@ static int tls_encrypt(lua_State *L, tcp_t *t, const char *p, size_t n) {
     size_t chunk = n < 65536 ? n : 65536;
     if (ops->write(t->tls, p, chunk) != (int)chunk) {
       luaL_pushresult(&b);
-      return E_TLS;
+      return NS_ETLS;
     }
     p += chunk;
     n -= chunk;
@@ -2314,8 +2114,8 @@ static void tls_notify(tcp_t *t) {
 ** drops it. */
 static void tls_release(tcp_t *t) {
   if (t->tls == NULL) return;
-  ns_cancel(&t->hsw, UV_ECANCELED);
-  ns_cond_broadcast(&t->hsq, UV_ECANCELED);
+  ns_cancel(&t->hsw, NS_ECLOSED);
+  ns_cond_broadcast(&t->hsq, NS_ECLOSED);
   if (t->h && t->tls_ready && !t->rd_err) {
     /* the sender, if any, was woken: this goes out after its records */
     t->tlsops->shutdown(t->tls);
@@ -2360,7 +2160,7 @@ static int hs_end(lua_State *L, tcp_t *t, int code, int which) {
       t->rd_err = rc;
     return rerun(L, which);
   }
-  if (code == E_TLS) tls_flush(t, 1);  /* the alert, best effort */
+  if (code == NS_ETLS) tls_flush(t, 1);  /* the alert, best effort */
   lua_pushnil(L);
   lua_pushstring(L, tcp_strerror(t, code));
   if (which == HS_SEND) {
@@ -2384,7 +2184,7 @@ static int hs_step(lua_State *L, tcp_t *t, int which) {
   for (;;) {
     int rc = t->tlsops->handshake(t->tls);
     if (rc == NS_TLS_OK) return hs_end(L, t, 0, which);
-    if (rc == NS_TLS_ERROR) return hs_end(L, t, E_TLS, which);
+    if (rc == NS_TLS_ERROR) return hs_end(L, t, NS_ETLS, which);
     if (rc == NS_TLS_WANT_WRITE) {
       if ((rc = tls_flush(t, 0)) != 0) return hs_end(L, t, rc, which);
       continue;
@@ -2406,9 +2206,9 @@ static int hs_step(lua_State *L, tcp_t *t, int which) {
 static int hs_k(lua_State *L, int status, lua_KContext ctx) {
   tcp_t *t = lua_touserdata(L, 1);
   (void)status;
-  if (t->closed) return hs_end(L, t, UV_ECANCELED, (int)ctx);
+  if (t->closed) return hs_end(L, t, NS_ECLOSED, (int)ctx);
   if (t->hsw.status == UV_ETIMEDOUT)   /* polled: "timeout", try again */
-    return hs_end(L, t, t->hs_poll ? UV_ETIMEDOUT : E_HSTIMEOUT, (int)ctx);
+    return hs_end(L, t, t->hs_poll ? UV_ETIMEDOUT : NS_EHANDSHAKE, (int)ctx);
   return hs_step(L, t, (int)ctx);
 }
 
@@ -2428,14 +2228,13 @@ static int hsq_k(lua_State *L, int status, lua_KContext ctx) {
 /* Handshake first, then the method `which` (stack: its arguments). */
 static int tls_then(lua_State *L, tcp_t *t, int which) {
   ns_waiter_t *w = which == HS_SEND ? &t->wr : &t->rd;
-  if (w->task) return ns_fail_str(L, "busy");
+  if (w->task) return ns_fail(L, NS_EBUSY);
   if (t->hs_busy)                    /* another task runs it: wait */
     return ns_cond_wait(L, &t->hsq, w, -1, hsq_k, which);
   {
     /* bounded by handshake_timeout, else the socket's, else 30 s */
     double limit = t->tls->handshake_timeout;
-    if (limit < 0) limit = t->to_conn != TO_UNSET ? t->to_conn
-                                                  : op_timeout(t, ns_now());
+    if (limit < 0) limit = ns_timeout_op(&t->tm, t->tm.conn, ns_now());
     if (limit < 0) limit = NS_TLS_HANDSHAKE_TIMEOUT;
     t->hs_start = ns_now();
     t->hs_deadline = t->hs_start + limit;
@@ -2458,9 +2257,9 @@ static int tls_attach(lua_State *L, tcp_t *t, int opts, int server,
                       const char *host) {
   const ns_tls_ops_t *ops;
   ns_tls_t *e;
-  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
-  if (t->tls) return ns_fail_str(L, "tls already started");
-  if (t->rd.task || t->wr.task || t->wreq) return ns_fail_str(L, "busy");
+  if (t->closed || t->h == NULL) return ns_fail(L, NS_ECLOSED);
+  if (t->tls) return ns_fail(L, NS_ETLSSTARTED);
+  if (t->rd.task || t->wr.task || t->wreq) return ns_fail(L, NS_EBUSY);
   if (host == NULL) host = t->peer;
   ops = ns_tls_ops(L);
   if ((e = ops->open(L, opts, server, host)) == NULL)
@@ -2488,7 +2287,7 @@ static int meth_tlsattach(lua_State *L) {
   if (t->state == S_SERVER) {
     /* kept for accept(); lua/socket.lua makes it a tls.core context */
     luaL_checkany(L, 2);
-    if (t->closed) return ns_fail(L, UV_ECANCELED);
+    if (t->closed) return ns_fail(L, NS_ECLOSED);
     lua_settop(L, 2);
     lua_setiuservalue(L, 1, 1);
     lua_pushboolean(L, 1);
@@ -2508,8 +2307,8 @@ static int meth_tlsattach(lua_State *L) {
 static int meth_tlshandshake(lua_State *L) {
   tcp_t *t = check_state(L, 1, S_CLIENT);
   lua_settop(L, 1);
-  if (t->closed || t->h == NULL) return ns_fail(L, UV_ECANCELED);
-  if (t->tls == NULL) return ns_fail_str(L, "not a tls socket");
+  if (t->closed || t->h == NULL) return ns_fail(L, NS_ECLOSED);
+  if (t->tls == NULL) return ns_fail(L, NS_ENOTTLS);
   if (t->tls_ready) {
     lua_pushboolean(L, 1);
     return 1;
@@ -2531,7 +2330,7 @@ static int meth_tlsinfo(lua_State *L) {
   return t->tlsops->push_info(L, t->tls, what);
 }
 
-/* ---- select ---- */
+/* ---- select (src/select.c asks through these) ---- */
 
 static int ready_read(tcp_t *t) {
   if (t->closed) return 0;
@@ -2547,206 +2346,34 @@ static int ready_write(tcp_t *t) {
   return 0;
 }
 
-/* Adds the ready entries of list (stack index) to out (stack index) as
-** LuaSocket does: out[n] = sock, out[sock] = n. Returns how many. */
-/* The netsh socket behind the list entry on the top: the entry itself,
-** or the `_socket` field of a table (LuaSocket's sinks and sources, or any
-** wrapper that sets it). Sets *t or *u, or neither. */
-static void sel_target(lua_State *L, tcp_t **t, void **u) {
-  int pushed = 0;
-  *t = NULL;
-  *u = NULL;
-  if (lua_type(L, -1) == LUA_TTABLE) {
-    lua_pushliteral(L, "_socket");
-    lua_rawget(L, -2);             /* raw: no __index code runs in select */
-    pushed = 1;
+static int sel_ready(void *p, int write) {
+  return write ? ready_write(p) : ready_read(p);
+}
+
+static int sel_watch(void *p, ns_selnode_t *n, ns_waiter_t *w, int write) {
+  tcp_t *t = p;
+  if (t->closed) return 0;
+  ns_sel_link(&t->sel, n, w);
+  if (!write && t->state == S_CLIENT) start_reading(t);
+  if (t->tls && t->tlsout.len) tls_flush(t, 1);  /* see recv_step */
+  return 1;
+}
+
+/* Reads: bytes or the end (into t->in), a pending connection (into
+** t->acq); writes: a connect that ended, a queued chunk libuv wrote. */
+static void sel_poll(void *p, int write) {
+  tcp_t *t = p;
+  if (t->closed) return;
+  if (!write && !ready_read(t)) {
+    if (t->state == S_CLIENT) poll_in(t);
+    else if (t->state == S_SERVER) accept_poll(t);
+  } else if (write) {
+    if (t->he) he_poll(t);
+    wreq_settle(t);
   }
-  if ((*t = luaL_testudata(L, -1, TCP_MT)) == NULL)
-    *u = ns_udp_test(L, -1);
-  if (pushed) lua_pop(L, 1);       /* the table keeps the socket alive */
 }
 
-static int collect(lua_State *L, int list, int out, int wr) {
-  int n = 0;
-  lua_Integer i;
-  if (lua_isnil(L, list)) return 0;
-  for (i = 1; ; i++) {
-    tcp_t *t;
-    void *u;
-    int ready = 0;
-    if (lua_rawgeti(L, list, i) == LUA_TNIL) {
-      lua_pop(L, 1);
-      break;
-    }
-    sel_target(L, &t, &u);
-    if (t != NULL) {
-      ready = wr ? ready_write(t) : ready_read(t);
-    } else if (u != NULL) {
-      ready = ns_udp_ready(u, wr);
-    } else if (!wr && luaL_getmetafield(L, -1, "__index") != LUA_TNIL) {
-      /* a foreign object: only buffered data (dirty) counts */
-      lua_pop(L, 1);
-      lua_getfield(L, -1, "dirty");
-      if (lua_isfunction(L, -1)) {
-        lua_pushvalue(L, -2);
-        lua_call(L, 1, 1);
-        ready = lua_toboolean(L, -1);
-      }
-      lua_pop(L, 1);
-    }
-    if (ready) {
-      lua_pushvalue(L, -1);
-      lua_rawseti(L, out, ++n);
-      lua_pushinteger(L, n);
-      lua_rawset(L, out);
-    } else {
-      lua_pop(L, 1);
-    }
-  }
-  return n;
-}
-
-static void sel_unlink_all(sel_t *s) {
-  int i;
-  for (i = 0; i < s->n; i++) sel_unlink(&s->nodes[i]);
-  s->n = 0;
-}
-
-static void sel_cancel(ns_waiter_t *w) { sel_unlink_all(w->data); }
-
-static int sel_gc(lua_State *L) {
-  sel_unlink_all(luaL_checkudata(L, 1, SEL_MT));
-  return 0;
-}
-
-/* A select() that will not wait (timeout 0) runs no loop turn, and a
-** task may poll it without ever yielding: ask the kernel about the netsh
-** TCP sockets of list k instead, as LuaSocket's select(2) does. Reads:
-** bytes or the end (into t->in), a pending connection (into t->acq);
-** writes: a connect that ended, a queued chunk libuv wrote. */
-static void sel_poll(lua_State *L, int k) {
-  lua_Integer i;
-  if (lua_isnil(L, k)) return;
-  for (i = 1; lua_rawgeti(L, k, i) != LUA_TNIL; i++) {
-    tcp_t *t;
-    void *u;
-    sel_target(L, &t, &u);
-    lua_pop(L, 1);
-    if (t == NULL || t->closed) continue;
-    if (k == 1 && !ready_read(t)) {
-      if (t->state == S_CLIENT) poll_in(t);
-      else if (t->state == S_SERVER) accept_poll(t);
-    } else if (k == 2) {
-      if (t->he) he_poll(t);
-      wreq_settle(t);
-    }
-  }
-  lua_pop(L, 1);
-}
-
-static int select_k(lua_State *L, int status, lua_KContext ctx);
-
-/* Stack: recvt, sendt, timeout, start time, sel. Returns or parks. */
-static int select_step(lua_State *L) {
-  sel_t *s = lua_touserdata(L, 5);
-  double timeout = lua_tonumber(L, 3), left = -1;
-  int nr, nw, k, polled = 0;
-  lua_settop(L, 5);
-  if (timeout >= 0 && timeout - (ns_now() - lua_tonumber(L, 4)) <= 0) {
-    sel_poll(L, 1);
-    sel_poll(L, 2);
-    polled = 1;
-  }
-  for (;;) {
-    lua_newtable(L);                     /* 6: readable */
-    lua_newtable(L);                     /* 7: writable */
-    nr = collect(L, 1, 6, 0);
-    nw = collect(L, 2, 7, 1);
-    if (nr + nw == 0) break;
-    if (polled) return 2;
-    /* returning without a wait: the loop may not have run since the
-    ** caller's last call, so ask the kernel about the others too, and
-    ** answer with the whole picture, as select(2) would */
-    lua_settop(L, 5);
-    sel_poll(L, 1);
-    sel_poll(L, 2);
-    polled = 1;
-  }
-  if (timeout >= 0) {
-    left = timeout - (ns_now() - lua_tonumber(L, 4));
-    if (left <= 0 || s->w.status == UV_ETIMEDOUT) {
-      lua_pushliteral(L, "timeout");
-      return 3;
-    }
-  }
-  lua_settop(L, 5);
-  /* register on every netsh socket of both lists */
-  for (k = 1; k <= 2; k++) {
-    lua_Integer i;
-    if (lua_isnil(L, k)) continue;
-    for (i = 1; lua_rawgeti(L, k, i) != LUA_TNIL; i++) {
-      tcp_t *t;
-      void *u;
-      sel_target(L, &t, &u);
-      lua_pop(L, 1);
-      if (t && !t->closed && s->n < s->cap) {
-        ns_sel_link(&t->sel, &s->nodes[s->n++], &s->w);
-        if (k == 1 && t->state == S_CLIENT) start_reading(t);
-        if (t->tls && t->tlsout.len) tls_flush(t, 1);  /* see recv_step */
-      } else if (u && s->n < s->cap) {
-        ns_udp_watch(u, &s->nodes[s->n++], &s->w, k == 1);
-      }
-    }
-    lua_pop(L, 1);
-  }
-  s->w.data = s;
-  s->w.cancel = sel_cancel;
-  return ns_wait(L, &s->w, left, select_k, 0);
-}
-
-static int select_k(lua_State *L, int status, lua_KContext ctx) {
-  sel_t *s = lua_touserdata(L, 5);
-  (void)status; (void)ctx;
-  sel_unlink_all(s);
-  return select_step(L);
-}
-
-/* The length of list i, raising on a member that cannot be a socket as
-** LuaSocket does (it indexes each one for getfd): a number, boolean or
-** function is a mistake. Tables and userdata that are not sockets are
-** skipped, as there, and so are strings (no getfd in the string table). */
-static lua_Integer list_len(lua_State *L, int i) {
-  lua_Integer n = 0;
-  int type;
-  if (lua_isnil(L, i)) return 0;
-  luaL_checktype(L, i, LUA_TTABLE);
-  while ((type = lua_rawgeti(L, i, n + 1)) != LUA_TNIL) {
-    if (type != LUA_TTABLE && type != LUA_TUSERDATA && type != LUA_TSTRING)
-      return luaL_argerror(L, i, lua_pushfstring(L,
-        "socket expected at index %I, got %s", n + 1, luaL_typename(L, -1)));
-    lua_pop(L, 1);
-    n++;
-  }
-  lua_pop(L, 1);
-  return n;
-}
-
-/* select(recvt, sendt [, timeout]) -> readable, writable [, "timeout"] */
-static int lib_select(lua_State *L) {
-  lua_Integer n;
-  sel_t *s;
-  double timeout = luaL_optnumber(L, 3, -1);
-  lua_settop(L, 3);
-  n = list_len(L, 1) + list_len(L, 2);
-  lua_pushnumber(L, timeout < 0 ? -1 : timeout);
-  lua_replace(L, 3);
-  lua_pushnumber(L, ns_now());                     /* 4: start */
-  s = lua_newuserdatauv(L, sizeof *s + (size_t)n * sizeof(selnode_t), 0);
-  memset(s, 0, sizeof *s);
-  s->cap = (int)n;
-  luaL_setmetatable(L, SEL_MT);                    /* 5: sel */
-  return select_step(L);
-}
+static const ns_select_ops_t sel_ops = {sel_ready, sel_watch, sel_poll};
 
 /* ---- module ---- */
 
@@ -2829,7 +2456,7 @@ static const luaL_Reg lib[] = {
   {"tcp4", lib_tcp4},
   {"tcp6", lib_tcp6},
   {"unix", lib_unix},
-  {"select", lib_select},
+  {"select", ns_select},
   {"gettime", lib_gettime},
   {"pyaccept", lib_pyaccept},
   {NULL, NULL}
@@ -2855,14 +2482,11 @@ int luaopen_socket_core(lua_State *L) {
   lua_setfield(L, -3, "__close");
   lua_pushcfunction(L, meta_tostring);
   lua_setfield(L, -3, "__tostring");
+  ns_select_register(L, TCP_MT, &sel_ops);
   luaL_newlib(L, lib);                       /* mt, methods, lib */
   lua_insert(L, -2);
   lua_setfield(L, -2, "tcp_methods");        /* Lua adds helpers there */
   lua_remove(L, -2);
-  luaL_newmetatable(L, SEL_MT);
-  lua_pushcfunction(L, sel_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
   lua_pushinteger(L, 65535);
   lua_setfield(L, -2, "_SETSIZE");
   lua_pushinteger(L, -1);

@@ -4,7 +4,7 @@
 ** A udp_t is owned by Lua; its uv_udp_t by libuv from uv_close() until
 ** free_handle_cb(). The handle is made when the address family is known:
 ** at once for udp4()/udp6(), at the first bind, connect or send for udp().
-** Options set before that are kept in the userdata's user value and
+** Options set before that are kept in u->opts (src/sockopt.c) and
 ** applied to the new socket (so reuseaddr still precedes the bind).
 **
 ** Receiving: once a task has asked for a datagram the handle keeps
@@ -59,11 +59,11 @@
 
 typedef struct udp_s udp_t;
 
-/* A task waiting for a datagram; a userdata on the task's own stack. */
+/* A task waiting for a datagram; a userdata on the task's own stack,
+** parked on the socket's u->readers condition (FIFO). */
 typedef struct reader_s {
-  ns_waiter_t w;                   /* first: cancel hooks cast back */
+  ns_waiter_t w;                   /* first: signal hands it back */
   udp_t *u;
-  struct reader_s *next, **prevp;  /* in u->readers while parked */
   int claim;                       /* woken for a queued datagram */
 } reader_t;
 
@@ -88,16 +88,17 @@ struct udp_s {
   int connected;
   int reading;
   int v6only;            /* udp6(): set IPV6_V6ONLY on the new socket */
-  double timeout;        /* seconds; < 0: wait forever */
+  ns_timeout_t tm;       /* settimeout(s): as TCP's */
   ns_buf_t q;            /* queued datagrams: dgram_t + bytes each */
   int nq;                /* entries in q */
   int claims;            /* entries promised to woken readers */
   size_t last;           /* size of the last datagram read */
   int busy;              /* the kernel may hold more: last read was full */
   size_t since;          /* bytes taken since the kernel was drained */
-  reader_t *readers, **rtail;
+  ns_cond_t readers;     /* parked receives, first come first served */
   sendop_t *sends;
   ns_selnode_t *sel;     /* select()s waiting on this socket */
+  ns_optlist_t opts;     /* set before the socket exists */
   ns_addr_t upeer;       /* a Unix socket's peer: libuv cannot connect
                             one, so the fd is connected here and every
                             send names the peer */
@@ -135,37 +136,6 @@ static uv_os_fd_t udp_fd(udp_t *u) {
   return u->h && uv_fileno((uv_handle_t *)u->h, &fd) == 0 ? fd : -1;
 }
 
-
-static int family_of(const char *s) {
-  if (s == NULL) return AF_UNSPEC;
-  if (strcmp(s, "inet") == 0) return AF_INET;
-  if (strcmp(s, "inet6") == 0) return AF_INET6;
-  return -1;
-}
-
-/* Numeric IPv4/IPv6 addresses parsed here: sendto() in a server loop
-** should not pay for getaddrinfo(AI_NUMERICHOST). 0 on success. */
-static int parse_numeric(const char *host, int port, int family,
-                         ns_addr_t *a) {
-  memset(a, 0, sizeof *a);
-  if (family != AF_INET6 &&
-      uv_ip4_addr(host, port, (struct sockaddr_in *)&a->ss) == 0) {
-    a->len = sizeof(struct sockaddr_in);
-    return 0;
-  }
-  if (family != AF_INET && strchr(host, '%'))   /* uv_ip6_addr would drop */
-    return ns_ip6_scoped(host, port, a) == 0 ? 0 : -1; /* unknown zones */
-  if (family != AF_INET && strchr(host, ':') &&
-      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&a->ss) == 0) {
-    a->len = sizeof(struct sockaddr_in6);
-    return 0;
-  }
-  return -1;
-}
-
-/* ns_resolve() with a fast path for numeric addresses; names, "*" and
-** "localhost" go to dns.c (names park the task). k gets the first
-** address the resolver prefers. */
 /* "unix:PATH": a Unix datagram address. Paths only: libuv sends with the
 ** whole sockaddr_un as the address length, which would change an abstract
 ** (@name) address. 0 or a UV_E* code. */
@@ -185,6 +155,9 @@ static int port_arg(lua_State *L, udp_t *u, const char *host, int i) {
                                                : ns_check_port(L, i, "udp");
 }
 
+/* ns_resolve() with a fast path for numeric addresses (sendto() in a
+** server loop should not pay for a lookup); names, "*" and "localhost" go
+** to dns.c (names park the task). k gets the first address. */
 static int resolve(lua_State *L, const char *host, int port, int family,
                    int passive, ns_resolve_k k, lua_KContext ctx) {
   ns_addr_t a;
@@ -194,7 +167,7 @@ static int resolve(lua_State *L, const char *host, int port, int family,
       rc = UV_EAFNOSUPPORT;          /* an IP socket cannot take a path */
     return rc ? k(L, rc, NULL, ctx) : k(L, 1, &a, ctx);
   }
-  if (parse_numeric(host, port, family, &a) == 0) return k(L, 1, &a, ctx);
+  if (ns_addr_numeric(host, port, family, &a) == 0) return k(L, 1, &a, ctx);
   return ns_resolve(L, host, port, family, passive, -1, k, ctx);
 }
 
@@ -240,16 +213,10 @@ static int queue_full(udp_t *u) {
 
 /* Hands unclaimed datagrams to parked readers, first come first served. */
 static void wake_readers(udp_t *u) {
-  while (u->readers && u->nq > u->claims) {
-    reader_t *r = u->readers;
-    u->readers = r->next;
-    if (r->next) r->next->prevp = &u->readers;
-    else u->rtail = &u->readers;
-    r->next = NULL;
-    r->prevp = NULL;
+  while (u->readers.head && u->nq > u->claims) {
+    reader_t *r = (reader_t *)ns_cond_signal(&u->readers, 0);
     r->claim = 1;
     u->claims++;
-    ns_wake(&r->w, 0);
   }
 }
 
@@ -325,32 +292,22 @@ static int start_reading(udp_t *u) {
 /* ---- handle and lifetime ---- */
 
 static udp_t *udp_new(lua_State *L, int family) {
-  udp_t *u = lua_newuserdatauv(L, sizeof *u, 1);
+  udp_t *u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);       /* valid and empty before any resource */
   u->family = family;
-  u->timeout = -1;
-  u->rtail = &u->readers;
+  ns_timeout_init(&u->tm);
+  ns_cond_init(&u->readers);
   luaL_setmetatable(L, UDP_MT);
   return u;
 }
 
-typedef union {
-  int i;
-  struct in_addr in;
-  struct ip_mreq m4;
-  struct ipv6_mreq m6;
-} optval_t;
-
-static int set_option(lua_State *L, udp_t *u, const char *name, int vidx,
-                      int apply);
-
-/* Makes the uv_udp_t for family and applies the deferred options of the
-** userdata at index ui. 0 or a UV_E* code. */
-static int ensure_handle(lua_State *L, udp_t *u, int ui, int family) {
+/* Makes the uv_udp_t for family and applies the options kept in u->opts.
+** 0 or a UV_E* code. */
+static int ensure_handle(udp_t *u, int family) {
   uv_udp_t *h;
   int rc;
   if (u->h) return 0;
-  if (u->closed) return UV_ECANCELED;
+  if (u->closed) return NS_ECLOSED;
   if (family == AF_UNSPEC) family = AF_INET;
   h = malloc(sizeof *h);
   if (h == NULL) return UV_ENOMEM;
@@ -381,32 +338,10 @@ static int ensure_handle(lua_State *L, udp_t *u, int ui, int family) {
     if (uv_fileno((uv_handle_t *)h, &fd) == 0)
       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &yes, sizeof yes);
   }
-  if (lua_getiuservalue(L, ui, 1) == LUA_TTABLE) {
-    int t = lua_gettop(L);
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-      rc = set_option(L, u, lua_tostring(L, -2), lua_gettop(L), 1);
-      lua_pop(L, 1);
-      if (rc != 0) {
-        lua_pop(L, 2);
-        return rc;
-      }
-    }
-  }
-  lua_pop(L, 1);
-  lua_pushnil(L);
-  lua_setiuservalue(L, ui, 1);
+  if ((rc = ns_optlist_apply(&u->opts, (int)udp_fd(u), family)) != 0)
+    return rc;
+  ns_optlist_free(&u->opts);
   return 0;
-}
-
-static void reader_unlink(reader_t *r) {
-  udp_t *u = r->u;
-  if (r->prevp == NULL) return;
-  *r->prevp = r->next;
-  if (r->next) r->next->prevp = r->prevp;
-  else u->rtail = r->prevp;
-  r->next = NULL;
-  r->prevp = NULL;
 }
 
 static void sendop_unlink(sendop_t *op) {
@@ -421,22 +356,15 @@ static void sendop_unlink(sendop_t *op) {
 static void udp_release(udp_t *u) {
   if (u->closed) return;
   u->closed = 1;
-  while (u->readers) {              /* parked readers wake with "closed" */
-    reader_t *r = u->readers;
-    reader_unlink(r);
-    ns_cancel(&r->w, UV_ECANCELED);
-  }
-  while (u->sel) {                  /* select()s look again, without us */
-    ns_selnode_t *n = u->sel;
-    ns_wake(n->w, 0);
-    ns_sel_unlink(n);
-  }
+  while (u->readers.head)           /* parked readers wake with "closed" */
+    ns_cancel(u->readers.head, NS_ECLOSED);
+  ns_sel_release(&u->sel);          /* select()s look again, without us */
   while (u->sends) {
     sendop_t *op = u->sends;
     sendop_unlink(op);
     if (op->req) op->req->data = NULL;   /* send_cb only frees it */
     op->req = NULL;
-    ns_cancel(&op->w, UV_ECANCELED);
+    ns_cancel(&op->w, NS_ECLOSED);
   }
   if (u->h) {
     u->h->data = NULL;              /* late callbacks find no owner */
@@ -447,6 +375,7 @@ static void udp_release(udp_t *u) {
   ns_buf_free(&u->q);
   u->nq = 0;
   u->claims = 0;
+  ns_optlist_free(&u->opts);
 }
 
 /* ---- receiving ---- */
@@ -457,7 +386,7 @@ static int reader_close(lua_State *L) {
   reader_t *r = lua_touserdata(L, 1);
   udp_t *u = r->u;
   if (u == NULL) return 0;
-  reader_unlink(r);
+  ns_cond_remove(&r->w);
   if (r->claim) {                   /* woken, but will never resume */
     r->claim = 0;
     if (!u->closed) {
@@ -469,13 +398,9 @@ static int reader_close(lua_State *L) {
   return 0;
 }
 
-static void reader_cancel(ns_waiter_t *w) {
-  reader_unlink((reader_t *)w);
-}
-
 /* Errors end a datagrams() loop quietly when they mean "no more". */
 static int iter_fail(lua_State *L, int code) {
-  if (code == UV_ECANCELED || code == UV_ETIMEDOUT) {
+  if (code == NS_ECLOSED || code == UV_ETIMEDOUT) {
     lua_pushnil(L);
     return 1;
   }
@@ -490,32 +415,6 @@ static int recv_fail(lua_State *L, int mode, int code) {
 ** ns_addr_push_len; the sockaddr was zeroed before the kernel filled it). */
 static void push_name(lua_State *L, const struct sockaddr *sa) {
   ns_addr_push_len(L, sa, sizeof(struct sockaddr_un));
-}
-
-/* Pushes ip, port of a sender. IPv4 is formatted here: inet_ntop goes
-** through snprintf, a tenth of a busy server's user time. */
-static void push_peer(lua_State *L, const struct sockaddr *sa) {
-  if (sa->sa_family == AF_UNIX) {
-    push_name(L, sa);
-    lua_pop(L, 1);                  /* path, nil */
-  } else if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-    const unsigned char *b = (const unsigned char *)&in->sin_addr;
-    char ip[16], *q = ip;
-    int i;
-    for (i = 0; i < 4; i++) {
-      unsigned v = b[i];
-      if (i) *q++ = '.';
-      if (v >= 100) *q++ = (char)('0' + v / 100);
-      if (v >= 10) *q++ = (char)('0' + v / 10 % 10);
-      *q++ = (char)('0' + v % 10);
-    }
-    lua_pushlstring(L, ip, (size_t)(q - ip));
-    lua_pushinteger(L, ntohs(in->sin_port));
-  } else {
-    ns_addr_push(L, sa);
-    lua_pop(L, 1);                  /* ip, port: not the family */
-  }
 }
 
 /* Pops the head of the queue and pushes what the receive variant returns:
@@ -534,7 +433,7 @@ static int take(lua_State *L, udp_t *u, int mode, size_t size) {
   keep = n < size ? n : size;
   lua_pushlstring(L, p + sizeof d, keep);
   if (mode != R_DATA) {
-    push_peer(L, &d.from.sa);
+    ns_addr_push_peer(L, &d.from.sa);
     nres += 2;
   }
   if (keep < n || d.partial) {
@@ -607,21 +506,22 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx);
 /* The socket is at index 1. Takes a datagram or parks in line. */
 static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
   int mode = RMODE(ctx), rc;
+  double timeout = ns_timeout_op(&u->tm, u->tm.read, ns_now());
   reader_t *r;
-  if (u->closed) return recv_fail(L, mode, UV_ECANCELED);
+  if (u->closed) return recv_fail(L, mode, NS_ECLOSED);
   if (u->nq > u->claims) {
     /* in a batch: keep the kernel's buffer from filling up meanwhile */
-    if (u->since >= DRAIN_BYTES && u->readers == NULL) drain(u);
+    if (u->since >= DRAIN_BYTES && u->readers.head == NULL) drain(u);
     return take(L, u, mode, RSIZE(ctx));
   }
-  if ((rc = ensure_handle(L, u, 1, u->family)) != 0 ||
+  if ((rc = ensure_handle(u, u->family)) != 0 ||
       (rc = start_reading(u)) != 0)
     return recv_fail(L, mode, rc);
-  if (u->busy || u->timeout == 0) {
-    if (u->readers == NULL) drain(u);
+  if (u->busy || timeout == 0) {
+    if (u->readers.head == NULL) drain(u);
     if (u->nq > u->claims) return take(L, u, mode, RSIZE(ctx));
   }
-  if (u->timeout == 0) {
+  if (timeout == 0) {
     if (u->nq > u->claims) return take(L, u, mode, RSIZE(ctx));
     return recv_fail(L, mode, UV_ETIMEDOUT);
   }
@@ -630,11 +530,7 @@ static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
   luaL_setmetatable(L, READER_MT);
   lua_toclose(L, -1);
   r->u = u;
-  r->w.cancel = reader_cancel;
-  r->prevp = u->rtail;
-  *u->rtail = r;
-  u->rtail = &r->next;
-  return ns_wait(L, &r->w, u->timeout, recv_k, ctx);
+  return ns_cond_wait(L, &u->readers, &r->w, timeout, recv_k, ctx);
 }
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
@@ -732,13 +628,14 @@ static int do_send(lua_State *L, udp_t *u, const char *p, size_t n,
   uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
   sendreq_t *sr;
   sendop_t *op;
+  double timeout = ns_timeout_op(&u->tm, u->tm.send, ns_now());
   int rc = uv_udp_try_send(u->h, &b, 1, to);
   if (rc >= 0) {
     lua_pushinteger(L, (lua_Integer)n);
     return 1;
   }
   if (rc != UV_EAGAIN) return ns_fail(L, rc);
-  if (u->timeout == 0) return ns_fail(L, UV_ETIMEDOUT);
+  if (timeout == 0) return ns_fail(L, UV_ETIMEDOUT);
   sr = malloc(sizeof *sr + (n ? n : 1));
   if (sr == NULL) return ns_fail(L, UV_ENOMEM);
   memcpy(sr->data, p, n);
@@ -759,7 +656,7 @@ static int do_send(lua_State *L, udp_t *u, const char *p, size_t n,
   if (u->sends) u->sends->prevp = &op->next;
   op->prevp = &u->sends;
   u->sends = op;
-  return ns_wait(L, &op->w, u->timeout, send_k, 0);
+  return ns_wait(L, &op->w, timeout, send_k, 0);
 }
 
 /* send(datagram) -> bytes | nil, err (connected sockets) */
@@ -768,7 +665,7 @@ static int meth_send(lua_State *L) {
   size_t n;
   const char *p = luaL_checklstring(L, 2, &n);
   lua_settop(L, 2);
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->closed) return ns_fail(L, NS_ECLOSED);
   if (u->h == NULL || !u->connected) return ns_fail(L, UV_EDESTADDRREQ);
   return do_send(L, u, p, n, u->family == AF_UNIX
                  ? (const struct sockaddr *)&u->upeer.ss : NULL);
@@ -782,7 +679,7 @@ static int sendto_k(lua_State *L, int n, const ns_addr_t *a,
   int rc;
   (void)ctx;
   if (n < 0) return ns_fail(L, n);
-  if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0)
+  if ((rc = ensure_handle(u, a->ss.ss_family)) != 0)
     return ns_fail(L, rc);
   if ((u->family == AF_UNIX) != (a->ss.ss_family == AF_UNIX))
     return ns_fail(L, UV_EAFNOSUPPORT);
@@ -800,7 +697,7 @@ static int meth_sendto(lua_State *L) {
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   port = port_arg(L, u, host, 4);
   lua_settop(L, 4);
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->closed) return ns_fail(L, NS_ECLOSED);
   if (u->connected) return ns_fail(L, UV_EISCONN);
   if (port < 0) return ns_fail(L, port);
   return resolve(L, host, port, u->family, 0, sendto_k, 0);
@@ -813,8 +710,8 @@ static int meth_sendto(lua_State *L) {
 static int addr_handle(lua_State *L, udp_t *u, int n, const ns_addr_t *a) {
   int rc;
   if (n < 0) return n;
-  if (u->closed) return UV_ECANCELED;
-  if ((rc = ensure_handle(L, u, 1, a->ss.ss_family)) != 0) return rc;
+  if (u->closed) return NS_ECLOSED;
+  if ((rc = ensure_handle(u, a->ss.ss_family)) != 0) return rc;
   return u->family != a->ss.ss_family ? UV_EAFNOSUPPORT : 0;
 }
 
@@ -842,7 +739,7 @@ static int meth_setsockname(lua_State *L) {
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   int port = port_arg(L, u, host, 3);
   lua_settop(L, 3);
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->closed) return ns_fail(L, NS_ECLOSED);
   if (port < 0) return ns_fail(L, port);
   return resolve(L, host, port, u->family, 1, setsockname_k, 0);
 }
@@ -878,7 +775,7 @@ static int meth_setpeername(lua_State *L) {
   const char *host = ns_checkcstring(L, 2, NULL);
   if (host == NULL) return ns_fail(L, UV_EINVAL);   /* a NUL inside */
   int port;
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
+  if (u->closed) return ns_fail(L, NS_ECLOSED);
   if (strcmp(host, "*") == 0) {
     if (u->connected && u->family == AF_UNIX) {
       struct sockaddr none;
@@ -905,8 +802,8 @@ static int meth_getsockname(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   struct sockaddr_storage ss;
   int len = sizeof ss, rc;
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
-  if (u->h == NULL) return ns_fail_str(L, "not bound");
+  if (u->closed) return ns_fail(L, NS_ECLOSED);
+  if (u->h == NULL) return ns_fail(L, NS_ENOTBOUND);
   memset(&ss, 0, sizeof ss);
   rc = uv_udp_getsockname(u->h, (struct sockaddr *)&ss, &len);
   if (rc != 0) return ns_fail(L, rc);
@@ -919,8 +816,8 @@ static int meth_getpeername(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   struct sockaddr_storage ss;
   int len = sizeof ss, rc;
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
-  if (!u->connected) return ns_fail_str(L, "not connected");
+  if (u->closed) return ns_fail(L, NS_ECLOSED);
+  if (!u->connected) return ns_fail(L, NS_ENOTCONN);
   if (u->family == AF_UNIX) {
     push_name(L, (struct sockaddr *)&u->upeer.ss);
     return 3;
@@ -931,232 +828,38 @@ static int meth_getpeername(lua_State *L) {
   return 3;
 }
 
-/* ---- options ---- */
+/* ---- options (src/sockopt.c) ---- */
 
-enum { O_BOOL, O_INT, O_IF4, O_IF6, O_MEMB4, O_MEMB6, O_ERROR };
-
-typedef struct {
-  const char *name;
-  int level, opt, kind;
-} opt_t;
-
-static const opt_t options[] = {
-  {"broadcast", SOL_SOCKET, SO_BROADCAST, O_BOOL},
-  {"dontroute", SOL_SOCKET, SO_DONTROUTE, O_BOOL},
-  {"reuseaddr", SOL_SOCKET, SO_REUSEADDR, O_BOOL},
-  {"reuseport", SOL_SOCKET, SO_REUSEPORT, O_BOOL},
-  {"recv-buffer-size", SOL_SOCKET, SO_RCVBUF, O_INT},
-  {"send-buffer-size", SOL_SOCKET, SO_SNDBUF, O_INT},
-  {"error", SOL_SOCKET, SO_ERROR, O_ERROR},
-  {"ip-multicast-if", IPPROTO_IP, IP_MULTICAST_IF, O_IF4},
-  {"ip-multicast-ttl", IPPROTO_IP, IP_MULTICAST_TTL, O_INT},
-  {"ip-multicast-loop", IPPROTO_IP, IP_MULTICAST_LOOP, O_BOOL},
-  {"ip-add-membership", IPPROTO_IP, IP_ADD_MEMBERSHIP, O_MEMB4},
-  {"ip-drop-membership", IPPROTO_IP, IP_DROP_MEMBERSHIP, O_MEMB4},
-  {"ipv6-unicast-hops", IPPROTO_IPV6, IPV6_UNICAST_HOPS, O_INT},
-  {"ipv6-multicast-hops", IPPROTO_IPV6, IPV6_MULTICAST_HOPS, O_INT},
-  {"ipv6-multicast-loop", IPPROTO_IPV6, IPV6_MULTICAST_LOOP, O_BOOL},
-  {"ipv6-multicast-if", IPPROTO_IPV6, IPV6_MULTICAST_IF, O_IF6},
-  {"ipv6-add-membership", IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, O_MEMB6},
-  {"ipv6-drop-membership", IPPROTO_IPV6, IPV6_DROP_MEMBERSHIP, O_MEMB6},
-  {"ipv6-v6only", IPPROTO_IPV6, IPV6_V6ONLY, O_BOOL},
-  {NULL, 0, 0, 0}
-};
-
-static const opt_t *find_option(lua_State *L, int i) {
-  const char *name = ns_checkcstring(L, i, "option name");
-  const opt_t *o;
-  for (o = options; o->name; o++)
-    if (strcmp(o->name, name) == 0) return o;
-  luaL_argerror(L, i, lua_pushfstring(L, "unsupported option '%s'", name));
-  return NULL;
-}
-
-static int bad_value(lua_State *L, int vidx, const char *what) {
-  return luaL_argerror(L, vidx, lua_pushfstring(L, "%s expected, got %s",
-                       what, luaL_typename(L, vidx)));
-}
-
-static void parse_ip4(lua_State *L, int vidx, const char *s,
-                      struct in_addr *a) {
-  if (s == NULL || strcmp(s, "*") == 0) a->s_addr = htonl(INADDR_ANY);
-  else if (inet_pton(AF_INET, s, a) != 1)
-    luaL_argerror(L, vidx, lua_pushfstring(L, "invalid address '%s'", s));
-}
-
-static unsigned parse_ifindex(lua_State *L, int vidx, int i) {
-  if (lua_isnoneornil(L, i)) return 0;
-  if (lua_type(L, i) == LUA_TNUMBER) return (unsigned)lua_tointeger(L, i);
-  if (lua_type(L, i) == LUA_TSTRING) {
-    const char *s = ns_checkcstring(L, i, "interface name");
-    unsigned idx = if_nametoindex(s);
-    if (idx == 0)
-      luaL_argerror(L, vidx, lua_pushfstring(L, "no interface '%s'", s));
-    return idx;
-  }
-  bad_value(L, vidx, "interface index or name");
-  return 0;
-}
-
-/* Checks the Lua value at vidx for o and converts it; raises when bad. */
-static socklen_t parse_value(lua_State *L, const opt_t *o, int vidx,
-                             optval_t *v) {
-  memset(v, 0, sizeof *v);
-  switch (o->kind) {
-    case O_BOOL:
-      if (!lua_isboolean(L, vidx) && !lua_isnumber(L, vidx))
-        bad_value(L, vidx, "boolean");
-      v->i = lua_isboolean(L, vidx) ? lua_toboolean(L, vidx)
-                                    : lua_tointeger(L, vidx) != 0;
-      return sizeof v->i;
-    case O_INT:
-      v->i = (int)luaL_checkinteger(L, vidx);
-      return sizeof v->i;
-    case O_IF4:
-      parse_ip4(L, vidx, lua_isnoneornil(L, vidx) ? "*"
-                : ns_checkcstring(L, vidx, "address"), &v->in);
-      return sizeof v->in;
-    case O_IF6:
-      v->i = (int)parse_ifindex(L, vidx, vidx);
-      return sizeof v->i;
-    case O_MEMB4:
-    case O_MEMB6: {
-      int top = lua_gettop(L);
-      const char *m;
-      if (!lua_istable(L, vidx)) bad_value(L, vidx, "table");
-      lua_getfield(L, vidx, "multiaddr");
-      lua_getfield(L, vidx, "interface");
-      m = lua_tostring(L, top + 1);
-      if (m == NULL)
-        luaL_argerror(L, vidx, "'multiaddr' must be an address string");
-      if (ns_checkcstring(L, top + 1, NULL) == NULL ||
-          (lua_isstring(L, top + 2) && !ns_checkcstring(L, top + 2, NULL)))
-        luaL_argerror(L, vidx, "addresses must not contain a NUL byte");
-      if (o->kind == O_MEMB4) {
-        parse_ip4(L, vidx, m, &v->m4.imr_multiaddr);
-        parse_ip4(L, vidx, lua_tostring(L, top + 2), &v->m4.imr_interface);
-      } else {
-        if (inet_pton(AF_INET6, m, &v->m6.ipv6mr_multiaddr) != 1)
-          luaL_argerror(L, vidx,
-                        lua_pushfstring(L, "invalid address '%s'", m));
-        v->m6.ipv6mr_interface = parse_ifindex(L, vidx, top + 2);
-      }
-      lua_settop(L, top);
-      return o->kind == O_MEMB4 ? sizeof v->m4 : sizeof v->m6;
-    }
-    default:
-      luaL_argerror(L, vidx, lua_pushfstring(L, "option '%s' is read-only",
-                    o->name));
-      return 0;
-  }
-}
-
-/* Sets option `name` from the value at vidx; without a socket yet, keeps
-** it for ensure_handle (apply = 0) or applies it (apply = 1). */
-static int set_option(lua_State *L, udp_t *u, const char *name, int vidx,
-                      int apply) {
-  const opt_t *o;
-  optval_t v;
-  socklen_t len;
-  uv_os_fd_t fd;
-  for (o = options; o->name; o++)
-    if (strcmp(o->name, name) == 0) break;
-  if (o->name == NULL) return UV_EINVAL;
-  len = parse_value(L, o, vidx, &v);
-  if (!apply) return 0;
-  if (uv_fileno((uv_handle_t *)u->h, &fd) != 0) return UV_EBADF;
-  if (setsockopt(fd, o->level, o->opt, &v, len) != 0) return -errno;
-  return 0;
-}
-
-/* setoption(name [, value]) -> 1 | nil, err */
+/* setoption(name [, value]) -> 1 | nil, err; before the socket exists
+** (udp() before its first address) the value is kept for it */
 static int meth_setoption(lua_State *L) {
   udp_t *u = check_udp(L, 1);
-  const opt_t *o = find_option(L, 2);
-  int rc;
-  if (lua_isnone(L, 3) && o->kind == O_BOOL) lua_pushboolean(L, 1);
-  lua_settop(L, 3);
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
-  if (u->h == NULL) {
-    /* no socket yet (udp() before its first address): keep it */
-    optval_t v;
-    parse_value(L, o, 3, &v);
-    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
-      lua_pop(L, 1);
-      lua_newtable(L);
-      lua_pushvalue(L, -1);
-      lua_setiuservalue(L, 1, 1);
-    }
-    lua_pushvalue(L, 3);
-    lua_setfield(L, -2, o->name);
-    lua_pushinteger(L, 1);
-    return 1;
-  }
-  rc = set_option(L, u, o->name, 3, 1);
-  if (rc != 0) return ns_fail(L, rc);
-  lua_pushinteger(L, 1);
-  return 1;
+  return ns_setoption(L, NS_OPT_UDP, u->closed ? NS_FD_CLOSED :
+                      (int)udp_fd(u), u->h ? NULL : &u->opts);
 }
 
 /* getoption(name) -> value | nil, err */
 static int meth_getoption(lua_State *L) {
   udp_t *u = check_udp(L, 1);
-  const opt_t *o = find_option(L, 2);
-  optval_t v;
-  socklen_t len = sizeof v;
-  uv_os_fd_t fd;
-  if (o->kind == O_MEMB4 || o->kind == O_MEMB6)
-    return luaL_argerror(L, 2, lua_pushfstring(L,
-                         "option '%s' is write-only", o->name));
-  if (u->closed) return ns_fail(L, UV_ECANCELED);
-  if (u->h == NULL) {
-    if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE &&
-        lua_getfield(L, -1, o->name) != LUA_TNIL)
-      return 1;
-    return ns_fail_str(L, "not bound");
-  }
-  memset(&v, 0, sizeof v);
-  if (uv_fileno((uv_handle_t *)u->h, &fd) != 0) return ns_fail(L, UV_EBADF);
-  if (getsockopt(fd, o->level, o->opt, &v, &len) != 0)
-    return ns_fail(L, -errno);
-  switch (o->kind) {
-    case O_BOOL:
-      /* IP_MULTICAST_LOOP may come back as one byte */
-      lua_pushboolean(L, len == 1 ? *(unsigned char *)&v != 0 : v.i != 0);
-      break;
-    case O_INT:
-    case O_IF6:
-      lua_pushinteger(L, len == 1 ? *(unsigned char *)&v : v.i);
-      break;
-    case O_IF4: {
-      char ip[INET_ADDRSTRLEN];
-      inet_ntop(AF_INET, &v.in, ip, sizeof ip);
-      lua_pushstring(L, ip);
-      break;
-    }
-    default:                        /* "error": nil when there is none */
-      if (v.i == 0) lua_pushnil(L);
-      else lua_pushstring(L, ns_strerror(-v.i));
-      break;
-  }
-  return 1;
+  return ns_getoption(L, NS_OPT_UDP, u->closed ? NS_FD_CLOSED :
+                      (int)udp_fd(u), &u->opts);
 }
 
 /* ---- the rest of the object ---- */
 
-/* settimeout(seconds [, mode]) -> 1; nil or negative: wait forever */
+/* settimeout(seconds [, mode]), settimeouts(connect, send, read),
+** gettimeout() -> block, total: as TCP's (util.c); a datagram operation
+** waits once, so "b" and "t" differ only when both are set */
 static int meth_settimeout(lua_State *L) {
-  udp_t *u = check_udp(L, 1);
-  double t = luaL_optnumber(L, 2, -1);
-  u->timeout = t < 0 ? -1 : t;
-  lua_pushinteger(L, 1);
-  return 1;
+  return ns_settimeout(L, &check_udp(L, 1)->tm);
+}
+
+static int meth_settimeouts(lua_State *L) {
+  return ns_settimeouts(L, &check_udp(L, 1)->tm);
 }
 
 static int meth_gettimeout(lua_State *L) {
-  udp_t *u = check_udp(L, 1);
-  lua_pushnumber(L, u->timeout);
-  return 1;
+  return ns_gettimeout(L, &check_udp(L, 1)->tm);
 }
 
 static int meth_close(lua_State *L) {
@@ -1177,12 +880,8 @@ static int meth_setfd(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   lua_Integer fd = luaL_checkinteger(L, 2);
   uv_os_fd_t old = udp_fd(u);
-  if (u->readers || u->sends) return ns_fail_str(L, "busy");
-  while (u->sel) {                  /* select()s look again */
-    ns_selnode_t *n = u->sel;
-    ns_wake(n->w, 0);
-    ns_sel_unlink(n);
-  }
+  if (u->readers.head || u->sends) return ns_fail(L, NS_EBUSY);
+  ns_sel_release(&u->sel);          /* select()s look again */
   if (u->h) {
     /* uv_close closes the descriptor: keep the number alive with a dup */
     int keep = fd >= 0 && fd != old ? -1 : dup(old);
@@ -1225,43 +924,41 @@ static int meth_setfd(lua_State *L) {
 
 static int meth_getfamily(lua_State *L) {
   udp_t *u = check_udp(L, 1);
-  lua_pushstring(L, u->family == AF_INET ? "inet" :
-                 u->family == AF_INET6 ? "inet6" :
-                 u->family == AF_UNIX ? "unix" : "unspec");
+  lua_pushstring(L, ns_family_name(u->family));
   return 1;
 }
 
 /* LuaSocket's dirty(): true when a receive would not wait (looks at the
-** kernel too). socket.select uses ns_udp_ready and ns_udp_watch below,
-** and is woken by the socket when a datagram arrives. */
+** kernel too), as select() sees it. */
+static int sel_ready(void *p, int write);
+
 static int meth_dirty(lua_State *L) {
-  lua_pushboolean(L, ns_udp_ready(check_udp(L, 1), 0));
+  lua_pushboolean(L, sel_ready(check_udp(L, 1), 0));
   return 1;
 }
 
-/* ---- socket.select ---- */
-
-void *ns_udp_test(lua_State *L, int i) {
-  return luaL_testudata(L, i, UDP_MT);
-}
+/* ---- socket.select (src/select.c asks through these) ---- */
 
 /* Readable: an unclaimed datagram (or error) is queued, or the kernel
 ** holds one the loop has not read yet. Writable: open (UDP sends do not
 ** wait for a peer). */
-int ns_udp_ready(void *p, int write) {
+static int sel_ready(void *p, int write) {
   udp_t *u = p;
   if (u->closed) return 0;
   if (write) return 1;
-  if (u->nq == u->claims && u->h && u->readers == NULL) drain(u);
+  if (u->nq == u->claims && u->h && u->readers.head == NULL) drain(u);
   return u->nq > u->claims;
 }
 
 /* Parks a select on u; reading starts, so that a datagram wakes it. */
-void ns_udp_watch(void *p, ns_selnode_t *n, ns_waiter_t *w, int read) {
+static int sel_watch(void *p, ns_selnode_t *n, ns_waiter_t *w, int write) {
   udp_t *u = p;
   ns_sel_link(&u->sel, n, w);
-  if (read && u->h && !u->closed) start_reading(u);
+  if (!write && u->h && !u->closed) start_reading(u);
+  return 1;
 }
+
+static const ns_select_ops_t sel_ops = {sel_ready, sel_watch, NULL};
 
 static int meta_gc(lua_State *L) {
   udp_release(check_udp(L, 1));
@@ -1294,7 +991,7 @@ static int meta_tostring(lua_State *L) {
 /* new([family]) -> socket: family "inet", "inet6" or nil (from the first
 ** address used); "inet6" sockets are IPv6-only, as LuaSocket's udp6(). */
 static int lib_new(lua_State *L) {
-  int family = family_of(luaL_optstring(L, 1, NULL));
+  int family = ns_family_of(luaL_optstring(L, 1, NULL));
   udp_t *u;
   int rc;
   if (family < 0)
@@ -1302,7 +999,7 @@ static int lib_new(lua_State *L) {
   u = udp_new(L, family);
   if (family == AF_UNSPEC) return 1;
   u->v6only = family == AF_INET6;
-  if ((rc = ensure_handle(L, u, lua_gettop(L), family)) != 0)
+  if ((rc = ensure_handle(u, family)) != 0)
     return ns_fail(L, rc);
   return 1;
 }
@@ -1322,6 +1019,7 @@ static const luaL_Reg methods[] = {
   {"getsockname", meth_getsockname},
   {"getpeername", meth_getpeername},
   {"settimeout", meth_settimeout},
+  {"settimeouts", meth_settimeouts},
   {"gettimeout", meth_gettimeout},
   {"setoption", meth_setoption},
   {"getoption", meth_getoption},
@@ -1354,6 +1052,7 @@ int luaopen_udp_core(lua_State *L) {
   lua_pushcclosure(L, meta_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
+  ns_select_register(L, UDP_MT, &sel_ops);
   luaL_newmetatable(L, READER_MT);
   lua_pushcfunction(L, reader_close);
   lua_setfield(L, -2, "__close");

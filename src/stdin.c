@@ -220,7 +220,7 @@ static int read_more(lua_State *L, int nargs) {
       if (n < 0 && n != UV_EAGAIN) in_.err = n;
       continue;
     }
-    if (in_.w.task) return ns_fail_str(L, "busy");
+    if (in_.w.task) return ns_fail(L, NS_EBUSY);
     in_.w.cancel = cancel_cb;
     uv_poll_start(in_.poll, UV_READABLE, poll_cb);
     return ns_wait(L, &in_.w, -1, read_k, (lua_KContext)nargs);

@@ -1053,7 +1053,7 @@ static int lib_certificate(lua_State *L) {
   X509 *c = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
   BIO_free(b);
   ERR_clear_error();
-  if (c == NULL) return ns_fail_str(L, "tls: no PEM certificate");
+  if (c == NULL) return ns_fail(L, NS_ENOPEM);
   push_x509(L, c);
   X509_free(c);
   return 1;

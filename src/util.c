@@ -1,7 +1,10 @@
 /*
-** util.c -- error strings (LuaSocket's conventions) and the byte buffer.
-** Error codes below the Lua edge are 0 or a negative UV_E*; only bindings
-** turn them into strings, through ns_strerror(). The strings are API.
+** util.c -- the error table (LuaSocket's pierror.h idea: every error
+** string Lua sees, for libuv's codes and netsh's NS_E* ones), socket
+** timeouts (ns_timeout_t, LuaSocket's timeout.c) and the byte buffer.
+** Error codes below the Lua edge are 0 or a negative UV_E* or NS_E*; only
+** bindings turn them into strings, through ns_strerror(). The strings are
+** API: specs pin them.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,21 @@ const char *ns_strerror(int code) {
     case UV_ETIMEDOUT: return "timeout";
     case NS_EDEADLINE: return "timeout";
     case NS_EINTR: return "interrupted";
+    case NS_EBUSY: return "busy";
+    case NS_ENOTBOUND: return "not bound";
+    case NS_ENOTCONN: return "not connected";
+    case NS_ENOPATH: return "bind a path first";
+    case NS_ETLSSTARTED: return "tls already started";
+    case NS_ENOTTLS: return "not a tls socket";
+    case NS_ETLS: return "tls: connection failed";
+    case NS_EHANDSHAKE: return "handshake timeout";
+    case NS_EBADANSWER: return "malformed dns answer";
+    case NS_ENOPEM: return "tls: no PEM certificate";
+    case NS_ETOOBIG: return "body too large";
+    case NS_EBOMB:
+    case NS_ERATIO: return "bad response: decompressed body too large";
+    case NS_EBADRESPONSE: return "bad response";
+    case NS_EREDIRECTS: return "too many redirects";
     case UV_EOF:
     case UV_ECONNRESET:
     case UV_ECONNABORTED:
@@ -68,6 +86,68 @@ const char *ns_checkcstring(lua_State *L, int idx, const char *what) {
                                         what));
   return NULL;
 }
+
+/* ---- timeouts ---- */
+
+void ns_timeout_init(ns_timeout_t *tm) {
+  tm->block = tm->total = -1;
+  tm->conn = tm->send = tm->read = NS_TO_UNSET;
+}
+
+double ns_timeout_left(const ns_timeout_t *tm, double start) {
+  double left;
+  if (tm->total < 0) return tm->block;
+  left = tm->total - (ns_now() - start);
+  if (left < 0) left = 0;
+  if (tm->block < 0) return left;
+  return tm->block < left ? tm->block : left;
+}
+
+double ns_timeout_op(const ns_timeout_t *tm, double over, double start) {
+  return over != NS_TO_UNSET ? over : ns_timeout_left(tm, start);
+}
+
+/* settimeout(value [, mode]) -> 1; "b" per wait, "t"/"r" total */
+int ns_settimeout(lua_State *L, ns_timeout_t *tm) {
+  double v = luaL_optnumber(L, 2, -1);
+  const char *mode = luaL_optstring(L, 3, "b");
+  if (v < 0) v = -1;
+  switch (*mode) {
+    case 'b': tm->block = v; break;
+    case 'r': case 't': tm->total = v; break;
+    default: return luaL_argerror(L, 3, "invalid timeout mode");
+  }
+  tm->conn = tm->send = tm->read = NS_TO_UNSET;  /* as OpenResty's */
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+static double opt_timeout(lua_State *L, int i) {
+  double v;
+  if (lua_isnoneornil(L, i)) return NS_TO_UNSET;
+  v = luaL_checknumber(L, i);
+  return v < 0 ? -1 : v;
+}
+
+/* settimeouts(connect, send, read) -> 1: OpenResty's per-operation
+** timeouts, in seconds like every netsh timeout (nil: settimeout's
+** applies; negative: none). */
+int ns_settimeouts(lua_State *L, ns_timeout_t *tm) {
+  double c = opt_timeout(L, 2), s = opt_timeout(L, 3), r = opt_timeout(L, 4);
+  tm->conn = c;
+  tm->send = s;
+  tm->read = r;
+  lua_pushinteger(L, 1);
+  return 1;
+}
+
+int ns_gettimeout(lua_State *L, const ns_timeout_t *tm) {
+  lua_pushnumber(L, tm->block);
+  lua_pushnumber(L, tm->total);
+  return 2;
+}
+
+/* ---- byte buffers ---- */
 
 int ns_buf_reserve(ns_buf_t *b, size_t extra) {
   size_t need;
