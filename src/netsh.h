@@ -63,6 +63,20 @@ struct ns_waiter {
 #define NS_ERATIO    (-100016) /* as NS_EBOMB, by the ratio limit */
 #define NS_EBADRESPONSE (-100017) /* "bad response": a caller adds why */
 
+/* ---- classes (class.c): one metatable per LuaSocket class ---- */
+typedef struct ns_kind {
+  const char *name;              /* registry name of class 0's metatable */
+  const char *const *classes;    /* "tcp{master}", ... */
+  int n;
+} ns_kind_t;
+/* The template metatable on top (metamethods, __methods) becomes class 0
+** and is copied for the others; pops it. */
+void ns_class_define(lua_State *L, const ns_kind_t *kind);
+/* The userdata at i if its metatable is one of kind's (class in *k). */
+void *ns_class_test(lua_State *L, int i, const ns_kind_t *kind, int *k);
+void *ns_class_check(lua_State *L, int i, const ns_kind_t *kind, int *k);
+void ns_class_set(lua_State *L, int i, const ns_kind_t *kind, int k);
+
 /* ---- scheduler (loop.c) ---- */
 uv_loop_t *ns_loop(void);
 lua_State *ns_mainstate(void);
@@ -281,6 +295,7 @@ int luaopen_json_aux(lua_State *L);       /* json_aux.c, for lua/json.lua */
 int luaopen_socket_dns_core(lua_State *L);   /* dns.c */
 int luaopen_socket_core(lua_State *L);       /* socket_tcp.c */
 int luaopen_udp_core(lua_State *L);
+int luaopen_websocket_core(lua_State *L);  /* websocket.c */
 int ns_load_embedded(lua_State *L, int kind, const char *name);
 int ns_open_embedded(lua_State *L);       /* package.preload for lua/ */
 

@@ -180,12 +180,41 @@ static tcp_t *tcp_new(lua_State *L, int state) {
   t->want_family = AF_UNSPEC;
   ns_timeout_init(&t->tm);
   t->birth = ns_now();
-  luaL_setmetatable(L, TCP_MT);
+  luaL_setmetatable(L, TCP_MT);            /* class 0: tcp{master} */
   return t;
 }
 
+/* The class (class.c) follows the state and the family: its metatable
+** answers `class` as a plain field. */
+static const char *const class_names[] = {
+  "tcp{master}", "tcp{client}", "tcp{server}",
+  "unix{master}", "unix{client}", "unix{server}"};
+static const ns_kind_t tcp_kind = {TCP_MT, class_names, 6};
+
+static int class_of(const tcp_t *t) {
+  int local = t->family == AF_UNIX || t->want_family == AF_UNIX;
+  return local * 3 + t->state;
+}
+
+/* After a change of state or family, with the object at i. */
+static void reclass(lua_State *L, int i, const tcp_t *t) {
+  int k;
+  if (ns_class_test(L, i, &tcp_kind, &k) && k != class_of(t))
+    ns_class_set(L, i, &tcp_kind, class_of(t));
+}
+
+/* For metamethods (__gc must not set a metatable) and tests. */
+static tcp_t *to_tcp(lua_State *L, int i) {
+  return ns_class_check(L, i, &tcp_kind, NULL);
+}
+
+/* self of a method; a state reached in a callback (a connection made
+** while nobody waited) updates the class here. */
 static tcp_t *check_tcp(lua_State *L, int i) {
-  return luaL_checkudata(L, i, TCP_MT);
+  int k;
+  tcp_t *t = ns_class_check(L, i, &tcp_kind, &k);
+  if (k != class_of(t)) ns_class_set(L, i, &tcp_kind, class_of(t));
+  return t;
 }
 
 static tcp_t *check_state(lua_State *L, int i, int state) {
@@ -1123,7 +1152,7 @@ static int meth_close(lua_State *L) {
 }
 
 static int meta_gc(lua_State *L) {
-  tcp_release(check_tcp(L, 1));
+  tcp_release(to_tcp(L, 1));
   return 0;
 }
 
@@ -1135,6 +1164,7 @@ static int connect_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   if (t->closed) return ns_fail(L, NS_ECLOSED);
   if (t->state == S_CLIENT) {
+    reclass(L, 1, t);
     lua_pushinteger(L, 1);
     return 1;
   }
@@ -1269,6 +1299,7 @@ static int unix_connect_try(lua_State *L, tcp_t *t, const char *path,
   if (rc != 0) return ns_fail(L, rc);
   if (connect(fd, (struct sockaddr *)&a.ss, a.len) == 0) {
     t->state = S_CLIENT;
+    reclass(L, 1, t);
     t->t_conn = ns_now() - t->t_start;
     keep_peer(t);
     free(t->peer);
@@ -1579,6 +1610,7 @@ static int meth_listen(lua_State *L) {
   t->backlog = backlog < 64 ? 64 : (int)backlog;
   if ((rc = listener_start(t, (int)backlog)) != 0) return ns_fail(L, rc);
   t->state = S_SERVER;
+  reclass(L, 1, t);
   lua_pushinteger(L, 1);
   return 1;
 }
@@ -1610,6 +1642,7 @@ static int accept_try(lua_State *L, tcp_t *t) {
     if (uv_tcp_getsockname(c, (struct sockaddr *)&ss, &len) == 0)
       n->family = ss.ss_family;
     keep_peer(n);
+    reclass(L, -1, n);
     if (lua_getiuservalue(L, 1, 1) != LUA_TNIL) {
       /* a TLS server: the client's handshake comes with its first use */
       int rc = tls_attach(L, n, lua_gettop(L), 1, NULL);
@@ -1866,31 +1899,13 @@ static int meth_setfd(lua_State *L) {
       keep_peer(t);
     }
   }
+  reclass(L, 1, t);
   lua_pushinteger(L, 1);
   return 1;
 }
 
-/* __index: the methods (upvalue 1), then `class`, LuaSocket's name of
-** the object's kind ("tcp{master}", "tcp{client}", "tcp{server}";
-** "unix{...}" for Unix stream sockets). A function, not the table, since
-** the class follows the state; the table stays the metatable's
-** __methods (and socket.core.tcp_methods) for code that extends it. */
-static int meta_index(lua_State *L) {
-  tcp_t *t;
-  lua_pushvalue(L, 2);
-  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
-  if (lua_type(L, 2) != LUA_TSTRING ||
-      strcmp(lua_tostring(L, 2), "class") != 0)
-    return 1;                                      /* nil */
-  t = check_tcp(L, 1);
-  lua_pushfstring(L, "%s{%s}", t->family == AF_UNIX ||
-                  t->want_family == AF_UNIX ? "unix" : "tcp",
-                  state_names[t->state]);
-  return 1;
-}
-
 static int meta_tostring(lua_State *L) {
-  tcp_t *t = check_tcp(L, 1);
+  tcp_t *t = to_tcp(L, 1);
   struct sockaddr_storage a, b;
   int la = sizeof a, lb = sizeof b;
   luaL_Buffer buf;
@@ -2400,6 +2415,7 @@ static int lib_tcp6(lua_State *L) { return new_master(L, AF_INET6); }
 static int lib_unix(lua_State *L) {
   tcp_t *t = tcp_new(L, S_MASTER);
   t->want_family = AF_UNIX;
+  reclass(L, -1, t);
   return 1;
 }
 
@@ -2473,9 +2489,6 @@ int luaopen_socket_core(lua_State *L) {
   luaL_newlib(L, methods);
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "__methods");          /* mt, methods */
-  lua_pushvalue(L, -1);
-  lua_pushcclosure(L, meta_index, 1);
-  lua_setfield(L, -3, "__index");
   lua_pushcfunction(L, meta_gc);
   lua_setfield(L, -3, "__gc");
   lua_pushcfunction(L, meta_gc);
@@ -2486,6 +2499,8 @@ int luaopen_socket_core(lua_State *L) {
   luaL_newlib(L, lib);                       /* mt, methods, lib */
   lua_insert(L, -2);
   lua_setfield(L, -2, "tcp_methods");        /* Lua adds helpers there */
+  lua_pushvalue(L, -2);
+  ns_class_define(L, &tcp_kind);             /* one metatable per class */
   lua_remove(L, -2);
   lua_pushinteger(L, 65535);
   lua_setfield(L, -2, "_SETSIZE");

@@ -124,8 +124,32 @@ static char *rbuf;
 
 /* ---- helpers ---- */
 
+/* LuaSocket's classes (class.c): the metatable answers `class`. */
+static const char *const class_names[] = {
+  "udp{unconnected}", "udp{connected}",
+  "unixdgram{unconnected}", "unixdgram{connected}"};
+static const ns_kind_t udp_kind = {UDP_MT, class_names, 4};
+
+static int class_of(const udp_t *u) {
+  return (u->family == AF_UNIX) * 2 + (u->connected != 0);
+}
+
+/* self of a method, its class brought up to date */
 static udp_t *check_udp(lua_State *L, int i) {
-  return luaL_checkudata(L, i, UDP_MT);
+  int k;
+  udp_t *u = ns_class_check(L, i, &udp_kind, &k);
+  if (k != class_of(u)) ns_class_set(L, i, &udp_kind, class_of(u));
+  return u;
+}
+
+/* for metamethods: __gc must not set a metatable */
+static udp_t *to_udp(lua_State *L, int i) {
+  return ns_class_check(L, i, &udp_kind, NULL);
+}
+
+/* after a change of peer or family, the object at i */
+static void reclass(lua_State *L, int i) {
+  check_udp(L, i);
 }
 
 static void free_handle_cb(uv_handle_t *h) { free(h); }
@@ -298,6 +322,7 @@ static udp_t *udp_new(lua_State *L, int family) {
   ns_timeout_init(&u->tm);
   ns_cond_init(&u->readers);
   luaL_setmetatable(L, UDP_MT);
+  reclass(L, -1);
   return u;
 }
 
@@ -755,6 +780,7 @@ static int setpeername_k(lua_State *L, int n, const ns_addr_t *a,
       return ns_fail(L, -errno);
     u->upeer = *a;
     u->connected = 1;
+    reclass(L, 1);
     lua_pushinteger(L, 1);
     return 1;
   }
@@ -765,6 +791,7 @@ static int setpeername_k(lua_State *L, int n, const ns_addr_t *a,
   rc = uv_udp_connect(u->h, (const struct sockaddr *)&a->ss);
   if (rc != 0) return ns_fail(L, rc);
   u->connected = 1;
+  reclass(L, 1);
   lua_pushinteger(L, 1);
   return 1;
 }
@@ -788,6 +815,7 @@ static int meth_setpeername(lua_State *L) {
       if (rc != 0) return ns_fail(L, rc);
       u->connected = 0;
     }
+    reclass(L, 1);
     lua_pushinteger(L, 1);
     return 1;
   }
@@ -918,6 +946,7 @@ static int meth_setfd(lua_State *L) {
       u->connected = 1;
     }
   }
+  reclass(L, 1);
   lua_pushinteger(L, 1);
   return 1;
 }
@@ -961,28 +990,12 @@ static int sel_watch(void *p, ns_selnode_t *n, ns_waiter_t *w, int write) {
 static const ns_select_ops_t sel_ops = {sel_ready, sel_watch, NULL};
 
 static int meta_gc(lua_State *L) {
-  udp_release(check_udp(L, 1));
+  udp_release(to_udp(L, 1));
   return 0;
 }
 
-/* __index: the methods (upvalue 1), then `class` as LuaSocket names it,
-** "udp{unconnected}" or "udp{connected}" ("unixdgram{...}" for Unix
-** datagram sockets). The table itself is the metatable's __methods. */
-static int meta_index(lua_State *L) {
-  udp_t *u;
-  lua_pushvalue(L, 2);
-  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
-  if (lua_type(L, 2) != LUA_TSTRING ||
-      strcmp(lua_tostring(L, 2), "class") != 0)
-    return 1;                                      /* nil */
-  u = check_udp(L, 1);
-  lua_pushfstring(L, "%s{%s}", u->family == AF_UNIX ? "unixdgram" : "udp",
-                  u->connected ? "connected" : "unconnected");
-  return 1;
-}
-
 static int meta_tostring(lua_State *L) {
-  udp_t *u = check_udp(L, 1);
+  udp_t *u = to_udp(L, 1);
   lua_pushfstring(L, "udp{%s}: %p", u->closed ? "closed" :
                   u->connected ? "connected" : "unconnected", (void *)u);
   return 1;
@@ -1049,10 +1062,9 @@ int luaopen_udp_core(lua_State *L) {
   luaL_newlib(L, methods);
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "__methods");
-  lua_pushcclosure(L, meta_index, 1);
-  lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  ns_select_register(L, UDP_MT, &sel_ops);
+  ns_select_register(L, UDP_MT, &sel_ops);  /* before the copies */
+  ns_class_define(L, &udp_kind);     /* one metatable per class; pops */
   luaL_newmetatable(L, READER_MT);
   lua_pushcfunction(L, reader_close);
   lua_setfield(L, -2, "__close");

@@ -49,7 +49,7 @@ end
 -- socket.unix...) lists them in its metatable's __fields (name -> "table"
 -- or "function"): they complete without running the module's code.
 -- An object whose __index is a function may keep its methods table in
--- the metatable's __methods (netsh's sockets: __index also makes class).
+-- the metatable's __methods (netsh's sockets keep theirs there too).
 local stub = {table = {}, ["function"] = function() end}
 
 local function each_field(v, fn)

@@ -108,6 +108,19 @@ local function wrap(kind, methods, names)
   end
 end
 
+-- The tables a socket's methods are looked up in: one index table per
+-- LuaSocket class (src/class.c: each holds the C methods and `class`),
+-- and __methods behind them (where lua/socket.lua adds its helpers).
+local function method_tables(obj)
+  local mt = getmetatable(obj)
+  local r = {}
+  for _, cmt in ipairs(rawget(mt, "__classes") or {}) do
+    r[#r + 1] = rawget(cmt, "__index")
+  end
+  r[#r + 1] = rawget(mt, "__methods")
+  return r
+end
+
 -- enable{hexdump = bool}: wrap the socket methods (once)
 function M.enable(opts)
   if opts and opts.hexdump then M.hexdump = true end
@@ -115,19 +128,21 @@ function M.enable(opts)
   M.enabled = true
   local socket = require "socket"
   local s = socket.tcp()
-  local tcp_methods = getmetatable(s).__methods   -- __index computes class
+  local tcp_tables = method_tables(s)
   s:close()
-  wrap("tcp", tcp_methods, {"connect", "bind", "listen", "accept", "send",
-    "receive", "receiveany", "shutdown", "close", "starttls",
-    "sslhandshake"})
+  for _, t in ipairs(tcp_tables) do
+    wrap("tcp", t, {"connect", "bind", "listen", "accept", "send",
+      "receive", "receiveany", "shutdown", "close", "starttls",
+      "sslhandshake"})
+  end
   local ok, udp = pcall(require, "udp")
   if ok then
     local u = udp.udp()
-    local udp_methods = getmetatable(u).__methods
+    local udp_tables = method_tables(u)
     u:close()
-    if type(udp_methods) == "table" then
-      wrap("udp", udp_methods, {"setsockname", "setpeername", "send",
-        "sendto", "receive", "receivefrom", "close"})
+    for _, t in ipairs(udp_tables) do
+      wrap("udp", t, {"setsockname", "setpeername", "send", "sendto",
+        "receive", "receivefrom", "close"})
     end
   end
 end
