@@ -17,6 +17,9 @@ PACKAGES=(cmake gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev
   # WebSocket peers for the interop specs (tests/spec/websocket_*)
   python3-websockets node-ws
   netbase  # /etc/services: ports given as service names ("http")
+  # docs/fleet.md's recipes (tests/cli/fleet_test.sh): GNU parallel,
+  # Ansible's engine (ansible-core: 8 MB, installs in seconds), YAML
+  parallel ansible-core python3-yaml
   # fuzzing (tests/fuzz): libFuzzer with clang
   clang libfuzzer-14-dev)
 

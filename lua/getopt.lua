@@ -15,12 +15,15 @@
 --     },
 --     min_args = 0, max_args = 2,
 --     exit_codes = {"0  all good", "1  a check failed", "2  usage error"},
+--     -- on_usage_error = function(msg) ... end  -- called before exit 2
 --   })
 local M = {}
 
 local function fail(spec, msg)
   io.stderr:write(("%s: %s\nTry '%s --help' for more information.\n")
     :format(spec.name, msg, spec.name))
+  -- spec.on_usage_error(msg): a script's own reaction (e.g. Nagios' exit 3)
+  if spec.on_usage_error then spec.on_usage_error(msg) end
   os.exit(2)
 end
 

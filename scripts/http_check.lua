@@ -6,21 +6,27 @@
 -- URLs come from the arguments, and from stdin (one per line, blank lines
 -- and # comments skipped) when there are none or one is "-". Prints one
 -- line per URL as it completes (--ordered: in input order), plain or
--- --json; exit status 0 when every URL passed, 1 otherwise, 2 on a usage
--- error.
+-- --json (the envelope of docs/json-lines.md); exit status 0 when every
+-- URL passed, 1 otherwise, 2 on a usage error. --shard I/N checks only
+-- this copy's share of the URLs; --nagios makes it a Nagios plugin that
+-- also judges the response time (--warn/--crit SECONDS ranges).
 local http = require "http"
 local task = require "task"
 
 local getopt = require "getopt"
 local exitcodes = require "netsh.exitcodes"
 local retryopt = require "netsh.retryopt"
+local jsonl = require "netsh.jsonl"
+local shard = require "netsh.shard"
+
+local usage_error, on_usage_error = exitcodes.usage(arg, "HTTP_CHECK")
 
 local opts, urls = getopt.parse(arg, {
   name = "http_check",
   usage = "URL...",
   summary = "Fetch URLs concurrently and check them. URLs are also read "
     .. "from stdin (one per line) when none is given or one of them is -.",
-  options = retryopt.add{
+  options = exitcodes.add_nagios(jsonl.add(retryopt.add{
     {"c", "concurrency", arg = "N", type = "integer", default = 10,
      help = "fetch N URLs at a time (at most 10000)"},
     {nil, "expect-status", arg = "S",
@@ -39,12 +45,16 @@ local opts, urls = getopt.parse(arg, {
     {nil, "curl-codes", help = "with one URL, exit with curl's codes "
        .. "(6 resolve, 7 connect, 22 HTTP >= 400, 28 timeout, 35 TLS, "
        .. "60 certificate)"},
-  },
+    shard.option,
+  }), {warn = "with --nagios: WARNING when a response time in seconds "
+       .. "is outside RANGE (e.g. 0.5)",
+     crit = "with --nagios: CRITICAL when it is outside RANGE"}),
+  on_usage_error = on_usage_error,
   exit_codes = {"0  every URL passed", "1  some URL failed", "2  usage error",
-    "6 7 22 28 35 60  with --curl-codes and one URL: curl's meaning"},
+    "6 7 22 28 35 60  with --curl-codes and one URL: curl's meaning",
+    "with --nagios: 0 OK, 1 WARNING (slow), 2 CRITICAL (a URL failed "
+      .. "or too slow), 3 UNKNOWN"},
 })
-
-local function usage_error(msg) die(msg .. " (try --help)", 2) end
 local conf = {c = opts.concurrency, expect = opts.expect_status,
   contains = opts.contains, timeout = opts.timeout,
   method = opts.method:upper(), insecure = opts.insecure, json = opts.json,
@@ -53,6 +63,12 @@ if conf.c < 1 then usage_error("-c needs a number >= 1") end
 if conf.c > 10000 then usage_error("-c is at most 10000") end
 if not (conf.timeout > 0) then usage_error("--timeout needs a positive number") end
 retryopt.check(opts)
+if (opts.warn or opts.crit) and not opts.nagios then
+  usage_error("--warn and --crit go with --nagios")
+end
+local sh = shard.from(opts.shard, usage_error)
+local out = opts.json and jsonl.new("http_check", opts.tag, usage_error)
+local nag = opts.nagios and exitcodes.nagios("HTTP_CHECK", opts)
 local use_stdin = #urls == 0
 for _, u in ipairs(urls) do if u == "-" then use_stdin = true end end
 
@@ -76,29 +92,21 @@ local function status_check(spec)
 end
 local status_ok = status_check(conf.expect)
 
--- JSON lines without depending on a JSON module
-local function jstr(s)
-  return '"' .. tostring(s):gsub('[%c"\\]', function(c)
-    local map = {['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n",
-      ["\r"] = "\\r", ["\t"] = "\\t"}
-    return map[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
-
 local function report(r)
-  if conf.json then
-    local fields = {
-      '"url":' .. jstr(r.url),
-      '"pass":' .. tostring(r.pass),
-      '"status":' .. (r.status and tostring(r.status) or "null"),
-      '"time":' .. string.format("%.6f", r.time),
-      '"size":' .. (r.size and tostring(r.size) or "null"),
-      '"error":' .. (r.error and jstr(r.error) or "null"),
-    }
-    if r.attempts then
-      fields[#fields + 1] = '"attempts":' .. r.attempts
+  if nag then
+    if not r.pass then
+      nag:status(2, ("%s: %s"):format(r.url, r.error))
+    else
+      local state = nag:judge(r.time)
+      nag:status(state, state > 0
+        and ("%s: %.3f s"):format(r.url, r.time) or nil)
     end
-    io.stdout:write("{", table.concat(fields, ","), "}\n")
+    nag:perf(r.url, r.time, "s", 0)
+    return
+  end
+  if out then
+    out:emit(r.url, r.pass, r.error, {status = r.status, time = r.time,
+      size = r.size, attempts = r.attempts})
   else
     io.stdout:write(string.format("%-4s %3s %8.1f ms %10s  %s%s\n",
       r.pass and "ok" or "FAIL", r.status and tostring(r.status) or "---",
@@ -167,7 +175,10 @@ local function worker()
   end
 end
 
+local given = 0   -- URLs read, in this copy's shard or not
 local function push(url)
+  given = given + 1
+  if sh and not sh:mine(url) then return end
   queue[#queue + 1] = url
   if idle > 0 then
     idle = idle - 1
@@ -197,9 +208,16 @@ else
   cond:broadcast()
 end
 for _, w in ipairs(workers) do w:join() end
-if total == 0 then
-  io.stderr:write("http_check: no URL given\n")
-  os.exit(2)
+if total == 0 and given > 0 then
+  -- sharded: this copy's share is empty, which is a success
+  io.stderr:write(("http_check: shard %s: none of the %d URLs is "
+    .. "this copy's\n"):format(tostring(sh), given))
+  if nag then nag:exit(("shard %s: no URL to check"):format(tostring(sh))) end
+  os.exit(0)
+end
+if total == 0 then usage_error("no URL given") end
+if nag then
+  nag:exit(("%d of %d URLs passed"):format(total - failed, total))
 end
 if opts.curl_codes and total == 1 and not last.pass then
   -- curl -f's numbers: a failed fetch by its error, else an HTTP error

@@ -7,17 +7,18 @@
 -- with Last-Event-ID, waiting the server's retry time, until Ctrl-C,
 -- --count events, --max-reconnects, or the server answers 204. A line is
 -- the event's data (its line breaks written as \n, backslashes as \\);
--- --json writes {"event", "data", "id", "retry"} objects instead.
+-- --json writes JSON lines instead (docs/json-lines.md: the envelope,
+-- then event, data, id, retry), and a last ok=false line on an error.
 local getopt = require "getopt"
 local http = require "http"
-local json = require "json"
+local jsonl = require "netsh.jsonl"
 
 local opts, args = getopt.parse(arg, {
   name = "sse",
   usage = "URL",
   summary = "Print the server-sent events (text/event-stream) of URL, "
     .. "one per line, reconnecting as EventSource does.",
-  options = {
+  options = jsonl.add{
     {nil, "json", help = "one JSON object per event: event, data, id, "
        .. "retry"},
     {"n", "count", arg = "N", type = "integer",
@@ -57,6 +58,7 @@ for _, h in ipairs(opts.header or {}) do
   if not k then die(("bad header '%s' (NAME:VALUE)"):format(h), 2) end
   headers[k] = v
 end
+local out = opts.json and jsonl.new("sse", opts.tag)
 local types
 if opts.type and #opts.type > 0 then
   types = {}
@@ -64,9 +66,9 @@ if opts.type and #opts.type > 0 then
 end
 
 local function line(ev)
-  if opts.json then
-    return json.encode({event = ev.event, data = ev.data, id = ev.id,
-      retry = ev.retry}, {sort_keys = true})
+  if out then
+    return out:line(args[1], true, nil, {event = ev.event, data = ev.data,
+      id = ev.id, retry = ev.retry})
   end
   return (ev.data:gsub("[\\\n]", {["\\"] = "\\\\", ["\n"] = "\\n"}))
 end
@@ -86,4 +88,7 @@ local ok, err = pcall(function()
     end
   end
 end)
-if not ok then die(tostring(err), 1) end
+if not ok then
+  if out then out:emit(args[1], false, tostring(err)) end
+  die(tostring(err), 1)
+end

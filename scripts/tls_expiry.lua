@@ -12,11 +12,19 @@
 -- every certificate the server sends (an intermediate can expire first).
 -- Exits 1 if any certificate expires within --warn days (default 14),
 -- fails to verify (chain, expiry, host name), or the host cannot be
--- reached.
+-- reached. --json lines carry docs/json-lines.md's envelope; --shard I/N
+-- checks this copy's share of the hosts; --nagios is a Nagios plugin
+-- (WARNING within --warn days, CRITICAL within --crit days, invalid or
+-- unreachable; as check_http -C).
 local getopt = require "getopt"
 local socket = require "socket"
 local task = require "task"
 local retryopt = require "netsh.retryopt"
+local exitcodes = require "netsh.exitcodes"
+local jsonl = require "netsh.jsonl"
+local shard = require "netsh.shard"
+
+local usage_error, on_usage_error = exitcodes.usage(arg, "TLS_EXPIRY")
 
 local function parse_args(argv)
   local o, hosts = getopt.parse(argv, {
@@ -26,7 +34,7 @@ local function parse_args(argv)
       .. "(port 443 unless given; IPv6 as [addr]:port). Hosts are read "
       .. "from stdin, one per line (# comments), when none is given or "
       .. "one is \"-\".",
-    options = retryopt.add{
+    options = exitcodes.add_nagios(jsonl.add(retryopt.add{
       {"w", "warn", arg = "DAYS", type = "number", default = 14,
        help = "fail when a certificate expires within DAYS"},
       {nil, "json", help = "JSON lines instead of text"},
@@ -40,18 +48,24 @@ local function parse_args(argv)
         .. "expires first (an intermediate may expire before the leaf)"},
       {"p", "parallel", arg = "N", type = "integer", default = 8,
        help = "hosts checked at once (at most 10000)"},
-    },
+      {nil, "crit", arg = "DAYS", type = "number", default = 0,
+       help = "with --nagios: CRITICAL when a certificate expires within "
+         .. "DAYS (default 0: expired)"},
+      shard.option,
+    })),
+    on_usage_error = on_usage_error,
     exit_codes = {"0  every certificate verifies and lasts beyond --warn",
       "1  one expires within --warn, fails to verify, or a host fails",
-      "2  usage error"},
+      "2  usage error", "with --nagios: 0 OK, 1 WARNING (within --warn "
+        .. "days), 2 CRITICAL (within --crit days, invalid, unreachable), "
+        .. "3 UNKNOWN"},
   })
   o.hosts = hosts
   retryopt.check(o)
   o.parallel = math.max(1, o.parallel)
-  if o.parallel > 10000 then
-    io.stderr:write("tls_expiry: -p is at most 10000 (try --help)\n")
-    os.exit(2)
-  end
+  if o.parallel > 10000 then usage_error("-p is at most 10000") end
+  o.shard = shard.from(o.shard, usage_error)
+  o.out = o.json and jsonl.new("tls_expiry", o.tag, usage_error)
   for _, h in ipairs(hosts) do if h == "-" then o.stdin = true end end
   if #hosts == 0 then o.stdin = true end
   return o
@@ -70,29 +84,6 @@ local function split_target(s)
   p = tonumber(p or 443)
   if not p or p < 1 or p > 65535 then return nil, "bad port" end
   return h, p
-end
-
-local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    local map = {['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n',
-      ['\r'] = '\\r', ['\t'] = '\\t'}
-    return map[c] or ("\\u%04x"):format(c:byte())
-  end) .. '"'
-end
-
-local function json_line(r)
-  local keys = {"target", "host", "port", "status", "days", "not_after",
-    "subject", "issuer", "error"}
-  local out = {}
-  for _, k in ipairs(keys) do
-    local v = r[k]
-    if v ~= nil then
-      local enc = type(v) == "number" and ("%d"):format(v)
-        or json_string(tostring(v))
-      out[#out + 1] = json_string(k) .. ":" .. enc
-    end
-  end
-  return "{" .. table.concat(out, ",") .. "}"
 end
 
 -- Connects, fetches the certificate without failing on verification (so
@@ -150,8 +141,31 @@ local function check(target, o)
 end
 
 local function print_result(r, o)
-  if o.json then
-    print(json_line(r))
+  if o.nagios then
+    local state = 0
+    if r.status == "ok" or r.status == "expiring" then
+      if r.days < o.crit then state = 2
+      elseif r.days < o.warn then state = 1 end
+    else
+      state = 2
+    end
+    o.nag:status(state, state > 0 and ("%s: %s%s"):format(r.target,
+      r.days and (r.days .. " days") or r.status,
+      r.error and (" (" .. r.error .. ")") or "") or nil)
+    if r.days then
+      o.nag:perf(r.target, r.days, nil, nil, nil, ("%g:"):format(o.warn),
+        ("%g:"):format(o.crit))
+    end
+  elseif o.out then
+    local err = r.error
+    if r.status == "expiring" then
+      err = ("expires in %d days (--warn %g)"):format(r.days, o.warn)
+    elseif r.status ~= "ok" and not err then
+      err = r.status
+    end
+    o.out:emit(r.target, r.status == "ok", err, {peer = r.host,
+      port = r.port, status = r.status, days = r.days,
+      not_after = r.not_after, subject = r.subject, issuer = r.issuer})
   elseif r.days then
     print(("%-32s %5d days  %s  %s%s"):format(r.target, r.days,
       r.not_after, r.status, r.error and (": " .. r.error) or ""))
@@ -177,17 +191,23 @@ local function main()
       -- data: that line's result says what is wrong)
       local ok, err = split_target(h)
       if not ok then
-        io.stderr:write(("tls_expiry: '%s': %s (try --help)\n"):format(h,
-          err))
-        os.exit(2)
+        usage_error(("'%s': %s"):format(h, err))
       end
       targets[#targets + 1] = h
     end
   end
   if o.stdin then read_stdin_hosts(targets) end
+  if #targets == 0 then usage_error("no hosts") end
+  o.nag = o.nagios and exitcodes.nagios("TLS_EXPIRY")
+  local given = #targets
+  targets = shard.filter(targets, o.shard)
   if #targets == 0 then
-    io.stderr:write("tls_expiry: no hosts (try --help)\n")
-    os.exit(2)
+    io.stderr:write(("tls_expiry: shard %s: none of the %d hosts is this "
+      .. "copy's\n"):format(tostring(o.shard), given))
+    if o.nag then
+      o.nag:exit(("shard %s: no host to check"):format(tostring(o.shard)))
+    end
+    os.exit(0)
   end
   -- a few workers take targets in turn; results print in input order
   local results, next_i, printed = {}, 1, 0
@@ -215,6 +235,9 @@ local function main()
     if printed < #targets then done:wait() end
   end
   io.stdout:flush()
+  if o.nag then
+    o.nag:exit(("%d hosts checked"):format(#targets))
+  end
   os.exit(bad and 1 or 0)
 end
 

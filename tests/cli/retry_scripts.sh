@@ -37,7 +37,7 @@ dead=$(free_port)
 out=$(timeout 20 "$NETSH" -m http_check --json --retry 3 --retry-delay 0.05 \
   "$U/busy/a/2" 2>"$tmp/err")
 check "http_check --retry: 503 twice, then ok" 0 $?
-case $out in *'"status":200'*'"attempts":3'*) r=yes ;; *) r=no ;; esac
+case $out in *'"ok":true'*'"attempts":3'*'"status":200'*) r=yes ;; *) r=no ;; esac
 check "http_check --retry: JSON says 3 attempts" yes "$r"
 check "http_check announces each retry on stderr" 2 \
   "$(grep -c 'retry' "$tmp/err")"
@@ -89,7 +89,7 @@ check "tcp_client: refused, then listening: the reply comes" "late hello" \
 # tls_expiry
 out=$(timeout 20 "$NETSH" -m tls_expiry --json --retry 1 --retry-delay 0.05 \
   --retry-connrefused "127.0.0.1:$dead" 2>/dev/null)
-case $out in *'"error":"connection refused (after 2 attempts)"'*) r=yes ;;
+case $out in *'"err":"connection refused (after 2 attempts)"'*) r=yes ;;
   *) r=no ;; esac
 check "tls_expiry --retry-connrefused: 2 attempts" yes "$r"
 
@@ -108,9 +108,10 @@ check "wait_for --retry: up at once" 0 $?
 out=$(timeout 20 "$NETSH" -m sse --reconnect 5 "$U/sse/s1")
 check "sse: events across a drop, Last-Event-ID sent, 204 ends" \
   $'one\ntwo\\nafter 1' "$out"
-out=$(timeout 20 "$NETSH" -m sse --json -n 1 -t tick "$U/sse/s2")
+out=$(timeout 20 "$NETSH" -m sse --json -n 1 -t tick "$U/sse/s2" |
+  jq -c 'del(.ts, .host)')
 check "sse --json -t tick -n 1" \
-  '{"data":"two\nafter 1","event":"tick","id":"2","retry":100}' "$out"
+  '{"v":1,"tool":"sse","target":"'"$U/sse/s2"'","ok":true,"err":null,"data":"two\nafter 1","event":"tick","id":"2","retry":100}' "$out"
 timeout 20 "$NETSH" -m sse --max-reconnects 1 --reconnect 0.05 \
   "http://127.0.0.1:$dead/" > /dev/null 2> "$tmp/err"
 check "sse: no connection after --max-reconnects: exit 1" 1 $?

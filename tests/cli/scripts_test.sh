@@ -97,7 +97,7 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 # a port that opens later: the waiter sees it come up
 ( sleep 0.5; exec python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", '"$CLOSED"')); s.listen(); time.sleep(5)' ) & pids+=($!)
 out=$("$N" -m wait_for "127.0.0.1:$CLOSED" -t 5 -i 0.1 --json); rc=$?
-[ $rc = 0 ] && echo "$out" | grep -q '"up":true' && ok "wait_for: a port that opens later" \
+[ $rc = 0 ] && echo "$out" | grep -q '"ok":true' && ok "wait_for: a port that opens later" \
   || ko "wait_for later (rc=$rc)" "$out"
 
 # port_scan: finds exactly the listening ports in a range
@@ -174,7 +174,7 @@ echo "$out" | "$N" -e 'local r = json.decode(io.read("l")) assert(r.requests == 
 out=$(printf 'http://127.0.0.1:%s/json\nhttp://127.0.0.1:%s/status/404\n' "$HP" "$HP" \
   | "$N" -m http_check --json); rc=$?
 n=$(echo "$out" | jq -s 'length' 2>/dev/null)
-okc=$(echo "$out" | jq -s '[.[] | select(.pass == true)] | length' 2>/dev/null)
+okc=$(echo "$out" | jq -s '[.[] | select(.ok == true)] | length' 2>/dev/null)
 [ $rc = 1 ] && [ "$n" = 2 ] && [ "$okc" = 1 ] && ok "printf URLs | netsh -m http_check --json | jq: one object per URL, exit 1" \
   || ko "http_check pipeline (rc=$rc n=$n ok=$okc)" "$out"
 

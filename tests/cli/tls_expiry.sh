@@ -1,7 +1,7 @@
 #!/bin/bash
 # tls_expiry.sh NETSH -- scripts/tls_expiry.lua against local openssl
 # s_server processes (test PKI from tests/support/certs.sh): statuses,
-# days, --warn, --json, stdin, exit codes 0/1/2. Loopback only; every
+# days, --warn, --json, stdin, exit codes 0/1/2, --nagios. Loopback only; every
 # server is bounded by `timeout` and killed on exit.
 set -u
 netsh=${1:?usage: tls_expiry.sh NETSH}
@@ -83,14 +83,36 @@ closed=$("$netsh" -e 'local s = socket.bind("127.0.0.1", 0)
 out=$(printf '# hosts\nlocalhost:%s\n\n127.0.0.1:%s  # refused\n' \
   "$good" "$closed" | run --json --timeout 5); rc=$?
 [ $rc -eq 1 ] || fail "json: exit $rc"
-line1=$(sed -n 1p <<< "$out"); line2=$(sed -n 2p <<< "$out")
-want="{\"target\":\"localhost:$good\",\"host\":\"localhost\","
-want+="\"port\":$good,\"status\":\"ok\",\"days\":36"
+# the envelope (docs/json-lines.md), then the fields in name order
+line1=$(sed -n 1p <<< "$out" | jq -c 'del(.ts, .host)')
+line2=$(sed -n 2p <<< "$out" | jq -c 'del(.ts, .host)')
+want="{\"v\":1,\"tool\":\"tls_expiry\",\"target\":\"localhost:$good\","
+want+="\"ok\":true,\"err\":null,\"days\":36"
 [[ $line1 == "$want"* ]] ||
   fail "json line 1: $line1"
-[[ $line2 == *'"status":"error","error":"connection refused"}' ]] ||
+[[ $line1 == *"\"peer\":\"localhost\",\"port\":$good,\"status\":\"ok\","* ]] ||
+  fail "json line 1 fields: $line1"
+[[ $line2 == *'"ok":false,"err":"connection refused"'*'"status":"error"}' ]] ||
   fail "json line 2: $line2"
 [ "$(wc -l <<< "$out")" -eq 2 ] || fail "json: $out"
+
+# --nagios: days left against --warn / --crit DAYS, as check_http -C
+out=$(run --nagios "localhost:$good"); rc=$?
+[ $rc -eq 0 ] || fail "--nagios: exit $rc"
+[[ $out =~ ^TLS_EXPIRY\ OK:\ 1\ hosts\ checked\ \|\ \'localhost:$good\'=36[45]\;14:\;0:$ ]] ||
+  fail "--nagios: $out"
+out=$(run --nagios --warn 400 --crit 30 "localhost:$good"); rc=$?
+[ $rc -eq 1 ] || fail "--nagios --warn 400: exit $rc"
+[[ $out =~ ^TLS_EXPIRY\ WARNING:\ localhost:$good:\ 36[45]\ days ]] ||
+  fail "--nagios --warn 400: $out"
+out=$(run --nagios --warn 400 --crit 365 "localhost:$good"); rc=$?
+[ $rc -eq 2 ] || fail "--nagios --crit 365: exit $rc"
+out=$(run --nagios "127.0.0.1:$expired"); rc=$?
+[ $rc -eq 2 ] || fail "--nagios expired: exit $rc"
+[[ $out =~ ^TLS_EXPIRY\ CRITICAL:\ 127.0.0.1:$expired:\ -[0-9]+\ days\ \(certificate\ verify ]] ||
+  fail "--nagios expired: $out"
+out=$(run --nagios "localhost:$self"); rc=$?
+[ $rc -eq 2 ] || fail "--nagios self-signed: exit $rc"
 
 "$netsh" -m tls_expiry --warn > /dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] || fail "usage error: exit $rc"

@@ -1090,13 +1090,16 @@ describe("examples and scripts", function()
     for line in out:gmatch("[^\n]+") do
       n = n + 1
       local r = (require "cjson").decode(line)
-      if r.url:find("missing") then
+      assert.are.equal("http_check", r.tool)   -- the envelope
+      if r.target:find("missing") then
         assert.are.equal(404, r.status)
-        assert.is_false(r.pass)
-      elseif r.url:find("slow") then
-        assert.are.equal("timeout", r.error)
+        assert.is_false(r.ok)
+      elseif r.target:find("slow") then
+        assert.is_false(r.ok)
+        assert.are.equal("timeout", r.err)
       else
-        assert.is_true(r.pass)
+        assert.is_true(r.ok)
+        assert.are.equal(r.err, (require "cjson").null)
       end
     end
     assert.are.equal(3, n)
