@@ -11,12 +11,13 @@
 -- byte from outside the root: the path is decoded, "." and ".." segments
 -- are resolved (going above the root is 403), and the file's real path
 -- (symlinks followed) must still be inside the root's real path, else 403.
--- One access-log line per request on stderr (--json: JSON lines).
+-- One access-log line per request on stderr (--json: JSON lines, the
+-- envelope of docs/json-lines.md with the request target as "target").
 -- Ctrl-C stops it.
 local getopt = require "getopt"
 local http = require "http"
 local fs = require "http.fs"
-local json = require "json"
+local jsonl = require "netsh.jsonl"
 local task = require "task"
 
 local opts, args = getopt.parse(arg, {
@@ -24,12 +25,12 @@ local opts, args = getopt.parse(arg, {
   usage = "[DIR]",
   summary = "Serve DIR (default: the current directory) over HTTP: "
     .. "listings, index.html, ranges, conditional requests.",
-  options = {
+  options = jsonl.add{
     {"p", "port", arg = "PORT", type = "number", default = 8000,
      help = "port to listen on (0: any free port, printed on stderr)"},
     {"b", "bind", arg = "ADDR", default = "127.0.0.1",
      help = "address to listen on ('*': every address)"},
-    {nil, "json", help = "access log as JSON lines"},
+    {nil, "json", help = "access log as JSON lines (docs/json-lines.md)"},
     {"q", "quiet", help = "no access log"},
   },
   max_args = 1,
@@ -271,14 +272,16 @@ local function handler(req)
   return file_response(req, e)
 end
 
+local access = opts.json and jsonl.new("http_serve", opts.tag)
 local function log(req, status, bytes, seconds)
   if opts.quiet then return end
-  if opts.json then
-    io.stderr:write(json.encode{time = os.date("!%Y-%m-%dT%H:%M:%SZ"),
-      ip = req.remote_ip, method = req.method, target = req.target,
-      status = status, bytes = bytes,
-      ms = math.floor(seconds * 1e6) / 1e3,
-      agent = req.headers["user-agent"]}, "\n")
+  if access then
+    -- the envelope (docs/json-lines.md): target is the request target,
+    -- ok a status below 500
+    io.stderr:write(access:line(req.target, status < 500, nil,
+      {ip = req.remote_ip, method = req.method, status = status,
+       bytes = bytes, ms = math.floor(seconds * 1e6) / 1e3,
+       agent = req.headers["user-agent"]}), "\n")
   else
     io.stderr:write(('%s - - [%s] "%s %s HTTP/%s" %d %d\n'):format(
       tostring(req.remote_ip), os.date("%d/%b/%Y:%H:%M:%S %z"), req.method,

@@ -7,27 +7,28 @@
 --
 -- Client: each line of standard input is sent as one message (text, or
 -- binary with --binary); every message received is printed on a line of
--- its own (--json: {"kind", "data", "time"}, binary data in Base64). At
+-- its own (--json: the envelope of docs/json-lines.md with "kind" and
+-- "data", binary data in Base64; the time is the envelope's "ts"). At
 -- the end of input the connection is closed with the closing handshake,
 -- messages still arriving are printed. Server (--listen): echoes every
 -- message back, or with --broadcast relays it to every client.
 local getopt = require "getopt"
 local websocket = require "websocket"
 local exitcodes = require "netsh.exitcodes"
-local json = require "json"
+local jsonl = require "netsh.jsonl"
 
 local opts, args = getopt.parse(arg, {
   name = "ws",
   usage = "URL | --listen [HOST:]PORT",
   summary = "Send stdin lines as WebSocket messages to URL and print the "
     .. "messages received, one per line; or serve (echo, --broadcast).",
-  options = {
+  options = jsonl.add{
     {"l", "listen", arg = "[HOST:]PORT",
      help = "serve instead: echo every message (HOST default 127.0.0.1)"},
     {nil, "broadcast", help = "with --listen: relay every message to every "
        .. "client"},
-    {nil, "json", help = "one JSON object per message: kind, data (Base64 "
-       .. "for binary), time"},
+    {nil, "json", help = "one JSON line per message (the envelope of "
+       .. "docs/json-lines.md): kind, data (Base64 for binary)"},
     {"b", "binary", help = "send stdin lines as binary messages"},
     {"n", "count", arg = "N", type = "integer",
      help = "close after receiving N messages"},
@@ -81,9 +82,10 @@ local common = {
   ping_interval = opts.ping_interval,
 }
 
+local out = opts.json and jsonl.new("ws", opts.tag)
 local function line_of(msg, kind)
-  if opts.json then
-    return json.encode({kind = kind, time = os.time(),
+  if out then
+    return out:line(args[1], true, nil, {kind = kind,
       data = kind == "binary" and (require "mime").b64(msg) or msg})
   end
   return msg

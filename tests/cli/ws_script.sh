@@ -28,8 +28,8 @@ out=$(printf 'hello\nwörld\n' | timeout 20 "$N" -m ws "ws://127.0.0.1:$E/"); rc
 [ $rc = 0 ] && [ "$out" = "$(printf 'hello\nwörld')" ] && ok "echo: lines out, lines in, exit 0" \
   || ko "echo (rc=$rc)" "$out"
 out=$(printf 'a\n' | timeout 20 "$N" -m ws --json "ws://127.0.0.1:$E/")
-echo "$out" | "$N" -e 'local r = json.decode(io.read("l")) assert(r.kind == "text" and r.data == "a" and r.time > 0)' \
-  && ok "--json: kind, data, time" || ko "--json" "$out"
+echo "$out" | "$N" -e 'local r = json.decode(io.read("l")) assert(r.kind == "text" and r.data == "a" and r.tool == "ws" and r.ok == true and r.target:match("^ws://") and r.ts:match("Z$"))' \
+  && ok "--json: the envelope with kind and data" || ko "--json" "$out"
 out=$(printf 'bin\n' | timeout 20 "$N" -m ws --json --binary "ws://127.0.0.1:$E/")
 echo "$out" | "$N" -e 'local r = json.decode(io.read("l")) assert(r.kind == "binary" and r.data == "Ymlu")' \
   && ok "--binary: binary messages, Base64 in JSON" || ko "--binary" "$out"

@@ -160,6 +160,9 @@ describe("http_serve", function()
     assert.equal(11, found.bytes)
     assert.equal("GET", found.method)
     assert.equal("127.0.0.1", found.ip)
+    assert.equal("http_serve", found.tool)            -- the envelope
+    assert.equal(true, found.ok)
+    assert.is_string(found.ts)
   end)
 
   it("stops with exit 0 on Ctrl-C (SIGINT)", function()
