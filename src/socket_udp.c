@@ -97,7 +97,7 @@ struct udp_s {
   size_t since;          /* bytes taken since the kernel was drained */
   ns_cond_t readers;     /* parked receives, first come first served */
   sendop_t *sends;
-  ns_selnode_t *sel;     /* select()s waiting on this socket */
+  ns_link_t sel;         /* select()s waiting on this socket */
   ns_optlist_t opts;     /* set before the socket exists */
   ns_addr_t upeer;       /* a Unix socket's peer: libuv cannot connect
                             one, so the fd is connected here and every
@@ -302,7 +302,7 @@ static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     u->reading = 0;
   }
   wake_readers(u);
-  if (u->sel && u->nq > u->claims) ns_sel_notify(u->sel);
+  if (u->nq > u->claims) ns_sel_notify(&u->sel);
 }
 
 static int start_reading(udp_t *u) {
@@ -321,6 +321,7 @@ static udp_t *udp_new(lua_State *L, int family) {
   u->family = family;
   ns_timeout_init(&u->tm);
   ns_cond_init(&u->readers);
+  ns_list_init(&u->sel);
   luaL_setmetatable(L, UDP_MT);
   reclass(L, -1);
   return u;
