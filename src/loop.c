@@ -132,36 +132,19 @@ void ns_cancel(ns_waiter_t *w, int status) {
 
 /* ---- conditions ---- */
 
-void ns_cond_init(ns_cond_t *c) {
-  c->head = NULL;
-  c->tailp = &c->head;
-}
+void ns_cond_init(ns_cond_t *c) { ns_list_init(&c->waiters); }
 
-void ns_cond_remove(ns_waiter_t *w) {
-  if (w->prevp == NULL) return;
-  *w->prevp = w->next;
-  if (w->next) w->next->prevp = w->prevp;
-  else {
-    ns_cond_t *c = w->data;
-    c->tailp = w->prevp;
-  }
-  w->next = NULL;
-  w->prevp = NULL;
-}
+void ns_cond_remove(ns_waiter_t *w) { ns_list_remove(&w->link); }
 
 int ns_cond_wait(lua_State *L, ns_cond_t *c, ns_waiter_t *w, double timeout,
                  lua_KFunction k, lua_KContext ctx) {
-  w->data = c;
   w->cancel = ns_cond_remove;
-  w->next = NULL;
-  w->prevp = c->tailp;
-  *c->tailp = w;
-  c->tailp = &w->next;
+  ns_list_insert_tail(&c->waiters, &w->link);
   return ns_wait(L, w, timeout, k, ctx);
 }
 
 ns_waiter_t *ns_cond_signal(ns_cond_t *c, int status) {
-  ns_waiter_t *w = c->head;
+  ns_waiter_t *w = ns_cond_first(c);
   if (w == NULL) return NULL;
   ns_cond_remove(w);
   ns_wake(w, status);
@@ -169,7 +152,7 @@ ns_waiter_t *ns_cond_signal(ns_cond_t *c, int status) {
 }
 
 void ns_cond_broadcast(ns_cond_t *c, int status) {
-  while (c->head) ns_cond_signal(c, status);
+  while (ns_cond_signal(c, status) != NULL) {}
 }
 
 /* ---- waiting ---- */
@@ -412,7 +395,7 @@ static lua_State *volatile hooked;   /* coroutine with the SIGINT hook */
 static double hooked_since;          /* when the hook first let it go on */
 
 static void finish(ns_task_t *t, int state) {
-  int had_joiners = t->done.head != NULL;
+  int had_joiners = ns_cond_first(&t->done) != NULL;
   t->state = state;
   t->waiting = NULL;
   release_timer(t);
@@ -478,7 +461,7 @@ static void end_failed(ns_task_t *t, int had_joiners, int loud) {
 ** while its stack is still there, then run its <close> handlers. */
 static void fail(ns_task_t *t) {
   lua_State *co = t->co;
-  int had_joiners = t->done.head != NULL;
+  int had_joiners = ns_cond_first(&t->done) != NULL;
   int want = t->is_main || (!had_joiners && !t->quiet);
   int base = lua_gettop(L0);
   const char *msg = error_text(co);            /* L0: msg */
@@ -509,7 +492,7 @@ static void fail(ns_task_t *t) {
 ** cancellation in Python), so the error is not lost. */
 static void do_cancel(ns_task_t *t) {
   lua_State *co = t->co;
-  int had_joiners = t->done.head != NULL;
+  int had_joiners = ns_cond_first(&t->done) != NULL;
   if (t->waiting) {
     ns_waiter_t *w = t->waiting;
     w->status = UV_ECANCELED;
@@ -1024,10 +1007,10 @@ static int cond_broadcast(lua_State *L) {
 
 static int cond_gc(lua_State *L) {
   lcond_t *c = luaL_checkudata(L, 1, COND_MT);
+  ns_waiter_t *w;
   /* a parked waiter keeps the cond on its stack, so the list is empty
   ** here unless the state is closing; unlink defensively */
-  while (c->c.head) {
-    ns_waiter_t *w = c->c.head;
+  while ((w = ns_cond_first(&c->c)) != NULL) {
     ns_cond_remove(w);
     w->task = NULL;
   }

@@ -68,8 +68,7 @@ struct ns_waiter {
   int status;            /* outcome: 0, a count, or a negative UV_E* */
   ns_cancel_fn cancel;   /* optional: abort the pending operation */
   void *data;            /* owner (the socket...) for the callbacks */
-  ns_waiter_t *next;     /* links in a ns_cond_t list */
-  ns_waiter_t **prevp;
+  ns_link_t link;        /* in a ns_cond_t list */
 };
 
 /* Extra statuses beyond libuv's: every one has its message in util.c's
@@ -153,7 +152,12 @@ extern ns_task_t *ns_foreground;        /* what Ctrl-C interrupts */
 extern void (*ns_on_output)(int after);
 
 /* A condition: any number of parked waiters, FIFO. */
-typedef struct { ns_waiter_t *head, **tailp; } ns_cond_t;
+typedef struct { ns_link_t waiters; } ns_cond_t;
+/* The first parked waiter, NULL when none waits. */
+static inline ns_waiter_t *ns_cond_first(ns_cond_t *c) {
+  ns_link_t *l = ns_list_first(&c->waiters);
+  return l ? ns_container_of(l, ns_waiter_t, link) : NULL;
+}
 void ns_cond_init(ns_cond_t *c);
 int ns_cond_wait(lua_State *L, ns_cond_t *c, ns_waiter_t *w, double timeout,
                  lua_KFunction k, lua_KContext ctx);

@@ -237,7 +237,7 @@ static int queue_full(udp_t *u) {
 
 /* Hands unclaimed datagrams to parked readers, first come first served. */
 static void wake_readers(udp_t *u) {
-  while (u->readers.head && u->nq > u->claims) {
+  while (ns_cond_first(&u->readers) && u->nq > u->claims) {
     reader_t *r = (reader_t *)ns_cond_signal(&u->readers, 0);
     r->claim = 1;
     u->claims++;
@@ -380,10 +380,11 @@ static void sendop_unlink(sendop_t *op) {
 
 /* close(), __close and __gc all end here; calling it twice is fine. */
 static void udp_release(udp_t *u) {
+  ns_waiter_t *w;
   if (u->closed) return;
   u->closed = 1;
-  while (u->readers.head)           /* parked readers wake with "closed" */
-    ns_cancel(u->readers.head, NS_ECLOSED);
+  while ((w = ns_cond_first(&u->readers)) != NULL)
+    ns_cancel(w, NS_ECLOSED);        /* parked readers wake with "closed" */
   ns_sel_release(&u->sel);          /* select()s look again, without us */
   while (u->sends) {
     sendop_t *op = u->sends;
@@ -537,14 +538,14 @@ static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
   if (u->closed) return recv_fail(L, mode, NS_ECLOSED);
   if (u->nq > u->claims) {
     /* in a batch: keep the kernel's buffer from filling up meanwhile */
-    if (u->since >= DRAIN_BYTES && u->readers.head == NULL) drain(u);
+    if (u->since >= DRAIN_BYTES && ns_cond_first(&u->readers) == NULL) drain(u);
     return take(L, u, mode, RSIZE(ctx));
   }
   if ((rc = ensure_handle(u, u->family)) != 0 ||
       (rc = start_reading(u)) != 0)
     return recv_fail(L, mode, rc);
   if (u->busy || timeout == 0) {
-    if (u->readers.head == NULL) drain(u);
+    if (ns_cond_first(&u->readers) == NULL) drain(u);
     if (u->nq > u->claims) return take(L, u, mode, RSIZE(ctx));
   }
   if (timeout == 0) {
@@ -909,7 +910,7 @@ static int meth_setfd(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   lua_Integer fd = luaL_checkinteger(L, 2);
   uv_os_fd_t old = udp_fd(u);
-  if (u->readers.head || u->sends) return ns_fail(L, NS_EBUSY);
+  if (ns_cond_first(&u->readers) || u->sends) return ns_fail(L, NS_EBUSY);
   ns_sel_release(&u->sel);          /* select()s look again */
   if (u->h) {
     /* uv_close closes the descriptor: keep the number alive with a dup */
@@ -976,7 +977,7 @@ static int sel_ready(void *p, int write) {
   udp_t *u = p;
   if (u->closed) return 0;
   if (write) return 1;
-  if (u->nq == u->claims && u->h && u->readers.head == NULL) drain(u);
+  if (u->nq == u->claims && u->h && ns_cond_first(&u->readers) == NULL) drain(u);
   return u->nq > u->claims;
 }
 
