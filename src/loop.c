@@ -63,7 +63,7 @@ struct ns_task {
   char *report;            /* failure text kept until joined or reported */
   int is_main;
   ns_task_t *next_ready;
-  ns_task_t *prev_live, *next_live;  /* all live tasks, for tasks() */
+  ns_link_t live;          /* in live_list (for tasks()), or orphans */
   ns_cond_t done;          /* joiners */
   ns_waiter_t selfw;       /* for sleep, join, cond waits */
   char name[96];
@@ -73,14 +73,15 @@ static uv_loop_t *loop;
 static lua_State *L0;            /* main thread */
 static ns_task_t *current;       /* the running task, or NULL */
 static ns_task_t *ready_head, *ready_tail;
-static ns_task_t live_list;      /* sentinel of the live list */
+static ns_link_t live_list = {&live_list, &live_list};  /* live tasks */
 static uv_check_t check_h;
 static uv_idle_t idle_h;
 static int live_count;
 static int deadline_seq;
 static int closing;
 static int exit_status;          /* 1 once an unjoined task failed */
-static ns_task_t orphans;        /* failed, not yet joined (or reported) */
+/* failed, not yet joined (or reported) */
+static ns_link_t orphans = {&orphans, &orphans};
 static uv_timer_t gc_timer;      /* a collection soon after a failure */
 static int suspend_key;          /* its address is the SUSPEND sentinel */
 
@@ -285,10 +286,8 @@ int ns_wait(lua_State *L, ns_waiter_t *w, double timeout,
 /* ---- running tasks ---- */
 
 static void live_unlink(ns_task_t *t) {
-  if (t->prev_live == NULL) return;
-  t->prev_live->next_live = t->next_live;
-  t->next_live->prev_live = t->prev_live;
-  t->prev_live = t->next_live = NULL;
+  if (!ns_linked(&t->live)) return;
+  ns_list_remove(&t->live);
   live_count--;
 }
 
@@ -357,9 +356,7 @@ static const char *error_text(lua_State *co) {
 ** the usual fire-and-forget spawn(handler, client). */
 static void orphan_unlink(ns_task_t *t) {
   if (t->report == NULL) return;
-  t->prev_live->next_live = t->next_live;
-  t->next_live->prev_live = t->prev_live;
-  t->prev_live = t->next_live = NULL;
+  ns_list_remove(&t->live);
   free(t->report);
   t->report = NULL;
 }
@@ -384,9 +381,11 @@ static void gc_timer_cb(uv_timer_t *h) {
 
 /* Reports every failure nobody joined (main.c, at exit). */
 void ns_report_orphans(void) {
-  if (orphans.next_live == NULL || orphans.next_live == &orphans) return;
+  ns_link_t *l;
+  if (ns_list_empty(&orphans)) return;
   lua_gc(L0, LUA_GCCOLLECT);
-  while (orphans.next_live != &orphans) orphan_report(orphans.next_live);
+  while ((l = ns_list_first(&orphans)) != NULL)
+    orphan_report(ns_container_of(l, ns_task_t, live));
 }
 
 /* SIGINT state (see below); finish() unhooks a task that ends. */
@@ -448,10 +447,7 @@ static void end_failed(ns_task_t *t, int had_joiners, int loud) {
   finish(t, T_FAILED);       /* unlinks t from the live list */
   if (report) {
     t->report = report;
-    t->next_live = &orphans;
-    t->prev_live = orphans.prev_live;
-    orphans.prev_live->next_live = t;
-    orphans.prev_live = t;
+    ns_list_insert_tail(&orphans, &t->live);
     if (!uv_is_active((uv_handle_t *)&gc_timer))
       uv_timer_start(&gc_timer, gc_timer_cb, 100, 0);
   }
@@ -609,14 +605,7 @@ ns_task_t *ns_spawn(lua_State *L, int nargs, const char *name) {
   t->nargs = nargs;
   lua_pushvalue(L, -1);
   t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  /* link into the live list */
-  if (live_list.next_live == NULL) {
-    live_list.next_live = live_list.prev_live = &live_list;
-  }
-  t->next_live = &live_list;
-  t->prev_live = live_list.prev_live;
-  live_list.prev_live->next_live = t;
-  live_list.prev_live = t;
+  ns_list_insert_tail(&live_list, &t->live);
   live_count++;
   enqueue(t);
   return t;
@@ -946,11 +935,11 @@ static int deadline_tostring(lua_State *L) {
 }
 
 static int lib_list(lua_State *L) {
-  ns_task_t *t;
+  ns_link_t *l;
   int i = 0;
   lua_newtable(L);
-  if (live_list.next_live == NULL) return 1;
-  for (t = live_list.next_live; t != &live_list; t = t->next_live) {
+  ns_list_foreach(l, &live_list) {
+    ns_task_t *t = ns_container_of(l, ns_task_t, live);
     if (t->ref == LUA_NOREF) continue;
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
     lua_rawseti(L, -2, ++i);
@@ -1107,8 +1096,8 @@ int ns_loop_init(lua_State *L) {
   loop = &loop_storage;
   if (uv_loop_init(loop) != 0) return -1;
   L0 = L;
-  live_list.next_live = live_list.prev_live = &live_list;
-  orphans.next_live = orphans.prev_live = &orphans;
+  ns_list_init(&live_list);
+  ns_list_init(&orphans);
   uv_timer_init(loop, &gc_timer);
   uv_unref((uv_handle_t *)&gc_timer);
   uv_check_init(loop, &check_h);
