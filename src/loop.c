@@ -1096,8 +1096,6 @@ int ns_loop_init(lua_State *L) {
   loop = &loop_storage;
   if (uv_loop_init(loop) != 0) return -1;
   L0 = L;
-  ns_list_init(&live_list);
-  ns_list_init(&orphans);
   uv_timer_init(loop, &gc_timer);
   uv_unref((uv_handle_t *)&gc_timer);
   uv_check_init(loop, &check_h);
