@@ -8,10 +8,12 @@ cd "$(dirname "$0")"
 
 PACKAGES=(cmake gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev
   libcurl4-openssl-dev libssl-dev libedit-dev libc-ares-dev lua-cjson
-  lua-busted
+  lua-busted zlib1g-dev
   # for the tests and benchmarks: servers, pty, certificates, peers
   nginx-light tmux openssl curl python3 python3-requests jq wrk procps
   util-linux iproute2
+  # WebSocket peers for the interop specs (tests/spec/websocket_*)
+  python3-websockets node-ws
   netbase  # /etc/services: ports given as service names ("http")
   # fuzzing (tests/fuzz): libFuzzer with clang
   clang libfuzzer-14-dev)

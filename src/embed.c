@@ -1,6 +1,6 @@
 /*
 ** embed.c -- the lua/ and scripts/ files built into the binary, and the
-** native modules (http, tls, repl) that live in shared objects.
+** native modules (http, tls, repl, wsdeflate) that live in shared objects.
 **
 ** lua/x/y.lua is module "x.y", found through a searcher placed right after
 ** package.preload, so package.path still wins for user modules of other
@@ -88,6 +88,7 @@ static const struct { const char *mod, *file, *open; } natives[] = {
   {"http.core", "netsh_http.so", "luaopen_http_core"},
   {"tls.core", "netsh_tls.so", "luaopen_tls_core"},
   {"repl.core", "netsh_repl.so", "luaopen_repl_core"},
+  {"websocket.deflate", "netsh_wsdeflate.so", "luaopen_websocket_deflate"},
   {NULL, NULL, NULL}
 };
 
@@ -208,6 +209,8 @@ int ns_open_embedded(lua_State *L) {
   lua_setfield(L, -2, "socket.core");
   lua_pushcfunction(L, luaopen_udp_core);
   lua_setfield(L, -2, "udp.core");
+  lua_pushcfunction(L, luaopen_websocket_core);
+  lua_setfield(L, -2, "websocket.core");
   lua_pop(L, 1);
   return 0;
 }

@@ -332,6 +332,7 @@ int luaopen_json_aux(lua_State *L);       /* json_aux.c, for lua/json.lua */
 int luaopen_socket_dns_core(lua_State *L);   /* dns.c */
 int luaopen_socket_core(lua_State *L);       /* socket_tcp.c */
 int luaopen_udp_core(lua_State *L);
+int luaopen_websocket_core(lua_State *L);  /* websocket.c */
 int ns_load_embedded(lua_State *L, int kind, const char *name);
 int ns_open_embedded(lua_State *L);       /* package.preload for lua/ */
 

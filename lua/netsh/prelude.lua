@@ -1,8 +1,9 @@
 -- prelude.lua -- what every netsh Lua state gets before user code runs:
 -- a require that modules may yield in, coroutine functions that let task
 -- waits pass through user coroutines, the globals (spawn, sleep, task,
--- socket, udp, http, json loaded on first use), and main(plan), the body
--- of the main task built by src/main.c from the command line.
+-- socket, udp, http, json, websocket loaded on first use), and
+-- main(plan), the body of the main task built by src/main.c from the
+-- command line.
 local core = require "task.core"
 local SUSPEND = core.SUSPEND
 
@@ -173,7 +174,7 @@ function _G.die(msg, code)
 end
 
 local lazy = {socket = "socket", udp = "udp", http = "http", json = "json",
-  getopt = "getopt"}
+  getopt = "getopt", websocket = "websocket"}
 -- __fields: the REPL completes them before they are loaded
 local fields = {}
 for k in pairs(lazy) do fields[k] = "table" end

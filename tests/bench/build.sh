@@ -11,7 +11,7 @@ cc=${CC:-gcc}
 cflags="-std=c99 -O2 -Wall -Wextra ${CFLAGS:-}"
 
 mkdir -p "$out"
-for t in echo_epoll loadgen udp_echo_epoll udp_loadgen; do
+for t in echo_epoll loadgen udp_echo_epoll udp_loadgen ws_loadgen; do
   $cc $cflags -o "$out/$t" "$here/$t.c"
 done
 

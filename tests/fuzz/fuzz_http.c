@@ -1,12 +1,12 @@
 /*
-** fuzz_http.c -- the response head handling of http.c: header_cb (with
+** fuzz_http.c -- the response head handling of http.c: curl_header_cb (with
 ** its RFC 9112 checks: control bytes, Content-Length, Transfer-Encoding),
 ** the status line and reason that push_info takes from the head, and
 ** core.parse_head, on random header blocks.
 **
 ** http.c is compiled in (#include), so the static functions run on an
 ** xfer_t that is in no multi. The input is split into lines at '\n' and
-** fed to header_cb as curl does; then the kept head goes through
+** fed to curl_header_cb as curl does; then the kept head goes through
 ** push_info and parse_head. Checks: a line with a control byte (but HTAB
 ** and the line end) is always refused, an accepted block has at most one
 ** Content-Length value and not with Transfer-Encoding, parse_head gives
@@ -61,9 +61,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   while (p < end) {                    /* one line at a time, as curl */
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-    size_t r = header_cb((char *)p, 1, len, &x);
+    size_t r = curl_header_cb((char *)p, 1, len, &x);
     if (r != len) {
-      CHECK(x.xerr == XE_HEAD || x.xerr == XE_NOMEM);
+      CHECK(x.xerr == NS_EBADRESPONSE || x.xerr == UV_ENOMEM);
       refused = 1;
       break;
     }

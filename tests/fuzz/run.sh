@@ -4,8 +4,8 @@
 #
 #   tests/fuzz/run.sh [--seconds N] [--jobs J] [TARGET...]
 #
-# Targets (default: all): recv http dns tls json url sse getopt repl. Each
-# starts from its seed corpus tests/fuzz/<target>/ (which holds every past
+# Targets (default: all): recv http dns tls json url sse getopt repl ws.
+# Each starts from its seed corpus tests/fuzz/<target>/ (which holds every past
 # finding as a regression case, run first) and grows a working corpus in
 # build-fuzz/corpus/<target>/. A crash, a sanitizer report, a failed check,
 # a leak (C targets), a timeout (10 s per input) or an RSS above 2 GiB
@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#targets[@]} -gt 0 ] ||
-  targets=(recv http dns tls json url sse getopt repl)
+  targets=(recv http dns tls json url sse getopt repl ws)
 
 if ! command -v clang >/dev/null; then
   echo "run.sh: clang not found (./setup.sh installs it)" >&2
