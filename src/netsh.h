@@ -31,7 +31,8 @@
 typedef struct ns_link_s { struct ns_link_s *prev, *next; } ns_link_t;
 #define ns_container_of(p, type, field) \
   ((type *)(void *)((char *)(p) - offsetof(type, field)))
-#define ns_list_foreach(l, h) for ((l) = (h)->next; (l) != (h); (l) = (l)->next)
+#define ns_list_foreach(l, h) \
+  for ((l) = (h)->next; (l) != (h); (l) = (l)->next)
 static inline void ns_list_init(ns_link_t *h) { h->prev = h->next = h; }
 static inline int ns_list_empty(const ns_link_t *h) { return h->next == h; }
 static inline int ns_linked(const ns_link_t *l) { return l->next != NULL; }

@@ -532,7 +532,7 @@ static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
   if (u->closed) return recv_fail(L, mode, NS_ECLOSED);
   if (u->nq > u->claims) {
     /* in a batch: keep the kernel's buffer from filling up meanwhile */
-    if (u->since >= DRAIN_BYTES && ns_cond_first(&u->readers) == NULL) drain(u);
+    if (u->since >= DRAIN_BYTES && !ns_cond_first(&u->readers)) drain(u);
     return take(L, u, mode, RSIZE(ctx));
   }
   if ((rc = ensure_handle(u, u->family)) != 0 ||
@@ -969,7 +969,7 @@ static int sel_ready(void *p, int write) {
   udp_t *u = p;
   if (u->closed) return 0;
   if (write) return 1;
-  if (u->nq == u->claims && u->h && ns_cond_first(&u->readers) == NULL) drain(u);
+  if (u->nq == u->claims && u->h && !ns_cond_first(&u->readers)) drain(u);
   return u->nq > u->claims;
 }
 
