@@ -44,7 +44,7 @@
 typedef struct poller {
   uv_poll_t h;
   ares_socket_t fd;
-  struct poller *next;
+  ns_link_t link;        /* in pollers */
 } poller_t;
 
 typedef struct req req_t;
@@ -79,7 +79,7 @@ static ares_channel channel;
 static int channel_state;        /* 0 not made, 1 ready, -1 failed */
 static int shutting_down;
 static uv_timer_t timer;
-static poller_t *pollers;
+static ns_link_t pollers = {&pollers, &pollers};
 
 /* ---- c-ares on the loop ---- */
 
@@ -119,10 +119,12 @@ static void free_poller_cb(uv_handle_t *h) { free(h->data); }
 
 static void sock_state_cb(void *data, ares_socket_t fd, int readable,
                           int writable) {
-  poller_t **pp, *p;
+  poller_t *p;
+  ns_link_t *l;
   (void)data;
-  for (pp = &pollers; *pp && (*pp)->fd != fd; pp = &(*pp)->next) {}
-  p = *pp;
+  ns_list_foreach(l, &pollers)
+    if (ns_container_of(l, poller_t, link)->fd == fd) break;
+  p = l == &pollers ? NULL : ns_container_of(l, poller_t, link);
   if (readable || writable) {
     if (p == NULL) {
       p = calloc(1, sizeof *p);
@@ -133,13 +135,12 @@ static void sock_state_cb(void *data, ares_socket_t fd, int readable,
       }
       p->fd = fd;
       p->h.data = p;
-      p->next = pollers;
-      pollers = p;
+      ns_list_insert_head(&pollers, &p->link);
     }
     uv_poll_start(&p->h, (readable ? UV_READABLE : 0) |
                   (writable ? UV_WRITABLE : 0), poll_cb);
   } else if (p) {
-    *pp = p->next;
+    ns_list_remove(&p->link);
     uv_close((uv_handle_t *)&p->h, free_poller_cb);
   }
 }

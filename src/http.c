@@ -375,14 +375,15 @@ typedef struct xfer {
   lua_Integer spec_id;       /* spec._id, 0: a one-off spec */
   char method[12];           /* for the pool (spec_id 0 when longer) */
   unsigned in_multi:1, done:1, stream:1, paused:1, head_done:1;
-  unsigned encoded:1, follow:1, location:1, started:1, want_pause:1;
-  struct xfer *next_pause;   /* on pause_list while want_pause */
+  unsigned encoded:1, follow:1, location:1, started:1;
+  ns_link_t pause;           /* on pause_list: to pause after the action */
   char errbuf[CURL_ERROR_SIZE];
   int trace;                 /* verbose: 0 off, 1 on, 2 with the bodies */
   char tname[48];            /* the task named in trace lines */
 } xfer_t;
 
-static xfer_t *pause_list;   /* see apply_pauses() */
+/* xfer_t.pause links: see apply_pauses() */
+static ns_link_t pause_list = {&pause_list, &pause_list};
 
 static xfer_t *check_xfer(lua_State *L, int i) {
   return luaL_checkudata(L, i, XFER_MT);
@@ -399,12 +400,7 @@ static void xfer_detach(xfer_t *x) {
 
 static void xfer_release(xfer_t *x) {
   if (x->easy == NULL) return;
-  if (x->want_pause) {           /* not expected: the list drains at once */
-    xfer_t **pp = &pause_list;
-    while (*pp && *pp != x) pp = &(*pp)->next_pause;
-    if (*pp) *pp = x->next_pause;
-    x->want_pause = 0;
-  }
+  ns_list_remove(&x->pause);   /* not expected: the list drains at once */
   ns_cancel(&x->w, UV_ECANCELED);
   xfer_detach(x);
   if (x->trace) {                    /* x goes: curl must not call back */
@@ -581,10 +577,10 @@ static size_t curl_header_cb(char *p, size_t size, size_t n, void *ud) {
 #define OVERSHOOT (4 * 1024 * 1024)
 
 static void apply_pauses(void) {
-  while (pause_list) {
-    xfer_t *x = pause_list;
-    pause_list = x->next_pause;
-    x->want_pause = 0;
+  ns_link_t *l;
+  while ((l = ns_list_first(&pause_list)) != NULL) {
+    xfer_t *x = ns_container_of(l, xfer_t, pause);
+    ns_list_remove(l);
     if (x->easy && x->in_multi && !x->done && !x->paused &&
         x->body.len >= x->stream_cap) {
       x->paused = 1;
@@ -601,11 +597,7 @@ static size_t curl_write_cb(char *p, size_t size, size_t n, void *ud) {
       x->paused = 1;             /* the reader is behind: hold the peer */
       return CURL_WRITEFUNC_PAUSE;
     }
-    if (!x->want_pause) {
-      x->want_pause = 1;
-      x->next_pause = pause_list;
-      pause_list = x;
-    }
+    if (!ns_linked(&x->pause)) ns_list_insert_head(&pause_list, &x->pause);
   }
   if (x->max_size > 0 && x->total + (curl_off_t)len > x->max_size) {
     x->xerr = NS_ETOOBIG;

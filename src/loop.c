@@ -65,7 +65,7 @@ struct ns_task {
   char *report;            /* failure text kept until joined or reported */
   int is_main;
   ns_task_t *next_ready;
-  ns_task_t *prev_live, *next_live;  /* all live tasks, for tasks() */
+  ns_link_t live;          /* in live_list (for tasks()), or orphans */
   ns_cond_t done;          /* joiners */
   ns_waiter_t selfw;       /* for sleep, join, cond waits */
   char name[96];
@@ -75,14 +75,15 @@ static uv_loop_t *loop;
 static lua_State *L0;            /* main thread */
 static ns_task_t *current;       /* the running task, or NULL */
 static ns_task_t *ready_head, *ready_tail;
-static ns_task_t live_list;      /* sentinel of the live list */
+static ns_link_t live_list = {&live_list, &live_list};  /* live tasks */
 static uv_check_t check_h;
 static uv_idle_t idle_h;
 static int live_count;
 static int deadline_seq;
 static int closing;
 static int exit_status;          /* 1 once an unjoined task failed */
-static ns_task_t orphans;        /* failed, not yet joined (or reported) */
+/* failed, not yet joined (or reported) */
+static ns_link_t orphans = {&orphans, &orphans};
 static uv_timer_t gc_timer;      /* a collection soon after a failure */
 static int suspend_key;          /* its address is the SUSPEND sentinel */
 
@@ -144,36 +145,19 @@ void ns_cancel(ns_waiter_t *w, int status) {
 
 /* ---- conditions ---- */
 
-void ns_cond_init(ns_cond_t *c) {
-  c->head = NULL;
-  c->tailp = &c->head;
-}
+void ns_cond_init(ns_cond_t *c) { ns_list_init(&c->waiters); }
 
-void ns_cond_remove(ns_waiter_t *w) {
-  if (w->prevp == NULL) return;
-  *w->prevp = w->next;
-  if (w->next) w->next->prevp = w->prevp;
-  else {
-    ns_cond_t *c = w->data;
-    c->tailp = w->prevp;
-  }
-  w->next = NULL;
-  w->prevp = NULL;
-}
+void ns_cond_remove(ns_waiter_t *w) { ns_list_remove(&w->link); }
 
 int ns_cond_wait(lua_State *L, ns_cond_t *c, ns_waiter_t *w, double timeout,
                  lua_KFunction k, lua_KContext ctx) {
-  w->data = c;
   w->cancel = ns_cond_remove;
-  w->next = NULL;
-  w->prevp = c->tailp;
-  *c->tailp = w;
-  c->tailp = &w->next;
+  ns_list_insert_tail(&c->waiters, &w->link);
   return ns_wait(L, w, timeout, k, ctx);
 }
 
 ns_waiter_t *ns_cond_signal(ns_cond_t *c, int status) {
-  ns_waiter_t *w = c->head;
+  ns_waiter_t *w = ns_cond_first(c);
   if (w == NULL) return NULL;
   ns_cond_remove(w);
   ns_wake(w, status);
@@ -181,7 +165,7 @@ ns_waiter_t *ns_cond_signal(ns_cond_t *c, int status) {
 }
 
 void ns_cond_broadcast(ns_cond_t *c, int status) {
-  while (c->head) ns_cond_signal(c, status);
+  while (ns_cond_signal(c, status) != NULL) {}
 }
 
 /* ---- waiting ---- */
@@ -327,10 +311,8 @@ int ns_wait(lua_State *L, ns_waiter_t *w, double timeout,
 /* ---- running tasks ---- */
 
 static void live_unlink(ns_task_t *t) {
-  if (t->prev_live == NULL) return;
-  t->prev_live->next_live = t->next_live;
-  t->next_live->prev_live = t->prev_live;
-  t->prev_live = t->next_live = NULL;
+  if (!ns_linked(&t->live)) return;
+  ns_list_remove(&t->live);
   live_count--;
 }
 
@@ -399,9 +381,7 @@ static const char *error_text(lua_State *co) {
 ** the usual fire-and-forget spawn(handler, client). */
 static void orphan_unlink(ns_task_t *t) {
   if (t->report == NULL) return;
-  t->prev_live->next_live = t->next_live;
-  t->next_live->prev_live = t->prev_live;
-  t->prev_live = t->next_live = NULL;
+  ns_list_remove(&t->live);
   free(t->report);
   t->report = NULL;
 }
@@ -426,9 +406,11 @@ static void gc_timer_cb(uv_timer_t *h) {
 
 /* Reports every failure nobody joined (main.c, at exit). */
 void ns_report_orphans(void) {
-  if (orphans.next_live == NULL || orphans.next_live == &orphans) return;
+  ns_link_t *l;
+  if (ns_list_empty(&orphans)) return;
   lua_gc(L0, LUA_GCCOLLECT);
-  while (orphans.next_live != &orphans) orphan_report(orphans.next_live);
+  while ((l = ns_list_first(&orphans)) != NULL)
+    orphan_report(ns_container_of(l, ns_task_t, live));
 }
 
 /* SIGINT state (see below); finish() unhooks a task that ends. */
@@ -437,7 +419,7 @@ static lua_State *volatile hooked;   /* coroutine with the SIGINT hook */
 static double hooked_since;          /* when the hook first let it go on */
 
 static void finish(ns_task_t *t, int state) {
-  int had_joiners = t->done.head != NULL;
+  int had_joiners = ns_cond_first(&t->done) != NULL;
   t->state = state;
   t->waiting = NULL;
   release_timer(t);
@@ -490,10 +472,7 @@ static void end_failed(ns_task_t *t, int had_joiners, int loud) {
   finish(t, T_FAILED);       /* unlinks t from the live list */
   if (report) {
     t->report = report;
-    t->next_live = &orphans;
-    t->prev_live = orphans.prev_live;
-    orphans.prev_live->next_live = t;
-    orphans.prev_live = t;
+    ns_list_insert_tail(&orphans, &t->live);
     if (!uv_is_active((uv_handle_t *)&gc_timer))
       uv_timer_start(&gc_timer, gc_timer_cb, 100, 0);
   }
@@ -503,7 +482,7 @@ static void end_failed(ns_task_t *t, int had_joiners, int loud) {
 ** while its stack is still there, then run its <close> handlers. */
 static void fail(ns_task_t *t) {
   lua_State *co = t->co;
-  int had_joiners = t->done.head != NULL;
+  int had_joiners = ns_cond_first(&t->done) != NULL;
   int want = t->is_main || (!had_joiners && !t->quiet);
   int base = lua_gettop(L0);
   const char *msg = error_text(co);            /* L0: msg */
@@ -534,7 +513,7 @@ static void fail(ns_task_t *t) {
 ** cancellation in Python), so the error is not lost. */
 static void do_cancel(ns_task_t *t) {
   lua_State *co = t->co;
-  int had_joiners = t->done.head != NULL;
+  int had_joiners = ns_cond_first(&t->done) != NULL;
   if (t->waiting) {
     ns_waiter_t *w = t->waiting;
     w->status = UV_ECANCELED;
@@ -652,14 +631,7 @@ ns_task_t *ns_spawn(lua_State *L, int nargs, const char *name) {
   t->nargs = nargs;
   lua_pushvalue(L, -1);
   t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  /* link into the live list */
-  if (live_list.next_live == NULL) {
-    live_list.next_live = live_list.prev_live = &live_list;
-  }
-  t->next_live = &live_list;
-  t->prev_live = live_list.prev_live;
-  live_list.prev_live->next_live = t;
-  live_list.prev_live = t;
+  ns_list_insert_tail(&live_list, &t->live);
   live_count++;
   enqueue(t);
   return t;
@@ -989,11 +961,11 @@ static int deadline_tostring(lua_State *L) {
 }
 
 static int lib_list(lua_State *L) {
-  ns_task_t *t;
+  ns_link_t *l;
   int i = 0;
   lua_newtable(L);
-  if (live_list.next_live == NULL) return 1;
-  for (t = live_list.next_live; t != &live_list; t = t->next_live) {
+  ns_list_foreach(l, &live_list) {
+    ns_task_t *t = ns_container_of(l, ns_task_t, live);
     if (t->ref == LUA_NOREF) continue;
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
     lua_rawseti(L, -2, ++i);
@@ -1050,10 +1022,10 @@ static int cond_broadcast(lua_State *L) {
 
 static int cond_gc(lua_State *L) {
   lcond_t *c = luaL_checkudata(L, 1, COND_MT);
+  ns_waiter_t *w;
   /* a parked waiter keeps the cond on its stack, so the list is empty
   ** here unless the state is closing; unlink defensively */
-  while (c->c.head) {
-    ns_waiter_t *w = c->c.head;
+  while ((w = ns_cond_first(&c->c)) != NULL) {
     ns_cond_remove(w);
     w->task = NULL;
   }
@@ -1150,8 +1122,6 @@ int ns_loop_init(lua_State *L) {
   loop = &loop_storage;
   if (uv_loop_init(loop) != 0) return -1;
   L0 = L;
-  live_list.next_live = live_list.prev_live = &live_list;
-  orphans.next_live = orphans.prev_live = &orphans;
   uv_timer_init(loop, &gc_timer);
   uv_unref((uv_handle_t *)&gc_timer);
   uv_check_init(loop, &check_h);

@@ -22,6 +22,40 @@
 
 #define NETSH_VERSION "0.1.0"
 
+/* ---- intrusive lists (libuv's queue.h, Linux's list_head) ----
+** An element embeds an ns_link_t; a list is an ns_link_t head that
+** ns_list_init made circular (empty: it points at itself). A link in no
+** list is {NULL, NULL}, so a zeroed element starts unlinked, and
+** ns_list_remove of an unlinked link does nothing. ns_container_of gives
+** back the element of a link. A head must not be copied or moved. */
+typedef struct ns_link_s { struct ns_link_s *prev, *next; } ns_link_t;
+#define ns_container_of(p, type, field) \
+  ((type *)(void *)((char *)(p) - offsetof(type, field)))
+#define ns_list_foreach(l, h) \
+  for ((l) = (h)->next; (l) != (h); (l) = (l)->next)
+static inline void ns_list_init(ns_link_t *h) { h->prev = h->next = h; }
+static inline int ns_list_empty(const ns_link_t *h) { return h->next == h; }
+static inline int ns_linked(const ns_link_t *l) { return l->next != NULL; }
+/* the first link, NULL when the list is empty */
+static inline ns_link_t *ns_list_first(const ns_link_t *h) {
+  return h->next == h ? NULL : h->next;
+}
+static inline void ns_list_insert_tail(ns_link_t *h, ns_link_t *l) {
+  l->next = h;
+  l->prev = h->prev;
+  h->prev->next = l;
+  h->prev = l;
+}
+static inline void ns_list_insert_head(ns_link_t *h, ns_link_t *l) {
+  ns_list_insert_tail(h->next, l);
+}
+static inline void ns_list_remove(ns_link_t *l) {
+  if (l->next == NULL) return;
+  l->prev->next = l->next;
+  l->next->prev = l->prev;
+  l->prev = l->next = NULL;
+}
+
 typedef struct ns_task ns_task_t;
 typedef struct ns_waiter ns_waiter_t;
 
@@ -35,8 +69,7 @@ struct ns_waiter {
   int status;            /* outcome: 0, a count, or a negative UV_E* */
   ns_cancel_fn cancel;   /* optional: abort the pending operation */
   void *data;            /* owner (the socket...) for the callbacks */
-  ns_waiter_t *next;     /* links in a ns_cond_t list */
-  ns_waiter_t **prevp;
+  ns_link_t link;        /* in a ns_cond_t list */
 };
 
 /* Extra statuses beyond libuv's: every one has its message in util.c's
@@ -123,7 +156,12 @@ extern ns_task_t *ns_foreground;        /* what Ctrl-C interrupts */
 extern void (*ns_on_output)(int after);
 
 /* A condition: any number of parked waiters, FIFO. */
-typedef struct { ns_waiter_t *head, **tailp; } ns_cond_t;
+typedef struct { ns_link_t waiters; } ns_cond_t;
+/* The first parked waiter, NULL when none waits. */
+static inline ns_waiter_t *ns_cond_first(ns_cond_t *c) {
+  ns_link_t *l = ns_list_first(&c->waiters);
+  return l ? ns_container_of(l, ns_waiter_t, link) : NULL;
+}
 void ns_cond_init(ns_cond_t *c);
 int ns_cond_wait(lua_State *L, ns_cond_t *c, ns_waiter_t *w, double timeout,
                  lua_KFunction k, lua_KContext ctx);
@@ -260,19 +298,19 @@ void ns_optlist_free(ns_optlist_t *l);
 /* A select() parked on an object is linked into the object's list; the
 ** object wakes the list when it may have become ready, and when it is
 ** closed (ns_sel_release). The select then asks every object again. */
-typedef struct ns_selnode_s {
+typedef struct {
   ns_waiter_t *w;                        /* the parked select's waiter */
-  struct ns_selnode_s *next, **prevp;
+  ns_link_t link;
 } ns_selnode_t;
-void ns_sel_link(ns_selnode_t **head, ns_selnode_t *n, ns_waiter_t *w);
-void ns_sel_unlink(ns_selnode_t *n);
-void ns_sel_notify(ns_selnode_t *head);  /* wakes the selects on a list */
-void ns_sel_release(ns_selnode_t **head); /* wakes and unlinks them all */
+void ns_sel_link(ns_link_t *list, ns_selnode_t *n, ns_waiter_t *w);
+void ns_sel_notify(ns_link_t *list);     /* wakes the selects on a list */
+void ns_sel_release(ns_link_t *list);    /* wakes and unlinks them all */
 
 /* How select() sees one kind of object (a full userdata). To join
-** select, a kind keeps an ns_selnode_t *list in its object, calls
-** ns_sel_notify(list) when it may have become ready and ns_sel_release
-** on close, and registers once, after luaL_newmetatable(L, tname):
+** select, a kind keeps an ns_link_t list (ns_list_init) in its object,
+** calls ns_sel_notify(&list) when it may have become ready and
+** ns_sel_release on close, and registers once, after
+** luaL_newmetatable(L, tname):
 **   static const ns_select_ops_t ops = {my_ready, my_watch, NULL};
 **   ns_select_register(L, "netsh.mykind", &ops);
 ** Objects are found through their metatable (or a table's `_socket`

@@ -25,31 +25,22 @@ typedef struct sel {
 
 /* ---- the lists objects keep ---- */
 
-void ns_sel_link(ns_selnode_t **head, ns_selnode_t *n, ns_waiter_t *w) {
+void ns_sel_link(ns_link_t *list, ns_selnode_t *n, ns_waiter_t *w) {
   n->w = w;
-  n->prevp = head;
-  n->next = *head;
-  if (*head) (*head)->prevp = &n->next;
-  *head = n;
+  ns_list_insert_head(list, &n->link);
 }
 
-void ns_sel_unlink(ns_selnode_t *n) {
-  if (n->prevp == NULL) return;
-  *n->prevp = n->next;
-  if (n->next) n->next->prevp = n->prevp;
-  n->next = NULL;
-  n->prevp = NULL;
+void ns_sel_notify(ns_link_t *list) {
+  ns_link_t *l;
+  ns_list_foreach(l, list)
+    ns_wake(ns_container_of(l, ns_selnode_t, link)->w, 0);
 }
 
-void ns_sel_notify(ns_selnode_t *head) {
-  for (; head; head = head->next) ns_wake(head->w, 0);
-}
-
-void ns_sel_release(ns_selnode_t **head) {
-  while (*head) {
-    ns_selnode_t *n = *head;
-    ns_wake(n->w, 0);
-    ns_sel_unlink(n);
+void ns_sel_release(ns_link_t *list) {
+  ns_link_t *l;
+  while ((l = ns_list_first(list)) != NULL) {
+    ns_wake(ns_container_of(l, ns_selnode_t, link)->w, 0);
+    ns_list_remove(l);
   }
 }
 
@@ -137,7 +128,7 @@ static int collect(lua_State *L, int list, int out, int wr) {
 
 static void sel_unlink_all(sel_t *s) {
   int i;
-  for (i = 0; i < s->n; i++) ns_sel_unlink(&s->nodes[i]);
+  for (i = 0; i < s->n; i++) ns_list_remove(&s->nodes[i].link);
   s->n = 0;
 }
 

@@ -127,7 +127,7 @@ struct tcp {
   /* stats */
   double birth;
   lua_Integer nrecv, nsent;
-  ns_selnode_t *sel;         /* select()s waiting on this socket */
+  ns_link_t sel;             /* select()s waiting on this socket */
   ns_waiter_t *dns_w;        /* connect() waiting for its name lookup */
   struct sockaddr_storage peer_ss;  /* the peer, kept from the connect: */
   int peer_len;              /* the kernel forgets it once both sides shut */
@@ -183,6 +183,7 @@ static tcp_t *tcp_new(lua_State *L, int state) {
   /* user value 1: a server's tls context, for the sockets it accepts */
   tcp_t *t = lua_newuserdatauv(L, sizeof *t, 1);
   memset(t, 0, sizeof *t);        /* valid and socket-less before any */
+  ns_list_init(&t->sel);
   t->state = (unsigned char)state;  /* resource is acquired */
   t->family = AF_UNSPEC;
   t->want_family = AF_UNSPEC;
@@ -243,7 +244,7 @@ static int fd_of(tcp_t *t) {
   return fd;
 }
 
-static void notify_select(tcp_t *t) { ns_sel_notify(t->sel); }
+static void notify_select(tcp_t *t) { ns_sel_notify(&t->sel); }
 
 /* Drop bytes from t->in; give the memory back once drained. */
 static void in_consume(tcp_t *t, size_t n) {
@@ -622,7 +623,7 @@ static void on_input(tcp_t *t, ssize_t n, const char *p, int inplace) {
   if (t->rd.task && (t->tm.block >= 0 || t->tm.read >= 0 ||
                      reader_ready(t, t->in.len - before)))
     ns_wake(&t->rd, 0);
-  if (t->sel) notify_select(t);
+  notify_select(t);
 }
 
 /* A settimeout(0) caller polls without yielding, so the loop and read_cb
@@ -915,7 +916,7 @@ static void write_cb(uv_write_t *req, int status) {
   t->wreq = NULL;
   if (status < 0 && t->wr_err == 0) t->wr_err = status;
   ns_wake(&t->wr, status);
-  if (t->sel) notify_select(t);
+  notify_select(t);
 }
 
 static int send_k(lua_State *L, int status, lua_KContext ctx);
@@ -1781,7 +1782,7 @@ static void listener_poll_cb(uv_poll_t *p, int status, int events) {
     listener_pause(l);          /* accept() resumes it */
   }
   ns_wake(&t->rd, 0);
-  if (t->sel) notify_select(t);
+  notify_select(t);
 }
 
 /* listen(2) and start reading the queue: 0 or an error. */

@@ -72,7 +72,7 @@ typedef struct sendop_s {
   ns_waiter_t w;
   udp_t *u;
   uv_udp_send_t *req;              /* NULL once done or detached */
-  struct sendop_s *next, **prevp;  /* in u->sends while pending */
+  ns_link_t link;                  /* in u->sends while pending */
   size_t n;
 } sendop_t;
 
@@ -96,8 +96,8 @@ struct udp_s {
   int busy;              /* the kernel may hold more: last read was full */
   size_t since;          /* bytes taken since the kernel was drained */
   ns_cond_t readers;     /* parked receives, first come first served */
-  sendop_t *sends;
-  ns_selnode_t *sel;     /* select()s waiting on this socket */
+  ns_link_t sends;       /* sendop_t: parked sends */
+  ns_link_t sel;         /* select()s waiting on this socket */
   ns_optlist_t opts;     /* set before the socket exists */
   ns_addr_t upeer;       /* a Unix socket's peer: libuv cannot connect
                             one, so the fd is connected here and every
@@ -237,7 +237,7 @@ static int queue_full(udp_t *u) {
 
 /* Hands unclaimed datagrams to parked readers, first come first served. */
 static void wake_readers(udp_t *u) {
-  while (u->readers.head && u->nq > u->claims) {
+  while (ns_cond_first(&u->readers) && u->nq > u->claims) {
     reader_t *r = (reader_t *)ns_cond_signal(&u->readers, 0);
     r->claim = 1;
     u->claims++;
@@ -302,7 +302,7 @@ static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     u->reading = 0;
   }
   wake_readers(u);
-  if (u->sel && u->nq > u->claims) ns_sel_notify(u->sel);
+  if (u->nq > u->claims) ns_sel_notify(&u->sel);
 }
 
 static int start_reading(udp_t *u) {
@@ -321,6 +321,8 @@ static udp_t *udp_new(lua_State *L, int family) {
   u->family = family;
   ns_timeout_init(&u->tm);
   ns_cond_init(&u->readers);
+  ns_list_init(&u->sel);
+  ns_list_init(&u->sends);
   luaL_setmetatable(L, UDP_MT);
   reclass(L, -1);
   return u;
@@ -369,24 +371,18 @@ static int ensure_handle(udp_t *u, int family) {
   return 0;
 }
 
-static void sendop_unlink(sendop_t *op) {
-  if (op->prevp == NULL) return;
-  *op->prevp = op->next;
-  if (op->next) op->next->prevp = op->prevp;
-  op->next = NULL;
-  op->prevp = NULL;
-}
-
 /* close(), __close and __gc all end here; calling it twice is fine. */
 static void udp_release(udp_t *u) {
+  ns_waiter_t *w;
+  ns_link_t *l;
   if (u->closed) return;
   u->closed = 1;
-  while (u->readers.head)           /* parked readers wake with "closed" */
-    ns_cancel(u->readers.head, NS_ECLOSED);
+  while ((w = ns_cond_first(&u->readers)) != NULL)
+    ns_cancel(w, NS_ECLOSED);        /* parked readers wake with "closed" */
   ns_sel_release(&u->sel);          /* select()s look again, without us */
-  while (u->sends) {
-    sendop_t *op = u->sends;
-    sendop_unlink(op);
+  while ((l = ns_list_first(&u->sends)) != NULL) {
+    sendop_t *op = ns_container_of(l, sendop_t, link);
+    ns_list_remove(l);
     if (op->req) op->req->data = NULL;   /* send_cb only frees it */
     op->req = NULL;
     ns_cancel(&op->w, NS_ECLOSED);
@@ -536,14 +532,14 @@ static int recv_begin(lua_State *L, udp_t *u, lua_KContext ctx) {
   if (u->closed) return recv_fail(L, mode, NS_ECLOSED);
   if (u->nq > u->claims) {
     /* in a batch: keep the kernel's buffer from filling up meanwhile */
-    if (u->since >= DRAIN_BYTES && u->readers.head == NULL) drain(u);
+    if (u->since >= DRAIN_BYTES && !ns_cond_first(&u->readers)) drain(u);
     return take(L, u, mode, RSIZE(ctx));
   }
   if ((rc = ensure_handle(u, u->family)) != 0 ||
       (rc = start_reading(u)) != 0)
     return recv_fail(L, mode, rc);
   if (u->busy || timeout == 0) {
-    if (u->readers.head == NULL) drain(u);
+    if (ns_cond_first(&u->readers) == NULL) drain(u);
     if (u->nq > u->claims) return take(L, u, mode, RSIZE(ctx));
   }
   if (timeout == 0) {
@@ -624,7 +620,7 @@ static int meth_datagrams(lua_State *L) {
 static void send_cb(uv_udp_send_t *req, int status) {
   sendop_t *op = req->data;
   if (op) {
-    sendop_unlink(op);
+    ns_list_remove(&op->link);
     op->req = NULL;
     ns_wake(&op->w, status);
   }
@@ -633,7 +629,7 @@ static void send_cb(uv_udp_send_t *req, int status) {
 
 static void sendop_cancel(ns_waiter_t *w) {
   sendop_t *op = (sendop_t *)w;
-  sendop_unlink(op);
+  ns_list_remove(&op->link);
   if (op->req) op->req->data = NULL;   /* the datagram still goes out */
   op->req = NULL;
 }
@@ -677,10 +673,7 @@ static int do_send(lua_State *L, udp_t *u, const char *p, size_t n,
   op->req = &sr->req;
   sr->req.data = op;
   op->w.cancel = sendop_cancel;
-  op->next = u->sends;
-  if (u->sends) u->sends->prevp = &op->next;
-  op->prevp = &u->sends;
-  u->sends = op;
+  ns_list_insert_head(&u->sends, &op->link);
   return ns_wait(L, &op->w, timeout, send_k, 0);
 }
 
@@ -908,7 +901,8 @@ static int meth_setfd(lua_State *L) {
   udp_t *u = check_udp(L, 1);
   lua_Integer fd = luaL_checkinteger(L, 2);
   uv_os_fd_t old = udp_fd(u);
-  if (u->readers.head || u->sends) return ns_fail(L, NS_EBUSY);
+  if (ns_cond_first(&u->readers) || !ns_list_empty(&u->sends))
+    return ns_fail(L, NS_EBUSY);
   ns_sel_release(&u->sel);          /* select()s look again */
   if (u->h) {
     /* uv_close closes the descriptor: keep the number alive with a dup */
@@ -975,7 +969,7 @@ static int sel_ready(void *p, int write) {
   udp_t *u = p;
   if (u->closed) return 0;
   if (write) return 1;
-  if (u->nq == u->claims && u->h && u->readers.head == NULL) drain(u);
+  if (u->nq == u->claims && u->h && !ns_cond_first(&u->readers)) drain(u);
   return u->nq > u->claims;
 }
 

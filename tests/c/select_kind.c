@@ -12,7 +12,7 @@
 
 typedef struct {
   int readable, writable, closed;
-  ns_selnode_t *sel;         /* select()s waiting on this object */
+  ns_link_t sel;             /* select()s waiting on this object */
 } probe_t;
 
 static probe_t *check_probe(lua_State *L, int i) {
@@ -39,7 +39,7 @@ static int meth_set(lua_State *L) {
   probe_t *o = check_probe(L, 1);
   o->readable = lua_toboolean(L, 2);
   o->writable = lua_toboolean(L, 3);
-  ns_sel_notify(o->sel);
+  ns_sel_notify(&o->sel);
   lua_pushinteger(L, 1);
   return 1;
 }
@@ -55,6 +55,7 @@ static int meth_close(lua_State *L) {
 static int lib_new(lua_State *L) {
   probe_t *o = lua_newuserdatauv(L, sizeof *o, 0);
   memset(o, 0, sizeof *o);
+  ns_list_init(&o->sel);
   luaL_setmetatable(L, PROBE_MT);
   return 1;
 }
