@@ -64,7 +64,7 @@ struct ns_task {
   int retrieved;           /* a join saw the outcome */
   char *report;            /* failure text kept until joined or reported */
   int is_main;
-  ns_task_t *next_ready;
+  ns_link_t ready;         /* in ready_q while T_READY */
   ns_link_t live;          /* in live_list (for tasks()), or orphans */
   ns_cond_t done;          /* joiners */
   ns_waiter_t selfw;       /* for sleep, join, cond waits */
@@ -74,7 +74,7 @@ struct ns_task {
 static uv_loop_t *loop;
 static lua_State *L0;            /* main thread */
 static ns_task_t *current;       /* the running task, or NULL */
-static ns_task_t *ready_head, *ready_tail;
+static ns_link_t ready_q = {&ready_q, &ready_q};  /* FIFO */
 static ns_link_t live_list = {&live_list, &live_list};  /* live tasks */
 static uv_check_t check_h;
 static uv_idle_t idle_h;
@@ -107,10 +107,7 @@ static void idle_cb(uv_idle_t *h) { (void)h; }
 
 static void enqueue(ns_task_t *t) {
   t->state = T_READY;
-  t->next_ready = NULL;
-  if (ready_tail) ready_tail->next_ready = t;
-  else ready_head = t;
-  ready_tail = t;
+  ns_list_insert_tail(&ready_q, &t->ready);
   if (!uv_is_active((uv_handle_t *)&idle_h))
     uv_idle_start(&idle_h, idle_cb);  /* poll must not block now */
 }
@@ -569,17 +566,14 @@ static void step(ns_task_t *t) {
 static void run_ready(void) {
   /* Run only what is queued now; tasks queued meanwhile run next round,
   ** so a task that yields in a loop cannot starve I/O. */
-  ns_task_t *last = ready_tail;
+  ns_link_t *l, *last = ready_q.prev;
   turn++;
-  while (ready_head) {
-    ns_task_t *t = ready_head;
-    ready_head = t->next_ready;
-    if (ready_head == NULL) ready_tail = NULL;
-    t->next_ready = NULL;
-    step(t);
-    if (t == last) break;
+  while ((l = ns_list_first(&ready_q)) != NULL) {
+    ns_list_remove(l);
+    step(ns_container_of(l, ns_task_t, ready));
+    if (l == last) break;
   }
-  if (ready_head == NULL) uv_idle_stop(&idle_h);
+  if (ns_list_empty(&ready_q)) uv_idle_stop(&idle_h);
 }
 
 static void check_cb(uv_check_t *h) {
