@@ -11,7 +11,8 @@
 # client pinned to CPU 0. Sequential: --n GETs one after the other over a
 # kept-alive connection (curl: one process given all the URLs). Concurrent:
 # --total GETs with --c in flight (netsh: --c tasks; curl --parallel), and
-# wrk -c C for a few seconds. Runs are interleaved across clients and
+# wrk -c C for a few seconds, and http_curl_multi.c (plain C on libcurl
+# multi with netsh's curl options: libcurl's own floor). Runs are interleaved across clients and
 # each figure is the best of --runs rounds (the machine is shared). Each
 # client's CPU time per request (user + system) is shown beside its rate.
 # Prints a Markdown table and the issue's targets:
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
     --total) total=$2; shift ;;
     --c) conc=$2; shift ;;
     --runs) runs=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "http_bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -82,6 +83,12 @@ ports=$(sh "$ROOT_DIR/tests/support/nginx.sh" start "$NGX_DIR" $SERVER_CPU) ||
   die "nginx did not start"
 port=${ports%% *}
 URL=http://127.0.0.1:$port/small.txt
+
+# libcurl's floor: C on curl multi with netsh's options (needs cc and
+# libcurl's headers, which building netsh needs anyway)
+have_cmulti=0
+${CC:-cc} -std=c99 -O2 -o "$TMP_DIR/http_curl_multi" \
+  "$BENCH_DIR/http_curl_multi.c" -lcurl 2>/dev/null && have_cmulti=1
 
 now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%s\", $1 }"; }
@@ -199,6 +206,9 @@ c_netsh_conc() {
   $PIN_CLIENT "$netsh" "$TMP_DIR/conc.lua" "$URL" "$total" "$conc"
 }
 c_curl_par() { curl_par "$total"; }
+c_cmulti() {
+  $PIN_CLIENT "$TMP_DIR/http_curl_multi" "$URL" "$total" "$conc"
+}
 c_wrk() {
   local out
   out=$($PIN_CLIENT wrk -t1 -c"$conc" -d"${wrk_secs}s" "$URL") || return 1
@@ -216,6 +226,8 @@ seq_clients=("netsh http.get|$n|c_netsh_get" "netsh session|$n|c_netsh_session"
 seq_clients+=("python http.client|$n|c_httpclient")
 conc_clients=("netsh c=$conc|$total|c_netsh_conc"
   "curl CLI --parallel|$total|c_curl_par")
+[ $have_cmulti = 1 ] &&
+  conc_clients+=("libcurl multi C c=$conc|$total|c_cmulti")
 [ $have_wrk = 1 ] && conc_clients+=("wrk c=$conc|$total|c_wrk")
 
 # The machine is shared and noisy: the runs of the clients are
@@ -279,7 +291,7 @@ echo "| client | req/s | client CPU µs/req |"
 echo "|---|---:|---:|"
 for k in "netsh http.get" "netsh session" "curl CLI" \
          "python requests Session" "python http.client" "netsh c=$conc" \
-         "curl CLI --parallel" "wrk c=$conc"; do
+         "curl CLI --parallel" "libcurl multi C c=$conc" "wrk c=$conc"; do
   [ -n "${RATE[$k]:-}" ] && printf '| %s | %.0f | %.1f |\n' "$k" \
     "${RATE[$k]}" "${CPU[$k]}"
 done
@@ -300,3 +312,10 @@ check "sequential netsh / requests Session" \
   "$(ratio "netsh best" "python requests Session")" 4
 check "sequential netsh / http.client" "$(ratio "netsh best" "python http.client")" 1
 check "concurrent netsh / wrk (c=$conc)" "$(ratio "netsh c=$conc" "wrk c=$conc")" 0.5
+# not targets: where libcurl itself stands (see README, HTTP client)
+for k in "netsh c=$conc" "libcurl multi C c=$conc"; do
+  [ -n "${CPU[$k]:-}" ] && [ -n "${CPU[wrk c=$conc]:-}" ] &&
+    printf -- '- %s: %sx wrk req/s, %sx wrk CPU/req\n' "$k" \
+      "$(printf '%.2f' "$(ratio "$k" "wrk c=$conc")")" \
+      "$(calc "${CPU[$k]} / ${CPU[wrk c=$conc]}" | xargs printf '%.2f')"
+done
