@@ -8,7 +8,8 @@
 # Two cells: "static" GETs a 1 KiB file (netsh: scripts/http_serve.lua
 # --quiet; nginx: its static module; Python: http.server) and "hello" runs
 # a handler answering "hello" (netsh: http.server; aiohttp; Node http;
-# nginx's `return 200`). Each server runs pinned to CPU 1, wrk -t1 -c C
+# nginx's `return 200`); "large" GETs a 1 MiB file (netsh: http_serve,
+# sent with sock:sendfile, i.e. sendfile(2); nginx: sendfile on). Each server runs pinned to CPU 1, wrk -t1 -c C
 # for --secs seconds pinned to CPU 0 (after a 1 s warm-up). Reported: req/s
 # and the server's CPU time per request (utime+stime from /proc over the
 # measured run). Prints a Markdown table and the issue's targets:
@@ -46,6 +47,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$T/www"
 head -c 1024 /dev/zero | tr '\0' 'x' > "$T/www/1k.txt"
+head -c 1048576 /dev/urandom > "$T/www/1m.bin"
 free_port() { "$PY" -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 ticks() {
@@ -164,9 +166,13 @@ else echo "| hello | aiohttp | (python3-aiohttp missing) | | |"; fi
 if command -v node >/dev/null; then
   p=$(free_port); cell node / "$p" node "$T/node.js" "$p"
 else echo "| hello | node | (nodejs missing) | | |"; fi
+CELL=large
+p=$(free_port); cell netsh /1m.bin "$p" "$netsh" -m http_serve "$T/www" --port "$p" --quiet
+p=$(free_port); nginx_cell "$p" /1m.bin
 
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo "static: netsh CPU/req = $(ratio "${CPU[static.netsh]}" "${CPU[static.nginx]}")x nginx's (target <= 2)"
 echo "static: netsh req/s = $(ratio "${RPS[static.netsh]}" "${RPS[static.python]}")x python http.server's (target >= 10)"
+echo "large: netsh CPU/req = $(ratio "${CPU[large.netsh]}" "${CPU[large.nginx]}")x nginx's (1 MiB file)"
 echo "hello: netsh req/s = $(ratio "${RPS[hello.netsh]}" "${RPS[hello.aiohttp]:-0}")x aiohttp's, $(ratio "${RPS[hello.netsh]}" "${RPS[hello.node]:-0}")x node's (target > 1)"
