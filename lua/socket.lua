@@ -261,11 +261,10 @@ function methods:sendfile(file, offset, count)
     end
     count = size > offset and size - offset or 0
   end
+  -- closed however this ends (an error, the task cancelled in a send)
+  local guard <close> = own and f or nil
   local sent, plain = 0, false
-  local function finish(...)
-    if own then f:close() end
-    return ...
-  end
+  local function finish(...) return ... end
   while sent < count do
     local n, state, part
     if not plain then
