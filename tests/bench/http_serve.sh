@@ -4,6 +4,7 @@
 # http module, in the same run.
 #
 # Usage: tests/bench/http_serve.sh [--netsh PATH] [--secs 5] [--c 50]
+#          [--cells static,hello,large] (default: all three)
 #
 # Two cells: "static" GETs a 1 KiB file (netsh: scripts/http_serve.lua
 # --quiet; nginx: its static module; Python: http.server) and "hello" runs
@@ -20,13 +21,14 @@ set -u
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT_DIR=$(cd "$BENCH_DIR/../.." && pwd)
 netsh=${NETSH:-$ROOT_DIR/build/netsh}
-secs=5 conc=50
+secs=5 conc=50 cells=static,hello,large
 while [ $# -gt 0 ]; do
   case $1 in
     --netsh) netsh=$2; shift ;;
     --secs) secs=$2; shift ;;
     --c) conc=$2; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --cells) cells=$2; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "http_serve.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -153,10 +155,14 @@ nginx_cell() {
 
 echo "| cell | server | req/s | server CPU us/req | errors |"
 echo "|---|---|---|---|---|"
+want() { case ",$cells," in *",$1,"*) return 0 ;; esac; return 1; }
+if want static; then
 CELL=static
 p=$(free_port); cell netsh /1k.txt "$p" "$netsh" -m http_serve "$T/www" --port "$p" --quiet
 p=$(free_port); nginx_cell "$p" /1k.txt
 p=$(free_port); cell python /1k.txt "$p" "$PY" -m http.server -d "$T/www" -b 127.0.0.1 "$p"
+fi
+if want hello; then
 CELL=hello
 p=$(free_port); cell netsh / "$p" "$netsh" "$T/hello.lua" "$p"
 p=$(free_port); nginx_cell "$p" /hello
@@ -166,9 +172,12 @@ else echo "| hello | aiohttp | (python3-aiohttp missing) | | |"; fi
 if command -v node >/dev/null; then
   p=$(free_port); cell node / "$p" node "$T/node.js" "$p"
 else echo "| hello | node | (nodejs missing) | | |"; fi
+fi
+if want large; then
 CELL=large
 p=$(free_port); cell netsh /1m.bin "$p" "$netsh" -m http_serve "$T/www" --port "$p" --quiet
 p=$(free_port); nginx_cell "$p" /1m.bin
+fi
 
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
