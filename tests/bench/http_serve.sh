@@ -43,6 +43,9 @@ else
   PIN_S=; PIN_C=; echo "note: running unpinned" >&2
 fi
 T=$(mktemp -d /tmp/netsh-serve-bench.XXXXXX)
+# nginx's worker runs as nobody (when started as root): mktemp's 0700
+# would answer its requests with 403
+chmod 755 "$T"
 SPID=
 cleanup() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
@@ -149,8 +152,9 @@ nginx_cell() {
   rps=$(printf '%s\n' "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
   us=$(awk -v t=$((t1 - t0)) -v r="${req:-0}" -v k="$CLK_TCK" \
     'BEGIN { if (r > 0) printf "%.1f", t / k / r * 1e6; else print "-" }')
+  local errs; errs=$(printf '%s\n' "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')
   RPS[$CELL.nginx]=${rps:-0}; CPU[$CELL.nginx]=$us
-  printf '| %s | %s | %s | %s | |\n' "$CELL" nginx "${rps:-0}" "$us"
+  printf '| %s | %s | %s | %s | %s |\n' "$CELL" nginx "${rps:-0}" "$us" "$errs"
 }
 
 echo "| cell | server | req/s | server CPU us/req | errors |"
@@ -181,7 +185,7 @@ fi
 
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-echo "static: netsh CPU/req = $(ratio "${CPU[static.netsh]}" "${CPU[static.nginx]}")x nginx's (target <= 2)"
-echo "static: netsh req/s = $(ratio "${RPS[static.netsh]}" "${RPS[static.python]}")x python http.server's (target >= 10)"
-echo "large: netsh CPU/req = $(ratio "${CPU[large.netsh]}" "${CPU[large.nginx]}")x nginx's (1 MiB file)"
-echo "hello: netsh req/s = $(ratio "${RPS[hello.netsh]}" "${RPS[hello.aiohttp]:-0}")x aiohttp's, $(ratio "${RPS[hello.netsh]}" "${RPS[hello.node]:-0}")x node's (target > 1)"
+want static && echo "static: netsh CPU/req = $(ratio "${CPU[static.netsh]}" "${CPU[static.nginx]}")x nginx's (target <= 2)"
+want static && echo "static: netsh req/s = $(ratio "${RPS[static.netsh]}" "${RPS[static.python]}")x python http.server's (target >= 10)"
+want large && echo "large: netsh CPU/req = $(ratio "${CPU[large.netsh]}" "${CPU[large.nginx]}")x nginx's (1 MiB file)"
+want hello && echo "hello: netsh req/s = $(ratio "${RPS[hello.netsh]}" "${RPS[hello.aiohttp]:-0}")x aiohttp's, $(ratio "${RPS[hello.netsh]}" "${RPS[hello.node]:-0}")x node's (target > 1)"
