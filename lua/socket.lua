@@ -219,6 +219,80 @@ function methods:forward(dst, max)
   return #data
 end
 
+-- sendfile(file [, offset [, count]]) -> bytes sent | nil, err, sent:
+-- sends count bytes (default: to the end) of file (a path or an open
+-- file handle, whose position is left alone) from offset (default 0).
+-- Plain TCP and Unix sockets use sendfile(2) while the kernel takes the
+-- bytes; when it is full, one 64 KiB chunk goes the queued way (which
+-- waits as send does, bounded by the send timeout), then sendfile(2)
+-- again. TLS and pipes read and send 64 KiB at a time. A file shorter
+-- than offset + count: nil, "file too short", sent.
+local SENDFILE_CHUNK = 65536
+function methods:sendfile(file, offset, count)
+  local f, own
+  if type(file) == "string" then
+    local err
+    f, err = io.open(file, "rb")
+    if not f then return nil, err, 0 end
+    own = true
+  elseif io.type(file) == "file" then
+    f = file
+  else
+    error(("bad argument #1 to 'sendfile' (path or file expected, got %s)")
+      :format(io.type(file) == "closed file" and "closed file"
+              or type(file)), 2)
+  end
+  offset = offset or 0
+  if math.type(offset) ~= "integer" or offset < 0 then
+    if own then f:close() end
+    error("bad argument #2 to 'sendfile' (non-negative integer expected)", 2)
+  end
+  if count ~= nil and (math.type(count) ~= "integer" or count < 0) then
+    if own then f:close() end
+    error("bad argument #3 to 'sendfile' (non-negative integer expected)", 2)
+  end
+  if count == nil then
+    local pos = f:seek()
+    local size = f:seek("end")
+    if pos then f:seek("set", pos) end
+    if not size then
+      if own then f:close() end
+      return nil, "not a seekable file", 0
+    end
+    count = size > offset and size - offset or 0
+  end
+  -- closed however this ends (an error, the task cancelled in a send)
+  local guard <close> = own and f or nil
+  local sent, plain = 0, false
+  local function finish(...) return ... end
+  while sent < count do
+    local n, state, part
+    if not plain then
+      n, state, part = self:sendfile_raw(f, offset + sent, count - sent)
+      if n == false then
+        plain = true
+      elseif n == nil then
+        return finish(nil, state, sent + part)
+      else
+        sent = sent + n
+        if state == "eof" then return finish(nil, "file too short", sent) end
+      end
+    end
+    if sent < count then    -- the kernel is full (or the plain path)
+      local pos = f:seek()
+      f:seek("set", offset + sent)
+      local want = count - sent
+      local data = f:read(want < SENDFILE_CHUNK and want or SENDFILE_CHUNK)
+      if pos then f:seek("set", pos) end
+      if not data then return finish(nil, "file too short", sent) end
+      local last, err, done = self:send(data)
+      if not last then return finish(nil, err, sent + done) end
+      sent = sent + #data
+    end
+  end
+  return finish(sent)
+end
+
 -- recv(n) -> up to n bytes, waiting only if there are none; "" at EOF;
 -- nil, "closed" when the peer reset the connection (readerror() says)
 function methods:recv(n)

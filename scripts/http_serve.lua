@@ -208,21 +208,9 @@ local function file_response(req, e)
   end
   local f = io.open(e.real, "rb")
   if not f then return text(403, "Forbidden") end
-  if length <= 65536 then
-    f:seek("set", first)
-    local body = length > 0 and f:read(length) or ""
-    f:close()
-    return {status = status, headers = h, body = body or ""}
-  end
-  f:seek("set", first)
-  local left = length
-  return {status = status, headers = h, length = length, body = function()
-    if left <= 0 then f:close() return nil end
-    local piece = f:read(math.min(left, 65536))
-    if not piece then f:close() left = 0 return nil end
-    left = left - #piece
-    return piece
-  end}
+  -- not cached: the server sends it with sock:sendfile (sendfile(2))
+  return {status = status, headers = h,
+          body = {file = f, offset = first, length = length}}
 end
 
 local function handler(req)

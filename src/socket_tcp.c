@@ -55,6 +55,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/sendfile.h>
 #include "netsh.h"
 #include "tls.h"
 
@@ -1312,6 +1313,89 @@ static int meth_forward_raw(lua_State *L) {
   src->rmode = R_ANY;
   src->rwant = max > WRITE_CHUNK ? WRITE_CHUNK : (size_t)max;
   return fwd_step(L, src, dst);
+}
+
+/* ---- sendfile ---- */
+
+/* sendfile_raw(file, offset, count) -> n, state | nil, err, n | false.
+** The kernel path of lua/socket.lua's sendfile(): sendfile(2) from the
+** Lua file handle's descriptor at offset (its position untouched) to
+** the socket while libuv holds nothing queued, as try_send does; never
+** parks. state: "done" (count bytes sent), "again" (the kernel is full,
+** or libuv still holds bytes: the caller sends the next chunk the queued
+** way, which parks), "eof" (the file ended first). false: use the plain
+** path (TLS, a pipe, polling, another task sending). */
+static int meth_sendfile_raw(lua_State *L) {
+  tcp_t *t = check_state(L, 1, S_CLIENT);
+  luaL_Stream *fs = luaL_checkudata(L, 2, LUA_FILEHANDLE);
+  lua_Integer off = luaL_checkinteger(L, 3);
+  lua_Integer count = luaL_checkinteger(L, 4);
+  size_t sent = 0;
+  int fd, in;
+  luaL_argcheck(L, fs->closef != NULL, 2, "closed file");
+  luaL_argcheck(L, off >= 0, 3, "non-negative offset expected");
+  luaL_argcheck(L, count >= 0, 4, "non-negative count expected");
+  if (t->closed || t->h == NULL) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    lua_pushinteger(L, 0);
+    return 3;
+  }
+  if (t->tls || t->ispipe || t->wr.task || send_timeout(t) == 0) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (t->wr_err) return send_fail(L, t, t->wr_err);
+  wreq_settle(t);
+  if ((fd = fd_of(t)) < 0 || (in = fileno(fs->f)) < 0) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  while ((lua_Integer)sent < count) {
+    off_t o = (off_t)off + (off_t)sent;
+    size_t want = (size_t)(count - (lua_Integer)sent);
+    ssize_t r;
+    if (want > 0x40000000) want = 0x40000000;
+    if (t->wreq ||
+        uv_stream_get_write_queue_size((uv_stream_t *)t->h) > 0)
+      break;                  /* behind bytes libuv holds: "again" */
+    do r = sendfile(fd, in, &o, want);
+    while (r < 0 && errno == EINTR);
+    if (r > 0) {
+      sent += (size_t)r;
+      t->nsent += (lua_Integer)r;
+      continue;
+    }
+    if (r == 0) {
+      lua_pushinteger(L, (lua_Integer)sent);
+      lua_pushliteral(L, "eof");
+      return 2;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EINVAL || errno == ENOSYS || errno == ESPIPE) {
+      if (sent == 0) {        /* not a file sendfile(2) reads: plain path */
+        lua_pushboolean(L, 0);
+        return 1;
+      }
+      break;
+    }
+    if (errno == EIO || errno == EISDIR || errno == EBADF) {
+      int e = errno;          /* the file's fault, not the socket's */
+      lua_pushnil(L);
+      lua_pushstring(L, strerror(e));
+      lua_pushinteger(L, (lua_Integer)sent);
+      return 3;
+    }
+    t->wr_err = -errno;
+    lua_pushnil(L);
+    lua_pushstring(L, tcp_strerror(t, t->wr_err));
+    lua_pushinteger(L, (lua_Integer)sent);
+    return 3;
+  }
+  lua_pushinteger(L, (lua_Integer)sent);
+  if ((lua_Integer)sent == count) lua_pushliteral(L, "done");
+  else lua_pushliteral(L, "again");
+  return 2;
 }
 
 /* ---- closing ---- */
@@ -2689,6 +2773,7 @@ static const luaL_Reg methods[] = {
   {"readerror", meth_readerror},
   {"send", meth_send},
   {"forward_raw", meth_forward_raw},
+  {"sendfile_raw", meth_sendfile_raw},
   {"setfd", meth_setfd},
   {"setoption", meth_setoption},
   {"setpeername", meth_connect},

@@ -403,9 +403,34 @@ local function send_all(c, data)
   return ok, err
 end
 
+-- open_file(spec) -> file handle, offset, length: a file body
+-- {file = path or open file, offset = 0, length = to the end}; raises
+-- (a 500) when the file cannot be opened or is shorter than asked.
+local function open_file(spec)
+  local f, offset, length = spec.file, spec.offset or 0, spec.length
+  if type(f) == "string" then
+    local err
+    f, err = io.open(f, "rb")
+    if not f then error("file response: " .. err, 0) end
+  elseif io.type(f) ~= "file" then
+    error("bad response body (file: path or open file expected, got "
+      .. (io.type(f) or type(f)) .. ")", 0)
+  end
+  local size = f:seek("end")
+  if math.type(offset) ~= "integer" or offset < 0 or
+      (length ~= nil and (math.type(length) ~= "integer" or length < 0)) or
+      not size or offset + (length or 0) > size then
+    f:close()
+    error(fmt("bad file response (offset %s, length %s, file size %s)",
+      tostring(offset), tostring(length), tostring(size)), 0)
+  end
+  return f, offset, length or size - offset
+end
+
 -- respond(c, req, status, headers, body) -> bytes of body sent | nil, err
 -- body: string, table of strings, function (an iterator: chunked unless
--- length gives its size), nil.
+-- length gives its size), {file = path or handle, offset =, length =}
+-- (sent with sock:sendfile, the handle closed once sent), nil.
 -- Raises (before writing anything) on a bad header or body type.
 local function respond(c, req, status, headers, body, length)
   local out = c.out
@@ -423,7 +448,11 @@ local function respond(c, req, status, headers, body, length)
     n, ctype = add_headers(out, n, headers, c)
   end
   local bt = type(body)
-  if bt == "table" then
+  local file, foff
+  if bt == "table" and body.file ~= nil then
+    file, foff, length = open_file(body)
+    body, bt = nil, "file"
+  elseif bt == "table" then
     body, bt = concat(body), "string"
   elseif bt == "number" then
     body, bt = tostring(body), "string"
@@ -452,6 +481,13 @@ local function respond(c, req, status, headers, body, length)
     else
       c.keepalive = false     -- HTTP/1.0: the close ends the body
     end
+  elseif bt == "file" and not nobody then
+    if not ctype then
+      n = n + 1
+      out[n] = "Content-Type: application/octet-stream\r\n"
+    end
+    out[n + 1], out[n + 2], out[n + 3] = "Content-Length: ", length, "\r\n"
+    n = n + 3
   elseif bt == "nil" and not nobody then
     n = n + 1
     out[n] = "Content-Length: 0\r\n"
@@ -477,8 +513,19 @@ local function respond(c, req, status, headers, body, length)
   c.status = status
   local ok, err = send_all(c, head)
   c.head_sent = true
+  if bt == "file" and (head_only or not ok) then file:close() end
   if not ok then return nil, err end
   if head_only then return 0 end
+  if bt == "file" then
+    local sent
+    ok, err, sent = c.sock:sendfile(file, foff, length)
+    file:close()
+    if not ok then
+      c.keepalive, c.dead = false, true
+      return nil, err
+    end
+    return ok
+  end
   if bt == "string" then
     if body then
       ok, err = send_all(c, body)

@@ -4,11 +4,13 @@
 # http module, in the same run.
 #
 # Usage: tests/bench/http_serve.sh [--netsh PATH] [--secs 5] [--c 50]
+#          [--cells static,hello,large] (default: all three)
 #
 # Two cells: "static" GETs a 1 KiB file (netsh: scripts/http_serve.lua
 # --quiet; nginx: its static module; Python: http.server) and "hello" runs
 # a handler answering "hello" (netsh: http.server; aiohttp; Node http;
-# nginx's `return 200`). Each server runs pinned to CPU 1, wrk -t1 -c C
+# nginx's `return 200`); "large" GETs a 1 MiB file (netsh: http_serve,
+# sent with sock:sendfile, i.e. sendfile(2); nginx: sendfile on). Each server runs pinned to CPU 1, wrk -t1 -c C
 # for --secs seconds pinned to CPU 0 (after a 1 s warm-up). Reported: req/s
 # and the server's CPU time per request (utime+stime from /proc over the
 # measured run). Prints a Markdown table and the issue's targets:
@@ -19,13 +21,14 @@ set -u
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT_DIR=$(cd "$BENCH_DIR/../.." && pwd)
 netsh=${NETSH:-$ROOT_DIR/build/netsh}
-secs=5 conc=50
+secs=5 conc=50 cells=static,hello,large
 while [ $# -gt 0 ]; do
   case $1 in
     --netsh) netsh=$2; shift ;;
     --secs) secs=$2; shift ;;
     --c) conc=$2; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --cells) cells=$2; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "http_serve.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -40,12 +43,16 @@ else
   PIN_S=; PIN_C=; echo "note: running unpinned" >&2
 fi
 T=$(mktemp -d /tmp/netsh-serve-bench.XXXXXX)
+# nginx's worker runs as nobody (when started as root): mktemp's 0700
+# would answer its requests with 403
+chmod 755 "$T"
 SPID=
 cleanup() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$T/www"
 head -c 1024 /dev/zero | tr '\0' 'x' > "$T/www/1k.txt"
+head -c 1048576 /dev/urandom > "$T/www/1m.bin"
 free_port() { "$PY" -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 ticks() {
@@ -145,16 +152,21 @@ nginx_cell() {
   rps=$(printf '%s\n' "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
   us=$(awk -v t=$((t1 - t0)) -v r="${req:-0}" -v k="$CLK_TCK" \
     'BEGIN { if (r > 0) printf "%.1f", t / k / r * 1e6; else print "-" }')
+  local errs; errs=$(printf '%s\n' "$out" | grep -E 'Non-2xx|Socket errors' | tr '\n' ' ')
   RPS[$CELL.nginx]=${rps:-0}; CPU[$CELL.nginx]=$us
-  printf '| %s | %s | %s | %s | |\n' "$CELL" nginx "${rps:-0}" "$us"
+  printf '| %s | %s | %s | %s | %s |\n' "$CELL" nginx "${rps:-0}" "$us" "$errs"
 }
 
 echo "| cell | server | req/s | server CPU us/req | errors |"
 echo "|---|---|---|---|---|"
+want() { case ",$cells," in *",$1,"*) return 0 ;; esac; return 1; }
+if want static; then
 CELL=static
 p=$(free_port); cell netsh /1k.txt "$p" "$netsh" -m http_serve "$T/www" --port "$p" --quiet
 p=$(free_port); nginx_cell "$p" /1k.txt
 p=$(free_port); cell python /1k.txt "$p" "$PY" -m http.server -d "$T/www" -b 127.0.0.1 "$p"
+fi
+if want hello; then
 CELL=hello
 p=$(free_port); cell netsh / "$p" "$netsh" "$T/hello.lua" "$p"
 p=$(free_port); nginx_cell "$p" /hello
@@ -164,9 +176,16 @@ else echo "| hello | aiohttp | (python3-aiohttp missing) | | |"; fi
 if command -v node >/dev/null; then
   p=$(free_port); cell node / "$p" node "$T/node.js" "$p"
 else echo "| hello | node | (nodejs missing) | | |"; fi
+fi
+if want large; then
+CELL=large
+p=$(free_port); cell netsh /1m.bin "$p" "$netsh" -m http_serve "$T/www" --port "$p" --quiet
+p=$(free_port); nginx_cell "$p" /1m.bin
+fi
 
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-echo "static: netsh CPU/req = $(ratio "${CPU[static.netsh]}" "${CPU[static.nginx]}")x nginx's (target <= 2)"
-echo "static: netsh req/s = $(ratio "${RPS[static.netsh]}" "${RPS[static.python]}")x python http.server's (target >= 10)"
-echo "hello: netsh req/s = $(ratio "${RPS[hello.netsh]}" "${RPS[hello.aiohttp]:-0}")x aiohttp's, $(ratio "${RPS[hello.netsh]}" "${RPS[hello.node]:-0}")x node's (target > 1)"
+want static && echo "static: netsh CPU/req = $(ratio "${CPU[static.netsh]}" "${CPU[static.nginx]}")x nginx's (target <= 2)"
+want static && echo "static: netsh req/s = $(ratio "${RPS[static.netsh]}" "${RPS[static.python]}")x python http.server's (target >= 10)"
+want large && echo "large: netsh CPU/req = $(ratio "${CPU[large.netsh]}" "${CPU[large.nginx]}")x nginx's (1 MiB file)"
+want hello && echo "hello: netsh req/s = $(ratio "${RPS[hello.netsh]}" "${RPS[hello.aiohttp]:-0}")x aiohttp's, $(ratio "${RPS[hello.netsh]}" "${RPS[hello.node]:-0}")x node's (target > 1)"
