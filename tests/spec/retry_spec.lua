@@ -311,8 +311,10 @@ describe("http retry", function()
     end)
     assert.is_nil(r[1])
     -- the last attempt is refused, or cut by the deadline on a slow run
+    -- (on a loaded machine even the first one: plain "timeout")
     assert.is_truthy(r[2]:match("^connection refused %(after %d+ attempts%)$")
-      or r[2]:match("^timeout %(after %d+ attempts%)$"), r[2])
+      or r[2]:match("^timeout %(after %d+ attempts%)$")
+      or r[2] == "timeout", r[2])
     assert.is_true(d < 0.4, tostring(d))
     -- a server that never answers: the timeout cuts the attempt
     local s = assert(socket.bind("127.0.0.1", 0))
@@ -346,8 +348,10 @@ describe("http retry", function()
     end)
     assert.is_nil(r[1])
     -- the last attempt is refused, or cut by the deadline on a slow run
+    -- (on a loaded machine even the first one: plain "timeout")
     assert.is_truthy(r[2]:match("^connection refused %(after %d+ attempts%)$")
-      or r[2]:match("^timeout %(after %d+ attempts%)$"), r[2])
+      or r[2]:match("^timeout %(after %d+ attempts%)$")
+      or r[2] == "timeout", r[2])
     assert.is_true(d < 0.4, tostring(d))
   end)
 
