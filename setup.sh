@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(cmake gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev
   libcurl4-openssl-dev libssl-dev libedit-dev libc-ares-dev lua-cjson
-  lua-busted zlib1g-dev
+  lua-busted zlib1g-dev libbrotli-dev libzstd-dev
   # for the tests and benchmarks: servers, pty, certificates, peers
   nginx-light tmux openssl curl python3 python3-requests python3-uvloop jq
   wrk hyperfine procps
