@@ -102,6 +102,7 @@ local function put_back(pool, key, c)
     close_conn(c)
     return
   end
+  c.sock:idle(true)
   list[#list + 1] = c
 end
 
@@ -384,8 +385,8 @@ local function exchange(c, req, body, st, method)
     ok, err = s:send(req)
   end
   if not ok then
-    if err == "timeout" then return nil, err end
-    return nil, "send"
+    if err == "closed" then return nil, "send" end
+    return nil, err
   end
   st.buf, st.keep, st.got = "", true, false
   local pos = 1
@@ -416,7 +417,11 @@ local function exchange(c, req, body, st, method)
       if not ok then
         st.keep = false
         if not st.got then
-          return nil, err == "timeout" and err or "nothing", err
+          -- closed before any answer: stale, if the connection was reused
+          if err == "closed" or err == "reset" then
+            return nil, "nothing", err
+          end
+          return nil, err
         end
         if err == "reset" then return nil, RESET end
         if err == "closed" then
@@ -522,6 +527,10 @@ function M.request(spec, url, method, session)
       end
     end
     req = req .. "\r\n"
+    if #req > 1048576 then                -- curl's limit, and its words
+      return nil, "request too large (limit 1 MiB for the request line "
+        .. "and headers)"
+    end
     local err, why
     local tries = 0
     while true do
@@ -531,6 +540,7 @@ function M.request(spec, url, method, session)
       local fresh = false
       if c then
         list[#list] = nil
+        c.sock:idle(false)
         if not IDEMPOTENT[method] and dead(c) then
           close_conn(c)
           c = nil
