@@ -766,8 +766,8 @@ end
 -- (Curl_cookie_add for a header line): name=value with both trimmed,
 -- Domain (a leading dot dropped; refused unless it is the host or, for a
 -- name, a domain of it; a given Domain on a name matches subdomains),
--- Path (else the request path up to its last "/", that slash included),
--- Max-Age over Expires, Secure (refused over http), HttpOnly. From then on
+-- Path as given (else the request path up to its last "/", included),
+-- Max-Age over Expires, Secure, HttpOnly. From then on
 -- the session's requests go to libcurl (it sends the jar).
 local function cookie_line(host, path, v)
   local pairs_ = {}
@@ -784,14 +784,14 @@ local function cookie_line(host, path, v)
     return nil                        -- prefixed names need a secure origin
   end
   local domain, tail, cpath, expires, httponly = host, "FALSE", nil, 0, false
-  local maxage_seen = false
+  local maxage_seen, secure = false, "FALSE"
   local is_ip = host:find("^[%d%.]+$") ~= nil
   for i = 2, #pairs_ do
     local k, val = pairs_[i]:match("^%s*([^=]-)%s*=%s*(.-)%s*$")
     if not k then k = pairs_[i]:match("^%s*(.-)%s*$") end
     local lk = k:lower()
     if lk == "secure" then
-      return nil
+      secure = "TRUE"
     elseif lk == "httponly" then
       httponly = true
     elseif lk == "domain" and val then
@@ -818,14 +818,13 @@ local function cookie_line(host, path, v)
       if t then expires = t > 0 and t or 1 end
     end
   end
-  if expires ~= 0 and expires < os.time() then return false end  -- gone
-  if not cpath or cpath:sub(1, 1) ~= "/" then
+  if not cpath then                    -- a given one is kept as it is
     local p = path:match("^([^?]*)")
     cpath = p:match("^(.*/)") or "/"
   end
-  return fmt("%s%s\t%s\t%s\tFALSE\t%d\t%s\t%s",
-    httponly and "#HttpOnly_" or "", domain, tail, cpath, expires, name,
-    value)
+  return fmt("%s%s\t%s\t%s\t%s\t%d\t%s\t%s",
+    httponly and "#HttpOnly_" or "", domain, tail, cpath, secure, expires,
+    name, value)
 end
 M._cookie_line = cookie_line
 

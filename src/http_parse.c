@@ -498,6 +498,8 @@ bad:
 ** RF_* below; encoding, location: those fields' values (trimmed) or nil.
 */
 #define RESP_MAX_LINE (100 * 1024)
+#define BAD_09 "bad response: received HTTP/0.9 when not allowed"
+#define BAD_VERSION "bad response: unsupported HTTP version in response"
 #define RESP_MAX_HEAD (300 * 1024)
 enum {
   RF_CHUNKED = 1,      /* Transfer-Encoding ends in chunked */
@@ -562,18 +564,27 @@ static int lib_response(lua_State *L) {
         return resp_bad(L, "bad response: control character in header");
     }
     if (p == start) {                 /* the status line */
-      if (q - p < 12 || memcmp(s + p, "HTTP/1.", 7) != 0 ||
-          (s[p + 7] != '0' && s[p + 7] != '1') || s[p + 8] != ' ')
-        return resp_bad(L, "bad response: malformed status line");
-      for (i = p + 9; i < p + 12; i++) {
-        if (s[i] < '0' || s[i] > '9')
-          return resp_bad(L, "bad response: malformed status line");
+      /* refused with curl 7.88's words: a line not starting with
+      ** "HTTP/" is HTTP/0.9 to it; then its sscanf " HTTP/%1d.%1d%c%3d%c"
+      ** (HTTP/2 and /3 lines, which it takes, are refused here) */
+      if (q - p < 5 || memcmp(s + p, "HTTP/", 5) != 0)
+        return resp_bad(L, BAD_09);
+      if (q - p < 10 || s[p + 5] < '0' || s[p + 5] > '9' ||
+          s[p + 6] != '.' || s[p + 7] < '0' || s[p + 7] > '9' ||
+          s[p + 8] != ' ' || s[p + 9] < '0' || s[p + 9] > '9')
+        return resp_bad(L, BAD_VERSION);
+      for (i = p + 9; i < q && i < p + 12 && s[i] >= '0' && s[i] <= '9';
+           i++)
         status = status * 10 + (s[i] - '0');
+      if (status < 100 || (i < q && s[i] >= '0' && s[i] <= '9'))
+        return resp_bad(L, "bad response: unsupported response code in "
+                        "HTTP response");
+      if (s[p + 5] != '1' || (s[p + 7] != '0' && s[p + 7] != '1')) {
+        lua_pushboolean(L, 0);
+        lua_pushfstring(L, "bad response: unsupported HTTP version (%c.%c) "
+                        "in response", s[p + 5], s[p + 7]);
+        return 2;
       }
-      if (q > p + 12 && s[p + 12] != ' ')
-        return resp_bad(L, "bad response: malformed status line");
-      if (status < 100)
-        return resp_bad(L, "bad response: malformed status line");
       hstart = le + 1;
       slend = q;
     } else if (q == p) {              /* the empty line */
@@ -603,6 +614,9 @@ static int lib_response(lua_State *L) {
               for (;;) {
                 lua_Integer x = 0;
                 while (i < vend && (s[i] == ' ' || s[i] == '\t')) i++;
+                if (i < vend && s[i] == '-')      /* curl's own words */
+                  return resp_bad(L, "bad response: invalid "
+                                  "Content-Length: value");
                 if (i == vend || s[i] < '0' || s[i] > '9')
                   return resp_bad(L, "bad response: invalid "
                                   "Content-Length");

@@ -26,6 +26,7 @@ local tonumber, type = tonumber, type
 local M = {}
 
 M.MAX_IDLE = 256        -- idle connections kept per host:port and pool
+M.served = 0            -- requests answered here (the specs read it)
 local RECV = 65536      -- one read's size
 
 -- RF_* of src/http_parse.c
@@ -347,11 +348,10 @@ local function read_body(st, c, pos, status, clen, flags, method)
   end
   -- no length: the body ends when the peer closes
   st.keep = false
-  local s = c.sock
   local parts = {buf:sub(pos)}
+  st.buf = ""
   while true do
     local ok, err = more(st, c)
-    st.buf = ""
     if not ok then
       if err == "closed" then return concat(parts) end
       if err == "reset" then return nil, RESET end
@@ -614,6 +614,7 @@ function M.request(spec, url, method, session)
   end
   local rbody, derr = decode(spec, ex.enc, ex.body)
   if not rbody then return nil, derr end
+  M.served = M.served + 1
   local t1 = now()
   local status = ex.status
   return {status = status, http_version = ex.minor == 1 and "1.1" or "1.0",
