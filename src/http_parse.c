@@ -482,7 +482,8 @@ bad:
 
 /*
 ** The client side: response(buf, pos)
-**   -> next, status, minor, reason, head, clen, flags, encoding, location
+**   -> next, status, minor, reason, head, clen, flags, encoding, location,
+**      status_line
 **   -> nil                          no complete head yet
 **   -> false, why                   refused ("bad response: ...")
 ** A response head from pos: the status line "HTTP/1.x NNN reason" (1.0
@@ -698,7 +699,8 @@ static int lib_response(lua_State *L) {
   else lua_pushnil(L);
   if (has_loc) lua_pushlstring(L, s + loc, locend - loc);
   else lua_pushnil(L);
-  return 9;
+  lua_pushlstring(L, s + start, slend - start);
+  return 10;
 }
 
 /* headers' __index: h["Content-Type"] finds "content-type" */

@@ -40,8 +40,8 @@ local IDEMPOTENT = {GET = true, HEAD = true, PUT = true, DELETE = true,
 -- scheme and host, a plain port, a path of URL characters without dot
 -- segments); anything else is curl's, which normalises it.
 
--- split(url) -> host, port, hostport, target | nil
-local function split(url)
+-- split(url) -> host, port, hostport, target, url | nil
+local function split_url(url)
   local auth, rest = url:match("^http://([^/?#]*)(.*)$")
   if not auth then return nil end
   local host, port = auth:match("^([%l%d%.%-]+):([1-9]%d?%d?%d?%d?)$")
@@ -67,6 +67,19 @@ local function split(url)
   end
   return host, port, port == 80 and host or (host .. ":" .. port), target,
     url
+end
+
+-- the answers for the URLs asked lately (a loop asks for the same ones)
+local split_cache, split_n = {}, 0
+local function split(url)
+  local t = split_cache[url]
+  if t then return t[1], t[2], t[3], t[4], t[5] end
+  local host, port, hostport, target, nurl = split_url(url)
+  if not host then return nil end
+  if split_n >= 256 then split_cache, split_n = {}, 0 end
+  split_cache[url] = {host, port, hostport, target, nurl}
+  split_n = split_n + 1
+  return host, port, hostport, target, nurl
 end
 M.split = split
 
@@ -111,6 +124,7 @@ end
 local function dead(c)
   local s = c.sock
   s:settimeout(0)
+  c.to = 0
   local data, err = s:receiveany(1)
   return data ~= nil or err ~= "timeout"
 end
@@ -212,22 +226,33 @@ local function head_tail(spec)
   spec._fast_tail, spec._fast_ctype, spec._fast_host = t,
     given["content-type"], given.host
   spec._fast_cred = given.authorization or given.cookie
+  spec._fast_reqs = {n = 0}     -- request heads by method and URL
   return t, given["content-type"]
 end
 
 ---------------------------------------------------------------------------
 -- One exchange on one connection.
 
--- Reads more bytes into st.buf (a string) -> true | nil, err
-local function more(st, c)
-  local s = c.sock
-  if st.deadline then
-    local left = st.deadline - now()
-    if left <= 0 then return nil, "timeout" end
-    s:settimeout(left)
-  else
-    s:settimeout(-1)
+-- Reads more bytes into c.buf (a string) -> true | nil, err
+-- The socket's timeout for the next wait: what is left of the request's
+-- (none: set once per connection). -> false when nothing is left.
+local function arm(c)
+  local d = c.deadline
+  if d then
+    local left = d - now()
+    if left <= 0 then return false end
+    c.sock:settimeout(left)
+    c.to = left
+  elseif c.to ~= -1 then
+    c.sock:settimeout(-1)
+    c.to = -1
   end
+  return true
+end
+
+local function more(c)
+  local s = c.sock
+  if not arm(c) then return nil, "timeout" end
   local data, err = s:receiveany(RECV)
   if not data then
     if err == "closed" then
@@ -238,55 +263,55 @@ local function more(st, c)
     end
     return nil, err
   end
-  if not st.first then st.first = now() end
-  st.got = true
-  if st.buf == "" then st.buf = data else st.buf = st.buf .. data end
+  if not c.first then c.first = now() end
+  c.got = true
+  if c.buf == "" then c.buf = data else c.buf = c.buf .. data end
   return true
 end
 
 local RESET = "closed: recv failure: Connection reset by peer"
 
--- The body by its framing -> body | nil, err; st.keep stays true only
+-- The body by its framing -> body | nil, err; c.keep stays true only
 -- when the connection may serve another request.
-local function read_body(st, c, pos, status, clen, flags, method)
-  local buf = st.buf
+local function read_body(c, pos, status, clen, flags, method)
+  local buf = c.buf
   if method == "HEAD" or status == 204 or status == 304 then
-    if #buf >= pos then st.keep = false end  -- bytes nobody asked for
+    if #buf >= pos then c.keep = false end  -- bytes nobody asked for
     return ""
   end
   if flags & RF_CHUNKED ~= 0 then
     local parts, n = {}, 0
     while true do
-      local size, nx = chunk(st.buf, pos)
+      local size, nx = chunk(c.buf, pos)
       if size == false then
-        st.keep = false
+        c.keep = false
         return nil, "bad response: bad chunk size"  -- curl: "closed"?
       end
       if size then
         if size == 0 then
           while true do
-            local e, why = trailers(st.buf, nx)
+            local e, why = trailers(c.buf, nx)
             if e then
-              if #st.buf >= e then st.keep = false end
+              if #c.buf >= e then c.keep = false end
               return concat(parts)
             end
             if e == false then
-              st.keep = false
+              c.keep = false
               return nil, "bad response: " .. why
             end
-            local ok, err = more(st, c)
+            local ok, err = more(c)
             if not ok then
-              st.keep = false
+              c.keep = false
               if err == "reset" then return nil, RESET end
               if err == "closed" then return concat(parts) end
               return nil, err
             end
           end
         end
-        while #st.buf < nx + size + 1 do
-          local ok, err = more(st, c)
+        while #c.buf < nx + size + 1 do
+          local ok, err = more(c)
           if not ok then
-            st.keep = false
+            c.keep = false
             if err == "reset" then return nil, RESET end
             if err == "closed" then
               return nil, "closed: transfer closed with outstanding read "
@@ -295,18 +320,18 @@ local function read_body(st, c, pos, status, clen, flags, method)
             return nil, err
           end
         end
-        local b = st.buf
+        local b = c.buf
         if b:sub(nx + size, nx + size + 1) ~= "\r\n" then
-          st.keep = false
+          c.keep = false
           return nil, "bad response: bad chunk end"
         end
         n = n + 1
         parts[n] = b:sub(nx, nx + size - 1)
         pos = nx + size + 2
       else
-        local ok, err = more(st, c)
+        local ok, err = more(c)
         if not ok then
-          st.keep = false
+          c.keep = false
           if err == "reset" then return nil, RESET end
           if err == "closed" then
             return nil, "closed: transfer closed with outstanding read "
@@ -320,21 +345,15 @@ local function read_body(st, c, pos, status, clen, flags, method)
   if clen >= 0 then
     local have = #buf - pos + 1
     if have >= clen then
-      if have > clen then st.keep = false end
+      if have > clen then c.keep = false end
       if pos == 1 and have == clen then return buf end
       return buf:sub(pos, pos + clen - 1)
     end
     local s = c.sock
-    if st.deadline then
-      local left = st.deadline - now()
-      if left <= 0 then return nil, "timeout" end
-      s:settimeout(left)
-    else
-      s:settimeout(-1)
-    end
+    if not arm(c) then return nil, "timeout" end
     local data, err, partial = s:receive(clen - have)
     if not data then
-      st.keep = false
+      c.keep = false
       if err == "closed" then
         if s:readerror() == "connection reset by peer" then
           return nil, RESET
@@ -347,32 +366,26 @@ local function read_body(st, c, pos, status, clen, flags, method)
     return buf:sub(pos) .. data
   end
   -- no length: the body ends when the peer closes
-  st.keep = false
+  c.keep = false
   local parts = {buf:sub(pos)}
-  st.buf = ""
+  c.buf = ""
   while true do
-    local ok, err = more(st, c)
+    local ok, err = more(c)
     if not ok then
       if err == "closed" then return concat(parts) end
       if err == "reset" then return nil, RESET end
       return nil, err
     end
-    parts[#parts + 1] = st.buf
-    st.buf = ""
+    parts[#parts + 1] = c.buf
+    c.buf = ""
   end
 end
 
--- exchange(c, req, body, st, method) -> head fields | nil, err
+-- exchange(c, req, body, method) -> head fields | nil, err
 -- st: {deadline, buf, first, got, keep}
-local function exchange(c, req, body, st, method)
+local function exchange(c, req, body, method)
   local s = c.sock
-  if st.deadline then
-    local left = st.deadline - now()
-    if left <= 0 then return nil, "timeout" end
-    s:settimeout(left)
-  else
-    s:settimeout(-1)
-  end
+  if not arm(c) then return nil, "timeout" end
   local ok, err
   if body and #body > 0 then
     if #body <= 65536 then
@@ -388,35 +401,34 @@ local function exchange(c, req, body, st, method)
     if err == "closed" then return nil, "send" end
     return nil, err
   end
-  st.buf, st.keep, st.got = "", true, false
+  c.buf, c.keep, c.got = "", true, false
   local pos = 1
   while true do
-    local nx, status, minor, reason, head, clen, flags, enc, loc =
-      response(st.buf, pos)
+    local nx, status, minor, reason, head, clen, flags, enc, loc, sline =
+      response(c.buf, pos)
     if nx then
       if status >= 100 and status < 200 and status ~= 101 then
         pos = nx                          -- 100 Continue, 103: skip
       else
-        local sline = st.buf:sub(pos, nx):match("^([^\r\n]*)")
-        local body_s, berr = read_body(st, c, nx, status, clen, flags,
+        local body_s, berr = read_body(c, nx, status, clen, flags,
           method)
         if not body_s then return nil, berr end
         if flags & RF_CLOSE ~= 0 or (minor == 0 and
             flags & RF_KEEPALIVE == 0) then
-          st.keep = false
+          c.keep = false
         end
         return {status = status, minor = minor, reason = reason,
           head = head, body = body_s, enc = enc, loc = loc,
           cookie = flags & RF_COOKIE ~= 0, status_line = sline}
       end
     elseif nx == false then
-      st.keep = false
+      c.keep = false
       return nil, status                  -- the reason
     else
-      ok, err = more(st, c)
+      ok, err = more(c)
       if not ok then
-        st.keep = false
-        if not st.got then
+        c.keep = false
+        if not c.got then
           -- closed before any answer: stale, if the connection was reused
           if err == "closed" or err == "reset" then
             return nil, "nothing", err
@@ -508,25 +520,43 @@ function M.request(spec, url, method, session)
   end
   local follow, max = spec.follow, spec.max_redirects or 10
   local hops, connects = 0, 0
-  local st = {deadline = deadline}
   local dns, conn_t, first
   local c, ex
   while true do
     local key = hostport
     local req
-    if spec._fast_host then
-      req = method .. " " .. target .. " HTTP/1.1\r\n" .. tail
-    else
-      req = method .. " " .. target .. " HTTP/1.1\r\nHost: " .. hostport
-        .. "\r\n" .. tail
-    end
-    if body then
-      req = req .. "Content-Length: " .. #body .. "\r\n"
-      if not ctype_given then
-        req = req .. "Content-Type: application/x-www-form-urlencoded\r\n"
+    -- a request without a body: its head is kept per method and URL
+    local cache = not body and spec._fast_reqs
+    local mc = cache and cache[method]
+    req = mc and mc[url]
+    if not req then
+      if spec._fast_host then
+        req = method .. " " .. target .. " HTTP/1.1\r\n" .. tail
+      else
+        req = method .. " " .. target .. " HTTP/1.1\r\nHost: " .. hostport
+          .. "\r\n" .. tail
+      end
+      if body then
+        req = req .. "Content-Length: " .. #body .. "\r\n"
+        if not ctype_given then
+          req = req .. "Content-Type: application/x-www-form-urlencoded\r\n"
+        end
+      end
+      req = req .. "\r\n"
+      if cache and #req < 8192 then
+        if cache.n >= 64 then             -- many URLs: start again
+          cache = {n = 0}
+          spec._fast_reqs = cache
+          mc = nil
+        end
+        if not mc then
+          mc = {}
+          cache[method] = mc
+        end
+        mc[url] = req
+        cache.n = cache.n + 1
       end
     end
-    req = req .. "\r\n"
     if #req > 1048576 then                -- curl's limit, and its words
       return nil, "request too large (limit 1 MiB for the request line "
         .. "and headers)"
@@ -555,8 +585,8 @@ function M.request(spec, url, method, session)
       elseif hops == 0 then
         dns, conn_t = 0, 0
       end
-      st.first = nil
-      ex, err, why = exchange(c, req, body, st, method)
+      c.deadline, c.first = deadline, nil
+      ex, err, why = exchange(c, req, body, method)
       if ex then break end
       close_conn(c)
       if err == "timeout" then return nil, err end
@@ -577,8 +607,8 @@ function M.request(spec, url, method, session)
         return nil, err
       end
     end
-    first = st.first
-    if st.keep then put_back(pool, key, c) else close_conn(c) end
+    first = c.first
+    if c.keep then put_back(pool, key, c) else close_conn(c) end
     -- cookies: into the session's jar, as curl stores them
     if ex.cookie and spec.cookies and session then
       M.store_cookies(session, url, ex.head)
