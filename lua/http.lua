@@ -452,7 +452,16 @@ end
 -- local_port}, kept apart so that a response stays a small table.
 local function more(r, i)
   local m = rawget(r, "_more")
-  return m and m[i] or nil
+  if not m then
+    local c = rawget(r, "_c")      -- a fast-path response (http/fast.lua)
+    local new = not c
+    if new then c = rawget(r, "_cn") end
+    if not c then return nil end
+    m = {new and c.dns or 0, new and c.conn or 0, 0, rawget(r, "_fb"),
+      c.ip or false, c.port or 0, c.local_port or 0}
+    rawset(r, "_more", m)
+  end
+  return m[i]
 end
 
 local lazy = {
@@ -850,10 +859,10 @@ local function request(method, url, opts, session, level)
     spec = build(method, url, opts, session, level + 1)
     url, method = spec.url, spec.method
   end
-  if unsafe(url) then return nil, BAD_URL end
   -- verbose = true (or "hex"), --trace or NETSH_TRACE: curl -v on stderr
   local trace = package.loaded["netsh.trace"]
   local verbose = spec.verbose or (trace and trace.enabled)
+  -- (the fast path takes only URLs of plain characters: no CR, LF, NUL)
   if not verbose and M.engine ~= "curl" and fast_eligible(spec, method,
       session) then
     local res, err = fast_request(spec, url, method, session)
@@ -869,6 +878,7 @@ local function request(method, url, opts, session, level)
     if res == nil then return nil, err end
     -- false: not for the fast path after all (nothing was sent)
   end
+  if unsafe(url) then return nil, BAD_URL end
   if session and spec.cookies then
     session.fast_off = true      -- the jar may hold cookies from now on
   end

@@ -381,8 +381,9 @@ local function read_body(c, pos, status, clen, flags, method)
   end
 end
 
--- exchange(c, req, body, method) -> head fields | nil, err
--- st: {deadline, buf, first, got, keep}
+-- exchange(c, req, body, method) -> true (the answer in c's fields status,
+-- minor, reason, head, body, enc, loc, cookie, sline) | nil, err; c.keep
+-- says whether c may serve another request
 local function exchange(c, req, body, method)
   local s = c.sock
   if not arm(c) then return nil, "timeout" end
@@ -404,8 +405,11 @@ local function exchange(c, req, body, method)
   c.buf, c.keep, c.got = "", true, false
   local pos = 1
   while true do
-    local nx, status, minor, reason, head, clen, flags, enc, loc, sline =
-      response(c.buf, pos)
+    local nx, status, minor, reason, head, clen, flags, enc, loc, sline
+    if c.buf ~= "" then
+      nx, status, minor, reason, head, clen, flags, enc, loc, sline =
+        response(c.buf, pos)
+    end
     if nx then
       if status >= 100 and status < 200 and status ~= 101 then
         pos = nx                          -- 100 Continue, 103: skip
@@ -417,9 +421,11 @@ local function exchange(c, req, body, method)
             flags & RF_KEEPALIVE == 0) then
           c.keep = false
         end
-        return {status = status, minor = minor, reason = reason,
-          head = head, body = body_s, enc = enc, loc = loc,
-          cookie = flags & RF_COOKIE ~= 0, status_line = sline}
+        -- the answer, on the connection (no table per request)
+        c.status, c.minor, c.reason, c.head, c.body, c.enc, c.loc,
+          c.cookie, c.sline = status, minor, reason, head, body_s, enc, loc,
+          flags & RF_COOKIE ~= 0, sline
+        return true
       end
     elseif nx == false then
       c.keep = false
@@ -520,8 +526,8 @@ function M.request(spec, url, method, session)
   end
   local follow, max = spec.follow, spec.max_redirects or 10
   local hops, connects = 0, 0
-  local dns, conn_t, first
-  local c, ex
+  local dns, conn_t, first, fresh
+  local c, status, minor, reason, head, rbody, enc, loc, sline
   while true do
     local key = hostport
     local req
@@ -567,7 +573,7 @@ function M.request(spec, url, method, session)
       tries = tries + 1
       local list = pool[key]
       c = list and list[#list]
-      local fresh = false
+      fresh = false
       if c then
         list[#list] = nil
         c.sock:idle(false)
@@ -586,8 +592,9 @@ function M.request(spec, url, method, session)
         dns, conn_t = 0, 0
       end
       c.deadline, c.first = deadline, nil
-      ex, err, why = exchange(c, req, body, method)
-      if ex then break end
+      local ok
+      ok, err, why = exchange(c, req, body, method)
+      if ok then break end
       close_conn(c)
       if err == "timeout" then return nil, err end
       if err == "send" or err == "nothing" then
@@ -608,16 +615,18 @@ function M.request(spec, url, method, session)
       end
     end
     first = c.first
-    if c.keep then put_back(pool, key, c) else close_conn(c) end
+    status, minor, reason, head, rbody, enc, loc, sline = c.status, c.minor,
+      c.reason, c.head, c.body, c.enc, c.loc, c.sline
+    c.body, c.head = nil, nil
     -- cookies: into the session's jar, as curl stores them
-    if ex.cookie and spec.cookies and session then
-      M.store_cookies(session, url, ex.head)
+    if c.cookie and spec.cookies and session then
+      M.store_cookies(session, url, head)
     end
-    local status = ex.status
-    if follow and ex.loc and status >= 300 and status < 400
+    if c.keep then put_back(pool, key, c) else close_conn(c) end
+    if follow and loc and status >= 300 and status < 400
         and status ~= 304 then
       if hops >= max then return nil, "too many redirects" end
-      local nurl = resolve(url, ex.loc)
+      local nurl = resolve(url, loc)
       local scheme = nurl:match("^(%a[%w+.%-]*):")
       scheme = scheme and scheme:lower()
       if scheme ~= "http" and scheme ~= "https" then
@@ -642,17 +651,20 @@ function M.request(spec, url, method, session)
       break
     end
   end
-  local rbody, derr = decode(spec, ex.enc, ex.body)
+  local derr
+  rbody, derr = decode(spec, enc, rbody)
   if not rbody then return nil, derr end
   M.served = M.served + 1
   local t1 = now()
-  local status = ex.status
-  return {status = status, http_version = ex.minor == 1 and "1.1" or "1.0",
+  -- _more (dns, connect, tls, first byte, ip, port, local port: see
+  -- lua/http.lua) is made on first use from _c (the connection, reused)
+  -- or _cn (new) and _fb: 16 fields, as many as one table's hash holds
+  -- without doubling
+  return {status = status, http_version = minor == 1 and "1.1" or "1.0",
     url = url, redirects = hops, connects = connects,
     reused = connects == 0, size = #rbody, elapsed = t1 - t0,
-    status_line = ex.status_line, reason = ex.reason, _head = ex.head,
-    _more = {dns or 0, conn_t or 0, 0, (first or t1) - t0, c.ip or false,
-      c.port or 0, c.local_port or 0},
+    status_line = sline, reason = reason, _head = head,
+    [fresh and "_cn" or "_c"] = c, _fb = (first or t1) - t0,
     body = rbody, ok = status >= 200 and status < 300, method = method}
 end
 
