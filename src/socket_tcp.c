@@ -1217,6 +1217,12 @@ static size_t fwd_direct(tcp_t *src, const char *p, size_t n) {
   src->ferr = fwd_write(dst, p, k, src->fsent);
   src->fsent += k;
   src->nrecv += (lua_Integer)k;
+  /* What comes next waits in the kernel until the task runs, not in
+  ** src->in: a loop turn over thousands of sockets is long enough for
+  ** a peer to send again, and a buffer held per connection is what an
+  ** echo server's memory was made of (5000 x 16 KiB) */
+  if (src->fsent >= src->rwant || src->ferr || dst->wreq)
+    stop_reading(src);
   if (!src->fdone) {
     src->fdone = 1;
     src->fturn = ns_turn();

@@ -4,9 +4,7 @@
 # usage: tests/cli/cli_test.sh path/to/netsh
 set -u
 N=$(realpath "${1:?usage: cli_test.sh path/to/netsh}")
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # check NAME EXPECTED_RC EXPECTED_STDOUT_REGEX [STDERR_REGEX] -- cmd...
 check() {
@@ -160,5 +158,4 @@ grep -q "interrupted" "$T/err" || true
   && { echo "ok   runs from any directory"; pass=$((pass+1)); } \
   || { echo "FAIL runs from any directory"; fail=$((fail+1)); }
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

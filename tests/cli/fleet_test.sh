@@ -10,14 +10,8 @@
 # usage: tests/cli/fleet_test.sh path/to/netsh
 set -u
 N=$(realpath "${1:?usage: fleet_test.sh path/to/netsh}")
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "$0")/../.."
-T=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
-trap cleanup EXIT
-pass=0 fail=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-ko() { echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; fail=$((fail + 1)); }
 for tool in parallel ansible jq python3; do
   command -v $tool >/dev/null || { echo "FAIL $tool is not installed (run ./setup.sh)"; exit 1; }
 done
@@ -208,5 +202,4 @@ nagios check_netsh_ports 127.0.0.1 "$HP,$CLOSED" 2:2
 [ $rc = 2 ] && status_line PORT_SCAN CRITICAL \
   && ok "check_netsh_ports: a port missing, CRITICAL" || ko "ports CRITICAL (rc=$rc)" "$out"
 
-echo "fleet_test: $pass passed, $fail failed"
-[ $fail = 0 ]
+finish

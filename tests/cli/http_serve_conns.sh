@@ -12,13 +12,7 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((N + 200)) ]; then
   echo "FAIL descriptor limit $(ulimit -n) < $((N + 200)) (raise ulimit -Hn)"
   exit 1
 fi
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cat > "$tmp/server.lua" <<'LUA'
 local srv = assert(http.server{port = 0, keepalive_timeout = 120,

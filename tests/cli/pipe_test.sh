@@ -6,12 +6,8 @@
 # usage: tests/cli/pipe_test.sh path/to/netsh
 set -u
 N=$(realpath "${1:?usage: pipe_test.sh path/to/netsh}")
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
 
 # head_of NAME CODE: runs `netsh -e CODE | head -1` with a 20 s bound;
 # netsh must end by SIGPIPE (141) well before, print one line first, and
@@ -22,12 +18,12 @@ head_of() {
           echo "${PIPESTATUS[0]}" > "$T/st")
   st=$(cat "$T/st")
   if [ "$st" != 141 ]; then
-    bad "$name: exit $st, expected 141 (SIGPIPE)"
+    ko "$name: exit $st, expected 141 (SIGPIPE)"
     sed 's/^/  err: /' "$T/err" | head -5
   elif [ -s "$T/err" ]; then
-    bad "$name: stderr not empty"; sed 's/^/  err: /' "$T/err" | head -5
+    ko "$name: stderr not empty"; sed 's/^/  err: /' "$T/err" | head -5
   elif [ -z "$first" ]; then
-    bad "$name: no first line"
+    ko "$name: no first line"
   else
     ok "$name"
   fi
@@ -53,7 +49,7 @@ st=$?
 if [ "$st" = 141 ]; then
   ok "set -o pipefail sees the SIGPIPE"
 else
-  bad "set -o pipefail sees the SIGPIPE: status $st"
+  ko "set -o pipefail sees the SIGPIPE: status $st"
 fi
 
 # A bundled script: tcp_client copying an endless server's lines to stdout.
@@ -75,7 +71,7 @@ st=$(cat "$T/st")
 if [ "$st" = 141 ] && [ ! -s "$T/err" ] && [ -n "$first" ]; then
   ok "tcp_client stops when its reader goes"
 else
-  bad "tcp_client stops when its reader goes: exit $st"
+  ko "tcp_client stops when its reader goes: exit $st"
   sed 's/^/  err: /' "$T/err" | head -5
 fi
 kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null
@@ -98,16 +94,15 @@ out=$(timeout 20 "$N" -e '
 if [ "$out" = "$(printf 'nil\tclosed\nst=0')" ]; then
   ok "a socket gets EPIPE as nil, closed"
 else
-  bad "a socket gets EPIPE as nil, closed: $out"
+  ko "a socket gets EPIPE as nil, closed: $out"
 fi
 
 # Programs netsh starts get SIGPIPE's default back, as from any shell.
 "$N" -e 'os.execute("yes | head -1 > /dev/null")' 2>"$T/err"
 if grep -qi "broken pipe" "$T/err"; then
-  bad "children run with SIGPIPE's default"; sed 's/^/  err: /' "$T/err"
+  ko "children run with SIGPIPE's default"; sed 's/^/  err: /' "$T/err"
 else
   ok "children run with SIGPIPE's default"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

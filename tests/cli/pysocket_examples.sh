@@ -8,28 +8,11 @@
 set -u
 NETSH=${1:?usage: pysocket_examples.sh path/to/netsh}
 NETSH=$(realpath "$NETSH")
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "$0")/../.."
-fail=0
-passed=0
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" != "$3" ]; then
-    printf 'FAIL %s\n  expected: %q\n  got:      %q\n' "$1" "$2" "$3"
-    fail=$((fail + 1))
-  else
-    printf 'ok   %s\n' "$1"
-    passed=$((passed + 1))
-  fi
-}
 if ! command -v python3 >/dev/null; then
   echo "skip: no python3"; exit 0
 fi
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 free_port() {  # free_port tcp|udp
   python3 - "$1" <<'EOF'
@@ -163,5 +146,4 @@ wait "$srv"
 check "Ctrl-C: exit status 130" 130 $?
 check "Ctrl-C: the message" "netsh: interrupted" "$(head -1 "$tmp/int.err")"
 
-echo "$passed passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -5,22 +5,7 @@
 # listens on.
 set -u
 NETSH=${1:?usage: retry_scripts.sh path/to/netsh}
-fail=0
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" != "$3" ]; then
-    printf 'FAIL %s\n  expected: %q\n  got:      %q\n' "$1" "$2" "$3"
-    fail=1
-  else
-    printf 'ok   %s\n' "$1"
-  fi
-}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$NETSH" tests/support/retry_peer.lua "$tmp/port" 120 & pids+=($!)
 for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.05; done
@@ -120,4 +105,4 @@ check "  and says why" "sse: connection refused (after 2 attempts)" \
 timeout 5 "$NETSH" -m sse > /dev/null 2>&1
 check "sse without URL: usage error" 2 $?
 
-exit $fail
+finish

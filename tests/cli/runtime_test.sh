@@ -5,13 +5,8 @@
 # usage: tests/cli/runtime_test.sh path/to/netsh
 set -u
 N=$(realpath "${1:?usage: runtime_test.sh path/to/netsh}")
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-ko() { echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done
-       fail=$((fail + 1)); }
 
 # check NAME EXPECTED_RC STDOUT_REGEX STDERR_REGEX -- cmd... (stdin: null)
 check() {
@@ -122,5 +117,4 @@ else
   ko "-l missing module: rc=$rc" "$(cat "$T/err")"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

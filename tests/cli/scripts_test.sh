@@ -5,14 +5,8 @@
 # usage: tests/cli/scripts_test.sh path/to/netsh
 set -u
 N=$(realpath "${1:?usage: scripts_test.sh path/to/netsh}")
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "$0")/../.."
-T=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
-trap cleanup EXIT
-pass=0 fail=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-ko() { echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; fail=$((fail + 1)); }
 
 python3 tests/support/http_oddities.py "$T/http.port" 120 & pids+=($!)
 for _ in $(seq 100); do [ -s "$T/http.port" ] && break; sleep 0.05; done
@@ -230,5 +224,4 @@ has_http_trace "$T/trace" getter && grep -q "http < 60 B body" "$T/trace" \
 grep -q "http \* GET http://127.0.0.1:$CLOSED/ -> nil, connection refused" "$T/trace" \
   && ok "verbose = true logs a failed request" || ko "verbose failure" "$(cat "$T/trace")"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -6,17 +6,7 @@
 # server task of the copy, with the test CA. No memfd stays open; `netsh -e ''` loads none.
 set -u
 NETSH=${1:?usage: single_file.sh path/to/netsh}
-fail=0
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" != "$3" ]; then
-    printf 'FAIL %s\n  expected: %q\n  got:      %q\n' "$1" "$2" "$3"
-    fail=1
-  else
-    printf 'ok   %s\n' "$1"
-  fi
-}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sh tests/support/certs.sh "$tmp/pki" > /dev/null || exit 1
 mkdir "$tmp/bin"
 cp "$NETSH" "$tmp/bin/netsh"
@@ -73,4 +63,4 @@ maps=$(cd "$tmp" && "$N" -e '
   local t = {} for k in pairs(seen) do t[#t + 1] = k end
   print(#t == 0 and "none" or table.concat(t, " "))')
 check "netsh -e '' maps none of libcurl, libssl, libedit" none "$maps"
-exit $fail
+finish

@@ -7,11 +7,7 @@
 set -u
 N=$(realpath "${1:?usage: stdin_test.sh path/to/netsh}")
 LUA=$(command -v lua5.4 || true)
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [ -z "$LUA" ]; then
   echo "SKIP lua5.4 not installed: nothing to compare with"; exit 0
@@ -74,7 +70,7 @@ for p in "${progs[@]}"; do
     if [ "$got" = "$want" ] && [ "$gotf" = "$want" ]; then
       ok "program $i, input $j: as lua5.4 (pipe and file)"
     else
-      bad "program $i, input $j: [$p] on [$in]"
+      ko "program $i, input $j: [$p] on [$in]"
       diff <(echo "$want") <(echo "$got") | sed 's/^/  pipe: /'
       diff <(echo "$want") <(echo "$gotf") | sed 's/^/  file: /'
     fi
@@ -93,7 +89,7 @@ got=$( (printf 'first\n3'; sleep 0.3; printf '5 0x'; sleep 0.1; printf '1F\nend\
   | "$N" "$T/slow.lua" 2>&1)
 want=$(printf 'first\ntick\n35\t31\n\n')
 [ "$got" = "$want" ] && ok "numbers split across pipe writes; other tasks run" \
-  || bad "numbers split across pipe writes: [$got]"
+  || ko "numbers split across pipe writes: [$got]"
 
 # io.lines and io.stdin:lines with formats, as lua5.4
 cat > "$T/lines.lua" <<'L'
@@ -103,14 +99,13 @@ printf '1 one\n2.5 two\n3\nx\n' > "$T/in"
 want=$("$LUA" -e 'for a, b in io.stdin:lines("n", "l") do print(math.type(a), a, b) end' < "$T/in" 2>&1)
 got=$("$N" -e 'for a, b in io.stdin:lines("n", "l") do print(math.type(a), a, b) end' < "$T/in" 2>&1)
 [ "$got" = "$want" ] && ok "io.stdin:lines(\"n\", \"l\") as lua5.4" \
-  || bad "io.stdin:lines(\"n\", \"l\"): [$got] want [$want]"
+  || ko "io.stdin:lines(\"n\", \"l\"): [$got] want [$want]"
 
 # a bad format raises, naming read and the argument, as lua5.4
 got=$(echo x | "$N" -e 'print(pcall(io.read, "l", "x"))' 2>&1)
 case $got in
   *"bad argument #2 to 'read' (invalid format)"*) ok "bad format raises" ;;
-  *) bad "bad format raises: [$got]" ;;
+  *) ko "bad format raises: [$got]" ;;
 esac
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -4,22 +4,7 @@
 # tcp_client in a pipeline, --help, errors, and Ctrl-C on the server.
 set -u
 NETSH=${1:?usage: tcp_scripts.sh path/to/netsh}
-fail=0
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" != "$3" ]; then
-    printf 'FAIL %s\n  expected: %q\n  got:      %q\n' "$1" "$2" "$3"
-    fail=1
-  else
-    printf 'ok   %s\n' "$1"
-  fi
-}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # 1. examples/tcp_server.lua + examples/tcp_client.lua
 timeout 10 "$NETSH" examples/tcp_server.lua & pids+=($!)
@@ -98,4 +83,4 @@ check "tcp_client without arguments exits 2" 2 $?
 err=$("$NETSH" -m tcp_client 127.0.0.1 "$port" x 2>&1 >/dev/null)
 check "tcp_client reports refused" \
   "tcp_client: 127.0.0.1:$port: connection refused" "$err"
-exit $fail
+finish

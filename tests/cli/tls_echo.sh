@@ -5,22 +5,7 @@
 # file, Ctrl-C. Certificates from tests/support/certs.sh.
 set -u
 NETSH=${1:?usage: tls_echo.sh path/to/netsh}
-fail=0
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" != "$3" ]; then
-    printf 'FAIL %s\n  expected: %q\n  got:      %q\n' "$1" "$2" "$3"
-    fail=1
-  else
-    printf 'ok   %s\n' "$1"
-  fi
-}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 sh tests/support/certs.sh "$tmp/pki" > /dev/null || exit 1
 pki=$tmp/pki
 
@@ -98,4 +83,4 @@ grep -q 'private key does not match' "$tmp/bad.log"
 check "and says why" 0 $?
 timeout 10 "$NETSH" -m tcp_echo --tls "$pki/server.pem" 2>/dev/null
 check "--tls without a key: usage error" 2 $?
-exit $fail
+finish

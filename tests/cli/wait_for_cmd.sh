@@ -5,15 +5,7 @@
 # below is its client), and wait_for exits with the command's status.
 set -u
 NETSH=${1:?usage: wait_for_cmd.sh path/to/netsh}
-fail=0
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" != "$3" ]; then
-    printf 'FAIL %s\n  expected: %q\n  got:      %q\n' "$1" "$2" "$3"
-    fail=1
-  else
-    printf 'ok   %s\n' "$1"
-  fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 free_port() {
   python3 -c 'import socket; s = socket.socket()
 s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -54,4 +46,4 @@ check "... and says so" \
 timeout 30 "$NETSH" -m wait_for -q -t 0.2 "127.0.0.1:$(free_port)" -- \
   sh -c 'exit 0'
 check "a target not up: 1, the command is not run" 1 $?
-exit $fail
+finish

@@ -5,14 +5,8 @@
 # usage: tests/cli/ws_script.sh path/to/netsh
 set -u
 N=$(realpath "${1:?usage: ws_script.sh path/to/netsh}")
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(dirname "$0")/../.."
-T=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
-trap cleanup EXIT
-pass=0 fail=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-ko() { echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; fail=$((fail + 1)); }
 
 free_port() { "$N" -e 'local s = socket.bind("127.0.0.1", 0) local _, p = s:getsockname() s:close() print(p)'; }
 listen() {  # args... -> sets PORT (a server started on a free port)
@@ -69,5 +63,4 @@ timeout 20 "$N" -m ws "ws://127.0.0.1:$CLOSED/" </dev/null >/dev/null 2>&1; rc=$
 "$N" -m ws --listen 99999 >/dev/null 2>&1; rc=$?
 [ $rc = 2 ] && ok "bad --listen port: exit 2" || ko "bad --listen: got $rc"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

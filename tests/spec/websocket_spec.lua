@@ -425,17 +425,24 @@ describe("websocket waits", function()
   end)
 
   it("a send cut short by task.timeout drops the connection", function()
+    -- the peer never reads, and stays until the checks are done: had it
+    -- closed first (a slow, loaded run), the send would end "closed"
+    local done = false
     local port = raw_server(function(c, _, key)
       accept_101(c, key)
-      sleep(1)                            -- never reads
+      for _ = 1, 400 do
+        if done then break end
+        sleep(0.05)
+      end
     end)
+    local big = string.rep("x", 32 * 1024 * 1024)
     local ws = assert(websocket.connect("ws://127.0.0.1:" .. port .. "/",
       {compress = false}))
-    local big = string.rep("x", 32 * 1024 * 1024)
     assert.same({nil, "timeout"}, {task.timeout(0.2, function()
       return ws:send(big, "binary") end)})
     assert.same({nil, "closed"}, {ws:send("x")})
     assert.same({nil, "closed", 1006, ""}, {ws:receive(1)})
+    done = true
   end)
 
   it("answers pings by itself while receiving", function()
