@@ -716,7 +716,7 @@ local REDIRECT_SAFE = {GET = true, HEAD = true}
 -- socket, max_size; HTTP/1.1 (or unset); basic auth (or none); cookies
 -- only in a session whose jar is still empty; redirects followed only
 -- for GET and HEAD. The URL is checked by fast.request (false: curl's).
-fast_eligible = function(spec, method, session)
+local function fast_static(spec)
   if spec.stream or spec.proxy or spec.unix_socket or spec.max_size then
     return false
   end
@@ -726,6 +726,16 @@ fast_eligible = function(spec, method, session)
   if spec.user and spec.auth_type and spec.auth_type ~= "basic" then
     return false
   end
+  return true
+end
+
+fast_eligible = function(spec, method, session)
+  local ok = spec._fast_ok        -- a spec is not changed once built
+  if ok == nil then
+    ok = fast_static(spec)
+    spec._fast_ok = ok
+  end
+  if not ok then return false end
   if spec.cookies and (not session or session.fast_off) then return false end
   if spec.follow and not REDIRECT_SAFE[method] then return false end
   return true

@@ -275,7 +275,9 @@ local RESET = "closed: recv failure: Connection reset by peer"
 -- when the connection may serve another request.
 local function read_body(c, pos, status, clen, flags, method)
   local buf = c.buf
-  if method == "HEAD" or status == 204 or status == 304 then
+  if method == "HEAD" or status == 204 or status == 304 or status == 101
+  then
+    if status == 101 then c.keep = false end  -- no upgrade was asked for
     if #buf >= pos then c.keep = false end  -- bytes nobody asked for
     return ""
   end
@@ -571,7 +573,7 @@ function M.request(spec, url, method, session)
     local tries = 0
     while true do
       tries = tries + 1
-      local list = pool[key]
+      local list = tries == 1 and pool[key]   -- a retry: a new connection
       c = list and list[#list]
       fresh = false
       if c then
@@ -617,7 +619,7 @@ function M.request(spec, url, method, session)
     first = c.first
     status, minor, reason, head, rbody, enc, loc, sline = c.status, c.minor,
       c.reason, c.head, c.body, c.enc, c.loc, c.sline
-    c.body, c.head = nil, nil
+    c.body, c.head, c.buf = nil, nil, ""    -- hold no bytes while idle
     -- cookies: into the session's jar, as curl stores them
     if c.cookie and spec.cookies and session then
       M.store_cookies(session, url, head)
