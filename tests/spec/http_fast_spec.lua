@@ -445,6 +445,16 @@ describe("eligibility", function()
     assert.are.equal(n + 1, fast.served)
   end)
 
+  it("a plain GET does not load libcurl (6 ms of start-up)", function()
+    local netsh = os.getenv("NETSH") or (SRC .. "/build/netsh")
+    local p = io.popen(netsh .. " -e 'local http = require \"http\"; "
+      .. "local r = assert(http.get(\"" .. O .. "/echo\")); "
+      .. "print(r.status, package.loaded[\"http.core\"] == nil)' 2>&1")
+    local out = p:read("a")
+    p:close()
+    assert.are.equal("200\ttrue\n", out)
+  end)
+
   it("NETSH_HTTP_ENGINE=curl sends every request to libcurl", function()
     local netsh = os.getenv("NETSH") or (SRC .. "/build/netsh")
     local p = io.popen("NETSH_HTTP_ENGINE=curl " .. netsh .. " -e '"
