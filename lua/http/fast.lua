@@ -98,15 +98,22 @@ local function close_conn(c)
 end
 
 function M.close_pool(pool)
+  pool[true] = true                      -- closed: put_back closes
   for _, list in pairs(pool) do
+    if list == true then goto next end
     for i = #list, 1, -1 do
       close_conn(list[i])
       list[i] = nil
     end
+    ::next::
   end
 end
 
 local function put_back(pool, key, c)
+  if pool[true] then                     -- the session was closed
+    close_conn(c)
+    return
+  end
   local list = pool[key]
   if not list then
     list = {}
