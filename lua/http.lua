@@ -853,8 +853,8 @@ function M._store_cookies(session, url, head)
   local host = url:match("^http://([^/:?#]*)")
   local path = url:match("^http://[^/?#]*(/[^#]*)") or "/"
   for line in head:gmatch("[^\n]+") do
-    local v = line:match("^[Ss][Ee][Tt]%-[Cc][Oo][Oo][Kk][Ii][Ee]%s*:%s*(.-)%s*\r?$")
-    if v then
+    local name, v = line:match("^([^:]+):%s*(.-)%s*\r?$")
+    if name and name:lower() == "set-cookie" then
       local l = cookie_line(host, path, v)
       if l then session.share:add_cookie(l) end
     end

@@ -475,6 +475,13 @@ end
 ---------------------------------------------------------------------------
 -- Redirects: curl's rules (http.lua follows only GET and HEAD here).
 
+-- user or password as curl puts them in a URL
+local function userinfo(s)
+  return (s:gsub("[^%w%-%._~]", function(ch)
+    return fmt("%%%02x", ch:byte())
+  end))
+end
+
 -- resolve(base, loc) -> absolute URL (RFC 3986 section 5.2, enough of it)
 local function resolve(base, loc)
   if loc:find("^%a[%w+.%-]*:") then return loc end
@@ -535,7 +542,7 @@ function M.request(spec, url, method, session)
   end
   local follow, max = spec.follow, spec.max_redirects or 10
   local hops, connects = 0, 0
-  local dns, conn_t, first, fresh
+  local dns, conn_t, first, fresh, shown
   local c, status, minor, reason, head, rbody, enc, loc, sline
   while true do
     local key = hostport
@@ -645,7 +652,9 @@ function M.request(spec, url, method, session)
       hops = hops + 1
       local nhost, nport, nhostport, ntarget, nurl2 = split(nurl)
       nurl = nurl2 or nurl
-      local other = nurl:match("^%a[%w+.%-]*://([^/?#]*)") ~= orig_auth
+      -- another origin (scheme, host or port): curl sends no credentials
+      local norig = nurl:match("^(%a[%w+.%-]*://[^/?#]*)") or ""
+      local other = norig:gsub("^%a+", string.lower) ~= "http://" .. orig_auth
       if not nhost or (spec.cookies and session and session.fast_off)
           or (other and (spec.user or spec._fast_cred)) then
         -- the rest of the chain on libcurl, which drops credentials for
@@ -656,6 +665,13 @@ function M.request(spec, url, method, session)
       end
       url, host, port, hostport, target = nurl, nhost, nport, nhostport,
         ntarget
+      -- curl 7.88 reports a URL made from a relative Location with the
+      -- credentials in it ("http://u:p@host/..."): so does this path
+      shown = nil
+      if spec.user and not loc:find("^%a[%w+.%-]*:") then
+        shown = "http://" .. userinfo(spec.user) .. ":"
+          .. userinfo(spec.pass or "") .. "@" .. url:sub(8)
+      end
     else
       break
     end
@@ -670,7 +686,7 @@ function M.request(spec, url, method, session)
   -- or _cn (new) and _fb: 16 fields, as many as one table's hash holds
   -- without doubling
   return {status = status, http_version = minor == 1 and "1.1" or "1.0",
-    url = url, redirects = hops, connects = connects,
+    url = shown or url, redirects = hops, connects = connects,
     reused = connects == 0, size = #rbody, elapsed = t1 - t0,
     status_line = sline, reason = reason, _head = head,
     [fresh and "_cn" or "_c"] = c, _fb = (first or t1) - t0,

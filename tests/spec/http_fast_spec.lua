@@ -191,12 +191,16 @@ describe("the fast path and libcurl answer alike", function()
      function()
     local url, _, stop
     url, _, stop = raw_server{
-      default = function(_, _, path)
+      default = function(head, _, path)
         local code, rest = path:match("^/r/(%d+)(.*)$")
         if code then
           local loc = rest ~= "" and rest or "/done"
           return "HTTP/1.1 " .. code .. " Moved\r\nLocation: " .. loc
             .. "\r\nContent-Length: 5\r\n\r\nmoved"
+        end
+        if path == "/who" then               -- the credentials it got
+          path = path .. " " .. tostring(head:match("\r\n[Aa]uthorization:"
+            .. " ([^\r]*)"))
         end
         return "HTTP/1.1 200 OK\r\nContent-Length: " .. #path .. "\r\n\r\n"
           .. path
@@ -213,6 +217,18 @@ describe("the fast path and libcurl answer alike", function()
     same(function() return http.get(url .. "/r/302" .. "rel/ative") end)
     same(function() return http.get(url .. "/r/302" .. url .. "/abs")
     end, true)
+    -- credentials go to the first origin only (localhost is another)
+    local other = url:gsub("127%.0%.0%.1", "localhost")
+    same(function() return http.get(url .. "/r/302" .. other .. "/who",
+      {auth = {"u", "p"}}) end)
+    for _, a in ipairs{{"u", "p"}, {"a b", "p@ss:/"}} do
+      same(function() return http.get(url .. "/r/302/who", {auth = a}) end,
+        true)
+      same(function() return http.get(url .. "/r/302" .. url .. "/who",
+        {auth = a}) end, true)
+      same(function() return http.get(url .. "/r/302/r/301/who",
+        {auth = a}) end, true)
+    end
     stop()
   end)
 
