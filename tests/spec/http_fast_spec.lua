@@ -294,6 +294,50 @@ describe("the fast path and libcurl answer alike", function()
     stop()
   end)
 
+  it("content codings: gzip, deflate (zlib and raw), zstd, chains, "
+    .. "unknown and broken", function()
+    local text = ("netsh fast path "):rep(500)
+    local py = "import sys,zlib,gzip; t=sys.stdin.buffer.read(); "
+      .. "d=zlib.compressobj(9, zlib.DEFLATED, -15); "
+      .. "raw=d.compress(t)+d.flush(); open(sys.argv[1]+'/raw','wb')"
+      .. ".write(raw); open(sys.argv[1]+'/zlib','wb').write(zlib.compress(t))"
+      .. "; open(sys.argv[1]+'/gzip','wb').write(gzip.compress(t)); "
+      .. "open(sys.argv[1]+'/gzgz','wb').write(gzip.compress(gzip.compress(t)))"
+    local f = assert(io.popen("python3 -c \"" .. py .. "\" " .. dir, "w"))
+    f:write(text)
+    f:close()
+    local zst = os.execute("zstd -q -c " .. dir .. "/zlib >/dev/null 2>&1")
+      and os.execute("printf '%s' '" .. text .. "' | zstd -q -c > " .. dir
+        .. "/zstd")
+    local bodies = {
+      ["/gzip"] = {"gzip", slurp(dir .. "/gzip")},
+      ["/xgzip"] = {"x-gzip", slurp(dir .. "/gzip")},
+      ["/zlib"] = {"deflate", slurp(dir .. "/zlib")},
+      ["/raw"] = {"deflate", slurp(dir .. "/raw")},
+      ["/gzgz"] = {"gzip, gzip", slurp(dir .. "/gzgz")},
+      ["/ident"] = {"identity", text},
+      ["/unknown"] = {"snappy", text},
+      ["/broken"] = {"gzip", "\31\139garbage garbage garbage"},
+      ["/zstd"] = zst and {"zstd", slurp(dir .. "/zstd")} or nil,
+    }
+    local url, _, stop = raw_server{
+      default = function(_, _, path)
+        local b = bodies[path]
+        return "HTTP/1.1 200 OK\r\nContent-Encoding: " .. b[1]
+          .. "\r\nContent-Length: " .. #b[2] .. "\r\n\r\n" .. b[2]
+      end}
+    for path in pairs(bodies) do
+      local good = path ~= "/unknown" and path ~= "/broken"
+      local a = same(function() return http.get(url .. path) end,
+        good or nil)
+      if good then
+        assert.are.equal(text, a.body, path)
+      end
+    end
+    same(function() return http.get(url .. "/gzip", {decompress = 100}) end)
+    stop()
+  end)
+
   it("failures: the same error strings", function()
     for _, path in ipairs{"/closemid", "/resetmid", "/resetchunk",
         "/malformed", "/cl/dup", "/cl/list", "/cl/junk", "/cl/neg",
