@@ -2,11 +2,12 @@
 -- plain http:// keep-alive requests, on netsh's TCP sockets (DNS by c-ares,
 -- the loop's timeouts) and the strict response parser of src/http_parse.c
 -- ("http.parser"). lua/http.lua sends a request here only when libcurl
--- would add nothing (see M.eligible there: no TLS, proxy, Unix socket,
+-- would add nothing (see fast_eligible there: no TLS, proxy, Unix socket,
 -- stream, trace, ...); everything else goes to libcurl as before. The
--- result is the same Response table the curl path makes (src/http.c
+-- result has the fields of the Response the curl path makes (src/http.c
 -- finish): status, reason, status_line, http_version, url, redirects,
--- connects, reused, size, elapsed, _head, _more, body, ok, method.
+-- connects, reused, size, elapsed, _head, body, ok, method; _more is
+-- made from _c/_cn and _fb on first use (lua/http.lua).
 --
 -- Connections: a keep-alive pool per session (and one for plain calls),
 -- keyed by host:port, used LIFO, at most M.MAX_IDLE idle per key. One
@@ -21,7 +22,7 @@ local now = require("task").now
 local response, chunk, trailers = parser.response, parser.chunk,
   parser.trailers
 local concat, fmt = table.concat, string.format
-local tonumber, type = tonumber, type
+local tonumber = tonumber
 
 local M = {}
 
@@ -181,10 +182,6 @@ end
 -- header lines in order (a line "Name:" suppresses curl's own Name, sent
 -- nothing; "Name;" sends it empty), then for a body Content-Length and
 -- (unless given) Content-Type: application/x-www-form-urlencoded.
-
-local BUILTIN = {host = true, authorization = true, ["user-agent"] = true,
-  accept = true, ["accept-encoding"] = true, ["content-length"] = true,
-  ["content-type"] = true}
 
 local function b64(s)
   return (require "mime").b64(s)
