@@ -8,10 +8,10 @@ cd "$(dirname "$0")"
 
 PACKAGES=(cmake gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev
   libcurl4-openssl-dev libssl-dev libedit-dev libc-ares-dev lua-cjson
-  lua-busted zlib1g-dev
+  lua-busted zlib1g-dev libbrotli-dev libzstd-dev
   # for the tests and benchmarks: servers, pty, certificates, peers
   nginx-light tmux openssl curl python3 python3-requests python3-uvloop jq
-  wrk hyperfine procps
+  wrk hyperfine procps zstd
   python3-aiohttp nodejs  # peers of tests/bench/http_serve.sh
   util-linux iproute2
   # WebSocket peers for the interop specs (tests/spec/websocket_*)

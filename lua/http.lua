@@ -452,7 +452,16 @@ end
 -- local_port}, kept apart so that a response stays a small table.
 local function more(r, i)
   local m = rawget(r, "_more")
-  return m and m[i] or nil
+  if not m then
+    local c = rawget(r, "_c")      -- a fast-path response (http/fast.lua)
+    local new = not c
+    if new then c = rawget(r, "_cn") end
+    if not c then return nil end
+    m = {new and c.dns or 0, new and c.conn or 0, 0, rawget(r, "_fb"),
+      c.ip or false, c.port or 0, c.local_port or 0}
+    rawset(r, "_more", m)
+  end
+  return m[i]
 end
 
 local lazy = {
@@ -656,6 +665,7 @@ end
 -- calls): built once, shared by every such request (core.new takes the
 -- url and method apart). Rebuilt when M.MAX_DECODED or M.MAX_RATIO
 -- changes.
+local fast_eligible, fast_request
 local UPPER = {GET = true, POST = true, PUT = true, PATCH = true,
   DELETE = true, HEAD = true, OPTIONS = true}
 local plain_base
@@ -677,6 +687,180 @@ local function base_spec(session, level)
   return b
 end
 
+---------------------------------------------------------------------------
+-- The fast path (lua/http/fast.lua): plain http:// HTTP/1.1 requests on
+-- netsh's own sockets; libcurl for everything else. http.engine = "curl"
+-- (or NETSH_HTTP_ENGINE=curl in the environment) sends all to libcurl.
+
+M.engine = os.getenv("NETSH_HTTP_ENGINE") == "curl" and "curl" or "auto"
+
+-- A proxy variable in the environment (curl reads them per request; the
+-- fast path leaves any request they could apply to to curl).
+local env_proxy = false
+for _, v in ipairs{"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"} do
+  local e = os.getenv(v)
+  if e and e ~= "" then env_proxy = true end
+end
+
+local fast
+local function fast_mod()
+  fast = require "http.fast"
+  fast.handoff = function(...) return M._handoff(...) end
+  fast.store_cookies = function(...) return M._store_cookies(...) end
+  return fast
+end
+
+local REDIRECT_SAFE = {GET = true, HEAD = true}
+
+-- fast_eligible(spec, method, session): all of: no stream, proxy, Unix
+-- socket, max_size; HTTP/1.1 (or unset); basic auth (or none); cookies
+-- only in a session whose jar is still empty; redirects followed only
+-- for GET and HEAD. The URL is checked by fast.request (false: curl's).
+local function fast_static(spec)
+  if spec.stream or spec.proxy or spec.unix_socket or spec.max_size then
+    return false
+  end
+  if spec.proxy == nil and env_proxy then return false end
+  local v = spec.http_version
+  if v ~= nil and v ~= "1.1" then return false end
+  if spec.user and spec.auth_type and spec.auth_type ~= "basic" then
+    return false
+  end
+  return true
+end
+
+fast_eligible = function(spec, method, session)
+  local ok = spec._fast_ok        -- a spec is not changed once built
+  if ok == nil then
+    ok = fast_static(spec)
+    spec._fast_ok = ok
+  end
+  if not ok then return false end
+  if spec.cookies and (not session or session.fast_off) then return false end
+  if spec.follow and not REDIRECT_SAFE[method] then return false end
+  return true
+end
+
+fast_request = function(spec, url, method, session)
+  if session and not session.fast_pool then session.fast_pool = {} end
+  return (fast or fast_mod()).request(spec, url, method, session)
+end
+
+-- The rest of a redirect chain the fast path does not take (another
+-- scheme, cookies in the jar, credentials and another host): on libcurl,
+-- with the redirects left; the counts carry over.
+function M._handoff(spec, url, method, session, hops, connects, t0, other)
+  local s = {}
+  for k, v in pairs(spec) do
+    if k:sub(1, 1) ~= "_" then s[k] = v end
+  end
+  s.url, s.method = url, method
+  s.max_redirects = (spec.max_redirects or 10) - hops
+  if other then                          -- curl sends them to one host
+    s.user, s.pass = nil, nil
+    local h = {}
+    for _, line in ipairs(spec.headers or {}) do
+      local n = line:match("^([^:;]+)"):lower()
+      if n ~= "authorization" and n ~= "cookie" then h[#h + 1] = line end
+    end
+    s.headers = h
+  end
+  if session and spec.cookies then session.fast_off = true end
+  local x = core.new(s, url, method)
+  local ok, err = x:perform()
+  if not ok then
+    x:close()
+    return nil, err
+  end
+  local res = x:finish(method)
+  res.redirects = res.redirects + hops
+  res.connects = res.connects + connects
+  res.reused = res.connects == 0
+  res.elapsed = task.now() - t0
+  return res
+end
+
+-- Set-Cookie fields the fast path received in a session with cookies on:
+-- into the session's curl jar as curl 7.88 would have stored them
+-- (Curl_cookie_add for a header line): name=value with both trimmed,
+-- Domain (a leading dot dropped; refused unless it is the host or, for a
+-- name, a domain of it; a given Domain on a name matches subdomains),
+-- Path as given (else the request path up to its last "/", included),
+-- Max-Age over Expires, Secure, HttpOnly. From then on
+-- the session's requests go to libcurl (it sends the jar).
+local function cookie_line(host, path, v)
+  local pairs_ = {}
+  for part in (v .. ";"):gmatch("([^;]*);") do
+    pairs_[#pairs_ + 1] = part
+  end
+  local name, value = (pairs_[1] or ""):match("^%s*([^=]-)%s*=%s*(.-)%s*$")
+  if not name or name == "" or name:find("[%c\t]") or value:find("%c")
+      or #name + #value > 4096 then
+    return nil
+  end
+  if name:find("^__[Ss][Ee][Cc][Uu][Rr][Ee]%-")
+      or name:find("^__[Hh][Oo][Ss][Tt]%-") then
+    return nil                        -- prefixed names need a secure origin
+  end
+  local domain, tail, cpath, expires, httponly = host, "FALSE", nil, 0, false
+  local maxage_seen, secure = false, "FALSE"
+  local is_ip = host:find("^[%d%.]+$") ~= nil
+  for i = 2, #pairs_ do
+    local k, val = pairs_[i]:match("^%s*([^=]-)%s*=%s*(.-)%s*$")
+    if not k then k = pairs_[i]:match("^%s*(.-)%s*$") end
+    local lk = k:lower()
+    if lk == "secure" then
+      secure = "TRUE"
+    elseif lk == "httponly" then
+      httponly = true
+    elseif lk == "domain" and val then
+      local d = val:gsub("^%.", ""):lower()
+      if is_ip then
+        if d ~= host then return nil end
+      elseif d == host or (host:sub(-#d - 1) == "." .. d and d:find("%.")) then
+        domain, tail = "." .. d, "TRUE"
+      else
+        return nil
+      end
+    elseif lk == "path" and val then
+      cpath = val
+    elseif lk == "max-age" and val then
+      maxage_seen = true
+      local n = tonumber((val:gsub('^"', "")):match("^%-?%d+"))
+      if not n or n <= 0 then
+        expires = 1
+      else
+        expires = os.time() + n
+      end
+    elseif lk == "expires" and val and not maxage_seen and expires == 0 then
+      local t = core.getdate(val)
+      if t then expires = t > 0 and t or 1 end
+    end
+  end
+  if not cpath then                    -- a given one is kept as it is
+    local p = path:match("^([^?]*)")
+    cpath = p:match("^(.*/)") or "/"
+  end
+  return fmt("%s%s\t%s\t%s\t%s\t%d\t%s\t%s",
+    httponly and "#HttpOnly_" or "", domain, tail, cpath, secure, expires,
+    name, value)
+end
+M._cookie_line = cookie_line
+
+function M._store_cookies(session, url, head)
+  session.fast_off = true
+  if not session.share then return end
+  local host = url:match("^http://([^/:?#]*)")
+  local path = url:match("^http://[^/?#]*(/[^#]*)") or "/"
+  for line in head:gmatch("[^\n]+") do
+    local name, v = line:match("^([^:]+):%s*(.-)%s*\r?$")
+    if name and name:lower() == "set-cookie" then
+      local l = cookie_line(host, path, v)
+      if l then session.share:add_cookie(l) end
+    end
+  end
+end
+
 local function request(method, url, opts, session, level)
   local spec
   if opts == nil and type(url) == "string" and UPPER[method] then
@@ -685,10 +869,29 @@ local function request(method, url, opts, session, level)
     spec = build(method, url, opts, session, level + 1)
     url, method = spec.url, spec.method
   end
-  if unsafe(url) then return nil, BAD_URL end
   -- verbose = true (or "hex"), --trace or NETSH_TRACE: curl -v on stderr
   local trace = package.loaded["netsh.trace"]
   local verbose = spec.verbose or (trace and trace.enabled)
+  -- (the fast path takes only URLs of plain characters: no CR, LF, NUL)
+  if not verbose and M.engine ~= "curl" and fast_eligible(spec, method,
+      session) then
+    local res, err = fast_request(spec, url, method, session)
+    if res then
+      if res.reason == "" then res.reason = reasons[res.status] or "" end
+      setmetatable(res, Response)
+      if session then
+        session.requests = session.requests + 1
+        session.connections = session.connections + res.connects
+      end
+      return res
+    end
+    if res == nil then return nil, err end
+    -- false: not for the fast path after all (nothing was sent)
+  end
+  if unsafe(url) then return nil, BAD_URL end
+  if session and spec.cookies then
+    session.fast_off = true      -- the jar may hold cookies from now on
+  end
   local x, tname
   if verbose then
     local t = task.current()
@@ -1024,7 +1227,7 @@ function M.session(defaults)
   local d = {}
   for k, v in pairs(defaults) do d[k] = v end
   return setmetatable({defaults = d, share = core.session(), requests = 0,
-    connections = 0}, Session)
+    connections = 0, fast_pool = {}}, Session)
 end
 
 function Session:request(method, url, opts)
@@ -1062,6 +1265,7 @@ function Session:cookies()
 end
 
 function Session:close()
+  if self.fast_pool and fast then fast.close_pool(self.fast_pool) end
   if self.share then
     self.share:close()
     self.share = nil

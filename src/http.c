@@ -36,6 +36,9 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <curl/curl.h>
+#include <zlib.h>
+#include <brotli/decode.h>
+#include <zstd.h>
 #include "netsh.h"
 
 #define XFER_MT "netsh.http.xfer"
@@ -1432,6 +1435,199 @@ static int meta_tostring(lua_State *L) {
   return 1;
 }
 
+/* ---- decoding for lua/http/fast.lua (curl decodes its own) ---- */
+
+typedef struct {
+  int kind;                  /* 1 zlib/gzip, 2 brotli, 3 zstd */
+  z_stream z;
+  BrotliDecoderState *br;
+  ZSTD_DStream *zs;
+} dec_t;
+
+#define DEC_PIECE 16384      /* input fed per step, as curl's reads */
+
+static void dec_end(dec_t *d) {
+  if (d->kind == 1) inflateEnd(&d->z);
+  if (d->br) BrotliDecoderDestroyInstance(d->br);
+  if (d->zs) ZSTD_freeDStream(d->zs);
+  d->kind = 0;
+  d->br = NULL;
+  d->zs = NULL;
+}
+
+/* One coding over in[0..n) into b. Returns NULL or the error message
+** (a static string, or pushed on L for the caps: then "" is returned). */
+static const char *dec_one(lua_State *L, const char *coding, const char *in,
+                           size_t n, luaL_Buffer *b, curl_off_t max_decoded,
+                           double max_ratio, int last) {
+  dec_t d;
+  size_t off = 0, total = 0;
+  int raw_tried = 0, r;
+  memset(&d, 0, sizeof d);
+  if (strcmp(coding, "gzip") == 0 || strcmp(coding, "x-gzip") == 0) {
+    if (inflateInit2(&d.z, 15 + 32) != Z_OK) return "not enough memory";
+    d.kind = 1;
+  } else if (strcmp(coding, "deflate") == 0) {
+    if (inflateInit2(&d.z, 15) != Z_OK) return "not enough memory";
+    d.kind = 1;
+  } else if (strcmp(coding, "br") == 0) {
+    d.br = BrotliDecoderCreateInstance(NULL, NULL, NULL);
+    if (d.br == NULL) return "not enough memory";
+    d.kind = 2;
+  } else if (strcmp(coding, "zstd") == 0) {
+    d.zs = ZSTD_createDStream();
+    if (d.zs == NULL) return "not enough memory";
+    ZSTD_initDStream(d.zs);
+    d.kind = 3;
+  } else {
+    return "unrecognized content encoding type. libcurl understands "
+           "deflate, gzip, br, zstd content encodings.";
+  }
+  for (;;) {
+    size_t piece = n - off < DEC_PIECE ? n - off : DEC_PIECE;
+    const char *p = in + off;
+    int ended = 0;
+    /* decode this piece completely */
+    for (;;) {
+      char *out = luaL_prepbuffsize(b, DEC_PIECE);
+      size_t got = 0, used = 0;
+      int done_piece = 0;
+      if (d.kind == 1) {
+        d.z.next_in = (Bytef *)p;
+        d.z.avail_in = (uInt)piece;
+        d.z.next_out = (Bytef *)out;
+        d.z.avail_out = DEC_PIECE;
+        r = inflate(&d.z, Z_SYNC_FLUSH);
+        if (r == Z_DATA_ERROR && !raw_tried && off == 0 && total == 0 &&
+            strcmp(coding, "deflate") == 0) {
+          /* a raw deflate stream, as some servers send: again so */
+          raw_tried = 1;
+          inflateEnd(&d.z);
+          if (inflateInit2(&d.z, -15) != Z_OK) {
+            d.kind = 0;
+            return "not enough memory";
+          }
+          continue;
+        }
+        used = piece - d.z.avail_in;
+        got = DEC_PIECE - d.z.avail_out;
+        if (r == Z_STREAM_END) ended = 1;
+        else if (r != Z_OK && r != Z_BUF_ERROR) {
+          static char msg[160];
+          snprintf(msg, sizeof msg, "error while processing content "
+                   "unencoding: %s", d.z.msg ? d.z.msg : "bad data");
+          dec_end(&d);
+          return msg;
+        }
+        done_piece = d.z.avail_in == 0 && d.z.avail_out > 0;
+      } else if (d.kind == 2) {
+        const uint8_t *ni = (const uint8_t *)p;
+        size_t ai = piece, ao = DEC_PIECE;
+        uint8_t *no = (uint8_t *)out;
+        BrotliDecoderResult br = BrotliDecoderDecompressStream(d.br, &ai, &ni,
+          &ao, &no, NULL);
+        used = piece - ai;
+        got = DEC_PIECE - ao;
+        if (br == BROTLI_DECODER_RESULT_ERROR) {
+          dec_end(&d);
+          return "error while processing content unencoding: brotli: "
+                 "bad data";
+        }
+        if (br == BROTLI_DECODER_RESULT_SUCCESS) ended = 1;
+        done_piece = br == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT;
+      } else {
+        ZSTD_inBuffer zi = {p, piece, 0};
+        ZSTD_outBuffer zo = {out, DEC_PIECE, 0};
+        size_t zr = ZSTD_decompressStream(d.zs, &zo, &zi);
+        if (ZSTD_isError(zr)) {
+          dec_end(&d);
+          return "error while processing content unencoding: zstd: bad "
+                 "data";
+        }
+        used = zi.pos;
+        got = zo.pos;
+        done_piece = zi.pos == zi.size && zo.pos < zo.size;
+      }
+      luaL_addsize(b, got);
+      total += got;
+      p += used;
+      piece -= used;
+      off += used;
+      if (max_decoded > 0 && (curl_off_t)total > max_decoded) {
+        dec_end(&d);
+        lua_pushfstring(L, "%s (max %I bytes)", ns_strerror(NS_EBOMB),
+                        (lua_Integer)max_decoded);
+        return "";
+      }
+      if (max_ratio > 0 && total > RATIO_FREE &&
+          (double)total > max_ratio * (double)(off + CURL_MAX_WRITE_SIZE)) {
+        char rs[32];
+        dec_end(&d);
+        snprintf(rs, sizeof rs, "%g", max_ratio);
+        lua_pushfstring(L, "%s (over %s times the bytes received)",
+                        ns_strerror(NS_ERATIO), rs);
+        return "";
+      }
+      if (ended || done_piece || (got == 0 && used == 0)) break;
+    }
+    if (ended || off >= n) break;
+  }
+  (void)last;
+  dec_end(&d);
+  return NULL;
+}
+
+/* core.decode(body, encodings, max_decoded, max_ratio) -> decoded | nil,
+** err: the Content-Encoding list undone last to first, with the curl
+** path's caps (curl_write_cb): past max_decoded bytes, or past RATIO_FREE
+** and max_ratio times the bytes read so far (fed 16 KiB at a time). */
+static int lib_decode(lua_State *L) {
+  size_t elen;
+  const char *enc = luaL_checklstring(L, 2, &elen);
+  curl_off_t max_decoded = (curl_off_t)luaL_optnumber(L, 3, 0);
+  double max_ratio = luaL_optnumber(L, 4, 0);
+  const char *codings[8];
+  char buf[256];
+  int nc = 0, i;
+  char *tok, *save = NULL;
+  if (elen >= sizeof buf) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "bad response: Content-Encoding too long");
+    return 2;
+  }
+  for (i = 0; i <= (int)elen; i++)
+    buf[i] = (char)tolower((unsigned char)enc[i]);
+  for (tok = strtok_r(buf, ", \t", &save); tok;
+       tok = strtok_r(NULL, ", \t", &save)) {
+    if (strcmp(tok, "identity") == 0) continue;
+    if (nc == 8) {
+      lua_pushnil(L);
+      lua_pushliteral(L, "bad response: too many content encodings");
+      return 2;
+    }
+    codings[nc++] = tok;
+  }
+  luaL_checktype(L, 1, LUA_TSTRING);
+  lua_pushvalue(L, 1);                /* the bytes so far */
+  for (i = nc - 1; i >= 0; i--) {
+    luaL_Buffer b;
+    const char *src, *err;
+    size_t sn;
+    src = lua_tolstring(L, -1, &sn);
+    luaL_buffinit(L, &b);
+    err = dec_one(L, codings[i], src, sn, &b, max_decoded, max_ratio, i == 0);
+    if (err) {
+      if (*err) lua_pushstring(L, err);   /* else pushed by dec_one */
+      lua_pushnil(L);
+      lua_insert(L, -2);
+      return 2;
+    }
+    luaL_pushresult(&b);
+    lua_remove(L, -2);
+  }
+  return 1;
+}
+
 /* ---- sessions: a curl share (cookies, DNS, TLS sessions, connections) */
 
 static int lib_session(lua_State *L) {
@@ -1467,6 +1663,31 @@ static int share_cookies(lua_State *L) {
   }
   curl_slist_free_all(list);
   curl_easy_cleanup(e);
+  return 1;
+}
+
+/* session:add_cookie(line): a cookie into the jar, as a Netscape cookie
+** file line (lua/http.lua, for what lua/http/fast.lua received). */
+static int share_add_cookie(lua_State *L) {
+  session_t *ss = luaL_checkudata(L, 1, SHARE_MT);
+  const char *line = ns_checkcstring(L, 2, "line");
+  CURL *e;
+  if (ss->sh == NULL) return 0;
+  e = curl_easy_init();
+  if (e == NULL) return luaL_error(L, "curl_easy_init failed");
+  curl_easy_setopt(e, CURLOPT_SHARE, ss->sh);
+  curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
+  curl_easy_setopt(e, CURLOPT_COOKIELIST, line);
+  curl_easy_cleanup(e);
+  return 0;
+}
+
+/* core.getdate(s) -> seconds since the epoch | nil: curl's date parser
+** (the one it reads a cookie's Expires with) */
+static int lib_getdate(lua_State *L) {
+  time_t t = curl_getdate(luaL_checkstring(L, 1), NULL);
+  if (t == -1) return 0;
+  lua_pushinteger(L, (lua_Integer)t);
   return 1;
 }
 
@@ -1668,11 +1889,14 @@ static const luaL_Reg xfer_methods[] = {
 
 static const luaL_Reg share_methods[] = {
   {"cookies", share_cookies},
+  {"add_cookie", share_add_cookie},
   {"close", share_close},
   {NULL, NULL}
 };
 
 static const luaL_Reg lib[] = {
+  {"decode", lib_decode},
+  {"getdate", lib_getdate},
   {"new", lib_new},
   {"parse_head", lib_parse_head},
   {"session", lib_session},

@@ -480,6 +480,229 @@ bad:
   return 2;
 }
 
+/*
+** The client side: response(buf, pos)
+**   -> next, status, minor, reason, head, clen, flags, encoding, location,
+**      status_line
+**   -> nil                          no complete head yet
+**   -> false, why                   refused ("bad response: ...")
+** A response head from pos: the status line "HTTP/1.x NNN reason" (1.0
+** or 1.1; the reason may be missing), then field lines, then an empty
+** line. Lines end in CRLF or a bare LF (as curl reads them); a lone CR,
+** NUL and other control bytes but HTAB, and obs-fold (a line starting
+** with SP or HTAB) are refused, as are the Content-Length oddities
+** lua/http.lua's curl path refuses (differing or non-numeric values,
+** Content-Length with Transfer-Encoding; identical repeats are fine).
+** Caps as curl's: one line at most 100 KiB, the head 300 KiB.
+** next: the index just past the head; head: the field lines as received
+** (no status line, no empty line); clen: Content-Length or -1; flags:
+** RF_* below; encoding, location: those fields' values (trimmed) or nil.
+*/
+#define RESP_MAX_LINE (100 * 1024)
+#define BAD_09 "bad response: received HTTP/0.9 when not allowed"
+#define BAD_VERSION "bad response: unsupported HTTP version in response"
+#define RESP_MAX_HEAD (300 * 1024)
+enum {
+  RF_CHUNKED = 1,      /* Transfer-Encoding ends in chunked */
+  RF_CLOSE = 2,        /* Connection: close */
+  RF_KEEPALIVE = 4,    /* Connection: keep-alive */
+  RF_COOKIE = 8,       /* a Set-Cookie field */
+  RF_TE = 16           /* a Transfer-Encoding field */
+};
+
+/* the last token of the list s[a..b) is tok */
+static int last_token(const char *s, size_t a, size_t b, const char *tok) {
+  size_t x = b;
+  while (x > a && s[x - 1] != ',') x--;
+  while (x < b && (s[x] == ' ' || s[x] == '\t')) x++;
+  return ieq(s + x, b - x, tok);
+}
+
+static int resp_bad(lua_State *L, const char *why) {
+  lua_pushboolean(L, 0);
+  lua_pushstring(L, why);
+  return 2;
+}
+
+static int lib_response(lua_State *L) {
+  size_t n, p, start, q, le, i, hstart = 0, hend = 0, v, vend, nend,
+    slend = 0;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_Integer pos = luaL_checkinteger(L, 2);
+  lua_Integer clen = -1;
+  int status = 0, minor, flags = 0;
+  size_t enc = 0, encend = 0, loc = 0, locend = 0;
+  int has_enc = 0, has_loc = 0;
+  const char *lf;
+  p = pos < 1 ? 0 : (size_t)pos - 1;
+  if (p > n) p = n;
+  start = p;
+  for (;;) {                          /* every line of the head, checked */
+    lf = memchr(s + p, '\n', n - p);
+    if (lf == NULL) {
+      if (n - p > RESP_MAX_LINE)
+        return resp_bad(L, "bad response: header too large (limit 100 "
+                        "KiB)");
+      if (n - start > RESP_MAX_HEAD)
+        return resp_bad(L, "bad response: headers too large (limit 300 "
+                        "KiB)");
+      for (i = p; i < n; i++) {       /* refuse junk early */
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f)
+          return resp_bad(L, "bad response: control character in header");
+      }
+      return 0;
+    }
+    le = (size_t)(lf - s);            /* the LF */
+    q = le > p && s[le - 1] == '\r' ? le - 1 : le;   /* the line's end */
+    if (q - p > RESP_MAX_LINE)
+      return resp_bad(L, "bad response: header too large (limit 100 KiB)");
+    if (le + 1 - start > RESP_MAX_HEAD)
+      return resp_bad(L, "bad response: headers too large (limit 300 KiB)");
+    for (i = p; i < q; i++) {
+      unsigned char c = (unsigned char)s[i];
+      if ((c < 0x20 && c != '\t') || c == 0x7f)
+        return resp_bad(L, "bad response: control character in header");
+    }
+    if (p == start) {                 /* the status line */
+      /* refused with curl 7.88's words: a line not starting with
+      ** "HTTP/" is HTTP/0.9 to it; then its sscanf " HTTP/%1d.%1d%c%3d%c"
+      ** (HTTP/2 and /3 lines, which it takes, are refused here) */
+      if (q - p < 5 || memcmp(s + p, "HTTP/", 5) != 0)
+        return resp_bad(L, BAD_09);
+      if (q - p < 10 || s[p + 5] < '0' || s[p + 5] > '9' ||
+          s[p + 6] != '.' || s[p + 7] < '0' || s[p + 7] > '9' ||
+          s[p + 8] != ' ' || s[p + 9] < '0' || s[p + 9] > '9')
+        return resp_bad(L, BAD_VERSION);
+      for (i = p + 9; i < q && i < p + 12 && s[i] >= '0' && s[i] <= '9';
+           i++)
+        status = status * 10 + (s[i] - '0');
+      if (status < 100 || (i < q && s[i] >= '0' && s[i] <= '9'))
+        return resp_bad(L, "bad response: unsupported response code in "
+                        "HTTP response");
+      if (s[p + 5] != '1' || (s[p + 7] != '0' && s[p + 7] != '1')) {
+        lua_pushboolean(L, 0);
+        lua_pushfstring(L, "bad response: unsupported HTTP version (%c.%c) "
+                        "in response", s[p + 5], s[p + 7]);
+        return 2;
+      }
+      hstart = le + 1;
+      slend = q;
+    } else if (q == p) {              /* the empty line */
+      hend = p;
+      p = le + 1;
+      break;
+    } else {
+      const char *colon;
+      if (s[p] == ' ' || s[p] == '\t')
+        return resp_bad(L, "bad response: obs-fold in header");
+      colon = memchr(s + p, ':', q - p);
+      if (colon != NULL) {            /* a line without one is ignored */
+        nend = (size_t)(colon - s);
+        while (nend > p && (s[nend - 1] == ' ' || s[nend - 1] == '\t'))
+          nend--;
+        v = (size_t)(colon - s) + 1;
+        while (v < q && (s[v] == ' ' || s[v] == '\t')) v++;
+        vend = q;
+        while (vend > v && (s[vend - 1] == ' ' || s[vend - 1] == '\t'))
+          vend--;
+        switch (nend - p) {
+          case 14:
+            if (ieq(s + p, 14, "content-length")) {
+              /* 1*DIGIT, or a list of them, all the same */
+              lua_Integer val = -1;
+              i = v;
+              for (;;) {
+                lua_Integer x = 0;
+                while (i < vend && (s[i] == ' ' || s[i] == '\t')) i++;
+                if (i < vend && s[i] == '-')      /* curl's own words */
+                  return resp_bad(L, "bad response: invalid "
+                                  "Content-Length: value");
+                if (i == vend || s[i] < '0' || s[i] > '9')
+                  return resp_bad(L, "bad response: invalid "
+                                  "Content-Length");
+                for (; i < vend && s[i] >= '0' && s[i] <= '9'; i++) {
+                  int d = s[i] - '0';
+                  if (x > (LUA_MAXINTEGER - d) / 10)
+                    return resp_bad(L, "bad response: invalid "
+                                    "Content-Length");
+                  x = x * 10 + d;
+                }
+                if (val >= 0 && x != val)
+                  return resp_bad(L, "bad response: differing "
+                                  "Content-Length values");
+                val = x;
+                while (i < vend && (s[i] == ' ' || s[i] == '\t')) i++;
+                if (i == vend) break;
+                if (s[i++] != ',')
+                  return resp_bad(L, "bad response: invalid "
+                                  "Content-Length");
+              }
+              if (clen >= 0 && val != clen)
+                return resp_bad(L, "bad response: differing "
+                                "Content-Length values");
+              clen = val;
+            }
+            break;
+          case 17:
+            if (ieq(s + p, 17, "transfer-encoding")) {
+              flags |= RF_TE;
+              if (last_token(s, v, vend, "chunked")) flags |= RF_CHUNKED;
+              else flags &= ~RF_CHUNKED;
+            }
+            break;
+          case 10:
+            if (ieq(s + p, 10, "connection")) {
+              if (has_token(s, v, vend, "close")) flags |= RF_CLOSE;
+              if (has_token(s, v, vend, "keep-alive")) flags |= RF_KEEPALIVE;
+            } else if (ieq(s + p, 10, "set-cookie")) {
+              flags |= RF_COOKIE;
+            }
+            break;
+          case 16:
+            if (ieq(s + p, 16, "content-encoding")) {
+              has_enc = 1;
+              enc = v;
+              encend = vend;
+            }
+            break;
+          case 8:
+            if (ieq(s + p, 8, "location")) {
+              has_loc = 1;
+              loc = v;
+              locend = vend;
+            }
+            break;
+        }
+        if (clen >= 0 && (flags & RF_TE))
+          return resp_bad(L, "bad response: Content-Length with "
+                          "Transfer-Encoding");
+      }
+    }
+    p = le + 1;
+  }
+  minor = s[start + 7] - '0';
+  lua_pushinteger(L, (lua_Integer)p + 1);
+  lua_pushinteger(L, status);
+  lua_pushinteger(L, minor);
+  {
+    /* the reason: after "HTTP/1.1 200 ", trimmed */
+    size_t sl = slend, r = start + 13;
+    while (sl > start && (s[sl - 1] == ' ' || s[sl - 1] == '\t')) sl--;
+    if (r > sl) r = sl;
+    lua_pushlstring(L, s + r, sl - r);
+  }
+  lua_pushlstring(L, s + hstart, hend - hstart);
+  lua_pushinteger(L, clen);
+  lua_pushinteger(L, flags);
+  if (has_enc) lua_pushlstring(L, s + enc, encend - enc);
+  else lua_pushnil(L);
+  if (has_loc) lua_pushlstring(L, s + loc, locend - loc);
+  else lua_pushnil(L);
+  lua_pushlstring(L, s + start, slend - start);
+  return 10;
+}
+
 /* headers' __index: h["Content-Type"] finds "content-type" */
 static int headers_index(lua_State *L) {
   size_t n, i;
@@ -508,6 +731,10 @@ int luaopen_http_parser(lua_State *L) {
   lua_setfield(L, -2, "chunk");
   lua_pushcfunction(L, lib_trailers);
   lua_setfield(L, -2, "trailers");
+  lua_pushcfunction(L, lib_response);
+  lua_setfield(L, -2, "response");
+  lua_pushliteral(L, "netsh/" NETSH_VERSION);   /* curl's User-Agent too */
+  lua_setfield(L, -2, "user_agent");
   return 1;
 }
 

@@ -2145,6 +2145,18 @@ static int meth_readerror(lua_State *L) {
   return 1;
 }
 
+/* idle(on): a kept-alive connection waiting in a pool (lua/http/fast.lua)
+** does not keep the loop running, nor hide a deadlock (uv_unref);
+** idle(false) when it is taken again. */
+static int meth_idle(lua_State *L) {
+  tcp_t *t = check_tcp(L, 1);
+  if (t->h != NULL) {
+    if (lua_toboolean(L, 2)) uv_unref((uv_handle_t *)t->h);
+    else uv_ref((uv_handle_t *)t->h);
+  }
+  return 0;
+}
+
 static int meth_dirty(lua_State *L) {
   tcp_t *t = check_tcp(L, 1);
   lua_pushboolean(L, t->in.len > 0);
@@ -2767,6 +2779,7 @@ static const luaL_Reg methods[] = {
   {"dirty", meth_dirty},
   {"getfamily", meth_getfamily},
   {"getfd", meth_getfd},
+  {"idle", meth_idle},
   {"getoption", meth_getoption},
   {"getpeername", meth_getpeername},
   {"getsockname", meth_getsockname},

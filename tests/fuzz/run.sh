@@ -4,8 +4,8 @@
 #
 #   tests/fuzz/run.sh [--seconds N] [--jobs J] [TARGET...]
 #
-# Targets (default: all): recv http httpd dns tls json url sse getopt repl
-# ws. Each starts from its seed corpus tests/fuzz/<target>/ (which holds
+# Targets (default: all): recv http httpd httpresp dns tls json url sse
+# getopt repl ws. Each starts from its seed corpus tests/fuzz/<target>/ (which holds
 # every past
 # finding as a regression case, run first) and grows a working corpus in
 # build-fuzz/corpus/<target>/. A crash, a sanitizer report, a failed check,
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#targets[@]} -gt 0 ] ||
-  targets=(recv http httpd dns tls json url sse getopt repl ws)
+  targets=(recv http httpd httpresp dns tls json url sse getopt repl ws)
 
 if ! command -v clang >/dev/null; then
   echo "run.sh: clang not found (./setup.sh installs it)" >&2

@@ -434,12 +434,28 @@ describe("failures", function()
   end)
 
   it("removes the transfer when its task is cancelled", function()
+    local saved = http.engine
+    http.engine = "curl"                -- core.stats() counts curl's
     local t = spawn(http.get, O .. "/slow?delay=3")
     sleep(0.1)
     assert.are.equal(1, core.stats().handles)
     t:cancel()
+    http.engine = saved
     assert.are.equal("cancelled", select(2, t:join()))
     assert.are.equal(0, core.stats().handles)
+  end)
+
+  it("never reuses the connection of a cancelled request", function()
+    local s = http.session()
+    local first = assert(s:get(O .. "/conn")).body
+    local t = spawn(s.get, s, O .. "/slow?delay=3")
+    sleep(0.1)
+    t:cancel()
+    assert.are.equal("cancelled", select(2, t:join()))
+    local res = assert(s:get(O .. "/conn"))
+    assert.are.equal(200, res.status)
+    assert.are_not.equal(first, res.body)   -- a new connection
+    s:close()
   end)
 
   it("refuses redirects to file:// and file:// itself", function()
