@@ -530,7 +530,7 @@ function M.request(spec, url, method, session)
   local ctimeout = spec.connect_timeout
   if ctimeout and ctimeout <= 0 then ctimeout = nil end
   local pool = session and session.fast_pool or plain_pool
-  local orig_auth = url:match("^http://([^/?#]*)")
+  local url0, orig_auth = url, nil   -- its authority: on a redirect
   local tail, ctype_given = head_tail(spec)
   local body = spec.body
   if body == nil and (method == "POST" or method == "PUT"
@@ -651,6 +651,7 @@ function M.request(spec, url, method, session)
       nurl = nurl2 or nurl
       -- another origin (scheme, host or port): curl sends no credentials
       local norig = nurl:match("^(%a[%w+.%-]*://[^/?#]*)") or ""
+      orig_auth = orig_auth or url0:match("^http://([^/?#]*)")
       local other = norig:gsub("^%a+", string.lower) ~= "http://" .. orig_auth
       if not nhost or (spec.cookies and session and session.fast_off)
           or (other and (spec.user or spec._fast_cred)) then
