@@ -27,6 +27,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -52,6 +53,27 @@ static const unsigned char tchar[256] = {
 
 /* a field value byte: VCHAR, SP, HTAB, obs-text; never CTL or DEL */
 #define VALCHAR(c) ((c) >= 0x20 ? (c) != 0x7f : (c) == '\t')
+
+/* The first byte of s[p, q) that is not VALCHAR, or q. Eight bytes at a
+** time while none is below 0x20 or is DEL (the "has a byte less than n"
+** and "has a zero byte" word tricks: exact about whether there is one,
+** not about where), then byte by byte from the word that has one (a
+** HTAB, most often). A head's checks were half the parser's time. */
+static size_t valchar_span(const char *s, size_t p, size_t q) {
+  const uint64_t ones = 0x0101010101010101u;
+  const uint64_t highs = 0x8080808080808080u;
+  while (q - p >= 8) {
+    uint64_t w, x;
+    memcpy(&w, s + p, 8);
+    x = w ^ (ones * 0x7f);
+    if (((w - ones * 0x20) & ~w & highs) | ((x - ones) & ~x & highs)) break;
+    p += 8;
+  }
+  for (; p < q; p++) {
+    if (!VALCHAR((unsigned char)s[p])) return p;
+  }
+  return q;
+}
 
 typedef struct {
   int status;          /* 0: fine; else the status to answer */
@@ -105,11 +127,8 @@ static int field_line(const char *s, size_t p, size_t q, size_t *nend,
   *nend = i++;
   while (i < q && (s[i] == ' ' || s[i] == '\t')) i++;
   *v = i;
-  for (; i < q; i++) {
-    c = (unsigned char)s[i];
-    if (!VALCHAR(c)) {
-      return fail(e, 400, c == '\r' ? "bare CR" : "control byte in field");
-    }
+  if ((i = valchar_span(s, i, q)) < q) {
+    return fail(e, 400, s[i] == '\r' ? "bare CR" : "control byte in field");
   }
   while (q > *v && (s[q - 1] == ' ' || s[q - 1] == '\t')) q--;
   *vend = q;
@@ -559,11 +578,8 @@ static int lib_response(lua_State *L) {
       return resp_bad(L, "bad response: header too large (limit 100 KiB)");
     if (le + 1 - start > RESP_MAX_HEAD)
       return resp_bad(L, "bad response: headers too large (limit 300 KiB)");
-    for (i = p; i < q; i++) {
-      unsigned char c = (unsigned char)s[i];
-      if ((c < 0x20 && c != '\t') || c == 0x7f)
-        return resp_bad(L, "bad response: control character in header");
-    }
+    if (valchar_span(s, p, q) < q)
+      return resp_bad(L, "bad response: control character in header");
     if (p == start) {                 /* the status line */
       /* refused with curl 7.88's words: a line not starting with
       ** "HTTP/" is HTTP/0.9 to it; then its sscanf " HTTP/%1d.%1d%c%3d%c"

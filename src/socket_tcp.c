@@ -526,53 +526,47 @@ static int he_start(tcp_t *t, const ns_addr_t *addrs, int n) {
 
 /* ---- reading ---- */
 
-/* Reads land in one shared buffer; read_cb keeps only the unread bytes.
-** (Reading straight into t->in, sized per read, was tried: the malloc
-** churn of 64 KiB buffers cost more than the 16 KiB copy it saved.) */
 /* Reads land in the shared buffer (one loop thread: one buffer for all)
 ** and are copied to the socket's t->in. When a task waits on the socket
-** and nothing is buffered, the read goes straight into t->in instead
-** (read_cb shrinks it to what came): one copy less per message, and an
-** idle socket still holds no buffer. */
+** and nothing is buffered, the read goes to the spare block instead: a
+** big read (over KEEP_BUF) becomes t->in itself, shrunk to what came, so
+** a big message is not copied once more; a small one is copied to t->in
+** as from the shared buffer, and the block stays for the next read. (A
+** block malloc'd per read and freed after a small one cost an HTTP
+** client more than the copy saved.) An idle socket holds no buffer. */
 #define INPLACE_READ (64 * 1024)
+static char *spare_block;
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   tcp_t *t = h->data;
   (void)suggested;
-  if (t && !t->tls && t->rd.task && t->in.len == 0 && !t->fdst &&
-      ns_buf_reserve(&t->in, INPLACE_READ) == 0) {
-    buf->base = t->in.data + t->in.off;
-    buf->len = t->in.cap - t->in.off;
-    return;
+  if (t && !t->tls && t->rd.task && t->in.len == 0 && !t->fdst) {
+    if (spare_block == NULL) spare_block = malloc(INPLACE_READ);
+    if (spare_block != NULL) {
+      buf->base = spare_block;
+      buf->len = INPLACE_READ;
+      return;
+    }
   }
   buf->base = shared_rbuf;
   buf->len = sizeof shared_rbuf;
 }
 
-/* After a read into t->in itself (see alloc_cb): keep the n bytes, give
-** the rest of the buffer back, or all of it when nothing came. A big read
-** shrinks in place (realloc), and its buffer goes when drained; a small
-** one moves to a buffer of its size: the small buffer a socket keeps
-** (KEEP_BUF) must not pin a 64 KiB block, or every connection would. */
-static void inplace_done(tcp_t *t, ssize_t n) {
-  if (n > 0) {
-    size_t keep = (size_t)n < 256 ? 256 : (size_t)n;
-    char *p;
-    t->in.len = (size_t)n;
-    if (keep <= KEEP_BUF) {
-      if ((p = malloc(keep)) != NULL) {
-        memcpy(p, t->in.data, (size_t)n);
-        free(t->in.data);
-        t->in.data = p;
-        t->in.cap = keep;
-      }
-    } else if (t->in.cap - keep >= 4096 &&
-               (p = realloc(t->in.data, keep)) != NULL) {
-      t->in.data = p;
-      t->in.cap = keep;
-    }
-  } else if (t->in.len == 0 && t->in.cap > KEEP_BUF) {
-    ns_buf_free(&t->in);
+/* A read of n > KEEP_BUF bytes into the spare block (see alloc_cb): the
+** block becomes t->in (empty before), shrunk in place when much of it is
+** unused; the next read mallocs another spare. */
+static void adopt_spare(tcp_t *t, ssize_t n) {
+  char *p;
+  ns_buf_free(&t->in);
+  t->in.data = spare_block;
+  t->in.cap = INPLACE_READ;
+  t->in.off = 0;
+  t->in.len = (size_t)n;
+  spare_block = NULL;
+  if (t->in.cap - (size_t)n >= 4096 &&
+      (p = realloc(t->in.data, (size_t)n)) != NULL) {
+    t->in.data = p;
+    t->in.cap = (size_t)n;
   }
 }
 
@@ -651,8 +645,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   tcp_t *t = s->data;
   int inplace;
   if (t == NULL) return;
-  inplace = buf->base != shared_rbuf && buf->base != NULL;
-  if (inplace) inplace_done(t, n);   /* t->in holds the bytes already */
+  inplace = n > KEEP_BUF && buf->base == spare_block && buf->base != NULL;
+  if (inplace) adopt_spare(t, n);    /* t->in holds the bytes already */
   if (n == UV_EOF) {
     /* libuv says UV_EOF also for a hang-up (POLLHUP) seen after a short
     ** read, which is what a reset (RST) after data looks like: read on

@@ -583,6 +583,35 @@ describe("http.parser.response", function()
     for s, why in pairs(bad) do
       assert.same({false, why}, {response(s, 1)}, s)
     end
+    -- every position of a line, on both sides of the parsers' 8-byte
+    -- steps: a CTL or DEL refused, HTAB and obs-text taken
+    local req = require("http.parser").request
+    for _, len in ipairs({1, 7, 8, 9, 15, 16, 17, 40}) do
+      for at = 1, len do
+        for _, c in ipairs({"\0", "\1", "\31", "\127", "\t", "\128",
+                            "\255", " "}) do
+          local v = ("v"):rep(at - 1) .. c .. ("v"):rep(len - at)
+          local good = c == "\t" or c == " " or c:byte() >= 128
+          local r = {response("HTTP/1.1 200 OK\r\nX-Y: " .. v
+            .. "\r\n\r\n", 1)}
+          if good then
+            assert.is_number(r[1], ("%q at %d of %d"):format(c, at, len))
+          else
+            assert.same({false, "bad response: control character in "
+              .. "header"}, r, ("%q at %d of %d"):format(c, at, len))
+          end
+          local q = {req("GET / HTTP/1.1\r\nHost: a\r\nX-Y: " .. v
+            .. "\r\n\r\n", 1, {})}
+          if good then
+            assert.is_number(q[1], ("request: %q at %d of %d"):format(c,
+              at, len))
+          else
+            assert.same({false, 400, "control byte in field"}, q,
+              ("request: %q at %d of %d"):format(c, at, len))
+          end
+        end
+      end
+    end
     assert.same({false, "bad response: header too large (limit 100 KiB)"},
       {response("HTTP/1.1 200 OK\r\nA: " .. ("x"):rep(110000), 1)})
     local many = {}
