@@ -278,6 +278,18 @@ end
 
 local RESET = "closed: recv failure: Connection reset by peer"
 
+-- more(c) failed once part of the answer had come: the connection is
+-- done, and the error is worded as curl words it -> nil, err
+local function cut(c, err)
+  c.keep = false
+  if err == "reset" then return nil, RESET end
+  if err == "closed" then
+    return nil, "closed: transfer closed with outstanding read data "
+      .. "remaining"
+  end
+  return nil, err
+end
+
 -- The body by its framing -> body | nil, err; c.keep stays true only
 -- when the connection may serve another request.
 local function read_body(c, pos, status, clen, flags, method)
@@ -319,15 +331,7 @@ local function read_body(c, pos, status, clen, flags, method)
         end
         while #c.buf < nx + size + 1 do
           local ok, err = more(c)
-          if not ok then
-            c.keep = false
-            if err == "reset" then return nil, RESET end
-            if err == "closed" then
-              return nil, "closed: transfer closed with outstanding read "
-                .. "data remaining"
-            end
-            return nil, err
-          end
+          if not ok then return cut(c, err) end
         end
         local b = c.buf
         if b:sub(nx + size, nx + size + 1) ~= "\r\n" then
@@ -339,15 +343,7 @@ local function read_body(c, pos, status, clen, flags, method)
         pos = nx + size + 2
       else
         local ok, err = more(c)
-        if not ok then
-          c.keep = false
-          if err == "reset" then return nil, RESET end
-          if err == "closed" then
-            return nil, "closed: transfer closed with outstanding read "
-              .. "data remaining"
-          end
-          return nil, err
-        end
+        if not ok then return cut(c, err) end
       end
     end
   end
@@ -452,12 +448,7 @@ local function exchange(c, req, body, method)
           end
           return nil, err
         end
-        if err == "reset" then return nil, RESET end
-        if err == "closed" then
-          return nil, "closed: transfer closed with outstanding read data "
-            .. "remaining"
-        end
-        return nil, err
+        return cut(c, err)
       end
     end
   end

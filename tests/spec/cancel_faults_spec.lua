@@ -9,6 +9,7 @@
 -- /dev/null from the loop's first stream on, which is no leak.
 local src = os.getenv("NETSH_SRC") or "."
 package.path = src .. "/tests/spec/helpers/?.lua;" .. package.path
+local oddities = require "oddities"
 local socket = require "socket"
 local http = require "http"
 local hcore = require "http.core"
@@ -71,25 +72,11 @@ describe("cancelling in the middle of", function()
 
   setup(function()
     dir = sh("mktemp -d /tmp/netsh-cancel.XXXXXX"):gsub("%s+$", "")
-    os.execute("python3 " .. src .. "/tests/support/http_oddities.py "
-      .. dir .. "/port 300 >/dev/null 2>&1 &")
-    local line
-    for _ = 1, 200 do
-      local f = io.open(dir .. "/port")
-      if f then
-        line = f:read("a")
-        f:close()
-        break
-      end
-      sleep(0.05)
-    end
-    assert(line, "http_oddities.py did not start")
-    local port, pid = line:match("(%d+) (%d+)")
-    O, odd_pid = "http://127.0.0.1:" .. port, pid
+    O, odd_pid = oddities.start(dir)
   end)
 
   teardown(function()
-    if odd_pid then os.execute("kill " .. odd_pid) end
+    oddities.stop(odd_pid)
     if dir then os.execute("rm -rf " .. dir) end
   end)
 

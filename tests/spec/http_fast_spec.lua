@@ -13,6 +13,8 @@ local fast = require "http.fast"
 local parser = require "http.parser"
 
 local SRC = os.getenv("NETSH_SRC") or "."
+package.path = SRC .. "/tests/spec/helpers/?.lua;" .. package.path
+local oddities = require "oddities"
 
 local function slurp(path)
   local f = io.open(path, "rb")
@@ -28,22 +30,11 @@ setup(function()
   local p = assert(io.popen("mktemp -d /tmp/netsh-fast.XXXXXX"))
   dir = p:read("a"):gsub("%s+$", "")
   p:close()
-  local portfile = dir .. "/odd.port"
-  os.execute("python3 " .. SRC .. "/tests/support/http_oddities.py "
-    .. portfile .. " 300 >/dev/null 2>&1 &")
-  local line
-  for _ = 1, 200 do
-    line = slurp(portfile)
-    if line then break end
-    sleep(0.05)
-  end
-  assert(line, "http_oddities.py did not start")
-  local op, pid = line:match("(%d+) (%d+)")
-  O, odd_pid = "http://127.0.0.1:" .. op, pid
+  O, odd_pid = oddities.start(dir)
 end)
 
 teardown(function()
-  if odd_pid then os.execute("kill " .. odd_pid .. " 2>/dev/null") end
+  oddities.stop(odd_pid)
   if dir then os.execute("rm -rf " .. dir) end
   http.engine = "auto"
 end)

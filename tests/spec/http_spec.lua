@@ -8,6 +8,8 @@ local task = require "task"
 
 local SRC = os.getenv("NETSH_SRC") or "."
 local NETSH = os.getenv("NETSH") or (SRC .. "/build/netsh")
+package.path = SRC .. "/tests/spec/helpers/?.lua;" .. package.path
+local oddities = require "oddities"
 
 local function sh(cmd)
   local p = assert(io.popen(cmd))
@@ -46,22 +48,11 @@ setup(function()
   H = "http://127.0.0.1:" .. hp
   S = "https://127.0.0.1:" .. sp
   CA = dir .. "/ca.pem"
-  local portfile = dir .. "/odd.port"
-  os.execute("python3 " .. SRC .. "/tests/support/http_oddities.py "
-    .. portfile .. " 600 >/dev/null 2>&1 &")
-  local line
-  for _ = 1, 200 do
-    line = slurp(portfile)
-    if line then break end
-    sleep(0.05)
-  end
-  assert(line, "http_oddities.py did not start")
-  local op, pid = line:match("(%d+) (%d+)")
-  O, odd_pid = "http://127.0.0.1:" .. op, pid
+  O, odd_pid = oddities.start(dir, 600)
 end)
 
 teardown(function()
-  if odd_pid then os.execute("kill " .. odd_pid .. " 2>/dev/null") end
+  oddities.stop(odd_pid)
   if dir then sh("sh " .. SRC .. "/tests/support/nginx.sh stop " .. dir) end
 end)
 

@@ -8,6 +8,8 @@ local shttp = require "socket.http"
 local ltn12 = require "ltn12"
 
 local SRC = os.getenv("NETSH_SRC") or "."
+package.path = SRC .. "/tests/spec/helpers/?.lua;" .. package.path
+local oddities = require "oddities"
 local NETSH = os.getenv("NETSH") or (SRC .. "/build/netsh")
 
 local function sh(cmd)
@@ -21,26 +23,11 @@ local dir, O, odd_pid
 
 setup(function()
   dir = sh("mktemp -d /tmp/netsh-strict.XXXXXX"):gsub("%s+$", "")
-  local portfile = dir .. "/odd.port"
-  os.execute("python3 " .. SRC .. "/tests/support/http_oddities.py "
-    .. portfile .. " 300 >/dev/null 2>&1 &")
-  local line
-  for _ = 1, 200 do
-    local f = io.open(portfile)
-    if f then
-      line = f:read("a")
-      f:close()
-      break
-    end
-    sleep(0.05)
-  end
-  assert(line, "http_oddities.py did not start")
-  local op, pid = line:match("(%d+) (%d+)")
-  O, odd_pid = "http://127.0.0.1:" .. op, pid
+  O, odd_pid = oddities.start(dir)
 end)
 
 teardown(function()
-  if odd_pid then os.execute("kill " .. odd_pid .. " 2>/dev/null") end
+  oddities.stop(odd_pid)
   if dir then os.execute("rm -rf " .. dir) end
 end)
 
