@@ -314,6 +314,8 @@ local function read_body(c, pos, status, clen, flags, method)
             local e, why = trailers(c.buf, nx)
             if e then
               if #c.buf >= e then c.keep = false end
+              -- trailer fields join the head, as curl shows them
+              if e - 3 >= nx then c.trailer = c.buf:sub(nx, e - 3) end
               return concat(parts)
             end
             if e == false then
@@ -409,7 +411,7 @@ local function exchange(c, req, body, method)
     if err == "closed" then return nil, "send" end
     return nil, err
   end
-  c.buf, c.keep, c.got = "", true, false
+  c.buf, c.keep, c.got, c.trailer = "", true, false, nil
   local pos = 1
   while true do
     local nx, status, minor, reason, head, clen, flags, enc, loc, sline
@@ -428,6 +430,7 @@ local function exchange(c, req, body, method)
             flags & RF_KEEPALIVE == 0) then
           c.keep = false
         end
+        if c.trailer then head = head .. c.trailer end
         -- the answer, on the connection (no table per request)
         c.status, c.minor, c.reason, c.head, c.body, c.enc, c.loc,
           c.cookie, c.sline = status, minor, reason, head, body_s, enc, loc,

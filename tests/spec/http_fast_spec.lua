@@ -167,6 +167,22 @@ describe("the fast path and libcurl answer alike", function()
     same(function() return http.head(O .. "/big?size=1000") end, true)
   end)
 
+  it("chunked trailer fields join the headers, as curl shows them",
+     function()
+    local url, _, stop = raw_server{
+      default = function()
+        return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+          .. "X-Head: 1\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: yes\r\n"
+          .. "X-Sum: 9\r\n\r\n"
+      end}
+    local a = same(function() return http.get(url .. "/t") end, true)
+    assert.are.equal("yes", a.headers["x-trailer"])
+    assert.are.equal("9", a.headers["x-sum"])
+    -- and none when there are none
+    same(function() return http.get(O .. "/chunked?n=2&size=10") end, true)
+    stop()
+  end)
+
   it("redirects: 302 chains, loops, limits, follow = false", function()
     same(function() return http.get(O .. "/redirect/3") end, true)
     same(function() return http.head(O .. "/redirect/2") end, true)
