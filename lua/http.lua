@@ -781,69 +781,12 @@ function M._handoff(spec, url, method, session, hops, connects, t0, other)
 end
 
 -- Set-Cookie fields the fast path received in a session with cookies on:
--- into the session's curl jar as curl 7.88 would have stored them
--- (Curl_cookie_add for a header line): name=value with both trimmed,
--- Domain (a leading dot dropped; refused unless it is the host or, for a
--- name, a domain of it; a given Domain on a name matches subdomains),
--- Path as given (else the request path up to its last "/", included),
--- Max-Age over Expires, Secure, HttpOnly. From then on
--- the session's requests go to libcurl (it sends the jar).
+-- into the session's curl jar (lua/netsh/cookie.lua makes each line as
+-- curl would have stored it). From then on the session's requests go to
+-- libcurl (it sends the jar).
+local cookie = require "netsh.cookie"
 local function cookie_line(host, path, v)
-  local pairs_ = {}
-  for part in (v .. ";"):gmatch("([^;]*);") do
-    pairs_[#pairs_ + 1] = part
-  end
-  local name, value = (pairs_[1] or ""):match("^%s*([^=]-)%s*=%s*(.-)%s*$")
-  if not name or name == "" or name:find("[%c\t]") or value:find("%c")
-      or #name + #value > 4096 then
-    return nil
-  end
-  if name:find("^__[Ss][Ee][Cc][Uu][Rr][Ee]%-")
-      or name:find("^__[Hh][Oo][Ss][Tt]%-") then
-    return nil                        -- prefixed names need a secure origin
-  end
-  local domain, tail, cpath, expires, httponly = host, "FALSE", nil, 0, false
-  local maxage_seen, secure = false, "FALSE"
-  local is_ip = host:find("^[%d%.]+$") ~= nil
-  for i = 2, #pairs_ do
-    local k, val = pairs_[i]:match("^%s*([^=]-)%s*=%s*(.-)%s*$")
-    if not k then k = pairs_[i]:match("^%s*(.-)%s*$") end
-    local lk = k:lower()
-    if lk == "secure" then
-      secure = "TRUE"
-    elseif lk == "httponly" then
-      httponly = true
-    elseif lk == "domain" and val then
-      local d = val:gsub("^%.", ""):lower()
-      if is_ip then
-        if d ~= host then return nil end
-      elseif d == host or (host:sub(-#d - 1) == "." .. d and d:find("%.")) then
-        domain, tail = "." .. d, "TRUE"
-      else
-        return nil
-      end
-    elseif lk == "path" and val then
-      cpath = val
-    elseif lk == "max-age" and val then
-      maxage_seen = true
-      local n = tonumber((val:gsub('^"', "")):match("^%-?%d+"))
-      if not n or n <= 0 then
-        expires = 1
-      else
-        expires = os.time() + n
-      end
-    elseif lk == "expires" and val and not maxage_seen and expires == 0 then
-      local t = core.getdate(val)
-      if t then expires = t > 0 and t or 1 end
-    end
-  end
-  if not cpath then                    -- a given one is kept as it is
-    local p = path:match("^([^?]*)")
-    cpath = p:match("^(.*/)") or "/"
-  end
-  return fmt("%s%s\t%s\t%s\t%s\t%d\t%s\t%s",
-    httponly and "#HttpOnly_" or "", domain, tail, cpath, secure, expires,
-    name, value)
+  return cookie.line(host, path, v, core.getdate)
 end
 M._cookie_line = cookie_line
 

@@ -4,7 +4,7 @@
 #
 #   tests/fuzz/run.sh [--seconds N] [--jobs J] [TARGET...]
 #
-# Targets (default: all): recv http httpd httpresp dns tls json url sse
+# Targets (default: all): recv http httpd httpresp dns tls json url sse cookie
 # getopt repl ws. Each starts from its seed corpus tests/fuzz/<target>/ (which holds
 # every past
 # finding as a regression case, run first) and grows a working corpus in
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#targets[@]} -gt 0 ] ||
-  targets=(recv http httpd httpresp dns tls json url sse getopt repl ws)
+  targets=(recv http httpd httpresp dns tls json url sse cookie getopt repl ws)
 
 if ! command -v clang >/dev/null; then
   echo "run.sh: clang not found (./setup.sh installs it)" >&2
@@ -41,7 +41,7 @@ mkdir -p $B/artifacts
 
 run_one() {  # target -> exit status; log in $B/<target>.log
   local t=$1 leaks=1
-  case $t in json|url|sse|getopt|repl) leaks=0 ;; esac  # Lua's heap lives on
+  case $t in json|url|sse|cookie|getopt|repl) leaks=0 ;; esac  # Lua's heap lives on
   case ${ASAN_OPTIONS:-} in *detect_leaks=0*) leaks=0 ;; esac  # no LSan
   mkdir -p $B/corpus/$t
   # shellcheck disable=SC2086
