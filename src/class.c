@@ -17,8 +17,9 @@
 ** class number; ns_class_define() also notes the metatables' addresses,
 ** so that ns_class_test() (run on every method call) recognises the kind
 ** by its metatable's address alone, without a table lookup (the key is
-** the way for a kind defined in another lua_State than the noted one). Methods added to __methods later (lua/socket.lua does)
-** are seen by every class (the index tables' own __index); code that
+** the way for a kind defined in another lua_State than the noted one).
+** Methods added to __methods later (lua/socket.lua does) are seen by
+** every class (the index tables' own __index); code that
 ** replaces a method (trace.lua) does it in every index table, which each
 ** metatable lists in __classes.
 */
@@ -68,12 +69,11 @@ static int known_slot(const ns_kind_t *kind) {
 
 void ns_class_define(lua_State *L, const ns_kind_t *kind) {
   int tmpl = lua_absindex(L, -1), k;
-  int slot = known_slot(kind);
+  int slot = known_slot(kind);          /* -1: the key alone tells */
   if (slot < 0 && nknown < MAX_KINDS && kind->n <= MAX_CLASSES) {
     slot = nknown++;
     known[slot].kind = kind;
   }
-  if (slot >= 0 && kind->n > MAX_CLASSES) slot = -1;
   if (slot >= 0) known[slot].reg = lua_topointer(L, LUA_REGISTRYINDEX);
   luaL_checkstack(L, 8, NULL);
   lua_createtable(L, kind->n, 0);             /* classes: {mt0, mt1...} */

@@ -350,6 +350,33 @@ static void pool_clear(pool_t *pool) {
 ** bytes, whatever the absolute cap (max_decoded). */
 #define RATIO_FREE (1024 * 1024)
 
+/* Which cap `decoded` bytes, made of `raw` bytes received, are past: 0,
+** NS_EBOMB (max_decoded) or NS_ERATIO (max_ratio, past RATIO_FREE; raw
+** is not read below it). Both paths ask it: curl_write_cb and core.decode
+** (lua/http/fast.lua's bodies). */
+static int decode_cap(curl_off_t decoded, curl_off_t raw,
+                      curl_off_t max_decoded, double max_ratio) {
+  if (max_decoded > 0 && decoded > max_decoded) return NS_EBOMB;
+  if (max_ratio > 0 && decoded > RATIO_FREE &&
+      (double)decoded > max_ratio * (double)(raw + CURL_MAX_WRITE_SIZE))
+    return NS_ERATIO;
+  return 0;
+}
+
+/* Pushes the message of a decode_cap() error. */
+static void push_cap_error(lua_State *L, int e, curl_off_t max_decoded,
+                           double max_ratio) {
+  if (e == NS_EBOMB) {
+    lua_pushfstring(L, "%s (max %I bytes)", ns_strerror(NS_EBOMB),
+                    (lua_Integer)max_decoded);
+  } else {
+    char r[32];
+    snprintf(r, sizeof r, "%g", max_ratio);
+    lua_pushfstring(L, "%s (over %s times the bytes received)",
+                    ns_strerror(NS_ERATIO), r);
+  }
+}
+
 /* What curl_header_cb keeps of one response's framing fields. */
 typedef struct {
   curl_off_t clen;           /* Content-Length, -1: none yet */
@@ -606,18 +633,13 @@ static size_t curl_write_cb(char *p, size_t size, size_t n, void *ud) {
     x->xerr = NS_ETOOBIG;
     return 0;                    /* CURLE_WRITE_ERROR */
   }
-  if (x->encoded && x->max_decoded > 0 &&
-      x->total + (curl_off_t)len > x->max_decoded) {
-    x->xerr = NS_EBOMB;
-    return 0;
-  }
-  if (x->encoded && x->max_ratio > 0 &&
-      x->total + (curl_off_t)len > RATIO_FREE) {
-    curl_off_t raw = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &raw);
-    if ((double)(x->total + (curl_off_t)len) >
-        x->max_ratio * (double)(raw + CURL_MAX_WRITE_SIZE)) {
-      x->xerr = NS_ERATIO;
+  if (x->encoded) {
+    curl_off_t decoded = x->total + (curl_off_t)len, raw = 0;
+    int e;
+    if (x->max_ratio > 0 && decoded > RATIO_FREE)
+      curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &raw);
+    if ((e = decode_cap(decoded, raw, x->max_decoded, x->max_ratio)) != 0) {
+      x->xerr = e;
       return 0;
     }
   }
@@ -1015,16 +1037,9 @@ static int push_error(lua_State *L, xfer_t *x) {
                       (lua_Integer)x->max_size);
       return 2;
     case NS_EBOMB:
-      lua_pushfstring(L, "%s (max %I bytes)", ns_strerror(NS_EBOMB),
-                      (lua_Integer)x->max_decoded);
+    case NS_ERATIO:
+      push_cap_error(L, x->xerr, x->max_decoded, x->max_ratio);
       return 2;
-    case NS_ERATIO: {
-      char r[32];
-      snprintf(r, sizeof r, "%g", x->max_ratio);
-      lua_pushfstring(L, "%s (over %s times the bytes received)",
-                      ns_strerror(x->xerr), r);
-      return 2;
-    }
     case UV_ENOMEM:
       lua_pushstring(L, ns_strerror(x->xerr));
       return 2;
@@ -1459,7 +1474,7 @@ static void dec_end(dec_t *d) {
 ** (a static string, or pushed on L for the caps: then "" is returned). */
 static const char *dec_one(lua_State *L, const char *coding, const char *in,
                            size_t n, luaL_Buffer *b, curl_off_t max_decoded,
-                           double max_ratio, int last) {
+                           double max_ratio) {
   dec_t d;
   size_t off = 0, total = 0;
   int raw_tried = 0, r;
@@ -1491,7 +1506,7 @@ static const char *dec_one(lua_State *L, const char *coding, const char *in,
     for (;;) {
       char *out = luaL_prepbuffsize(b, DEC_PIECE);
       size_t got = 0, used = 0;
-      int done_piece = 0;
+      int done_piece = 0, cap;
       if (d.kind == 1) {
         d.z.next_in = (Bytef *)p;
         d.z.avail_in = (uInt)piece;
@@ -1553,26 +1568,17 @@ static const char *dec_one(lua_State *L, const char *coding, const char *in,
       p += used;
       piece -= used;
       off += used;
-      if (max_decoded > 0 && (curl_off_t)total > max_decoded) {
+      cap = decode_cap((curl_off_t)total, (curl_off_t)off, max_decoded,
+                       max_ratio);
+      if (cap != 0) {
         dec_end(&d);
-        lua_pushfstring(L, "%s (max %I bytes)", ns_strerror(NS_EBOMB),
-                        (lua_Integer)max_decoded);
-        return "";
-      }
-      if (max_ratio > 0 && total > RATIO_FREE &&
-          (double)total > max_ratio * (double)(off + CURL_MAX_WRITE_SIZE)) {
-        char rs[32];
-        dec_end(&d);
-        snprintf(rs, sizeof rs, "%g", max_ratio);
-        lua_pushfstring(L, "%s (over %s times the bytes received)",
-                        ns_strerror(NS_ERATIO), rs);
+        push_cap_error(L, cap, max_decoded, max_ratio);
         return "";
       }
       if (ended || done_piece || (got == 0 && used == 0)) break;
     }
     if (ended || off >= n) break;
   }
-  (void)last;
   dec_end(&d);
   return NULL;
 }
@@ -1615,7 +1621,7 @@ static int lib_decode(lua_State *L) {
     size_t sn;
     src = lua_tolstring(L, -1, &sn);
     luaL_buffinit(L, &b);
-    err = dec_one(L, codings[i], src, sn, &b, max_decoded, max_ratio, i == 0);
+    err = dec_one(L, codings[i], src, sn, &b, max_decoded, max_ratio);
     if (err) {
       if (*err) lua_pushstring(L, err);   /* else pushed by dec_one */
       lua_pushnil(L);

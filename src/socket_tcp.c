@@ -645,7 +645,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   tcp_t *t = s->data;
   int inplace;
   if (t == NULL) return;
-  inplace = n > KEEP_BUF && buf->base == spare_block && buf->base != NULL;
+  inplace = n > KEEP_BUF && buf->base == spare_block;
   if (inplace) adopt_spare(t, n);    /* t->in holds the bytes already */
   if (n == UV_EOF) {
     /* libuv says UV_EOF also for a hang-up (POLLHUP) seen after a short
@@ -2773,12 +2773,12 @@ static const luaL_Reg methods[] = {
   {"dirty", meth_dirty},
   {"getfamily", meth_getfamily},
   {"getfd", meth_getfd},
-  {"idle", meth_idle},
   {"getoption", meth_getoption},
   {"getpeername", meth_getpeername},
   {"getsockname", meth_getsockname},
   {"getstats", meth_getstats},
   {"gettimeout", meth_gettimeout},
+  {"idle", meth_idle},
   {"listen", meth_listen},
   {"receive", meth_receive},
   {"receiveany", meth_receiveany},
