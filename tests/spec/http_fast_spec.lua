@@ -39,46 +39,8 @@ teardown(function()
   http.engine = "auto"
 end)
 
--- A netsh server answering by path: routes[path](head, body) -> raw
--- response bytes [, "close" | "reset"]. Records each request as received
--- (head lines CRLF-joined, then the body). -> url, log, stop
-local function raw_server(routes)
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  local log = {}
-  local t = spawn(function()
-    s:serve(function(c)
-      c:settimeout(5)
-      while true do
-        local lines = {}
-        repeat
-          local line = c:receive("*l")
-          if not line then return end
-          lines[#lines + 1] = line
-        until line == ""
-        local head = table.concat(lines, "\r\n")
-        local n = tonumber(head:match("\r\n[Cc]ontent%-[Ll]ength: (%d+)"))
-        local body = n and n > 0 and c:receive(n) or ""
-        log[#log + 1] = head .. "\r\n" .. body
-        local path = lines[1]:match("^%S+ (%S+)")
-        local route = routes[path:match("^[^?]*")] or routes.default
-        local out, how = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-        if route then out, how = route(head, body, path) end
-        c:send(out)
-        if how == "reset" then
-          c:setoption("linger", {on = true, timeout = 0})
-          c:close()
-          return
-        end
-        if how == "close" then return end
-      end
-    end)
-  end)
-  return "http://127.0.0.1:" .. port, log, function()
-    s:close()
-    t:join()
-  end
-end
+-- raw_server(routes) -> url, log, stop: tests/spec/helpers/raw_http.lua
+local raw_server = require("raw_http").server
 
 -- The fields compared (timings, ip and ports aside; reused and connects
 -- depend on each engine's own pool: compared where the pool is known).

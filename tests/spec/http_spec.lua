@@ -66,30 +66,11 @@ end
 
 -- A netsh server that records the raw head of every request it gets
 -- (its lines, CRLF kept) and answers 200 "ok", or reply (the raw bytes
--- of a response). -> url, heads, stop
+-- of a response): tests/spec/helpers/raw_http.lua. -> url, heads, stop
 local function raw_server(reply)
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  local heads = {}
-  local t = spawn(function()
-    s:serve(function(c)
-      c:settimeout(5)
-      while true do
-        local lines = {}
-        repeat
-          local line = c:receive("*l")
-          if not line then return end
-          lines[#lines + 1] = line
-        until line == ""
-        heads[#heads + 1] = table.concat(lines, "\r\n")
-        c:send(reply or "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-      end
-    end)
-  end)
-  return "http://127.0.0.1:" .. port, heads, function()
-    s:close()
-    t:join()
-  end
+  local url, _, stop, heads = require("raw_http").server{
+    default = reply and function() return reply end}
+  return url, heads, stop
 end
 
 describe("http against nginx", function()
