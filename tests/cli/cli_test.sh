@@ -6,42 +6,21 @@ set -u
 N=$(realpath "${1:?usage: cli_test.sh path/to/netsh}")
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# check NAME EXPECTED_RC EXPECTED_STDOUT_REGEX [STDERR_REGEX] -- cmd...
-check() {
-  local name=$1 rc=$2 out=$3 err=$4
-  shift 4
-  "$@" >"$T/out" 2>"$T/err" </dev/null
-  local got=$?
-  if [ "$got" != "$rc" ]; then
-    echo "FAIL $name: exit $got, expected $rc"; sed 's/^/  err: /' "$T/err"
-    fail=$((fail + 1)); return
-  fi
-  if ! grep -Eq -- "$out" "$T/out" && [ -n "$out" ]; then
-    echo "FAIL $name: stdout does not match /$out/:"; sed 's/^/  out: /' "$T/out"
-    fail=$((fail + 1)); return
-  fi
-  if [ -n "$err" ] && ! grep -Eq -- "$err" "$T/err"; then
-    echo "FAIL $name: stderr does not match /$err/:"; sed 's/^/  err: /' "$T/err"
-    fail=$((fail + 1)); return
-  fi
-  echo "ok   $name"; pass=$((pass + 1))
-}
-
 cat > "$T/args.lua" <<'L'
 print(arg[0], arg[1], arg[2], #arg, select('#', ...), ...)
 print(arg[-1] ~= nil)
 L
-check "script arguments and arg" 0 "args.lua	a	b	2	2	a	b" "" \
+check_run "script arguments and arg" 0 "args.lua	a	b	2	2	a	b" "" \
   "$N" "$T/args.lua" a b
-check "arg negative indices hold the interpreter" 0 "^true$" "" \
+check_run "arg negative indices hold the interpreter" 0 "^true$" "" \
   "$N" "$T/args.lua"
-check "-e runs a statement" 0 "^42$" "" "$N" -e "print(6*7)"
-check "-e twice in order" 0 "^12$" "" "$N" -e "io.write(1)" -e "print(2)"
-check "-l mod sets the global" 0 "^table$" "" "$N" -l cjson -e "print(type(cjson))"
-check "-l g=mod names the global" 0 "^\[1\]$" "" "$N" -l J=cjson -e "print(J.encode({1}))"
-check "-e runs before the script" 0 "^E .*args.lua	a" "" "$N" -e "io.write('E ')" "$T/args.lua" a
-check "-v prints the versions" 0 "^netsh [0-9.]+ \(Lua 5\.4.*libuv.*libcurl.*OpenSSL" "" "$N" -v
-check "--version" 0 "^netsh " "" "$N" --version
+check_run "-e runs a statement" 0 "^42$" "" "$N" -e "print(6*7)"
+check_run "-e twice in order" 0 "^12$" "" "$N" -e "io.write(1)" -e "print(2)"
+check_run "-l mod sets the global" 0 "^table$" "" "$N" -l cjson -e "print(type(cjson))"
+check_run "-l g=mod names the global" 0 "^\[1\]$" "" "$N" -l J=cjson -e "print(J.encode({1}))"
+check_run "-e runs before the script" 0 "^E .*args.lua	a" "" "$N" -e "io.write('E ')" "$T/args.lua" a
+check_run "-v prints the versions" 0 "^netsh [0-9.]+ \(Lua 5\.4.*libuv.*libcurl.*OpenSSL" "" "$N" -v
+check_run "--version" 0 "^netsh " "" "$N" --version
 # -v names the libraries running, not the headers built against: a
 # preloaded shim that reports other versions must show up
 if command -v cc >/dev/null && echo "#include <curl/curl.h>" | cc -E - >/dev/null 2>&1; then
@@ -61,7 +40,7 @@ curl_version_info_data *curl_version_info(CURLversion v) {
 }
 C
   if cc -shared -fPIC -o "$T/shim.so" "$T/shim.c" -ldl 2>"$T/cc.err"; then
-    check "-v shows the runtime OpenSSL and libcurl" 0 \
+    check_run "-v shows the runtime OpenSSL and libcurl" 0 \
       "libcurl 9\.8\.7-shim, OpenSSL 9\.8\.7-shim\)" "" \
       env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
       LD_PRELOAD="$T/shim.so" "$N" -v
@@ -69,15 +48,15 @@ C
     echo "SKIP -v runtime versions: cannot build the shim"; cat "$T/cc.err"
   fi
 fi
-check "-h prints usage" 0 "^usage: netsh" "" "$N" -h
-check "unknown option is a usage error" 2 "" "unrecognized option '-z'" "$N" -z
-check "-e without argument is a usage error" 2 "" "'-e' needs argument" "$N" -e
-check "runtime error: message, traceback, exit 1" 1 "" \
+check_run "-h prints usage" 0 "^usage: netsh" "" "$N" -h
+check_run "unknown option is a usage error" 2 "" "unrecognized option '-z'" "$N" -z
+check_run "-e without argument is a usage error" 2 "" "'-e' needs argument" "$N" -e
+check_run "runtime error: message, traceback, exit 1" 1 "" \
   "^netsh: \(command line\):1: boom" "$N" -e "error('boom')"
 grep -q "stack traceback" "$T/err" && { echo "ok   traceback on stderr"; pass=$((pass+1)); } \
   || { echo "FAIL traceback on stderr"; fail=$((fail+1)); }
 printf 'local function f()\n  error("boom")\nend\nf()\n' > "$T/boom.lua"
-check "uncaught error: the user's frames" 1 "" \
+check_run "uncaught error: the user's frames" 1 "" \
   "^	.*boom.lua:4: in main chunk" "$N" "$T/boom.lua"
 if grep -q "prelude.lua\|tail calls" "$T/err"; then
   echo "FAIL uncaught error shows netsh's own frames"; sed 's/^/  err: /' "$T/err"
@@ -92,24 +71,24 @@ else
   echo "FAIL missing script: one line"; sed 's/^/  err: /' "$T/err"
   fail=$((fail + 1))
 fi
-check "syntax error exits 1" 1 "" "netsh: .*unexpected symbol|netsh: .*expected" "$N" -e "x = = 1"
-check "missing script exits 1" 1 "" "cannot open $T/nope.lua" "$N" "$T/nope.lua"
-check "os.exit(n) is honoured" 7 "" "" "$N" -e "os.exit(7)"
-check "os.exit(true) is success" 0 "" "" "$N" -e "os.exit(true)"
-check "os.exit inside a task" 3 "" "" "$N" -e "spawn(function() os.exit(3) end) sleep(1)"
-check "non-string error object" 1 "" "error object is a table value" "$N" -e "error({})"
-check "error with __tostring" 1 "" "netsh: custom" "$N" -e \
+check_run "syntax error exits 1" 1 "" "netsh: .*unexpected symbol|netsh: .*expected" "$N" -e "x = = 1"
+check_run "missing script exits 1" 1 "" "cannot open $T/nope.lua" "$N" "$T/nope.lua"
+check_run "os.exit(n) is honoured" 7 "" "" "$N" -e "os.exit(7)"
+check_run "os.exit(true) is success" 0 "" "" "$N" -e "os.exit(true)"
+check_run "os.exit inside a task" 3 "" "" "$N" -e "spawn(function() os.exit(3) end) sleep(1)"
+check_run "non-string error object" 1 "" "error object is a table value" "$N" -e "error({})"
+check_run "error with __tostring" 1 "" "netsh: custom" "$N" -e \
   "error(setmetatable({}, {__tostring=function() return 'custom' end}))"
-check "unjoined task failure: reported with its name, exit 1" 1 "^main done$" \
+check_run "unjoined task failure: reported with its name, exit 1" 1 "^main done$" \
   "task 'worker' failed: .*oops" "$N" -e \
   "spawn{name='worker', function() error('oops') end} sleep(0.01) print('main done')"
-check "joined task failure is the script's business: exit 0" 0 "oops" "" "$N" -e \
+check_run "joined task failure is the script's business: exit 0" 0 "oops" "" "$N" -e \
   "local t = spawn(function() error('oops', 0) end) print(t:join())"
-check "process waits for spawned tasks" 0 "^late$" "" "$N" -e \
+check_run "process waits for spawned tasks" 0 "^late$" "" "$N" -e \
   "spawn(function() sleep(0.05) print('late') end)"
-check "main error ends the process at once" 1 "" "first" "$N" -e \
+check_run "main error ends the process at once" 1 "" "first" "$N" -e \
   "spawn(function() sleep(5) end) error('first')"
-check "deadlock is detected" 1 "" "deadlock" "$N" -e "task.cond():wait()"
+check_run "deadlock is detected" 1 "" "deadlock" "$N" -e "task.cond():wait()"
 
 # reading stdin suspends only the reading task: the ticker runs meanwhile
 out=$( (sleep 0.3; echo hi) | "$N" -e 'spawn(function() sleep(0.05) print("tick") end) print(io.read())')
@@ -118,26 +97,26 @@ if [ "$out" = "$(printf 'tick\nhi')" ]; then
 else
   echo "FAIL io.read on stdin lets other tasks run: $out"; fail=$((fail + 1))
 fi
-check "io.lines() over stdin" 0 "^a,b,c$" "" sh -c "printf 'a\nb\nc' | '$N' -e 'local t = {} for l in io.lines() do t[#t+1] = l end print(table.concat(t, \",\"))'"
+check_run "io.lines() over stdin" 0 "^a,b,c$" "" sh -c "printf 'a\nb\nc' | '$N' -e 'local t = {} for l in io.lines() do t[#t+1] = l end print(table.concat(t, \",\"))'"
 
 printf 'print("from stdin", ...)\n' > "$T/s.lua"
-check "- runs stdin with arguments" 0 "^from stdin	a$" "" sh -c "'$N' - a < '$T/s.lua'"
-check "no argument and a pipe: stdin is the script" 0 "^from stdin$" "" \
+check_run "- runs stdin with arguments" 0 "^from stdin	a$" "" sh -c "'$N' - a < '$T/s.lua'"
+check_run "no argument and a pipe: stdin is the script" 0 "^from stdin$" "" \
   sh -c "'$N' < '$T/s.lua'"
-check "stdin script may wait" 0 "^ok$" "" sh -c "echo 'sleep(0.01) print(\"ok\")' | '$N'"
-check "-- ends options" 0 "args.lua" "" "$N" -- "$T/args.lua"
-check "-i with a pipe reads lines" 0 "^> 3" "" sh -c "echo '1+2' | '$N' -i -q"
-check "-i prints errors and goes on" 0 "^> .*> 2" "" sh -c "printf 'error(\"x\")\n1+1\n' | '$N' -i -q"
+check_run "stdin script may wait" 0 "^ok$" "" sh -c "echo 'sleep(0.01) print(\"ok\")' | '$N'"
+check_run "-- ends options" 0 "args.lua" "" "$N" -- "$T/args.lua"
+check_run "-i with a pipe reads lines" 0 "^> 3" "" sh -c "echo '1+2' | '$N' -i -q"
+check_run "-i prints errors and goes on" 0 "^> .*> 2" "" sh -c "printf 'error(\"x\")\n1+1\n' | '$N' -i -q"
 
 echo 'print("init ran")' > "$T/init.lua"
-check "NETSH_INIT runs code first" 0 "^hi" "" env NETSH_INIT='io.write("hi ")' "$N" -e "print()"
-check "NETSH_INIT=@file runs a file" 0 "^init ran" "" env NETSH_INIT="@$T/init.lua" "$N" -e ""
+check_run "NETSH_INIT runs code first" 0 "^hi" "" env NETSH_INIT='io.write("hi ")' "$N" -e "print()"
+check_run "NETSH_INIT=@file runs a file" 0 "^init ran" "" env NETSH_INIT="@$T/init.lua" "$N" -e ""
 if [ "$(NETSH_INIT='print("init")' "$N" -E -e 'print("body")')" = body ]; then
   echo "ok   -E ignores NETSH_INIT"; pass=$((pass + 1))
 else
   echo "FAIL -E ignores NETSH_INIT"; fail=$((fail + 1))
 fi
-check "-W turns warnings on" 0 "" "Lua warning: careful" "$N" -W -e "warn('careful')"
+check_run "-W turns warnings on" 0 "" "Lua warning: careful" "$N" -W -e "warn('careful')"
 
 # SIGINT: a sleeping main task and a busy loop both stop with 130
 for code in "sleep(10)" "while true do end" "spawn(function() sleep(10) end)"; do

@@ -5,8 +5,11 @@
 #   ok NAME                       a passed check
 #   ko NAME [LINE...]             a failed one, with lines that say why
 #   check NAME EXPECTED ACTUAL    compares two strings (%q-quoted if not)
+#   check_run NAME RC STDOUT_RE STDERR_RE CMD...
+#                                 runs CMD (stdin: null): its status must be
+#                                 RC, its outputs match the extended regexes
+#                                 (an empty one matches anything)
 #   finish                        "N passed, M failed"; fails if any failed
-# A test that needs a different `check` defines its own after sourcing.
 T=$(mktemp -d)
 tmp=$T
 pids=()
@@ -36,6 +39,23 @@ check() {
   else
     ok "$1"
   fi
+}
+
+check_run() {
+  local name=$1 rc=$2 out=$3 err=$4 got
+  shift 4
+  "$@" >"$T/out" 2>"$T/err" </dev/null
+  got=$?
+  if [ "$got" != "$rc" ]; then
+    ko "$name: exit $got, expected $rc" "$(cat "$T/err")"; return
+  fi
+  if [ -n "$out" ] && ! grep -Eq -- "$out" "$T/out"; then
+    ko "$name: stdout does not match /$out/" "$(cat "$T/out")"; return
+  fi
+  if [ -n "$err" ] && ! grep -Eq -- "$err" "$T/err"; then
+    ko "$name: stderr does not match /$err/" "$(cat "$T/err")"; return
+  fi
+  ok "$name"
 }
 
 finish() {

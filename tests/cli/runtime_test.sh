@@ -8,24 +8,6 @@ N=$(realpath "${1:?usage: runtime_test.sh path/to/netsh}")
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 
-# check NAME EXPECTED_RC STDOUT_REGEX STDERR_REGEX -- cmd... (stdin: null)
-check() {
-  local name=$1 rc=$2 out=$3 err=$4
-  shift 4
-  "$@" >"$T/out" 2>"$T/err" </dev/null
-  local got=$?
-  if [ "$got" != "$rc" ]; then
-    ko "$name: exit $got, expected $rc" "$(cat "$T/err")"; return
-  fi
-  if [ -n "$out" ] && ! grep -Eq -- "$out" "$T/out"; then
-    ko "$name: stdout does not match /$out/" "$(cat "$T/out")"; return
-  fi
-  if [ -n "$err" ] && ! grep -Eq -- "$err" "$T/err"; then
-    ko "$name: stderr does not match /$err/" "$(cat "$T/err")"; return
-  fi
-  ok "$name"
-}
-
 # 1. closed standard descriptors: libuv's own fds must never be 0-2
 code='io.stderr:write("") local s = socket.bind("127.0.0.1", 0)
   s:close() sleep(0.01) print(1)'
@@ -54,18 +36,18 @@ raising='setmetatable({}, {__tostring = function() error("nested") end})'
 waiting='setmetatable({}, {__tostring = function() sleep(0.01) return "x" end})'
 notstr='setmetatable({}, {__tostring = function() return {} end})'
 for obj in "$raising" "$waiting" "$notstr"; do
-  check "main task error object: ${obj:0:60}" 1 "" \
+  check_run "main task error object: ${obj:0:60}" 1 "" \
     "^netsh: \(error object is a table value\)" "$N" -e "error($obj)"
-  check "spawned task error object: ${obj:0:60}" 1 "^after$" \
+  check_run "spawned task error object: ${obj:0:60}" 1 "^after$" \
     "task 'w' failed: \(error object is a table value\)" "$N" -e \
     "spawn{name = 'w', function() error($obj) end} sleep(0.01) print('after')"
 done
-check "spawned task __tostring error, task failure collected later" 1 "" \
+check_run "spawned task __tostring error, task failure collected later" 1 "" \
   "failed: \(error object is a table value\)" "$N" -e \
   "spawn(function() error($raising) end)"
 
 # 7. a group child that fails with error(nil) fails the group
-check "group: error(nil) in a child is a failure" 1 "" \
+check_run "group: error(nil) in a child is a failure" 1 "" \
   "error object is a nil value" "$N" -e \
   "task.group(function(g) g:spawn(function() error(nil) end)
      g:spawn(function() sleep(5) end) end) print('not reached')"
@@ -73,36 +55,36 @@ check "group: error(nil) in a child is a failure" 1 "" \
 # cancellation rules (docs/reliability.md): errors of <close> handlers
 # are reported, never dropped
 closer='setmetatable({}, {__close = function() error("cleanup", 0) end})'
-check "handler error in a cancelled task: reported, exit 1" 1 "^main done$" \
+check_run "handler error in a cancelled task: reported, exit 1" 1 "^main done$" \
   "task 'w' failed: cleanup" "$N" -e "
   local t = spawn{name = 'w', function() local c <close> = $closer
     sleep(5) end}
   sleep(0.01) t:cancel() t = nil print('main done')"
-check "handler error in a group child cancelled by a sibling: reported" 1 \
+check_run "handler error in a group child cancelled by a sibling: reported" 1 \
   "" "task '.*' failed: cleanup" "$N" -e "
   pcall(task.group, function(g)
     g:spawn(function() local c <close> = $closer sleep(5) end)
     g:spawn(function() sleep(0.01) error('first') end)
   end)"
-check "handler error in a failing task: both errors reported" 1 "" \
+check_run "handler error in a failing task: both errors reported" 1 "" \
   "<close> handler raised: cleanup" "$N" -e "
   spawn{name = 'w', function() local c <close> = $closer error('first') end}"
 grep -q "task 'w' failed: .*first" "$T/err" &&
   ok "  ... and the first error with its traceback" ||
   ko "  ... and the first error with its traceback" "$(cat "$T/err")"
-check "handler waiting in a failing main task: said why" 1 "" \
+check_run "handler waiting in a failing main task: said why" 1 "" \
   "attempt to wait in a <close> handler of a failed task" "$N" -e "
   local c <close> = setmetatable({}, {__close = function() sleep(0.01) end})
   error('first')"
 
 # stdin that is a directory
-check "directory as stdin script: EISDIR, exit 1" 1 "" \
+check_run "directory as stdin script: EISDIR, exit 1" 1 "" \
   "cannot read stdin: Is a directory" sh -c "'$N' < /"
-check "directory as stdin: io.read returns nil, message, errno" 0 \
+check_run "directory as stdin: io.read returns nil, message, errno" 0 \
   "^nil	Is a directory	21$" "" sh -c "'$N' -e 'print(io.read())' < /"
-check "directory as stdin: io.read('a') too" 0 \
+check_run "directory as stdin: io.read('a') too" 0 \
   "^nil	Is a directory	21$" "" sh -c "'$N' -e 'print(io.read(\"a\"))' < /"
-check "directory as stdin: io.lines raises" 1 "" "Is a directory" \
+check_run "directory as stdin: io.lines raises" 1 "" "Is a directory" \
   sh -c "'$N' -e 'for l in io.lines() do end' < /"
 
 # -l with a missing module: one searcher message a line, as lua5.4 does
